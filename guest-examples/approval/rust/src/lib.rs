@@ -1,0 +1,109 @@
+//! The approval example: a human-interaction orchestrator that waits for an `Approved` event or a
+//! durable timeout, whichever comes first, and then applies the change or escalates.
+//! It must never wait with a sleep or the wall clock: the deadline is a durable timer, so the wait
+//! survives restarts and replays to the same winner.
+
+use keel_sdk::{Context, Failure};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request {
+    request_id: String,
+    timeout_ms: u64,
+}
+
+/// The `Approved` event's payload, e.g. `{"by":"alice"}`.
+#[derive(Debug, Deserialize)]
+struct Approval {
+    by: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Change {
+    request_id: String,
+    approved_by: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Escalation {
+    request_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Outcome {
+    request_id: String,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approved_by: Option<String>,
+}
+
+fn approval(ctx: &Context, request: Request) -> Result<Outcome, Failure> {
+    ctx.set_custom_status(&json!({"state": "waiting"}));
+    let deadline = ctx.timer_at(ctx.now_ms().saturating_add(request.timeout_ms));
+    let approved = ctx.wait_event("Approved");
+
+    let (winner, result) = ctx.any(&[deadline, approved]);
+    if winner == 1 {
+        let approval: Approval = serde_json::from_value(result?).map_err(|error| {
+            Failure::new(
+                "InvalidEvent",
+                format!("the Approved event must look like {{\"by\":\"name\"}}: {error}"),
+            )
+        })?;
+        ctx.info(format!(
+            "request {} approved by {}",
+            request.request_id, approval.by
+        ));
+        ctx.set_custom_status(&json!({"state": "approved", "by": approval.by}));
+        let change = Change {
+            request_id: request.request_id.clone(),
+            approved_by: approval.by,
+        };
+        ctx.call_activity("ApplyChange", &change)
+            .get::<serde_json::Value>()?;
+        return Ok(Outcome {
+            request_id: request.request_id,
+            outcome: "approved",
+            approved_by: Some(change.approved_by),
+        });
+    }
+
+    // The timer won (a timer only ever resolves with `null`, so its result carries nothing to check
+    // beyond a failure).
+    result?;
+    ctx.warn(format!(
+        "request {} not approved within {} ms: escalating",
+        request.request_id, request.timeout_ms
+    ));
+    ctx.set_custom_status(&json!({"state": "escalated"}));
+    let escalation = Escalation {
+        request_id: request.request_id.clone(),
+    };
+    ctx.call_activity("Escalate", &escalation)
+        .get::<serde_json::Value>()?;
+    Ok(Outcome {
+        request_id: request.request_id,
+        outcome: "escalated",
+        approved_by: None,
+    })
+}
+
+/// Stand-in for applying the approved change somewhere real.
+fn apply_change(change: Change) -> Result<serde_json::Value, Failure> {
+    Ok(json!({"applied": true, "requestId": change.request_id, "approvedBy": change.approved_by}))
+}
+
+/// Stand-in for paging whoever handles unanswered requests.
+fn escalate(escalation: Escalation) -> Result<serde_json::Value, Failure> {
+    Ok(json!({"escalated": true, "requestId": escalation.request_id}))
+}
+
+keel_sdk::module! {
+    orchestrators: { "Approval" => approval },
+    activities: { "ApplyChange" => apply_change, "Escalate" => escalate },
+}

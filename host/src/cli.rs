@@ -1,0 +1,411 @@
+//! The `keel` command line: flags parsed by clap, resolved into engine calls, printed for humans or,
+//! with `--json`, for scripts.
+//!
+//! It holds no engine logic: every command is one or two calls on [`crate::Keel`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::engine::{Config, Keel};
+use crate::store::{Instance, InstanceFilter, Status};
+
+/// Durable workflows as WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "keel", version, about)]
+pub struct Cli {
+    /// SQLite database file.
+    #[arg(long, global = true, env = "KEEL_DB", default_value = "keel.db")]
+    pub db: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deploy modules, start an orchestration, run it to the end and print its output.
+    Run {
+        /// Module files (.wasm components).
+        #[arg(required = true)]
+        modules: Vec<PathBuf>,
+        /// Orchestrator to start.
+        #[arg(long, short)]
+        orchestrator: String,
+        /// Input as JSON.
+        #[arg(long, short, default_value = "null")]
+        input: String,
+        /// Instance id (generated when omitted).
+        #[arg(long)]
+        id: Option<String>,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Deploy modules and make them the active version of the functions they export.
+    Deploy {
+        /// Module files.
+        #[arg(required = true)]
+        modules: Vec<PathBuf>,
+        /// Version label (default: an increasing number).
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// List deployed modules and the functions they provide.
+    Modules,
+    /// Make a deployed module version the active provider of a function.
+    Activate {
+        /// Function name.
+        name: String,
+        /// Module digest (a prefix is enough) or version label.
+        module: String,
+    },
+    /// Start an orchestration and print its instance id.
+    Start {
+        /// Orchestrator name.
+        name: String,
+        /// Input as JSON.
+        #[arg(long, short, default_value = "null")]
+        input: String,
+        /// Instance id (generated when omitted).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Show an instance's status.
+    Status {
+        /// Instance id.
+        id: String,
+    },
+    /// Show an instance's recorded history.
+    History {
+        /// Instance id.
+        id: String,
+    },
+    /// List instances.
+    List {
+        /// Only this status.
+        #[arg(long)]
+        status: Option<Status>,
+        /// Only this orchestrator.
+        #[arg(long)]
+        name: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Raise an external event.
+    Raise {
+        /// Instance id.
+        id: String,
+        /// Event name.
+        event: String,
+        /// Event data as JSON.
+        #[arg(long, short, default_value = "null")]
+        data: String,
+    },
+    /// Terminate an instance.
+    Terminate {
+        /// Instance id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "terminated by the operator")]
+        reason: String,
+    },
+    /// Suspend an instance.
+    Suspend {
+        /// Instance id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "suspended by the operator")]
+        reason: String,
+    },
+    /// Resume a suspended instance.
+    Resume {
+        /// Instance id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "resumed by the operator")]
+        reason: String,
+    },
+    /// Delete an ended instance and its history.
+    Purge {
+        /// Instance id.
+        id: String,
+    },
+    /// Run the engine (turns and activities) until interrupted.
+    Worker,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl clap::builder::ValueParserFactory for Status {
+    type Parser = clap::builder::ValueParser;
+    fn value_parser() -> Self::Parser {
+        clap::builder::ValueParser::new(|s: &str| s.parse::<Status>())
+    }
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let keel = Keel::open(Config::new(&cli.db))
+        .await
+        .with_context(|| format!("could not open the database {}", cli.db.display()))?;
+    let json = cli.json;
+    match cli.command {
+        Command::Run {
+            modules,
+            orchestrator,
+            input,
+            id,
+            timeout,
+        } => {
+            for path in &modules {
+                deploy(&keel, path, None, json).await?;
+            }
+            let id = keel.start(&orchestrator, &input, id.as_deref()).await?;
+            if !json {
+                eprintln!("started {orchestrator} as instance {id}; waiting for it to end…");
+            }
+            let worker = keel.run_worker();
+            let waited = keel.wait(id.as_str(), Duration::from_secs(timeout)).await;
+            worker.shutdown().await;
+            let instance = waited?;
+            print_instance(&instance, json);
+            Ok(exit_for(&instance))
+        }
+        Command::Deploy { modules, version } => {
+            for path in &modules {
+                deploy(&keel, path, version.clone(), json).await?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Modules => {
+            let modules = keel.modules().await?;
+            let functions = keel.functions().await?;
+            if json {
+                println!("{}", json!({"modules": modules, "functions": functions}));
+            } else {
+                println!(
+                    "{:<14} {:<10} {:>10}  FUNCTIONS",
+                    "DIGEST", "VERSION", "SIZE"
+                );
+                for m in &modules {
+                    let names: Vec<String> = functions
+                        .iter()
+                        .filter(|f| f.digest == m.digest)
+                        .map(|f| format!("{}{}", f.name, if f.active { "*" } else { "" }))
+                        .collect();
+                    println!(
+                        "{:<14} {:<10} {:>10}  {}",
+                        &m.digest[..12.min(m.digest.len())],
+                        m.version,
+                        m.size,
+                        names.join(", ")
+                    );
+                }
+                println!("(* = active version)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Activate { name, module } => {
+            if !keel.activate(&name, &module).await? {
+                bail!("no deployed module {module:?} provides a function named {name:?}");
+            }
+            if !json {
+                println!("{name} now runs on module {module}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Start { name, input, id } => {
+            let id = keel.start(&name, &input, id.as_deref()).await?;
+            if json {
+                println!("{}", json!({"id": id}));
+            } else {
+                println!("{id}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { id } => {
+            let instance = keel
+                .status(&id)
+                .await?
+                .with_context(|| format!("no instance with id {id:?}"))?;
+            print_instance(&instance, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History { id } => {
+            let records = keel.history(&id).await?;
+            if json {
+                println!("{}", serde_json::to_string(&records)?);
+            } else {
+                for r in &records {
+                    println!(
+                        "{:>3}.{:<4} {:<26} {}",
+                        r.execution,
+                        r.seq,
+                        r.event.kind(),
+                        r.event.summary()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List {
+            status,
+            name,
+            limit,
+        } => {
+            let instances = keel
+                .list(&InstanceFilter {
+                    status,
+                    name,
+                    limit: Some(limit),
+                })
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string(&instances)?);
+            } else {
+                println!("{:<36} {:<20} {:<15} CREATED", "ID", "NAME", "STATUS");
+                for i in &instances {
+                    println!(
+                        "{:<36} {:<20} {:<15} {}",
+                        i.id,
+                        i.name,
+                        i.status.label(),
+                        i.created_at
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Raise { id, event, data } => {
+            keel.raise_event(&id, &event, &data).await?;
+            done(json, &format!("raised {event} to {id}"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Terminate { id, reason } => {
+            keel.terminate(&id, &reason).await?;
+            done(json, &format!("termination of {id} requested"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Suspend { id, reason } => {
+            keel.suspend(&id, &reason).await?;
+            done(json, &format!("suspension of {id} requested"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume { id, reason } => {
+            keel.resume(&id, &reason).await?;
+            done(json, &format!("resumption of {id} requested"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Purge { id } => {
+            keel.purge(&id).await?;
+            done(json, &format!("purged {id}"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker => {
+            let worker = keel.run_worker();
+            eprintln!(
+                "keel worker running on {}; Ctrl-C to stop",
+                cli.db.display()
+            );
+            wait_for_signal().await;
+            eprintln!("stopping: finishing running turns and activities…");
+            worker.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn deploy(keel: &Keel, path: &PathBuf, version: Option<String>, json: bool) -> Result<()> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
+    let deployed = keel
+        .deploy(bytes, version)
+        .await
+        .with_context(|| format!("could not deploy {}", path.display()))?;
+    if json {
+        println!("{}", serde_json::to_string(&deployed)?);
+    } else {
+        let names: Vec<String> = deployed
+            .functions
+            .iter()
+            .map(|(name, kind)| format!("{name} ({kind})"))
+            .collect();
+        eprintln!(
+            "deployed {} as {} version {}: {}",
+            path.display(),
+            &deployed.digest[..12.min(deployed.digest.len())],
+            deployed.version,
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn done(json: bool, message: &str) {
+    if json {
+        println!("{}", json!({"ok": true}));
+    } else {
+        println!("{message}");
+    }
+}
+
+fn exit_for(instance: &Instance) -> ExitCode {
+    if instance.status == Status::Completed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_instance(instance: &Instance, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(instance).unwrap_or_default());
+        return;
+    }
+    println!("instance  {}", instance.id);
+    println!("name      {}", instance.name);
+    println!("status    {}", instance.status);
+    println!(
+        "module    {}",
+        &instance.module[..12.min(instance.module.len())]
+    );
+    println!("input     {}", instance.input);
+    if let Some(status) = &instance.custom_status {
+        println!("custom    {status}");
+    }
+    if let Some(output) = &instance.output {
+        println!("output    {output}");
+    }
+    if let Some(failure) = &instance.failure {
+        println!("failure   {failure}");
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

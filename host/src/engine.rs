@@ -1,0 +1,548 @@
+//! The engine: one handle over the store, the module registry and the runtime, with the management
+//! operations (deploy, start, raise, terminate, …) and the worker loop that runs turns and activities.
+//!
+//! It validates what clients hand in (JSON, sizes, names) and leaves execution to the orchestration
+//! and activity modules.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Semaphore, watch};
+
+use crate::activity::Workers;
+use crate::clock::{SharedClock, SystemClock};
+use crate::history::HistoryEvent;
+use crate::ids::InstanceId;
+use crate::limits::Limits;
+use crate::module::{Deployed, Registry, Runtime};
+use crate::orchestration::driver::{Driver, HotCache};
+use crate::store::{
+    FunctionRow, HistoryRecord, Instance, InstanceFilter, Message, ModuleRow, NewInstance,
+    OutMessage, Status, Store,
+};
+
+/// Errors of engine operations, as clients see them.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// A module could not be deployed or loaded.
+    #[error(transparent)]
+    Module(#[from] crate::module::Error),
+    /// The wasm runtime could not be created.
+    #[error("could not start the WebAssembly runtime: {0}")]
+    Runtime(String),
+    /// A payload is not JSON.
+    #[error("[KEEL-E1] the {what} is not valid JSON: {message}")]
+    InvalidJson {
+        /// Which payload.
+        what: &'static str,
+        /// The parser's complaint.
+        message: String,
+    },
+    /// A payload is over the size limit.
+    #[error("[KEEL-E2] the {what} is {size} bytes; the limit is {limit} bytes")]
+    PayloadTooLarge {
+        /// Which payload.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// No orchestrator of that name is deployed.
+    #[error("[KEEL-E3] no orchestrator named {name:?} is deployed (deployed: {deployed})")]
+    UnknownOrchestrator {
+        /// The name asked for.
+        name: String,
+        /// The names that are deployed.
+        deployed: String,
+    },
+    /// No such instance.
+    #[error("[KEEL-E4] no instance with id {0:?}")]
+    NotFound(String),
+    /// The instance id is taken.
+    #[error("[KEEL-E5] {0}")]
+    Conflict(String),
+    /// The instance has ended and accepts no more messages.
+    #[error("[KEEL-E6] instance {id} has ended ({status})")]
+    Ended {
+        /// The instance.
+        id: String,
+        /// Its final status.
+        status: Status,
+    },
+    /// The instance is still running.
+    #[error("[KEEL-E7] instance {id} is {status}; only ended instances can be purged")]
+    NotEnded {
+        /// The instance.
+        id: String,
+        /// Its status.
+        status: Status,
+    },
+    /// Waiting for an instance took too long.
+    #[error("instance {0} did not end in time")]
+    WaitTimeout(String),
+}
+
+/// Result of engine operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Engine configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The SQLite database file.
+    pub db: PathBuf,
+    /// Where compiled modules are cached; `None` disables the disk cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Guest sandbox limits.
+    pub limits: Limits,
+    /// How long a claimed instance or work item stays leased without renewal.
+    pub lease_ms: u64,
+    /// How often an idle worker looks for work another process created.
+    pub poll_ms: u64,
+    /// Turns run at once.
+    pub max_turns: usize,
+    /// Activity attempts run at once.
+    pub max_activities: usize,
+    /// Orchestrator guests kept in memory between turns.
+    pub hot_capacity: usize,
+}
+
+impl Config {
+    /// Defaults for a database at `db`, with the compiled cache beside it.
+    pub fn new(db: impl Into<PathBuf>) -> Self {
+        let db = db.into();
+        let mut cache = db.clone().into_os_string();
+        cache.push(".cache");
+        Self {
+            cache_dir: Some(PathBuf::from(cache)),
+            db,
+            limits: Limits::default(),
+            lease_ms: 5_000,
+            poll_ms: 50,
+            max_turns: 64,
+            max_activities: 64,
+            hot_capacity: 10_000,
+        }
+    }
+}
+
+/// Counters of the engine's own behaviour.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Turns served by a hot instance.
+    pub hot_hits: AtomicU64,
+    /// Guests started by replaying history (cold start, eviction, restart).
+    pub replays: AtomicU64,
+}
+
+/// State shared by the engine's tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) registry: Registry,
+    pub(crate) clock: SharedClock,
+    pub(crate) config: Config,
+    /// This process's lease owner id.
+    pub(crate) owner: String,
+    pub(crate) metrics: Metrics,
+}
+
+/// A handle to Keel: store, modules, management operations and workers.
+#[derive(Debug, Clone)]
+pub struct Keel {
+    shared: Arc<Shared>,
+}
+
+impl Keel {
+    /// Opens the store in `config` with the system clock.
+    pub async fn open(config: Config) -> Result<Self> {
+        Self::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Opens the store in `config` with `clock`.
+    pub async fn open_with_clock(config: Config, clock: SharedClock) -> Result<Self> {
+        let store = Store::open(&config.db).await?;
+        let runtime =
+            Runtime::new(config.limits.clone()).map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        let registry = Registry::new(
+            Arc::new(runtime),
+            store.clone(),
+            clock.clone(),
+            config.cache_dir.clone(),
+        );
+        Ok(Self {
+            shared: Arc::new(Shared {
+                store,
+                registry,
+                clock,
+                config,
+                owner: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+                metrics: Metrics::default(),
+            }),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The engine's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Deploys a module and activates its functions.
+    pub async fn deploy(&self, bytes: Vec<u8>, version: Option<String>) -> Result<Deployed> {
+        Ok(self.shared.registry.deploy(bytes, version).await?)
+    }
+
+    /// Makes the module `digest` (a unique prefix is enough) the active provider of `name`.
+    pub async fn activate(&self, name: &str, digest: &str) -> Result<bool> {
+        let functions = self.functions().await?;
+        let Some(row) = functions
+            .iter()
+            .find(|f| f.name == name && (f.digest.starts_with(digest) || f.version == digest))
+        else {
+            return Ok(false);
+        };
+        Ok(self.store().activate(name, &row.kind, &row.digest).await?)
+    }
+
+    fn parse(&self, what: &'static str, text: &str) -> Result<Value> {
+        let limit = self.shared.config.limits.max_payload_bytes;
+        if text.len() > limit {
+            return Err(Error::PayloadTooLarge {
+                what,
+                size: text.len(),
+                limit,
+            });
+        }
+        serde_json::from_str(text).map_err(|e| Error::InvalidJson {
+            what,
+            message: e.to_string(),
+        })
+    }
+
+    /// Starts an instance of orchestrator `name` with JSON `input`, under `id` or a generated id.
+    pub async fn start(&self, name: &str, input: &str, id: Option<&str>) -> Result<InstanceId> {
+        let input = self.parse("input", input)?;
+        let Some(module) = self.store().active_function(name, "orchestrator").await? else {
+            let deployed: Vec<String> = self
+                .functions()
+                .await?
+                .into_iter()
+                .filter(|f| f.kind == "orchestrator" && f.active)
+                .map(|f| f.name)
+                .collect();
+            return Err(Error::UnknownOrchestrator {
+                name: name.to_owned(),
+                deployed: if deployed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    deployed.join(", ")
+                },
+            });
+        };
+        let id = id.map_or_else(InstanceId::generate, InstanceId::new);
+        let created = self
+            .store()
+            .create_instance(
+                NewInstance {
+                    id: id.as_str().to_owned(),
+                    name: name.to_owned(),
+                    module,
+                    input,
+                    parent: None,
+                },
+                self.shared.clock.now_ms(),
+            )
+            .await;
+        match created {
+            Ok(()) => Ok(id),
+            Err(crate::store::Error::Conflict(message)) => Err(Error::Conflict(message)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn live_instance(&self, id: &str) -> Result<Instance> {
+        let instance = self
+            .status(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        if instance.status.is_terminal() {
+            return Err(Error::Ended {
+                id: id.to_owned(),
+                status: instance.status,
+            });
+        }
+        Ok(instance)
+    }
+
+    async fn send(&self, id: &str, message: Message) -> Result<()> {
+        self.live_instance(id).await?;
+        self.store()
+            .send(vec![OutMessage {
+                instance: id.to_owned(),
+                execution: None,
+                message,
+                visible_at: self.shared.clock.now_ms(),
+            }])
+            .await?;
+        Ok(())
+    }
+
+    /// Raises external event `name` with JSON `data` to instance `id`.
+    pub async fn raise_event(&self, id: &str, name: &str, data: &str) -> Result<()> {
+        let data = self.parse("event data", data)?;
+        self.send(
+            id,
+            Message::Deliver {
+                event: HistoryEvent::EventRaised {
+                    name: name.to_owned(),
+                    data,
+                },
+            },
+        )
+        .await
+    }
+
+    /// Terminates instance `id`.
+    pub async fn terminate(&self, id: &str, reason: &str) -> Result<()> {
+        self.send(
+            id,
+            Message::Terminate {
+                reason: reason.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Suspends instance `id`: its messages wait until it is resumed.
+    pub async fn suspend(&self, id: &str, reason: &str) -> Result<()> {
+        self.send(
+            id,
+            Message::Suspend {
+                reason: reason.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Resumes a suspended instance.
+    pub async fn resume(&self, id: &str, reason: &str) -> Result<()> {
+        self.send(
+            id,
+            Message::Resume {
+                reason: reason.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Deletes an ended instance and its history.
+    pub async fn purge(&self, id: &str) -> Result<()> {
+        let instance = self
+            .status(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        if !instance.status.is_terminal() {
+            return Err(Error::NotEnded {
+                id: id.to_owned(),
+                status: instance.status,
+            });
+        }
+        self.store().purge(id).await?;
+        Ok(())
+    }
+
+    /// The instance with `id`.
+    pub async fn status(&self, id: &str) -> Result<Option<Instance>> {
+        Ok(self.store().instance(id).await?)
+    }
+
+    /// The full history of `id`.
+    pub async fn history(&self, id: &str) -> Result<Vec<HistoryRecord>> {
+        if self.status(id).await?.is_none() {
+            return Err(Error::NotFound(id.to_owned()));
+        }
+        Ok(self.store().history(id).await?)
+    }
+
+    /// Instances matching `filter`.
+    pub async fn list(&self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
+        Ok(self.store().list(filter).await?)
+    }
+
+    /// Deployed modules.
+    pub async fn modules(&self) -> Result<Vec<ModuleRow>> {
+        Ok(self.store().modules().await?)
+    }
+
+    /// Deployed functions and their versions.
+    pub async fn functions(&self) -> Result<Vec<FunctionRow>> {
+        Ok(self.store().functions().await?)
+    }
+
+    /// Wakes the worker loops, e.g. after a manual clock moved.
+    pub fn wake(&self) {
+        self.store().changed().notify_waiters();
+    }
+
+    /// Waits until instance `id` has ended, for at most `timeout`.
+    pub async fn wait(&self, id: &str, timeout: Duration) -> Result<Instance> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.store().changed().notified();
+            let instance = self
+                .status(id)
+                .await?
+                .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+            if instance.status.is_terminal() {
+                return Ok(instance);
+            }
+            let poll = Duration::from_millis(self.shared.config.poll_ms);
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = tokio::time::sleep_until(deadline) => return Err(Error::WaitTimeout(id.to_owned())),
+            }
+        }
+    }
+
+    /// Starts the worker loops (turns and activities) on the current runtime.
+    pub fn run_worker(&self) -> WorkerHandle {
+        let shared = self.shared.clone();
+        let driver = Arc::new(Driver {
+            shared: shared.clone(),
+            hot: std::sync::Mutex::new(HotCache::new(shared.config.hot_capacity)),
+            permits: Arc::new(Semaphore::new(shared.config.max_turns)),
+        });
+        let workers = Arc::new(Workers {
+            shared: shared.clone(),
+            permits: Arc::new(Semaphore::new(shared.config.max_activities)),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let main = tokio::spawn(worker_loop(
+            shared.clone(),
+            driver.clone(),
+            workers.clone(),
+            stopped.clone(),
+        ));
+        let leases = tokio::spawn(renew_loop(shared, stopped));
+        WorkerHandle {
+            stop,
+            tasks: vec![main, leases],
+            driver,
+            workers,
+        }
+    }
+}
+
+/// Handle to running worker loops.
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    driver: Arc<Driver>,
+    workers: Arc<Workers>,
+}
+
+impl std::fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHandle").finish_non_exhaustive()
+    }
+}
+
+impl WorkerHandle {
+    /// Number of orchestrator guests held in memory.
+    pub fn hot_instances(&self) -> usize {
+        self.driver.hot_len()
+    }
+
+    /// Stops claiming work, waits for running turns and attempts to commit, and drops hot guests.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let turns = self.driver.shared.config.max_turns;
+        let attempts = self.workers.shared.config.max_activities;
+        let wait_turns = self
+            .driver
+            .permits
+            .acquire_many(u32::try_from(turns).unwrap_or(u32::MAX));
+        let wait_attempts = self
+            .workers
+            .permits
+            .acquire_many(u32::try_from(attempts).unwrap_or(u32::MAX));
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(wait_turns, wait_attempts)
+        })
+        .await;
+        self.driver.evict_all();
+    }
+}
+
+async fn worker_loop(
+    shared: Arc<Shared>,
+    driver: Arc<Driver>,
+    workers: Arc<Workers>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let poll = Duration::from_millis(shared.config.poll_ms);
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        let notified = shared.store.changed().notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let now = shared.clock.now_ms();
+        let (turns_due, attempts_due) = shared.store.has_work(now).await.unwrap_or((true, true));
+        let mut claimed = 0;
+        if turns_due {
+            match driver.poll().await {
+                Ok(n) => claimed += n,
+                Err(e) => tracing::error!(error = %e, "claiming instances failed"),
+            }
+        }
+        if attempts_due {
+            match workers.poll().await {
+                Ok(n) => claimed += n,
+                Err(e) => tracing::error!(error = %e, "claiming work items failed"),
+            }
+        }
+        if claimed > 0 {
+            continue;
+        }
+        let wait = match shared.store.next_due(now).await {
+            Ok(Some(due)) => poll.min(Duration::from_millis(due.saturating_sub(now))),
+            _ => poll,
+        };
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}
+
+async fn renew_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let every = Duration::from_millis((shared.config.lease_ms / 3).max(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => break,
+        }
+        let until = shared.clock.now_ms() + shared.config.lease_ms;
+        if let Err(e) = shared.store.renew_leases(&shared.owner, until).await {
+            tracing::warn!(error = %e, "could not renew leases");
+        }
+    }
+}

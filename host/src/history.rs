@@ -1,0 +1,287 @@
+//! The history of an execution: the append-only events Keel records, and the value types they carry.
+//!
+//! Variants are only ever added, never changed in meaning: stored histories must stay readable by every
+//! later version of Keel. Payloads are kept as parsed JSON so that a history reads as plain JSON.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// Why a task or an execution did not succeed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Short machine-readable classification, e.g. `PaymentDeclined`, `Timeout`, `Trap`.
+    pub kind: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Optional structured details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl Failure {
+    /// A failure without details.
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            message: message.into(),
+            details: None,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// How an activity is retried after a failed attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryPolicy {
+    /// Attempts in total, the first included.
+    pub max_attempts: u32,
+    /// Delay before the second attempt.
+    pub first_interval_ms: u64,
+    /// Multiplier applied to each further delay.
+    pub backoff_coefficient: f64,
+    /// Upper bound of one delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_interval_ms: Option<u64>,
+    /// Upper bound of the time spent on all attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Options of one activity call.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityOptions {
+    /// Retry policy; `None` means a single attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// Time limit of one attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// The result of a task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Succeeded with a value.
+    Ok(Value),
+    /// Failed.
+    Err(Failure),
+}
+
+/// The instance that started a sub-orchestration, and the task that waits for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParentRef {
+    /// The parent instance.
+    pub instance: String,
+    /// The parent's execution at the time.
+    pub execution: u32,
+    /// The parent's task waiting for the result.
+    pub task_id: u32,
+}
+
+/// One record of what happened to an execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum HistoryEvent {
+    /// The execution began.
+    ExecutionStarted {
+        name: String,
+        module: String,
+        input: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<ParentRef>,
+    },
+    /// A turn began at this orchestration time.
+    OrchestratorStarted { time_ms: u64 },
+    /// The orchestrator scheduled an activity.
+    TaskScheduled {
+        id: u32,
+        name: String,
+        input: Value,
+        #[serde(default)]
+        options: ActivityOptions,
+    },
+    /// An activity completed.
+    TaskCompleted { id: u32, output: Value },
+    /// An activity failed for good after `attempt` attempts.
+    TaskFailed {
+        id: u32,
+        failure: Failure,
+        attempt: u32,
+    },
+    /// An attempt failed and another one is scheduled.
+    TaskRetrying {
+        id: u32,
+        failure: Failure,
+        attempt: u32,
+        retry_at_ms: u64,
+    },
+    /// The orchestrator created a durable timer.
+    TimerCreated { id: u32, fire_at_ms: u64 },
+    /// A timer fired.
+    TimerFired { id: u32 },
+    /// The orchestrator began waiting for an external event.
+    EventAwaited { id: u32, name: String },
+    /// An external event arrived.
+    EventRaised { name: String, data: Value },
+    /// The orchestrator started a sub-orchestration.
+    SubOrchestrationCreated {
+        id: u32,
+        name: String,
+        instance: String,
+        input: Value,
+    },
+    /// A sub-orchestration completed.
+    SubOrchestrationCompleted { id: u32, output: Value },
+    /// A sub-orchestration failed or was terminated.
+    SubOrchestrationFailed { id: u32, failure: Failure },
+    /// The orchestrator set its custom status.
+    CustomStatusSet { status: Value },
+    /// A client suspended the instance.
+    ExecutionSuspended { reason: String },
+    /// A client resumed the instance.
+    ExecutionResumed { reason: String },
+    /// A client terminated the instance.
+    ExecutionTerminated { reason: String },
+    /// The execution ended and a new one starts with this input.
+    ContinuedAsNew { input: Value },
+    /// The execution completed.
+    ExecutionCompleted { output: Value },
+    /// The execution failed.
+    ExecutionFailed { failure: Failure },
+}
+
+impl HistoryEvent {
+    /// The variant's name, as stored in the `type` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ExecutionStarted { .. } => "ExecutionStarted",
+            Self::OrchestratorStarted { .. } => "OrchestratorStarted",
+            Self::TaskScheduled { .. } => "TaskScheduled",
+            Self::TaskCompleted { .. } => "TaskCompleted",
+            Self::TaskFailed { .. } => "TaskFailed",
+            Self::TaskRetrying { .. } => "TaskRetrying",
+            Self::TimerCreated { .. } => "TimerCreated",
+            Self::TimerFired { .. } => "TimerFired",
+            Self::EventAwaited { .. } => "EventAwaited",
+            Self::EventRaised { .. } => "EventRaised",
+            Self::SubOrchestrationCreated { .. } => "SubOrchestrationCreated",
+            Self::SubOrchestrationCompleted { .. } => "SubOrchestrationCompleted",
+            Self::SubOrchestrationFailed { .. } => "SubOrchestrationFailed",
+            Self::CustomStatusSet { .. } => "CustomStatusSet",
+            Self::ExecutionSuspended { .. } => "ExecutionSuspended",
+            Self::ExecutionResumed { .. } => "ExecutionResumed",
+            Self::ExecutionTerminated { .. } => "ExecutionTerminated",
+            Self::ContinuedAsNew { .. } => "ContinuedAsNew",
+            Self::ExecutionCompleted { .. } => "ExecutionCompleted",
+            Self::ExecutionFailed { .. } => "ExecutionFailed",
+        }
+    }
+
+    /// True for events the orchestrator itself produces by calling the host: these are what replay
+    /// checks the guest's calls against.
+    pub fn is_command(&self) -> bool {
+        matches!(
+            self,
+            Self::TaskScheduled { .. }
+                | Self::TimerCreated { .. }
+                | Self::EventAwaited { .. }
+                | Self::SubOrchestrationCreated { .. }
+                | Self::CustomStatusSet { .. }
+        )
+    }
+
+    /// True for the events that end an execution.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Self::ContinuedAsNew { .. }
+                | Self::ExecutionCompleted { .. }
+                | Self::ExecutionFailed { .. }
+                | Self::ExecutionTerminated { .. }
+        )
+    }
+
+    /// A one-line description for humans: `TaskScheduled #3 VerifyPayment {"orderId":"order-42"}`.
+    pub fn summary(&self) -> String {
+        let text = |v: &Value| truncate(&v.to_string(), 120);
+        match self {
+            Self::ExecutionStarted { name, input, .. } => format!("{name} {}", text(input)),
+            Self::OrchestratorStarted { time_ms } => format!("time {time_ms}"),
+            Self::TaskScheduled {
+                id, name, input, ..
+            } => format!("#{id} {name} {}", text(input)),
+            Self::TaskCompleted { id, output } => format!("#{id} {}", text(output)),
+            Self::TaskFailed {
+                id,
+                failure,
+                attempt,
+            } => format!("#{id} attempt {attempt}: {failure}"),
+            Self::TaskRetrying {
+                id,
+                failure,
+                attempt,
+                retry_at_ms,
+            } => format!("#{id} attempt {attempt}: {failure}; retry at {retry_at_ms}"),
+            Self::TimerCreated { id, fire_at_ms } => format!("#{id} fires at {fire_at_ms}"),
+            Self::TimerFired { id } => format!("#{id}"),
+            Self::EventAwaited { id, name } => format!("#{id} {name}"),
+            Self::EventRaised { name, data } => format!("{name} {}", text(data)),
+            Self::SubOrchestrationCreated {
+                id,
+                name,
+                instance,
+                input,
+            } => format!("#{id} {name} as {instance} {}", text(input)),
+            Self::SubOrchestrationCompleted { id, output } => format!("#{id} {}", text(output)),
+            Self::SubOrchestrationFailed { id, failure } => format!("#{id} {failure}"),
+            Self::CustomStatusSet { status } => text(status),
+            Self::ExecutionSuspended { reason }
+            | Self::ExecutionResumed { reason }
+            | Self::ExecutionTerminated { reason } => reason.clone(),
+            Self::ContinuedAsNew { input } => text(input),
+            Self::ExecutionCompleted { output } => text(output),
+            Self::ExecutionFailed { failure } => failure.to_string(),
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialise_as_tagged_json() {
+        let event = HistoryEvent::TaskScheduled {
+            id: 3,
+            name: "VerifyPayment".into(),
+            input: serde_json::json!({"orderId": "order-42"}),
+            options: ActivityOptions::default(),
+        };
+        let text = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"TaskScheduled","id":3,"name":"VerifyPayment","input":{"orderId":"order-42"},"options":{}}"#
+        );
+        assert_eq!(serde_json::from_str::<HistoryEvent>(&text).unwrap(), event);
+    }
+}

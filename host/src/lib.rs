@@ -1,0 +1,23 @@
+//! Keel runs durable workflows whose orchestrators and activities are WebAssembly components.
+//!
+//! The crate is organised by concept (see `ARCHITECTURE.md`): [`history`] holds the recorded events,
+//! [`orchestration`] the pure replay core and the turn driver, [`activity`] the activity workers,
+//! [`module`] the component registry, [`store`] the SQLite store with its group-commit writer and
+//! [`engine`] ties them together behind one handle. Nothing here reads the wall clock except
+//! [`clock::SystemClock`].
+
+pub mod activity;
+pub mod cli;
+pub mod clock;
+pub mod engine;
+pub mod history;
+pub mod ids;
+pub mod limits;
+pub mod module;
+pub mod orchestration;
+pub mod store;
+mod wit;
+
+pub use engine::{Config, Keel};
+pub use history::{Failure, HistoryEvent};
+pub use ids::{Digest, InstanceId};

@@ -1,0 +1,41 @@
+//! Sandbox limits applied to every guest: memory, CPU time per turn or attempt, payload size.
+//!
+//! Limits are configuration only; the runtime enforces them (StoreLimits, epoch interruption) and the
+//! engine checks payload sizes where JSON enters the system.
+
+/// Resource limits of guests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Linear memory a guest instance may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// CPU time an orchestrator may use in one turn before it fails, in milliseconds.
+    pub turn_cpu_ms: u64,
+    /// Time limit of one activity attempt when the call sets none, in milliseconds.
+    pub activity_timeout_ms: u64,
+    /// CPU time the manifest call may use at deploy, in milliseconds.
+    pub manifest_cpu_ms: u64,
+    /// Largest JSON payload (input, output, event data) accepted, in bytes.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 256 << 20,
+            turn_cpu_ms: 5_000,
+            activity_timeout_ms: 60_000,
+            manifest_cpu_ms: 2_000,
+            max_payload_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Milliseconds between two epoch ticks: the granularity of CPU limits.
+pub const EPOCH_TICK_MS: u64 = 10;
+
+impl Limits {
+    /// Epoch ticks in `ms`, at least one.
+    pub fn ticks(ms: u64) -> u64 {
+        (ms / EPOCH_TICK_MS).max(1)
+    }
+}

@@ -1,0 +1,94 @@
+//! Guest stdout and stderr as log lines: complete lines go to `tracing`, and nothing is written while
+//! an orchestrator replays, so each line appears once however often a turn is re-executed.
+//!
+//! It never blocks the guest and never fails a write: output beyond a line's limit is cut.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+const MAX_LINE: usize = 8 * 1024;
+
+/// Where a guest's stdout or stderr goes.
+#[derive(Clone)]
+pub(crate) struct GuestOutput {
+    label: Arc<str>,
+    stream: &'static str,
+    muted: Arc<AtomicBool>,
+}
+
+impl GuestOutput {
+    /// Output labelled with `label` (instance or activity), dropped while `muted` is set.
+    pub(crate) fn new(
+        label: impl Into<Arc<str>>,
+        stream: &'static str,
+        muted: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            label: label.into(),
+            stream,
+            muted,
+        }
+    }
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineWriter {
+            out: self.clone(),
+            line: Vec::new(),
+        })
+    }
+}
+
+struct LineWriter {
+    out: GuestOutput,
+    line: Vec<u8>,
+}
+
+impl LineWriter {
+    fn emit(&mut self) {
+        if !self.out.muted.load(Ordering::Relaxed) && !self.line.is_empty() {
+            let text = String::from_utf8_lossy(&self.line);
+            tracing::info!(target: "keel::guest", source = %self.out.label, stream = self.out.stream, "{}", text.trim_end());
+        }
+        self.line.clear();
+    }
+}
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        for &b in buf {
+            if b == b'\n' {
+                self.emit();
+            } else if self.line.len() < MAX_LINE {
+                self.line.push(b);
+            }
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.emit();
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,327 @@
+//! The module registry: deploys (validate, digest, store, activate), and loads components by digest
+//! through an in-memory map and an on-disk cache of compiled artefacts.
+//!
+//! A module that fails validation is never stored, so a bad deploy leaves the active versions as they
+//! were. Compiled artefacts are only ever read from the cache directory Keel itself writes.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::Component;
+use wasmtime_wasi::WasiCtxBuilder;
+
+use super::runtime::{HostState, Runtime};
+use super::{Error, Result};
+use crate::clock::SharedClock;
+use crate::ids::Digest;
+use crate::store::Store;
+use crate::wit::activity::ActivityModulePre;
+use crate::wit::orchestrator::OrchestratorModulePre;
+use crate::wit::orchestrator::keel::workflow::types::FunctionKind;
+
+const ORCHESTRATORS: &str = "keel:workflow/orchestrators@0.1.0";
+const ACTIVITIES: &str = "keel:workflow/activities@0.1.0";
+const MANIFEST: &str = "keel:workflow/manifest@0.1.0";
+
+/// A compiled module ready to instantiate.
+pub struct Loaded {
+    /// Its digest.
+    pub digest: String,
+    pub(crate) orchestrator: Option<OrchestratorModulePre<HostState>>,
+    pub(crate) activity: Option<ActivityModulePre<HostState>>,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+/// What a deploy stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Deployed {
+    /// Digest of the module.
+    pub digest: String,
+    /// Version label.
+    pub version: String,
+    /// `(name, kind)` of every function it exports.
+    pub functions: Vec<(String, String)>,
+}
+
+/// Deployed modules and their compiled forms.
+pub struct Registry {
+    runtime: Arc<Runtime>,
+    store: Store,
+    clock: SharedClock,
+    cache_dir: Option<PathBuf>,
+    loaded: Mutex<HashMap<String, Arc<Loaded>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("cache_dir", &self.cache_dir)
+            .finish()
+    }
+}
+
+impl Registry {
+    /// A registry over `store`, caching compiled artefacts in `cache_dir` when given.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        store: Store,
+        clock: SharedClock,
+        cache_dir: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            runtime,
+            store,
+            clock,
+            cache_dir,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The runtime modules run in.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// Validates `bytes`, stores them by digest and makes them the active version of every function
+    /// their manifest lists.
+    pub async fn deploy(&self, bytes: Vec<u8>, version: Option<String>) -> Result<Deployed> {
+        let digest = Digest::of(&bytes).as_str().to_owned();
+        let loaded = self.compile(&digest, &bytes).await?;
+        let functions = self.describe(&loaded).await?;
+        let version = match version {
+            Some(v) => v,
+            None => (self.store.module_count().await? + 1).to_string(),
+        };
+        self.store
+            .deploy(
+                &digest,
+                bytes,
+                &version,
+                functions.clone(),
+                true,
+                self.clock.now_ms(),
+            )
+            .await?;
+        self.remember(loaded);
+        Ok(Deployed {
+            digest,
+            version,
+            functions,
+        })
+    }
+
+    /// The compiled module with `digest`, from memory, the disk cache or the store.
+    pub async fn load(&self, digest: &str) -> Result<Arc<Loaded>> {
+        if let Some(found) = self.lock().get(digest) {
+            return Ok(found.clone());
+        }
+        let bytes = self
+            .store
+            .module_bytes(digest)
+            .await?
+            .ok_or_else(|| Error::NotDeployed(digest.to_owned()))?;
+        let loaded = self.compile(digest, &bytes).await?;
+        Ok(self.remember(loaded))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Loaded>>> {
+        // A poisoned map only means another thread panicked mid-insert; the map itself is intact.
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember(&self, loaded: Loaded) -> Arc<Loaded> {
+        let loaded = Arc::new(loaded);
+        self.lock()
+            .entry(loaded.digest.clone())
+            .or_insert(loaded)
+            .clone()
+    }
+
+    /// Compiles (or loads from the cache) and checks the component's shape.
+    async fn compile(&self, digest: &str, bytes: &[u8]) -> Result<Loaded> {
+        check_header(bytes)?;
+        let component = self.component(digest, bytes).await?;
+        let engine = self.runtime.engine();
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let has = |name: &str| exports.iter().any(|e| e == name);
+        if !has(MANIFEST) || !(has(ORCHESTRATORS) || has(ACTIVITIES)) {
+            return Err(Error::WrongWorld(exports.join(", ")));
+        }
+        let pre = self
+            .runtime
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| Error::UnsupportedImport(format!("{e:#}")))?;
+        let orchestrator = if has(ORCHESTRATORS) {
+            Some(
+                OrchestratorModulePre::new(pre.clone())
+                    .map_err(|e| Error::WrongWorld(format!("{e:#}")))?,
+            )
+        } else {
+            None
+        };
+        let activity = if has(ACTIVITIES) {
+            Some(ActivityModulePre::new(pre).map_err(|e| Error::WrongWorld(format!("{e:#}")))?)
+        } else {
+            None
+        };
+        Ok(Loaded {
+            digest: digest.to_owned(),
+            orchestrator,
+            activity,
+        })
+    }
+
+    async fn component(&self, digest: &str, bytes: &[u8]) -> Result<Component> {
+        let engine = self.runtime.engine().clone();
+        let path = self.cache_dir.as_ref().map(|dir| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut hasher);
+            dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
+        });
+        if let Some(path) = &path {
+            if path.exists() {
+                match deserialize(&engine, path) {
+                    Ok(component) => return Ok(component),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable compiled-module cache entry")
+                    }
+                }
+            }
+        }
+        let owned = bytes.to_vec();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, owned))
+            .await
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .map_err(|e| Error::Invalid(format!("{e:#}")))?;
+        if let Some(path) = &path {
+            if let Err(e) = write_cache(&component, path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not write the compiled-module cache");
+            }
+        }
+        Ok(component)
+    }
+
+    /// Calls the module's manifest and checks it against the exports.
+    async fn describe(&self, loaded: &Loaded) -> Result<Vec<(String, String)>> {
+        let limits = self.runtime.limits();
+        let state = HostState::new(
+            WasiCtxBuilder::new().build(),
+            limits.memory_bytes,
+            limits.manifest_cpu_ms,
+        );
+        let mut store = self.runtime.store(state);
+        let listed = if let Some(pre) = &loaded.orchestrator {
+            let instance = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| Error::Manifest(format!("{e:#}")))?;
+            instance
+                .keel_workflow_manifest()
+                .call_describe(&mut store)
+                .await
+                .map(|infos| {
+                    infos
+                        .into_iter()
+                        .map(|i| (i.name, i.kind))
+                        .collect::<Vec<_>>()
+                })
+        } else if let Some(pre) = &loaded.activity {
+            let instance = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| Error::Manifest(format!("{e:#}")))?;
+            instance.keel_workflow_manifest().call_describe(&mut store).await.map(|infos| {
+                infos
+                    .into_iter()
+                    .map(|i| {
+                        let kind = match i.kind {
+                            crate::wit::activity::keel::workflow::types::FunctionKind::Orchestrator => FunctionKind::Orchestrator,
+                            crate::wit::activity::keel::workflow::types::FunctionKind::Activity => FunctionKind::Activity,
+                        };
+                        (i.name, kind)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        } else {
+            return Err(Error::WrongWorld(String::new()));
+        };
+        let listed = listed.map_err(|e| {
+            let failure = store
+                .data()
+                .failure_of(&e, "CpuLimitExceeded", limits.manifest_cpu_ms);
+            Error::Manifest(failure.to_string())
+        })?;
+        if listed.is_empty() {
+            return Err(Error::Manifest("the manifest lists no functions".into()));
+        }
+        let mut functions = Vec::with_capacity(listed.len());
+        for (name, kind) in listed {
+            let kind = match kind {
+                FunctionKind::Orchestrator if loaded.orchestrator.is_some() => "orchestrator",
+                FunctionKind::Activity if loaded.activity.is_some() => "activity",
+                FunctionKind::Orchestrator => {
+                    return Err(Error::ManifestMismatch {
+                        name,
+                        kind: "orchestrator",
+                    });
+                }
+                FunctionKind::Activity => {
+                    return Err(Error::ManifestMismatch {
+                        name,
+                        kind: "activity",
+                    });
+                }
+            };
+            functions.push((name, kind.to_owned()));
+        }
+        Ok(functions)
+    }
+}
+
+fn check_header(bytes: &[u8]) -> Result<()> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(Error::NotWasm);
+    }
+    // Core modules carry version 1 in the layer field; components carry layer 1.
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(Error::CoreModule);
+    }
+    Ok(())
+}
+
+#[allow(
+    unsafe_code,
+    reason = "deserialising a compiled artefact is unsafe by wasmtime's contract"
+)]
+fn deserialize(engine: &wasmtime::Engine, path: &std::path::Path) -> Result<Component> {
+    // SAFETY: the file is in Keel's own cache directory, named by the module's digest and the engine's
+    // compatibility hash, and was written by `write_cache` from a component this engine compiled.
+    unsafe { Component::deserialize_file(engine, path) }.map_err(|e| Error::Cache(format!("{e:#}")))
+}
+
+fn write_cache(component: &Component, path: &std::path::Path) -> Result<()> {
+    let bytes = component
+        .serialize()
+        .map_err(|e| Error::Cache(format!("{e:#}")))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Cache(e.to_string()))?;
+    }
+    // Write then rename, so a concurrent reader never sees half a file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::Cache(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::Cache(e.to_string()))
+}

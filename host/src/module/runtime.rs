@@ -1,0 +1,187 @@
+//! The wasmtime runtime: engine configuration, the linker every guest is instantiated with, the epoch
+//! ticker behind CPU limits, and the per-store host state.
+//!
+//! It gives each store its sandbox (WASI context, memory limit, CPU budget) but never interprets what a
+//! guest does with it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::history::Failure;
+use crate::limits::{EPOCH_TICK_MS, Limits};
+use crate::orchestration::context::OrchestrationState;
+use crate::wit;
+
+/// Data of every wasmtime store Keel creates.
+pub(crate) struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    /// Present while the store runs an orchestrator; `None` for activities and manifest calls.
+    pub(crate) orchestration: Option<OrchestrationState>,
+    /// Epoch ticks used since the budget was last reset.
+    pub(crate) ticks_used: u64,
+    /// Ticks allowed before the guest is interrupted.
+    pub(crate) tick_budget: u64,
+    /// Set when the guest was interrupted for exceeding its budget.
+    pub(crate) interrupted: bool,
+    memory_cap: usize,
+}
+
+impl HostState {
+    /// State with `wasi`, a memory cap and a CPU budget of `budget_ms`.
+    pub(crate) fn new(wasi: WasiCtx, memory_bytes: usize, budget_ms: u64) -> Self {
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            orchestration: None,
+            ticks_used: 0,
+            tick_budget: Limits::ticks(budget_ms),
+            interrupted: false,
+            memory_cap: memory_bytes,
+        }
+    }
+
+    /// Starts a fresh CPU budget: called whenever the guest resumes after waiting on the host.
+    pub(crate) fn reset_budget(&mut self) {
+        self.ticks_used = 0;
+    }
+
+    /// Turns an error from a guest call into the failure recorded for it.
+    pub(crate) fn failure_of(
+        &self,
+        error: &wasmtime::Error,
+        limit_kind: &str,
+        limit_ms: u64,
+    ) -> Failure {
+        if self.interrupted {
+            return Failure::new(
+                limit_kind,
+                format!(
+                    "the guest ran for more than {limit_ms} ms of CPU time and was interrupted"
+                ),
+            );
+        }
+        let text = format!("{error:?}");
+        if text.contains("forcing trap when growing memory") {
+            return Failure::new(
+                "MemoryLimitExceeded",
+                format!(
+                    "the guest tried to grow its memory beyond the limit of {} MiB",
+                    self.limits_memory_mib()
+                ),
+            );
+        }
+        if error.downcast_ref::<wasmtime::Trap>().is_some() {
+            return Failure::new("Trap", text);
+        }
+        Failure::new("HostError", text)
+    }
+
+    fn limits_memory_mib(&self) -> usize {
+        self.memory_cap >> 20
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The wasmtime engine, linker and epoch ticker shared by every guest.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    limits: Limits,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A runtime enforcing `limits`.
+    pub fn new(limits: Limits) -> Result<Self, wasmtime::Error> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wit::orchestrator::OrchestratorModule::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let stop = ticker_stop.clone();
+        let ticking = engine.clone();
+        std::thread::Builder::new()
+            .name("keel-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(EPOCH_TICK_MS));
+                    ticking.increment_epoch();
+                }
+            })
+            .map_err(wasmtime::Error::from)?;
+        Ok(Self {
+            engine,
+            linker,
+            limits,
+            ticker_stop,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<HostState> {
+        &self.linker
+    }
+
+    /// The limits guests run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A store for `state`, with its memory limit and CPU budget armed.
+    pub(crate) fn store(&self, state: HostState) -> Store<HostState> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            state.ticks_used += 1;
+            if state.ticks_used > state.tick_budget {
+                state.interrupted = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            // Yield so a long computation does not hold an executor thread.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,466 @@
+//! The turn driver: claims instances with messages, runs one turn each on a hot or replayed guest,
+//! and commits the turn's events and side effects in one transaction.
+//!
+//! It decides what a turn's new events mean for the store (work items, timers, children, parent
+//! notifications) and never interprets a guest call itself; that is the replay core's job.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use super::context::TurnEnd;
+use super::hot::{HotInstance, Spawn};
+use super::replay::LiveBatch;
+use crate::engine::Shared;
+use crate::history::{Failure, HistoryEvent, ParentRef};
+use crate::store::{
+    Instance, Message, NewInstance, NewWorkItem, OutMessage, Status, Store, TurnCommit,
+};
+
+/// Errors of one turn.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// The module could not be loaded.
+    #[error(transparent)]
+    Module(#[from] crate::module::Error),
+    /// The guest could not be started.
+    #[error("{0}")]
+    Spawn(String),
+    /// The guest task ended without reporting its turn.
+    #[error("the orchestrator of instance {0} stopped without finishing its turn")]
+    Lost(String),
+}
+
+/// Hot instances by instance id, bounded, least recently used evicted first.
+#[derive(Debug)]
+pub(crate) struct HotCache {
+    capacity: usize,
+    clock: u64,
+    entries: HashMap<String, (u64, HotInstance)>,
+}
+
+impl HotCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            clock: 0,
+            entries: HashMap::new(),
+        }
+    }
+
+    fn take(&mut self, id: &str) -> Option<HotInstance> {
+        self.entries.remove(id).map(|(_, hot)| hot)
+    }
+
+    fn put(&mut self, id: String, hot: HotInstance) {
+        if self.capacity == 0 {
+            return;
+        }
+        self.clock += 1;
+        self.entries.insert(id, (self.clock, hot));
+        while self.entries.len() > self.capacity {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => {
+                    self.entries.remove(&id);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Number of instances held.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// Runs turns for claimed instances.
+pub(crate) struct Driver {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) hot: Mutex<HotCache>,
+    pub(crate) permits: Arc<Semaphore>,
+}
+
+impl Driver {
+    fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    fn hot(&self) -> std::sync::MutexGuard<'_, HotCache> {
+        self.hot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims instances with visible messages and runs their turns, up to the free permits.
+    /// Returns how many were claimed.
+    pub(crate) async fn poll(self: &Arc<Self>) -> Result<usize, Error> {
+        let free = self.permits.available_permits();
+        if free == 0 {
+            return Ok(0);
+        }
+        let now = self.shared.clock.now_ms();
+        let lease = self.shared.config.lease_ms;
+        let ids = self
+            .store()
+            .claim_instances(
+                &self.shared.owner,
+                now,
+                now + lease,
+                u32::try_from(free).unwrap_or(u32::MAX),
+            )
+            .await?;
+        let claimed = ids.len();
+        for id in ids {
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                // Fewer permits than claimed (a race with turns ending): give the lease back.
+                let _ = self.store().release_instance(&id, &self.shared.owner).await;
+                continue;
+            };
+            let driver = self.clone();
+            let span = tracing::info_span!("orchestration.turn", instance = %id);
+            tokio::spawn(
+                async move {
+                    if let Err(e) = driver.turn(&id).await {
+                        tracing::warn!(error = %e, "turn abandoned");
+                        driver.hot().take(&id);
+                        let _ = driver
+                            .store()
+                            .release_instance(&id, &driver.shared.owner)
+                            .await;
+                    }
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+        Ok(claimed)
+    }
+
+    /// Runs one turn of a claimed instance.
+    async fn turn(&self, id: &str) -> Result<(), Error> {
+        let now = self.shared.clock.now_ms();
+        let Some(instance) = self.store().instance(id).await? else {
+            return Ok(());
+        };
+        let inbox = self.store().inbox(id, now).await?;
+        let mut plan = Plan::new(&instance);
+        for (row, execution, message) in inbox {
+            plan.add(row, execution, message);
+        }
+        let mut commit = TurnCommit {
+            instance: id.to_owned(),
+            execution: instance.execution,
+            owner: self.shared.owner.clone(),
+            expected_len: instance.history_len,
+            events: Vec::new(),
+            consumed: plan.consumed,
+            status: instance.status,
+            output: None,
+            failure: None,
+            custom_status: None,
+            work_items: Vec::new(),
+            messages: Vec::new(),
+            children: Vec::new(),
+            next_execution: None,
+            now,
+        };
+        if instance.status.is_terminal() {
+            // Late messages (a timer, a duplicate result) for an ended instance are dropped.
+            self.store().commit_turn(commit).await?;
+            return Ok(());
+        }
+        if let Some(reason) = plan.terminate {
+            self.hot().take(id);
+            let failure = Failure::new("Terminated", format!("terminated: {reason}"));
+            commit
+                .events
+                .push(HistoryEvent::ExecutionTerminated { reason });
+            commit.status = Status::Terminated;
+            commit.failure = Some(failure.clone());
+            notify_parent(&instance, Err(failure), &mut commit);
+            self.store().commit_turn(commit).await?;
+            return Ok(());
+        }
+        if instance.history_len == 0 && !plan.start {
+            // Suspended before its first turn: only the status changes; the start waits in the inbox.
+            if plan.suspended {
+                commit.status = Status::Suspended;
+            }
+            self.store().commit_turn(commit).await?;
+            return Ok(());
+        }
+        if plan.messages.is_empty() && !plan.start {
+            // Nothing for the guest (stale messages, or a suspended instance's held messages).
+            self.store().commit_turn(commit).await?;
+            return Ok(());
+        }
+        if plan.start {
+            plan.messages.insert(
+                0,
+                HistoryEvent::ExecutionStarted {
+                    name: instance.name.clone(),
+                    module: instance.module.clone(),
+                    input: instance.input.clone(),
+                    parent: instance.parent.clone(),
+                },
+            );
+        }
+        let batch = LiveBatch {
+            time_ms: now,
+            messages: plan.messages,
+        };
+        let mut hot = self.activate(&instance, batch).await?;
+        let end = hot
+            .next_turn()
+            .await
+            .ok_or_else(|| Error::Lost(id.to_owned()))?;
+        let (events, finished) = match end {
+            TurnEnd::Blocked(events) => (events, false),
+            TurnEnd::Finished(events) => (events, true),
+        };
+        commit.status = if plan.suspended {
+            Status::Suspended
+        } else {
+            Status::Running
+        };
+        self.apply_events(&instance, &events, &mut commit).await?;
+        let new_len = instance.history_len + u32::try_from(events.len()).unwrap_or(u32::MAX);
+        commit.events = events;
+        let result = self.store().commit_turn(commit).await;
+        if result.is_ok() && !finished {
+            hot.history_len = new_len;
+            self.hot().put(id.to_owned(), hot);
+        }
+        result?;
+        Ok(())
+    }
+
+    /// The instance's guest with `batch` delivered: the hot one if it is current, else a new one that
+    /// replays the recorded history first.
+    async fn activate(&self, instance: &Instance, batch: LiveBatch) -> Result<HotInstance, Error> {
+        if let Some(hot) = self.hot().take(&instance.id) {
+            if hot.execution == instance.execution && hot.history_len == instance.history_len {
+                if hot.deliver(batch.clone()) {
+                    self.shared
+                        .metrics
+                        .hot_hits
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(hot);
+                }
+            }
+        }
+        self.shared
+            .metrics
+            .replays
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let recorded = self
+            .store()
+            .execution_history(&instance.id, instance.execution)
+            .await?;
+        let module = self.shared.registry.load(&instance.module).await?;
+        HotInstance::spawn(Spawn {
+            runtime: self.shared.registry.runtime(),
+            module: &module,
+            instance: &instance.id,
+            execution: instance.execution,
+            name: &instance.name,
+            input: &instance.input,
+            recorded,
+            batch,
+        })
+        .await
+        .map_err(|e| Error::Spawn(e.to_string()))
+    }
+
+    /// Derives the store changes a turn's new events call for.
+    async fn apply_events(
+        &self,
+        instance: &Instance,
+        events: &[HistoryEvent],
+        commit: &mut TurnCommit,
+    ) -> Result<(), Error> {
+        for event in events {
+            match event {
+                HistoryEvent::TaskScheduled {
+                    id,
+                    name,
+                    input,
+                    options,
+                } => commit.work_items.push(NewWorkItem {
+                    task_id: *id,
+                    name: name.clone(),
+                    input: input.clone(),
+                    options: options.clone(),
+                }),
+                HistoryEvent::TimerCreated { id, fire_at_ms } => commit.messages.push(OutMessage {
+                    instance: instance.id.clone(),
+                    execution: Some(instance.execution),
+                    message: Message::Deliver {
+                        event: HistoryEvent::TimerFired { id: *id },
+                    },
+                    visible_at: *fire_at_ms,
+                }),
+                HistoryEvent::SubOrchestrationCreated {
+                    id,
+                    name,
+                    instance: child,
+                    input,
+                } => match self.store().active_function(name, "orchestrator").await? {
+                    Some(module) => commit.children.push(NewInstance {
+                        id: child.clone(),
+                        name: name.clone(),
+                        module,
+                        input: input.clone(),
+                        parent: Some(ParentRef {
+                            instance: instance.id.clone(),
+                            execution: instance.execution,
+                            task_id: *id,
+                        }),
+                    }),
+                    None => commit.messages.push(OutMessage {
+                        instance: instance.id.clone(),
+                        execution: Some(instance.execution),
+                        message: Message::Deliver {
+                            event: HistoryEvent::SubOrchestrationFailed {
+                                id: *id,
+                                failure: Failure::new(
+                                    "OrchestratorNotFound",
+                                    format!("no orchestrator named {name} is deployed"),
+                                ),
+                            },
+                        },
+                        visible_at: commit.now,
+                    }),
+                },
+                HistoryEvent::CustomStatusSet { status } => {
+                    commit.custom_status = Some(status.clone())
+                }
+                HistoryEvent::ExecutionCompleted { output } => {
+                    commit.status = Status::Completed;
+                    commit.output = Some(output.clone());
+                    notify_parent(instance, Ok(output.clone()), commit);
+                }
+                HistoryEvent::ExecutionFailed { failure } => {
+                    commit.status = Status::Failed;
+                    commit.failure = Some(failure.clone());
+                    notify_parent(instance, Err(failure.clone()), commit);
+                }
+                HistoryEvent::ContinuedAsNew { input } => {
+                    commit.status = Status::ContinuedAsNew;
+                    commit.next_execution = Some(input.clone());
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every hot instance (used at shutdown).
+    pub(crate) fn evict_all(&self) {
+        let mut hot = self.hot();
+        hot.entries.clear();
+    }
+
+    /// Number of hot instances.
+    pub(crate) fn hot_len(&self) -> usize {
+        self.hot().len()
+    }
+}
+
+fn notify_parent(
+    instance: &Instance,
+    result: Result<serde_json::Value, Failure>,
+    commit: &mut TurnCommit,
+) {
+    let Some(parent) = &instance.parent else {
+        return;
+    };
+    let event = match result {
+        Ok(output) => HistoryEvent::SubOrchestrationCompleted {
+            id: parent.task_id,
+            output,
+        },
+        Err(failure) => HistoryEvent::SubOrchestrationFailed {
+            id: parent.task_id,
+            failure,
+        },
+    };
+    commit.messages.push(OutMessage {
+        instance: parent.instance.clone(),
+        execution: Some(parent.execution),
+        message: Message::Deliver { event },
+        visible_at: commit.now,
+    });
+}
+
+/// What a turn does with the inbox: which messages it consumes and delivers.
+struct Plan {
+    execution: u32,
+    suspended: bool,
+    start: bool,
+    terminate: Option<String>,
+    messages: Vec<HistoryEvent>,
+    consumed: Vec<i64>,
+}
+
+impl Plan {
+    fn new(instance: &Instance) -> Self {
+        Self {
+            execution: instance.execution,
+            suspended: instance.status == Status::Suspended,
+            start: false,
+            terminate: None,
+            messages: Vec::new(),
+            consumed: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, row: i64, execution: Option<u32>, message: Message) {
+        if execution.is_some_and(|e| e != self.execution) {
+            // Meant for an earlier execution (continue-as-new): nobody waits for it any more.
+            self.consumed.push(row);
+            return;
+        }
+        match message {
+            Message::Terminate { reason } => {
+                self.terminate.get_or_insert(reason);
+                self.consumed.push(row);
+            }
+            Message::Suspend { reason } => {
+                if !self.suspended {
+                    self.suspended = true;
+                    self.messages
+                        .push(HistoryEvent::ExecutionSuspended { reason });
+                }
+                self.consumed.push(row);
+            }
+            Message::Resume { reason } => {
+                if self.suspended {
+                    self.suspended = false;
+                    self.messages
+                        .push(HistoryEvent::ExecutionResumed { reason });
+                }
+                self.consumed.push(row);
+            }
+            // Held in the inbox until the instance is resumed.
+            Message::Start | Message::Deliver { .. } if self.suspended => {}
+            Message::Start => {
+                self.start = true;
+                self.consumed.push(row);
+            }
+            Message::Deliver { event } => {
+                self.messages.push(event);
+                self.consumed.push(row);
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Hot instances: an orchestrator guest kept alive in memory between turns, suspended inside its
+//! `await-*` call, so a turn costs one resume instead of a replay.
+//!
+//! A hot instance runs on its own task and talks to the driver through two channels; it never touches
+//! the store. Dropping the handle evicts it: the guest is unwound and nothing more is recorded.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::mpsc;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtxBuilder};
+
+use super::context::{OrchestrationState, TurnEnd};
+use super::replay::{LiveBatch, Replay};
+use crate::history::{Failure, HistoryEvent};
+use crate::module::guest_output::GuestOutput;
+use crate::module::runtime::HostState;
+use crate::module::{Loaded, Runtime};
+
+/// The guest's wall clock: the orchestration time of the current turn.
+struct TurnWallClock(Arc<AtomicU64>);
+
+impl HostWallClock for TurnWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// The guest's monotonic clock: the same orchestration time, in nanoseconds.
+struct TurnMonotonicClock(Arc<AtomicU64>);
+
+impl HostMonotonicClock for TurnMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst).saturating_mul(1_000_000)
+    }
+}
+
+/// The driver's handle to a live orchestrator guest.
+#[derive(Debug)]
+pub(crate) struct HotInstance {
+    /// Execution the guest runs.
+    pub(crate) execution: u32,
+    /// History length committed so far for that execution.
+    pub(crate) history_len: u32,
+    batches: mpsc::UnboundedSender<LiveBatch>,
+    turns: mpsc::UnboundedReceiver<TurnEnd>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HotInstance {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Why a hot instance could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("could not instantiate the orchestrator: {0}")]
+pub(crate) struct SpawnError(String);
+
+/// Everything needed to start a guest for one execution.
+pub(crate) struct Spawn<'a> {
+    pub(crate) runtime: &'a Runtime,
+    pub(crate) module: &'a Loaded,
+    pub(crate) instance: &'a str,
+    pub(crate) execution: u32,
+    pub(crate) name: &'a str,
+    pub(crate) input: &'a serde_json::Value,
+    pub(crate) recorded: Vec<HistoryEvent>,
+    pub(crate) batch: LiveBatch,
+}
+
+impl HotInstance {
+    /// Instantiates the orchestrator and runs it (replaying `recorded` first) until its first live
+    /// turn ends; read that turn's end with [`HotInstance::next_turn`].
+    pub(crate) async fn spawn(s: Spawn<'_>) -> Result<Self, SpawnError> {
+        let pre = s.module.orchestrator.clone().ok_or_else(|| {
+            SpawnError(format!(
+                "module {} exports no orchestrators",
+                s.module.digest
+            ))
+        })?;
+        let limits = s.runtime.limits().clone();
+        let history_len = u32::try_from(s.recorded.len()).unwrap_or(u32::MAX);
+        let time_ms = Arc::new(AtomicU64::new(0));
+        let muted = Arc::new(AtomicBool::new(false));
+        let seed = seed(s.instance, s.execution);
+        let label: Arc<str> = Arc::from(s.instance);
+        let wasi = WasiCtxBuilder::new()
+            .wall_clock(TurnWallClock(time_ms.clone()))
+            .monotonic_clock(TurnMonotonicClock(time_ms.clone()))
+            .secure_random(StdRng::seed_from_u64(seed))
+            .insecure_random(StdRng::seed_from_u64(seed.rotate_left(17)))
+            .insecure_random_seed(u128::from(seed))
+            .stdout(GuestOutput::new(label.clone(), "stdout", muted.clone()))
+            .stderr(GuestOutput::new(label, "stderr", muted.clone()))
+            .build();
+        let (batch_tx, batch_rx) = mpsc::unbounded_channel();
+        let (turn_tx, turn_rx) = mpsc::unbounded_channel();
+        let mut state = HostState::new(wasi, limits.memory_bytes, limits.turn_cpu_ms);
+        let orchestration = OrchestrationState {
+            core: Replay::new(s.instance, s.recorded, s.batch),
+            turns: turn_tx.clone(),
+            batches: batch_rx,
+            time_ms,
+            muted,
+            rng: StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
+            max_payload: limits.max_payload_bytes,
+            fatal: None,
+            evicted: false,
+        };
+        orchestration.sync();
+        state.orchestration = Some(orchestration);
+        let mut store = s.runtime.store(state);
+        let name = s.name.to_owned();
+        let input = s.input.to_string();
+        let turn_cpu_ms = limits.turn_cpu_ms;
+        let max_payload = limits.max_payload_bytes;
+        let guest = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| SpawnError(format!("{e:#}")))?;
+        let task = tokio::spawn(async move {
+            let result = guest
+                .keel_workflow_orchestrators()
+                .call_run(&mut store, &name, &input)
+                .await;
+            let host = store.data_mut();
+            let failure_of = |e: &wasmtime::Error, host: &HostState| {
+                host.failure_of(e, "CpuLimitExceeded", turn_cpu_ms)
+            };
+            let trap = result.as_ref().err().map(|e| failure_of(e, host));
+            let Some(orch) = host.orchestration.as_mut() else {
+                return;
+            };
+            if orch.evicted {
+                return;
+            }
+            match result {
+                Ok(Ok(output)) => match parse_output(&output, max_payload) {
+                    Ok(value) => {
+                        if let Err(nd) = orch.core.complete(Ok(value)) {
+                            orch.core
+                                .fail(Failure::new("NonDeterminism", nd.to_string()));
+                        }
+                    }
+                    Err(failure) => orch.core.fail(failure),
+                },
+                Ok(Err(f)) => {
+                    let failure = Failure {
+                        kind: f.kind,
+                        message: f.message,
+                        details: f.details.and_then(|d| serde_json::from_str(&d).ok()),
+                    };
+                    if let Err(nd) = orch.core.complete(Err(failure)) {
+                        orch.core
+                            .fail(Failure::new("NonDeterminism", nd.to_string()));
+                    }
+                }
+                Err(_) => {
+                    let failure =
+                        orch.fatal.take().or(trap).unwrap_or_else(|| {
+                            Failure::new("HostError", "the orchestrator stopped")
+                        });
+                    orch.core.fail(failure);
+                }
+            }
+            let events = orch.core.take_new_events();
+            let _ = orch.turns.send(TurnEnd::Finished(events));
+        });
+        drop(turn_tx);
+        Ok(Self {
+            execution: s.execution,
+            history_len,
+            batches: batch_tx,
+            turns: turn_rx,
+            task,
+        })
+    }
+
+    /// Delivers the messages of a new turn to a guest waiting in `await-*`.
+    pub(crate) fn deliver(&self, batch: LiveBatch) -> bool {
+        self.batches.send(batch).is_ok()
+    }
+
+    /// Waits for the end of the current turn. `None` if the guest task is gone.
+    pub(crate) async fn next_turn(&mut self) -> Option<TurnEnd> {
+        self.turns.recv().await
+    }
+}
+
+fn parse_output(text: &str, max_payload: usize) -> Result<serde_json::Value, Failure> {
+    if text.len() > max_payload {
+        return Err(Failure::new(
+            "PayloadTooLarge",
+            format!(
+                "the orchestrator returned {} bytes; the limit is {max_payload} bytes",
+                text.len()
+            ),
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| {
+        Failure::new(
+            "InvalidJson",
+            format!("the orchestrator returned output that is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// The per-execution seed of the guest's random sources: identical on every replay.
+fn seed(instance: &str, execution: u32) -> u64 {
+    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in instance.bytes().chain(execution.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}

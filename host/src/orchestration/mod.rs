@@ -1,0 +1,8 @@
+//! Orchestrations: the pure replay core, the guest-facing context, hot instances and the turn driver.
+//!
+//! Only the driver talks to the store; the replay core never does.
+
+pub(crate) mod context;
+pub mod driver;
+pub(crate) mod hot;
+pub mod replay;

@@ -1,0 +1,207 @@
+//! Unit tests of the replay core: recorded turns, live turns and divergences.
+
+use super::*;
+use serde_json::json;
+
+fn started() -> HistoryEvent {
+    HistoryEvent::ExecutionStarted {
+        name: "Orch".into(),
+        module: "digest".into(),
+        input: json!(null),
+        parent: None,
+    }
+}
+
+fn live(time_ms: u64, messages: Vec<HistoryEvent>) -> LiveBatch {
+    LiveBatch { time_ms, messages }
+}
+
+fn activity(name: &str, input: Value) -> Call {
+    Call::Activity {
+        name: name.into(),
+        input,
+        options: ActivityOptions::default(),
+    }
+}
+
+/// Runs the first turn of a new execution: schedule A, block.
+fn first_turn() -> Vec<HistoryEvent> {
+    let mut core = Replay::new("i1", vec![], live(10, vec![started()]));
+    assert!(!core.is_replaying());
+    assert_eq!(core.schedule(activity("A", json!(1))).unwrap(), 0);
+    assert_eq!(core.poll_all(&[0]).unwrap(), None);
+    assert_eq!(core.on_blocked().unwrap(), Blocked::EndOfTurn);
+    core.take_new_events()
+}
+
+#[test]
+fn a_new_execution_records_its_first_turn() {
+    let events = first_turn();
+    let kinds: Vec<_> = events.iter().map(HistoryEvent::kind).collect();
+    assert_eq!(
+        kinds,
+        ["OrchestratorStarted", "ExecutionStarted", "TaskScheduled"]
+    );
+}
+
+#[test]
+fn replay_answers_from_history_then_goes_live() {
+    let mut recorded = first_turn();
+    recorded.push(HistoryEvent::OrchestratorStarted { time_ms: 20 });
+    recorded.push(HistoryEvent::TaskCompleted {
+        id: 0,
+        output: json!("a"),
+    });
+    let mut core = Replay::new(
+        "i1",
+        recorded.clone(),
+        live(30, vec![HistoryEvent::TimerFired { id: 9 }]),
+    );
+    assert!(core.is_replaying());
+    assert_eq!(core.now_ms(), 10);
+    assert_eq!(core.schedule(activity("A", json!(1))).unwrap(), 0);
+    assert_eq!(core.poll_all(&[0]).unwrap(), None);
+    assert_eq!(core.on_blocked().unwrap(), Blocked::Delivered);
+    assert_eq!(core.now_ms(), 20);
+    assert_eq!(
+        core.poll_all(&[0]).unwrap(),
+        Some(vec![Outcome::Ok(json!("a"))])
+    );
+    // The recorded turn is done; the next call is new and makes the core go live.
+    assert_eq!(
+        core.schedule(activity("B", json!(2))),
+        Err(NonDeterminism {
+            instance: "i1".into(),
+            event_index: 5,
+            recorded: "no further call (the orchestrator waited next)".into(),
+            requested: "calls call-activity #1 B 2".into(),
+        })
+    );
+}
+
+#[test]
+fn the_live_batch_is_applied_after_the_recorded_turns() {
+    let recorded = first_turn();
+    let mut core = Replay::new(
+        "i1",
+        recorded,
+        live(
+            20,
+            vec![HistoryEvent::TaskCompleted {
+                id: 0,
+                output: json!("a"),
+            }],
+        ),
+    );
+    assert_eq!(core.schedule(activity("A", json!(1))).unwrap(), 0);
+    assert_eq!(core.on_blocked().unwrap(), Blocked::Delivered);
+    assert!(!core.is_replaying());
+    assert!(core.poll_all(&[0]).unwrap().is_some());
+    assert_eq!(core.schedule(activity("B", json!(2))).unwrap(), 1);
+    core.complete(Ok(json!("done"))).unwrap();
+    let kinds: Vec<_> = core
+        .take_new_events()
+        .iter()
+        .map(HistoryEvent::kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "OrchestratorStarted",
+            "TaskCompleted",
+            "TaskScheduled",
+            "ExecutionCompleted"
+        ]
+    );
+}
+
+#[test]
+fn a_different_call_is_a_divergence_naming_both_calls() {
+    let recorded = first_turn();
+    let mut core = Replay::new("i1", recorded, live(20, vec![]));
+    let err = core
+        .schedule(activity("Other", json!({"x": 1})))
+        .unwrap_err();
+    assert_eq!(err.event_index, 2);
+    assert_eq!(err.recorded, "TaskScheduled #0 A 1");
+    assert_eq!(err.requested, r#"calls call-activity #0 Other {"x":1}"#);
+    assert!(err.to_string().contains("instance i1"));
+}
+
+#[test]
+fn blocking_before_reissuing_a_recorded_call_is_a_divergence() {
+    let recorded = first_turn();
+    let mut core = Replay::new("i1", recorded, live(20, vec![]));
+    let err = core.on_blocked().unwrap_err();
+    assert_eq!(err.event_index, 2);
+    assert_eq!(err.requested, "waits for its tasks instead");
+}
+
+#[test]
+fn events_are_buffered_and_taken_in_order() {
+    let raised = |data: i32| HistoryEvent::EventRaised {
+        name: "Approved".into(),
+        data: json!(data),
+    };
+    let mut core = Replay::new("i1", vec![], live(1, vec![started(), raised(1), raised(2)]));
+    let first = core
+        .schedule(Call::WaitEvent {
+            name: "Approved".into(),
+        })
+        .unwrap();
+    let second = core
+        .schedule(Call::WaitEvent {
+            name: "Approved".into(),
+        })
+        .unwrap();
+    assert_eq!(
+        core.poll_all(&[second, first]).unwrap(),
+        Some(vec![Outcome::Ok(json!(2)), Outcome::Ok(json!(1))])
+    );
+}
+
+#[test]
+fn await_any_picks_the_task_resolved_first_in_history() {
+    let mut core = Replay::new("i1", vec![], live(1, vec![started()]));
+    let timer = core.schedule(Call::Timer { fire_at_ms: 5 }).unwrap();
+    let event = core
+        .schedule(Call::WaitEvent { name: "Go".into() })
+        .unwrap();
+    assert_eq!(core.poll_any(&[timer, event]).unwrap(), None);
+    assert_eq!(core.on_blocked().unwrap(), Blocked::EndOfTurn);
+    core.push_live(live(
+        9,
+        vec![
+            HistoryEvent::EventRaised {
+                name: "Go".into(),
+                data: json!("yes"),
+            },
+            HistoryEvent::TimerFired { id: timer },
+        ],
+    ));
+    assert_eq!(core.on_blocked().unwrap(), Blocked::Delivered);
+    assert_eq!(
+        core.poll_any(&[timer, event]).unwrap(),
+        Some((event, Outcome::Ok(json!("yes"))))
+    );
+}
+
+#[test]
+fn awaiting_an_unknown_task_is_a_misuse() {
+    let core = Replay::new("i1", vec![], live(1, vec![started()]));
+    assert_eq!(core.poll_all(&[3]), Err(Misuse::UnknownTask(3)));
+    assert_eq!(core.poll_any(&[]), Err(Misuse::EmptyAwaitAny));
+}
+
+#[test]
+fn a_failure_during_replay_is_recorded_after_the_live_turn_start() {
+    let recorded = first_turn();
+    let mut core = Replay::new("i1", recorded, live(20, vec![]));
+    core.fail(Failure::new("Trap", "boom"));
+    let kinds: Vec<_> = core
+        .take_new_events()
+        .iter()
+        .map(HistoryEvent::kind)
+        .collect();
+    assert_eq!(kinds, ["OrchestratorStarted", "ExecutionFailed"]);
+}

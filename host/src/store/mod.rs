@@ -1,0 +1,310 @@
+//! The durable store: SQLite through sqlx, its schema migrations, the read queries and the
+//! group-commit writer through which every write goes.
+//!
+//! It knows rows and transactions, never guests or replay: callers hand it complete, already decided
+//! changes (a turn's commit, an activity's result) and it makes them durable atomically.
+
+mod ops;
+mod read;
+mod writer;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
+use tokio::sync::Notify;
+
+use crate::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
+
+pub use ops::{FinishWorkItem, NewInstance, NewWorkItem, OutMessage, TurnCommit};
+pub use read::{FunctionRow, InstanceFilter, ModuleRow};
+pub(crate) use writer::Writer;
+
+/// Errors of the store.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The database refused or failed an operation.
+    #[error("database error: {0}")]
+    Database(#[source] Arc<sqlx::Error>),
+    /// Schema migration failed.
+    #[error("could not migrate the database schema: {0}")]
+    Migration(Arc<sqlx::migrate::MigrateError>),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored value in {what}: {message}")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// Why it did not decode.
+        message: String,
+    },
+    /// A conditional write found the row changed underneath it.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The writer task is gone (the store is shutting down).
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(Arc::new(e))
+    }
+}
+
+/// Result of store operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runtime status of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Created, first turn not run yet.
+    Pending,
+    /// Running or waiting on tasks.
+    Running,
+    /// Suspended by a client; messages wait until it is resumed.
+    Suspended,
+    /// Completed with an output.
+    Completed,
+    /// Failed.
+    Failed,
+    /// Terminated by a client.
+    Terminated,
+    /// Between two executions of continue-as-new.
+    ContinuedAsNew,
+}
+
+impl Status {
+    /// All statuses, for listings.
+    pub const ALL: [Status; 7] = [
+        Self::Pending,
+        Self::Running,
+        Self::Suspended,
+        Self::Completed,
+        Self::Failed,
+        Self::Terminated,
+        Self::ContinuedAsNew,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Running => "Running",
+            Self::Suspended => "Suspended",
+            Self::Completed => "Completed",
+            Self::Failed => "Failed",
+            Self::Terminated => "Terminated",
+            Self::ContinuedAsNew => "ContinuedAsNew",
+        }
+    }
+
+    /// True once the instance has ended for good.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Terminated)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown status {s:?}; expected one of Pending, Running, Suspended, Completed, Failed, Terminated, ContinuedAsNew")
+            })
+    }
+}
+
+/// A message in an instance's inbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Message {
+    /// Begin the current execution.
+    Start,
+    /// A history event to deliver in the next turn (a result, a fired timer, a raised event).
+    Deliver {
+        /// The event.
+        event: HistoryEvent,
+    },
+    /// Terminate the instance.
+    Terminate {
+        /// Why.
+        reason: String,
+    },
+    /// Suspend the instance.
+    Suspend {
+        /// Why.
+        reason: String,
+    },
+    /// Resume a suspended instance.
+    Resume {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Message {
+    /// The value of the inbox's `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Start => "Start",
+            Self::Deliver { event } => event.kind(),
+            Self::Terminate { .. } => "Terminate",
+            Self::Suspend { .. } => "Suspend",
+            Self::Resume { .. } => "Resume",
+        }
+    }
+}
+
+/// An instance as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instance {
+    /// Instance id.
+    pub id: String,
+    /// Orchestrator name.
+    pub name: String,
+    /// Current execution, from 1.
+    pub execution: u32,
+    /// Status.
+    pub status: Status,
+    /// Digest of the module the execution is pinned to.
+    pub module: String,
+    /// Input of the current execution.
+    pub input: serde_json::Value,
+    /// Output once completed.
+    pub output: Option<serde_json::Value>,
+    /// Failure once failed.
+    pub failure: Option<Failure>,
+    /// Custom status set by the orchestrator.
+    pub custom_status: Option<serde_json::Value>,
+    /// Parent, for a sub-orchestration.
+    pub parent: Option<ParentRef>,
+    /// Creation time (ms since the epoch).
+    pub created_at: u64,
+    /// Last update time.
+    pub updated_at: u64,
+    /// Events in the current execution's history.
+    pub history_len: u32,
+}
+
+/// A recorded event with its position and time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryRecord {
+    /// Execution the event belongs to.
+    pub execution: u32,
+    /// Index within that execution's history.
+    pub seq: u32,
+    /// When it was committed.
+    pub recorded_at: u64,
+    /// The event.
+    pub event: HistoryEvent,
+}
+
+/// An activity work item claimed by a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkItem {
+    /// Row id.
+    pub id: i64,
+    /// Instance waiting for the result.
+    pub instance: String,
+    /// Its execution.
+    pub execution: u32,
+    /// The task waiting for it.
+    pub task_id: u32,
+    /// Activity name.
+    pub name: String,
+    /// Input JSON.
+    pub input: serde_json::Value,
+    /// Options.
+    pub options: ActivityOptions,
+    /// Attempt this claim runs, from 1.
+    pub attempt: u32,
+    /// When the first attempt became due.
+    pub first_at: u64,
+}
+
+/// Handle to the store: a read pool and the group-commit writer.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    writer: Writer,
+    changed: Arc<Notify>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path` and migrates its schema.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30));
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        sqlx::migrate!("./migrations")
+            .run(&mut conn)
+            .await
+            .map_err(|e| Error::Migration(Arc::new(e)))?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        let changed = Arc::new(Notify::new());
+        let writer = Writer::spawn(conn, changed.clone());
+        Ok(Self {
+            pool,
+            writer,
+            changed,
+        })
+    }
+
+    /// Notified after every commit that may have given an instance or a worker something to do.
+    pub fn changed(&self) -> &Arc<Notify> {
+        &self.changed
+    }
+
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn to_u32(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+fn json_text<T: Serialize>(value: &T) -> String {
+    // Serialising our own plain data types cannot fail; an error here is a bug, not bad input.
+    serde_json::to_string(value).unwrap_or_else(|e| format!("\"unserialisable: {e}\""))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt {
+        what,
+        message: e.to_string(),
+    })
+}

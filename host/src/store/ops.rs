@@ -1,0 +1,702 @@
+//! The write operations the group-commit writer executes, each as the SQL of one savepoint.
+//!
+//! Every decision (what to schedule, which status follows) was made by the caller; these functions
+//! only check the preconditions that make a write safe (lease owner, expected history length).
+
+use serde_json::Value;
+use sqlx::{Row, SqliteConnection};
+use tokio::sync::oneshot;
+
+use super::writer::{Done, respond};
+
+use super::{
+    Error, Message, Result, Status, WorkItem, json_text, parse_json, to_i64, to_u32, to_u64,
+};
+use crate::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
+
+/// A new instance (or a new sub-orchestration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewInstance {
+    /// Its id.
+    pub id: String,
+    /// Orchestrator name.
+    pub name: String,
+    /// Digest of the module it is pinned to.
+    pub module: String,
+    /// Input.
+    pub input: Value,
+    /// Parent, for a sub-orchestration.
+    pub parent: Option<ParentRef>,
+}
+
+/// A message to put in an instance's inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutMessage {
+    /// Recipient.
+    pub instance: String,
+    /// Execution it is meant for; `None` for whichever is current.
+    pub execution: Option<u32>,
+    /// The message.
+    pub message: Message,
+    /// When it becomes visible (a timer's firing time; otherwise now).
+    pub visible_at: u64,
+}
+
+/// An activity call to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWorkItem {
+    /// Task id of the call.
+    pub task_id: u32,
+    /// Activity name.
+    pub name: String,
+    /// Input.
+    pub input: Value,
+    /// Options.
+    pub options: ActivityOptions,
+}
+
+/// Everything one orchestration turn changes, committed atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnCommit {
+    /// The instance.
+    pub instance: String,
+    /// Its execution.
+    pub execution: u32,
+    /// The worker holding the instance's lease.
+    pub owner: String,
+    /// History length the turn started from; the commit fails if it changed.
+    pub expected_len: u32,
+    /// Events to append.
+    pub events: Vec<HistoryEvent>,
+    /// Inbox messages the turn consumed.
+    pub consumed: Vec<i64>,
+    /// Status after the turn.
+    pub status: Status,
+    /// Output, when completed.
+    pub output: Option<Value>,
+    /// Failure, when failed.
+    pub failure: Option<Failure>,
+    /// New custom status, when set.
+    pub custom_status: Option<Value>,
+    /// Activities scheduled.
+    pub work_items: Vec<NewWorkItem>,
+    /// Messages sent (timers to itself, results to a parent).
+    pub messages: Vec<OutMessage>,
+    /// Sub-orchestrations started.
+    pub children: Vec<NewInstance>,
+    /// Input of the next execution, for continue-as-new.
+    pub next_execution: Option<Value>,
+    /// Commit time.
+    pub now: u64,
+}
+
+/// How an activity attempt ended, as far as the store is concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FinishWorkItem {
+    /// The task is resolved: remove the work item and deliver `message`.
+    Done {
+        /// Work item id.
+        id: i64,
+        /// Lease owner.
+        owner: String,
+        /// The result for the orchestrator.
+        message: OutMessage,
+    },
+    /// Another attempt follows: reschedule the work item and record `message` in the history.
+    Retry {
+        /// Work item id.
+        id: i64,
+        /// Lease owner.
+        owner: String,
+        /// The attempt number of the next attempt.
+        next_attempt: u32,
+        /// When it is due.
+        visible_at: u64,
+        /// The `TaskRetrying` record for the orchestrator.
+        message: OutMessage,
+    },
+}
+
+type Reply<T> = oneshot::Sender<Result<T>>;
+
+/// One queued write.
+pub(crate) enum Op {
+    Deploy {
+        digest: String,
+        bytes: Vec<u8>,
+        version: String,
+        functions: Vec<(String, String)>,
+        activate: bool,
+        now: u64,
+        reply: Reply<()>,
+    },
+    Activate {
+        name: String,
+        kind: String,
+        digest: String,
+        reply: Reply<bool>,
+    },
+    CreateInstance {
+        instance: NewInstance,
+        now: u64,
+        reply: Reply<()>,
+    },
+    Send {
+        messages: Vec<OutMessage>,
+        reply: Reply<()>,
+    },
+    ClaimInstances {
+        owner: String,
+        now: u64,
+        until: u64,
+        limit: u32,
+        reply: Reply<Vec<String>>,
+    },
+    ReleaseInstance {
+        id: String,
+        owner: String,
+        reply: Reply<()>,
+    },
+    CommitTurn {
+        commit: Box<TurnCommit>,
+        reply: Reply<()>,
+    },
+    ClaimWorkItems {
+        owner: String,
+        now: u64,
+        until: u64,
+        limit: u32,
+        reply: Reply<Vec<WorkItem>>,
+    },
+    FinishWorkItem {
+        finish: FinishWorkItem,
+        reply: Reply<bool>,
+    },
+    RenewLeases {
+        owner: String,
+        until: u64,
+        reply: Reply<()>,
+    },
+    Purge {
+        id: String,
+        reply: Reply<bool>,
+    },
+}
+
+/// What applying an operation produced.
+pub(super) enum Applied {
+    /// It worked; call this after the commit.
+    Ok(Done),
+    /// It failed; roll its savepoint back and call this with the error.
+    Err(Error, Done),
+}
+
+impl Op {
+    /// Whether committing this operation can give a worker something new to do.
+    pub(super) fn wakes_workers(&self) -> bool {
+        !matches!(
+            self,
+            Op::ClaimInstances { .. }
+                | Op::ClaimWorkItems { .. }
+                | Op::RenewLeases { .. }
+                | Op::Purge { .. }
+                | Op::Activate { .. }
+        )
+    }
+
+    /// Answers the caller with `e` without running the operation.
+    pub(super) fn fail(self, e: Error) {
+        match self {
+            Op::Deploy { reply, .. } => drop(reply.send(Err(e))),
+            Op::Activate { reply, .. } => drop(reply.send(Err(e))),
+            Op::CreateInstance { reply, .. } => drop(reply.send(Err(e))),
+            Op::Send { reply, .. } => drop(reply.send(Err(e))),
+            Op::ClaimInstances { reply, .. } => drop(reply.send(Err(e))),
+            Op::ReleaseInstance { reply, .. } => drop(reply.send(Err(e))),
+            Op::CommitTurn { reply, .. } => drop(reply.send(Err(e))),
+            Op::ClaimWorkItems { reply, .. } => drop(reply.send(Err(e))),
+            Op::FinishWorkItem { reply, .. } => drop(reply.send(Err(e))),
+            Op::RenewLeases { reply, .. } => drop(reply.send(Err(e))),
+            Op::Purge { reply, .. } => drop(reply.send(Err(e))),
+        }
+    }
+
+    /// Runs the operation's SQL on `conn` inside the current savepoint.
+    pub(super) async fn apply(self, conn: &mut SqliteConnection) -> Applied {
+        match self {
+            Op::Deploy {
+                digest,
+                bytes,
+                version,
+                functions,
+                activate,
+                now,
+                reply,
+            } => respond(
+                deploy(conn, &digest, &bytes, &version, &functions, activate, now).await,
+                reply,
+            ),
+            Op::Activate {
+                name,
+                kind,
+                digest,
+                reply,
+            } => respond(activate_function(conn, &name, &kind, &digest).await, reply),
+            Op::CreateInstance {
+                instance,
+                now,
+                reply,
+            } => respond(create_instance(conn, &instance, now).await, reply),
+            Op::Send { messages, reply } => respond(send(conn, &messages).await, reply),
+            Op::ClaimInstances {
+                owner,
+                now,
+                until,
+                limit,
+                reply,
+            } => respond(
+                claim_instances(conn, &owner, now, until, limit).await,
+                reply,
+            ),
+            Op::ReleaseInstance { id, owner, reply } => respond(
+                sqlx::query(
+                    "UPDATE instances SET locked_by = NULL, locked_until = NULL
+                     WHERE id = ? AND locked_by = ?",
+                )
+                .bind(&id)
+                .bind(&owner)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+                .map_err(Error::from),
+                reply,
+            ),
+            Op::CommitTurn { commit, reply } => respond(commit_turn(conn, &commit).await, reply),
+            Op::ClaimWorkItems {
+                owner,
+                now,
+                until,
+                limit,
+                reply,
+            } => respond(
+                claim_work_items(conn, &owner, now, until, limit).await,
+                reply,
+            ),
+            Op::FinishWorkItem { finish, reply } => {
+                respond(finish_work_item(conn, &finish).await, reply)
+            }
+            Op::RenewLeases {
+                owner,
+                until,
+                reply,
+            } => respond(renew_leases(conn, &owner, until).await, reply),
+            Op::Purge { id, reply } => respond(purge(conn, &id).await, reply),
+        }
+    }
+}
+
+async fn deploy(
+    conn: &mut SqliteConnection,
+    digest: &str,
+    bytes: &[u8],
+    version: &str,
+    functions: &[(String, String)],
+    activate: bool,
+    now: u64,
+) -> Result<()> {
+    let listed: Vec<_> = functions
+        .iter()
+        .map(|(name, kind)| serde_json::json!({"name": name, "kind": kind}))
+        .collect();
+    sqlx::query(
+        "INSERT INTO modules (digest, bytes, version, deployed_at, functions) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(digest) DO NOTHING",
+    )
+    .bind(digest)
+    .bind(bytes)
+    .bind(version)
+    .bind(to_i64(now))
+    .bind(json_text(&listed))
+    .execute(&mut *conn)
+    .await?;
+    for (name, kind) in functions {
+        sqlx::query(
+            "INSERT INTO functions (name, kind, digest, version, deployed_at, active)
+             VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT(name, kind, digest) DO NOTHING",
+        )
+        .bind(name)
+        .bind(kind)
+        .bind(digest)
+        .bind(version)
+        .bind(to_i64(now))
+        .execute(&mut *conn)
+        .await?;
+        if activate {
+            activate_function(conn, name, kind, digest).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn activate_function(
+    conn: &mut SqliteConnection,
+    name: &str,
+    kind: &str,
+    digest: &str,
+) -> Result<bool> {
+    let found = sqlx::query("SELECT 1 FROM functions WHERE name = ? AND kind = ? AND digest = ?")
+        .bind(name)
+        .bind(kind)
+        .bind(digest)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if found.is_none() {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE functions SET active = (digest = ?) WHERE name = ? AND kind = ?")
+        .bind(digest)
+        .bind(name)
+        .bind(kind)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+async fn create_instance(conn: &mut SqliteConnection, inst: &NewInstance, now: u64) -> Result<()> {
+    let existing = sqlx::query("SELECT status FROM instances WHERE id = ?")
+        .bind(&inst.id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(row) = existing {
+        let status: String = row.try_get(0)?;
+        let ended = status
+            .parse::<Status>()
+            .map(Status::is_terminal)
+            .unwrap_or(false);
+        if !ended {
+            return Err(Error::Conflict(format!(
+                "instance {} already exists and is {status}",
+                inst.id
+            )));
+        }
+        // An ended instance's id may be reused: its old history goes.
+        purge(conn, &inst.id).await?;
+    }
+    sqlx::query(
+        "INSERT INTO instances (id, name, execution, status, module, input, parent, created_at,
+                                updated_at, history_len)
+         VALUES (?, ?, 1, 'Pending', ?, ?, ?, ?, ?, 0)",
+    )
+    .bind(&inst.id)
+    .bind(&inst.name)
+    .bind(&inst.module)
+    .bind(json_text(&inst.input))
+    .bind(inst.parent.as_ref().map(json_text))
+    .bind(to_i64(now))
+    .bind(to_i64(now))
+    .execute(&mut *conn)
+    .await?;
+    insert_message(
+        conn,
+        &OutMessage {
+            instance: inst.id.clone(),
+            execution: Some(1),
+            message: Message::Start,
+            visible_at: now,
+        },
+    )
+    .await
+}
+
+async fn insert_message(conn: &mut SqliteConnection, m: &OutMessage) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO inbox (instance, execution, kind, message, visible_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&m.instance)
+    .bind(m.execution.map(i64::from))
+    .bind(m.message.kind())
+    .bind(json_text(&m.message))
+    .bind(to_i64(m.visible_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn send(conn: &mut SqliteConnection, messages: &[OutMessage]) -> Result<()> {
+    for m in messages {
+        insert_message(conn, m).await?;
+    }
+    Ok(())
+}
+
+async fn claim_instances(
+    conn: &mut SqliteConnection,
+    owner: &str,
+    now: u64,
+    until: u64,
+    limit: u32,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "UPDATE instances SET locked_by = ?1, locked_until = ?2
+         WHERE id IN (
+             SELECT DISTINCT m.instance FROM inbox m JOIN instances i ON i.id = m.instance
+             WHERE m.visible_at <= ?3
+               AND (i.locked_until IS NULL OR i.locked_until < ?3)
+               AND (i.status != 'Suspended' OR m.kind IN ('Resume', 'Terminate'))
+             LIMIT ?4)
+         RETURNING id",
+    )
+    .bind(owner)
+    .bind(to_i64(until))
+    .bind(to_i64(now))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).map_err(Error::from))
+        .collect()
+}
+
+async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<()> {
+    let new_len = c.expected_len as usize + c.events.len();
+    let updated = sqlx::query(
+        "UPDATE instances SET history_len = ?, status = ?, output = COALESCE(?, output),
+             failure = COALESCE(?, failure), custom_status = COALESCE(?, custom_status),
+             updated_at = ?, locked_by = NULL, locked_until = NULL
+         WHERE id = ? AND execution = ? AND history_len = ? AND locked_by = ?",
+    )
+    .bind(i64::try_from(new_len).unwrap_or(i64::MAX))
+    .bind(c.status.as_str())
+    .bind(c.output.as_ref().map(json_text))
+    .bind(c.failure.as_ref().map(json_text))
+    .bind(c.custom_status.as_ref().map(json_text))
+    .bind(to_i64(c.now))
+    .bind(&c.instance)
+    .bind(i64::from(c.execution))
+    .bind(i64::from(c.expected_len))
+    .bind(&c.owner)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(Error::Conflict(format!(
+            "instance {} changed while its turn ran (lease lost or history moved on)",
+            c.instance
+        )));
+    }
+    for (offset, event) in c.events.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO history (instance, execution, seq, event, recorded_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&c.instance)
+        .bind(i64::from(c.execution))
+        .bind(i64::try_from(c.expected_len as usize + offset).unwrap_or(i64::MAX))
+        .bind(json_text(event))
+        .bind(to_i64(c.now))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for id in &c.consumed {
+        sqlx::query("DELETE FROM inbox WHERE id = ?")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for w in &c.work_items {
+        sqlx::query(
+            "INSERT INTO work_items (instance, execution, task_id, name, input, options, attempt,
+                                     first_at, visible_at)
+             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+        )
+        .bind(&c.instance)
+        .bind(i64::from(c.execution))
+        .bind(i64::from(w.task_id))
+        .bind(&w.name)
+        .bind(json_text(&w.input))
+        .bind(json_text(&w.options))
+        .bind(to_i64(c.now))
+        .bind(to_i64(c.now))
+        .execute(&mut *conn)
+        .await?;
+    }
+    send(conn, &c.messages).await?;
+    for child in &c.children {
+        start_child(conn, c, child).await?;
+    }
+    if c.status.is_terminal() {
+        // Nothing can consume these any more.
+        sqlx::query("DELETE FROM inbox WHERE instance = ?")
+            .bind(&c.instance)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM work_items WHERE instance = ? AND locked_by IS NULL")
+            .bind(&c.instance)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(input) = &c.next_execution {
+        let next = c.execution + 1;
+        sqlx::query(
+            "UPDATE instances SET execution = ?, history_len = 0, input = ?, output = NULL,
+                 failure = NULL
+             WHERE id = ?",
+        )
+        .bind(i64::from(next))
+        .bind(json_text(input))
+        .bind(&c.instance)
+        .execute(&mut *conn)
+        .await?;
+        insert_message(
+            conn,
+            &OutMessage {
+                instance: c.instance.clone(),
+                execution: Some(next),
+                message: Message::Start,
+                visible_at: c.now,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Starts a sub-orchestration, or tells the parent at once why it could not be started.
+async fn start_child(
+    conn: &mut SqliteConnection,
+    parent: &TurnCommit,
+    child: &NewInstance,
+) -> Result<()> {
+    let exists = sqlx::query("SELECT 1 FROM instances WHERE id = ?")
+        .bind(&child.id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+    if !exists {
+        return create_instance(conn, child, parent.now).await;
+    }
+    let task_id = child.parent.as_ref().map(|p| p.task_id).unwrap_or_default();
+    insert_message(
+        conn,
+        &OutMessage {
+            instance: parent.instance.clone(),
+            execution: Some(parent.execution),
+            message: Message::Deliver {
+                event: HistoryEvent::SubOrchestrationFailed {
+                    id: task_id,
+                    failure: Failure::new(
+                        "InstanceExists",
+                        format!(
+                            "cannot start sub-orchestration: instance {} already exists",
+                            child.id
+                        ),
+                    ),
+                },
+            },
+            visible_at: parent.now,
+        },
+    )
+    .await
+}
+
+async fn claim_work_items(
+    conn: &mut SqliteConnection,
+    owner: &str,
+    now: u64,
+    until: u64,
+    limit: u32,
+) -> Result<Vec<WorkItem>> {
+    let rows = sqlx::query(
+        "UPDATE work_items SET locked_by = ?1, locked_until = ?2
+         WHERE id IN (
+             SELECT id FROM work_items
+             WHERE visible_at <= ?3 AND (locked_until IS NULL OR locked_until < ?3)
+             ORDER BY visible_at, id LIMIT ?4)
+         RETURNING id, instance, execution, task_id, name, input, options, attempt, first_at",
+    )
+    .bind(owner)
+    .bind(to_i64(until))
+    .bind(to_i64(now))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(WorkItem {
+                id: r.try_get(0)?,
+                instance: r.try_get(1)?,
+                execution: to_u32(r.try_get(2)?),
+                task_id: to_u32(r.try_get(3)?),
+                name: r.try_get(4)?,
+                input: parse_json("work item input", &r.try_get::<String, _>(5)?)?,
+                options: parse_json("work item options", &r.try_get::<String, _>(6)?)?,
+                attempt: to_u32(r.try_get(7)?),
+                first_at: to_u64(r.try_get(8)?),
+            })
+        })
+        .collect()
+}
+
+async fn finish_work_item(conn: &mut SqliteConnection, f: &FinishWorkItem) -> Result<bool> {
+    let (changed, message) = match f {
+        FinishWorkItem::Done { id, owner, message } => (
+            sqlx::query("DELETE FROM work_items WHERE id = ? AND locked_by = ?")
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *conn)
+                .await?,
+            message,
+        ),
+        FinishWorkItem::Retry {
+            id,
+            owner,
+            next_attempt,
+            visible_at,
+            message,
+        } => (
+            sqlx::query(
+                "UPDATE work_items SET attempt = ?, visible_at = ?, locked_by = NULL,
+                     locked_until = NULL
+                 WHERE id = ? AND locked_by = ?",
+            )
+            .bind(i64::from(*next_attempt))
+            .bind(to_i64(*visible_at))
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *conn)
+            .await?,
+            message,
+        ),
+    };
+    // A lost lease means another worker owns the item now: this attempt's result is dropped.
+    if changed.rows_affected() != 1 {
+        return Ok(false);
+    }
+    insert_message(conn, message).await?;
+    Ok(true)
+}
+
+async fn renew_leases(conn: &mut SqliteConnection, owner: &str, until: u64) -> Result<()> {
+    for table in ["work_items", "instances"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET locked_until = ? WHERE locked_by = ?"
+        ))
+        .bind(to_i64(until))
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn purge(conn: &mut SqliteConnection, id: &str) -> Result<bool> {
+    for table in ["history", "inbox", "work_items"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE instance = ?"))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let gone = sqlx::query("DELETE FROM instances WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(gone.rows_affected() == 1)
+}

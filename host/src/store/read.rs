@@ -1,0 +1,418 @@
+//! Reads from the store's pool, and the typed front of the writer's operations.
+//!
+//! Reads never write; every write goes through [`super::Writer`] so that it joins a group commit.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::ops::{FinishWorkItem, NewInstance, Op, OutMessage, TurnCommit};
+use super::{
+    Error, HistoryRecord, Instance, Message, Result, Status, Store, WorkItem, parse_json, to_i64,
+    to_u32, to_u64,
+};
+use crate::history::HistoryEvent;
+
+/// Filters of an instance listing.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFilter {
+    /// Only instances with this status.
+    pub status: Option<Status>,
+    /// Only instances of this orchestrator.
+    pub name: Option<String>,
+    /// At most this many, newest first.
+    pub limit: Option<u32>,
+}
+
+/// A deployed module.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleRow {
+    /// Its digest.
+    pub digest: String,
+    /// Version label.
+    pub version: String,
+    /// Deploy time.
+    pub deployed_at: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Functions listed by its manifest.
+    pub functions: Value,
+}
+
+/// A function and the module version providing it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionRow {
+    /// Function name.
+    pub name: String,
+    /// `orchestrator` or `activity`.
+    pub kind: String,
+    /// Module digest.
+    pub digest: String,
+    /// Module version label.
+    pub version: String,
+    /// Whether this version is the active one.
+    pub active: bool,
+}
+
+const INSTANCE_COLUMNS: &str = "id, name, execution, status, module, input, output, failure, \
+     custom_status, parent, created_at, updated_at, history_len";
+
+fn instance_from_row(r: &SqliteRow) -> Result<Instance> {
+    let opt_json = |i: usize, what: &'static str| -> Result<Option<Value>> {
+        r.try_get::<Option<String>, _>(i)?
+            .map(|t| parse_json(what, &t))
+            .transpose()
+    };
+    let status: String = r.try_get(3)?;
+    Ok(Instance {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        execution: to_u32(r.try_get(2)?),
+        status: status.parse().map_err(|message| Error::Corrupt {
+            what: "instance status",
+            message,
+        })?,
+        module: r.try_get(4)?,
+        input: parse_json("instance input", &r.try_get::<String, _>(5)?)?,
+        output: opt_json(6, "instance output")?,
+        failure: r
+            .try_get::<Option<String>, _>(7)?
+            .map(|t| parse_json("instance failure", &t))
+            .transpose()?,
+        custom_status: opt_json(8, "custom status")?,
+        parent: r
+            .try_get::<Option<String>, _>(9)?
+            .map(|t| parse_json("instance parent", &t))
+            .transpose()?,
+        created_at: to_u64(r.try_get(10)?),
+        updated_at: to_u64(r.try_get(11)?),
+        history_len: to_u32(r.try_get(12)?),
+    })
+}
+
+impl Store {
+    /// The instance with this id.
+    pub async fn instance(&self, id: &str) -> Result<Option<Instance>> {
+        let row = sqlx::query(&format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(instance_from_row).transpose()
+    }
+
+    /// Instances matching `filter`, newest first.
+    pub async fn list(&self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INSTANCE_COLUMNS} FROM instances
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR name = ?2)
+             ORDER BY created_at DESC, id LIMIT ?3"
+        ))
+        .bind(filter.status.map(Status::as_str))
+        .bind(filter.name.as_deref())
+        .bind(filter.limit.map_or(-1, i64::from))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(instance_from_row).collect()
+    }
+
+    /// Every recorded event of an instance, all executions, in order.
+    pub async fn history(&self, id: &str) -> Result<Vec<HistoryRecord>> {
+        let rows = sqlx::query(
+            "SELECT execution, seq, recorded_at, event FROM history WHERE instance = ?
+             ORDER BY execution, seq",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryRecord {
+                    execution: to_u32(r.try_get(0)?),
+                    seq: to_u32(r.try_get(1)?),
+                    recorded_at: to_u64(r.try_get(2)?),
+                    event: parse_json("history event", &r.try_get::<String, _>(3)?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The events of one execution, in order.
+    pub async fn execution_history(&self, id: &str, execution: u32) -> Result<Vec<HistoryEvent>> {
+        let rows = sqlx::query(
+            "SELECT event FROM history WHERE instance = ? AND execution = ? ORDER BY seq",
+        )
+        .bind(id)
+        .bind(i64::from(execution))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| parse_json("history event", &r.try_get::<String, _>(0)?))
+            .collect()
+    }
+
+    /// The visible inbox messages of an instance, oldest first, with their row ids and executions.
+    pub async fn inbox(&self, id: &str, now: u64) -> Result<Vec<(i64, Option<u32>, Message)>> {
+        let rows = sqlx::query(
+            "SELECT id, execution, message FROM inbox WHERE instance = ? AND visible_at <= ?
+             ORDER BY visible_at, id",
+        )
+        .bind(id)
+        .bind(to_i64(now))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get::<Option<i64>, _>(1)?.map(to_u32),
+                    parse_json("inbox message", &r.try_get::<String, _>(2)?)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Whether any instance has a visible message, and whether any work item is due: a cheap read
+    /// that spares idle workers a write transaction.
+    pub async fn has_work(&self, now: u64) -> Result<(bool, bool)> {
+        let row = sqlx::query(
+            "SELECT EXISTS(SELECT 1 FROM inbox WHERE visible_at <= ?1),
+                    EXISTS(SELECT 1 FROM work_items WHERE visible_at <= ?1
+                           AND (locked_until IS NULL OR locked_until < ?1))",
+        )
+        .bind(to_i64(now))
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// The earliest time at which a message or work item becomes visible after `now`.
+    pub async fn next_due(&self, now: u64) -> Result<Option<u64>> {
+        let row = sqlx::query(
+            "SELECT MIN(t) FROM (SELECT MIN(visible_at) AS t FROM inbox WHERE visible_at > ?1
+                                 UNION ALL
+                                 SELECT MIN(visible_at) FROM work_items WHERE visible_at > ?1)",
+        )
+        .bind(to_i64(now))
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.map(to_u64))
+    }
+
+    /// Deployed modules, newest first.
+    pub async fn modules(&self) -> Result<Vec<ModuleRow>> {
+        let rows = sqlx::query(
+            "SELECT digest, version, deployed_at, length(bytes), functions FROM modules
+             ORDER BY deployed_at DESC",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ModuleRow {
+                    digest: r.try_get(0)?,
+                    version: r.try_get(1)?,
+                    deployed_at: to_u64(r.try_get(2)?),
+                    size: to_u64(r.try_get(3)?),
+                    functions: parse_json("module functions", &r.try_get::<String, _>(4)?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every function of every deployed module.
+    pub async fn functions(&self) -> Result<Vec<FunctionRow>> {
+        let rows = sqlx::query(
+            "SELECT name, kind, digest, version, active FROM functions
+             ORDER BY name, kind, deployed_at DESC",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FunctionRow {
+                    name: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    digest: r.try_get(2)?,
+                    version: r.try_get(3)?,
+                    active: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The digest of the active module providing `name` of `kind`.
+    pub async fn active_function(&self, name: &str, kind: &str) -> Result<Option<String>> {
+        let row =
+            sqlx::query("SELECT digest FROM functions WHERE name = ? AND kind = ? AND active = 1")
+                .bind(name)
+                .bind(kind)
+                .fetch_optional(self.pool())
+                .await?;
+        row.map(|r| r.try_get(0).map_err(Error::from)).transpose()
+    }
+
+    /// The bytes of a deployed module.
+    pub async fn module_bytes(&self, digest: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT bytes FROM modules WHERE digest = ?")
+            .bind(digest)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| r.try_get(0).map_err(Error::from)).transpose()
+    }
+
+    /// Number of deployed module versions: used to label a deploy without an explicit version.
+    pub async fn module_count(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM modules")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(to_u64(row.try_get(0)?))
+    }
+
+    // ---- writes, through the group-commit writer ----
+
+    /// Stores a module and its functions; `activate` makes it the active version of each.
+    #[allow(clippy::too_many_arguments, reason = "a flat record of one deploy")]
+    pub async fn deploy(
+        &self,
+        digest: &str,
+        bytes: Vec<u8>,
+        version: &str,
+        functions: Vec<(String, String)>,
+        activate: bool,
+        now: u64,
+    ) -> Result<()> {
+        self.writer()
+            .submit(|reply| Op::Deploy {
+                digest: digest.to_owned(),
+                bytes,
+                version: version.to_owned(),
+                functions,
+                activate,
+                now,
+                reply,
+            })
+            .await
+    }
+
+    /// Makes `digest` the active module of a function. False if that module does not provide it.
+    pub async fn activate(&self, name: &str, kind: &str, digest: &str) -> Result<bool> {
+        self.writer()
+            .submit(|reply| Op::Activate {
+                name: name.to_owned(),
+                kind: kind.to_owned(),
+                digest: digest.to_owned(),
+                reply,
+            })
+            .await
+    }
+
+    /// Creates an instance and queues its start.
+    pub async fn create_instance(&self, instance: NewInstance, now: u64) -> Result<()> {
+        self.writer()
+            .submit(|reply| Op::CreateInstance {
+                instance,
+                now,
+                reply,
+            })
+            .await
+    }
+
+    /// Queues messages.
+    pub async fn send(&self, messages: Vec<OutMessage>) -> Result<()> {
+        self.writer()
+            .submit(|reply| Op::Send { messages, reply })
+            .await
+    }
+
+    /// Leases up to `limit` instances that have visible messages.
+    pub async fn claim_instances(
+        &self,
+        owner: &str,
+        now: u64,
+        until: u64,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        self.writer()
+            .submit(|reply| Op::ClaimInstances {
+                owner: owner.to_owned(),
+                now,
+                until,
+                limit,
+                reply,
+            })
+            .await
+    }
+
+    /// Gives an instance's lease back without changing it.
+    pub async fn release_instance(&self, id: &str, owner: &str) -> Result<()> {
+        self.writer()
+            .submit(|reply| Op::ReleaseInstance {
+                id: id.to_owned(),
+                owner: owner.to_owned(),
+                reply,
+            })
+            .await
+    }
+
+    /// Commits a turn.
+    pub async fn commit_turn(&self, commit: TurnCommit) -> Result<()> {
+        self.writer()
+            .submit(|reply| Op::CommitTurn {
+                commit: Box::new(commit),
+                reply,
+            })
+            .await
+    }
+
+    /// Leases up to `limit` due work items.
+    pub async fn claim_work_items(
+        &self,
+        owner: &str,
+        now: u64,
+        until: u64,
+        limit: u32,
+    ) -> Result<Vec<WorkItem>> {
+        self.writer()
+            .submit(|reply| Op::ClaimWorkItems {
+                owner: owner.to_owned(),
+                now,
+                until,
+                limit,
+                reply,
+            })
+            .await
+    }
+
+    /// Records the end of an activity attempt. False if the lease had been lost.
+    pub async fn finish_work_item(&self, finish: FinishWorkItem) -> Result<bool> {
+        self.writer()
+            .submit(|reply| Op::FinishWorkItem { finish, reply })
+            .await
+    }
+
+    /// Extends every lease `owner` holds.
+    pub async fn renew_leases(&self, owner: &str, until: u64) -> Result<()> {
+        self.writer()
+            .submit(|reply| Op::RenewLeases {
+                owner: owner.to_owned(),
+                until,
+                reply,
+            })
+            .await
+    }
+
+    /// Deletes an instance and everything recorded for it. False if it did not exist.
+    pub async fn purge(&self, id: &str) -> Result<bool> {
+        self.writer()
+            .submit(|reply| Op::Purge {
+                id: id.to_owned(),
+                reply,
+            })
+            .await
+    }
+}

@@ -1,0 +1,278 @@
+//! Test fixture `keel-test-patterns`: one orchestrator or activity per engine behaviour the end-to-end
+//! tests exercise (sub-orchestrations, continue-as-new, failures, retries, timeouts, runaway guests,
+//! replay and determinism).
+//! It must never be used as an example of good workflow code: several functions misbehave on purpose
+//! (infinite loops, unbounded allocation, traps, non-determinism).
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::hint::black_box;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use keel_sdk::{ActivityOptions, Context, Failure, RetryPolicy, activity_info};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------------------------
+// Orchestrators
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+struct ParentInput {
+    children: Vec<i64>,
+}
+
+/// Starts one `Child` sub-orchestration per number, all at once, and sums their outputs.
+fn parent(ctx: &Context, input: ParentInput) -> Result<Value, Failure> {
+    let tasks: Vec<_> = input
+        .children
+        .iter()
+        .map(|n| ctx.call_orchestrator("Child", None, n))
+        .collect();
+    let outputs: Vec<i64> = ctx.all_as(&tasks)?;
+    let sum = outputs
+        .into_iter()
+        .try_fold(0i64, i64::checked_add)
+        .ok_or_else(|| Failure::new("Overflow", "the sum of the children overflows an i64"))?;
+    Ok(json!({ "sum": sum }))
+}
+
+/// Doubles its input through the `Double` activity.
+fn child(ctx: &Context, n: i64) -> Result<i64, Failure> {
+    ctx.call_activity("Double", &n).get()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CounterInput {
+    n: u64,
+    until: u64,
+}
+
+/// Counts from `n` to `until` with one execution per step, through continue-as-new.
+fn counter(ctx: &Context, input: CounterInput) -> Result<Value, Failure> {
+    if input.n < input.until {
+        ctx.continue_as_new(&CounterInput {
+            n: input.n + 1,
+            until: input.until,
+        });
+        // Ignored by the host: continue-as-new replaces the result.
+        return Ok(json!({}));
+    }
+    Ok(json!({ "n": input.n }))
+}
+
+/// Shows that an activity's failure reaches the orchestrator as a value it can handle.
+fn catch_failure(ctx: &Context, _input: Value) -> Result<Value, Failure> {
+    match ctx
+        .call_activity("AlwaysFails", &Value::Null)
+        .get::<Value>()
+    {
+        Err(failure) => Ok(json!({ "caught": failure.kind, "message": failure.message })),
+        Ok(output) => Err(Failure::new(
+            "Unexpected",
+            format!("AlwaysFails succeeded with {output}"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RetryingInput {
+    failures: u32,
+}
+
+/// Calls an activity that fails `failures` times before succeeding, under a 5-attempt retry policy.
+fn retrying(ctx: &Context, input: RetryingInput) -> Result<Value, Failure> {
+    let options =
+        ActivityOptions::new().retry(RetryPolicy::new(5, Duration::from_millis(10)).backoff(2.0));
+    ctx.call_activity_with(
+        "FailUntilAttempt",
+        &input.failures.saturating_add(1),
+        options,
+    )
+    .get()
+}
+
+/// Runs `Spin` under a per-attempt time limit of `ms` and reports how it ended.
+fn with_timeout(ctx: &Context, ms: u64) -> Result<Value, Failure> {
+    let options = ActivityOptions::new().timeout(Duration::from_millis(ms));
+    match ctx
+        .call_activity_with("Spin", &Value::Null, options)
+        .get::<Value>()
+    {
+        Ok(_) => Ok(json!({ "outcome": "ok" })),
+        Err(failure) => Ok(json!({
+            "outcome": "failed",
+            "kind": failure.kind,
+            "message": failure.message,
+        })),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RunBadInput {
+    activity: String,
+}
+
+/// Runs a misbehaving activity (`Loop`, `Bomb` or `Trap`) with a 2 s limit and reports its failure.
+fn run_bad(ctx: &Context, input: RunBadInput) -> Result<Value, Failure> {
+    let options = ActivityOptions::new().timeout(Duration::from_secs(2));
+    match ctx
+        .call_activity_with(&input.activity, &Value::Null, options)
+        .get::<Value>()
+    {
+        Ok(output) => Ok(json!({ "ok": output })),
+        Err(failure) => Ok(json!({ "kind": failure.kind, "message": failure.message })),
+    }
+}
+
+/// An orchestrator that never yields to the host: the host must interrupt it.
+fn loop_forever(_ctx: &Context, _input: Value) -> Result<Value, Failure> {
+    busy_loop()
+}
+
+/// Activity, event, activity: a history with a wait in the middle, for replay and restart tests.
+fn steps(ctx: &Context, _input: Value) -> Result<Value, Failure> {
+    let a: Value = ctx.call_activity("Echo", "a").get()?;
+    let data: Value = ctx.wait_event("go").get()?;
+    let b: Value = ctx.call_activity("Echo", "b").get()?;
+    Ok(json!([a, data, b]))
+}
+
+/// Deliberately non-deterministic: schedules a different input when replaying than when live, so a
+/// replay after a restart diverges from its history.
+fn flipflop(ctx: &Context, _input: Value) -> Result<Value, Failure> {
+    let input = if ctx.is_replaying() { "replay" } else { "live" };
+    ctx.call_activity("Echo", input).get::<Value>()?;
+    ctx.wait_event("go").get()
+}
+
+/// Reads time and randomness through plain WASI and the context; the host's deterministic WASI must
+/// make the first reading identical on replay, or the `Echo` call carrying it is reported as a
+/// non-deterministic divergence.
+fn determinism(ctx: &Context, _input: Value) -> Result<Value, Failure> {
+    let first = ambient_reading(ctx);
+    ctx.call_activity("Echo", &first).get::<Value>()?;
+    ctx.wait_event("go").get::<Value>()?;
+    // A later turn: its time differs from the first's, which is why it is kept apart.
+    let second = ambient_reading(ctx);
+    Ok(json!({ "first": first, "second": second, "ctxNow": ctx.now_ms() }))
+}
+
+/// Everything an orchestrator could read from its environment without asking the context, plus the
+/// context's own random number.
+fn ambient_reading(ctx: &Context) -> Value {
+    let time_ms = match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(since_epoch) => json!(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)),
+        Err(error) => json!(format!("clock before the epoch: {error}")),
+    };
+    // RandomState's keys come from WASI random; hashing a fixed value exposes them.
+    let wasi_random = RandomState::new().hash_one(0x6b65_656cu64);
+    let map: HashMap<String, u32> = (0..5u32).map(|i| (format!("key-{i}"), i)).collect();
+    let map_order: Vec<&String> = map.keys().collect();
+    json!({
+        "timeMs": time_ms,
+        "wasiRandom": wasi_random,
+        "ctxRandom": ctx.random_u64(),
+        "mapOrder": map_order,
+    })
+}
+
+/// Waits on a durable timer of `ms` milliseconds.
+fn timer(ctx: &Context, ms: u64) -> Result<Value, Failure> {
+    ctx.timer(Duration::from_millis(ms)).get::<Value>()?;
+    Ok(json!({ "fired": true }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activities
+// ---------------------------------------------------------------------------------------------
+
+fn double(n: i64) -> Result<i64, Failure> {
+    n.checked_mul(2)
+        .ok_or_else(|| Failure::new("Overflow", format!("2 × {n} overflows an i64")))
+}
+
+fn echo(value: Value) -> Result<Value, Failure> {
+    Ok(value)
+}
+
+fn always_fails(_input: Value) -> Result<Value, Failure> {
+    Err(Failure::new("Boom", "this activity always fails"))
+}
+
+/// Fails with kind `NotYet` until the attempt number reaches `k`.
+fn fail_until_attempt(k: u32) -> Result<Value, Failure> {
+    let Some(info) = activity_info() else {
+        // Without attempt numbers the fixture cannot tell attempts apart: say so rather than guess.
+        return Err(Failure::new(
+            "NoActivityInfo",
+            "KEEL_ATTEMPT and the other KEEL_* variables are not set for this attempt",
+        ));
+    };
+    if info.attempt < k {
+        return Err(Failure::new(
+            "NotYet",
+            format!("attempt {} of the {k} needed", info.attempt),
+        ));
+    }
+    Ok(json!({ "attempt": info.attempt }))
+}
+
+/// Burns CPU forever; only the host's time limit ends it.
+fn spin(_input: Value) -> Result<Value, Failure> {
+    busy_loop()
+}
+
+/// Allocates without bound, 1 MiB at a time, writing every chunk so the memory is really used; only
+/// the host's memory limit ends it.
+fn bomb(_input: Value) -> Result<Value, Failure> {
+    const CHUNK: usize = 1 << 20;
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        // Non-zero fill: zeroed allocations could be satisfied by fresh pages without a write.
+        let chunk = vec![0xA5u8; CHUNK];
+        hoard.push(black_box(chunk));
+        black_box(&hoard);
+    }
+}
+
+/// Traps through a panic (panics abort on wasm32-wasip2).
+fn trap(_input: Value) -> Result<Value, Failure> {
+    panic!("deliberate trap")
+}
+
+fn busy_loop() -> ! {
+    let mut counter = 0u64;
+    loop {
+        // black_box keeps the loop from being optimised into nothing.
+        counter = black_box(counter.wrapping_add(1));
+    }
+}
+
+keel_sdk::module! {
+    orchestrators: {
+        "Parent" => parent,
+        "Child" => child,
+        "Counter" => counter,
+        "CatchFailure" => catch_failure,
+        "Retrying" => retrying,
+        "WithTimeout" => with_timeout,
+        "RunBad" => run_bad,
+        "LoopForever" => loop_forever,
+        "Steps" => steps,
+        "Flipflop" => flipflop,
+        "Determinism" => determinism,
+        "Timer" => timer,
+    },
+    activities: {
+        "Double" => double,
+        "Echo" => echo,
+        "AlwaysFails" => always_fails,
+        "FailUntilAttempt" => fail_until_attempt,
+        "Spin" => spin,
+        "Loop" => spin,
+        "Bomb" => bomb,
+        "Trap" => trap,
+    },
+}
