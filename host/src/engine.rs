@@ -188,6 +188,10 @@ impl Keel {
         })
     }
 
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.shared.store

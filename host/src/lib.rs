@@ -16,6 +16,7 @@ pub mod limits;
 pub mod module;
 pub mod orchestration;
 pub mod store;
+pub mod upgrade;
 mod wit;
 
 pub use engine::{Config, Keel};

@@ -119,6 +119,12 @@ impl Registry {
         })
     }
 
+    /// Compiles and checks `bytes` without storing or activating them (for replay checks).
+    pub(crate) async fn compile_unstored(&self, bytes: &[u8]) -> Result<Loaded> {
+        let digest = Digest::of(bytes).as_str().to_owned();
+        self.compile(&digest, bytes).await
+    }
+
     /// The compiled module with `digest`, from memory, the disk cache or the store.
     pub async fn load(&self, digest: &str) -> Result<Arc<Loaded>> {
         if let Some(found) = self.lock().get(digest) {

@@ -1,0 +1,159 @@
+//! The `keel` binary as a user runs it: `run` prints the output and exits 0, `history` lists the
+//! events, failures exit non-zero with the failure printed, and a separate worker process picks up
+//! instances started and events raised from other processes.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::support::guests;
+
+fn keel(db: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running keel")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn keel_run_completes_the_order_and_history_shows_the_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let module = guests().join("order_processing.wasm");
+    let out = keel(
+        &db,
+        &[
+            "run",
+            module.to_str().unwrap(),
+            "--orchestrator",
+            "ProcessOrder",
+            "--input",
+            r#"{"orderId":"order-42","amount":25.0,"items":["book"]}"#,
+            "--id",
+            "order-42",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Completed"), "{stdout}");
+    assert!(
+        stdout.contains(r#""trackingNumber":"TRK-order-42""#),
+        "{stdout}"
+    );
+
+    let out = keel(&db, &["history", "order-42"]);
+    assert!(out.status.success());
+    let history = text(&out.stdout);
+    let order: Vec<usize> = [
+        "ExecutionStarted",
+        "VerifyPayment",
+        "CheckInventory",
+        "ShipOrder",
+        "SendConfirmationEmail",
+        "ExecutionCompleted",
+    ]
+    .iter()
+    .map(|needle| {
+        history
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing from\n{history}"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "events out of order:\n{history}"
+    );
+
+    let out = keel(&db, &["--json", "status", "order-42"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["status"], "Completed");
+}
+
+#[test]
+fn keel_run_of_a_failing_order_exits_non_zero_with_the_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let module = guests().join("order_processing.wasm");
+    let out = keel(
+        &db,
+        &[
+            "run",
+            module.to_str().unwrap(),
+            "-o",
+            "ProcessOrder",
+            "-i",
+            r#"{"orderId":"order-9","amount":-1,"items":["book"]}"#,
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stdout).contains("PaymentFailed"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_worker_process_picks_up_starts_and_events_from_other_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let module = guests().join("approval.wasm");
+    assert!(
+        keel(&db, &["deploy", module.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--db")
+        .arg(&db)
+        .arg("worker")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = keel(
+        &db,
+        &[
+            "start",
+            "Approval",
+            "--input",
+            r#"{"requestId":"r-9","timeoutMs":600000}"#,
+            "--id",
+            "r-9",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "r-9");
+    let wait_for = |predicate: &dyn Fn(&str) -> bool| {
+        for _ in 0..500 {
+            let out = keel(&db, &["history", "r-9"]);
+            if predicate(&text(&out.stdout)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the worker did not pick the instance up");
+    };
+    wait_for(&|h| h.contains("EventAwaited"));
+    let out = keel(
+        &db,
+        &["raise", "r-9", "Approved", "--data", r#"{"by":"bob"}"#],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_for(&|h| h.contains("ExecutionCompleted"));
+    worker.kill().ok();
+    worker.wait().ok();
+    let out = keel(&db, &["--json", "status", "r-9"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["output"]["approvedBy"], "bob");
+}

@@ -1,0 +1,206 @@
+//! The other Durable Functions patterns: sub-orchestrations, continue-as-new, handled failures,
+//! retries, timeouts, durable timers, and the management operations suspend, resume, terminate, purge.
+
+use std::time::Duration;
+
+use keel::engine::Error;
+use keel::store::Status;
+use serde_json::json;
+
+use crate::support::{Running, assert_completed, engine, finish, kinds, wait_for_event};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sub_orchestrations_run_as_their_own_instances_and_report_back() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let id = t
+        .keel
+        .start("Parent", r#"{"children":[1,2,3]}"#, Some("parent"))
+        .await
+        .unwrap();
+    let instance = finish(&t.keel, id.as_str()).await;
+    assert_completed(&instance);
+    assert_eq!(instance.output, Some(json!({"sum": 12})));
+    // Children get ids derived from the parent and the task, and record their parent.
+    for task in 0..3 {
+        let child = t
+            .keel
+            .status(&format!("parent:{task}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_completed(&child);
+        assert_eq!(child.name, "Child");
+        assert_eq!(child.parent.unwrap().task_id, task);
+    }
+    let history = t.keel.history("parent").await.unwrap();
+    let completed = history
+        .iter()
+        .filter(|r| r.event.kind() == "SubOrchestrationCompleted")
+        .count();
+    assert_eq!(completed, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn continue_as_new_starts_fresh_executions_until_done() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let id = t
+        .keel
+        .start("Counter", r#"{"n":0,"until":3}"#, None)
+        .await
+        .unwrap();
+    let instance = finish(&t.keel, id.as_str()).await;
+    assert_completed(&instance);
+    assert_eq!(instance.output, Some(json!({"n": 3})));
+    assert_eq!(instance.execution, 4);
+    let history = t.keel.history(id.as_str()).await.unwrap();
+    let per_execution: Vec<(u32, &str)> = history
+        .iter()
+        .filter(|r| r.event.is_terminal())
+        .map(|r| (r.execution, r.event.kind()))
+        .collect();
+    assert_eq!(
+        per_execution,
+        [
+            (1, "ContinuedAsNew"),
+            (2, "ContinuedAsNew"),
+            (3, "ContinuedAsNew"),
+            (4, "ExecutionCompleted")
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_activity_failure_is_an_error_the_orchestrator_can_handle() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let id = t.keel.start("CatchFailure", "null", None).await.unwrap();
+    let instance = finish(&t.keel, id.as_str()).await;
+    assert_completed(&instance);
+    assert_eq!(instance.output.unwrap()["caught"], json!("Boom"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_follow_the_policy_and_are_recorded() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let id = t
+        .keel
+        .start("Retrying", r#"{"failures":3}"#, None)
+        .await
+        .unwrap();
+    let instance = finish(&t.keel, id.as_str()).await;
+    assert_completed(&instance);
+    assert_eq!(instance.output, Some(json!({"attempt": 4})));
+    let history = t.keel.history(id.as_str()).await.unwrap();
+    let retries: Vec<(u32, u64)> = history
+        .iter()
+        .filter_map(|r| match &r.event {
+            keel::HistoryEvent::TaskRetrying {
+                attempt,
+                retry_at_ms,
+                ..
+            } => Some((*attempt, *retry_at_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_activity_over_its_timeout_is_interrupted_and_fails_its_task() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let id = t.keel.start("WithTimeout", "300", None).await.unwrap();
+    let instance = finish(&t.keel, id.as_str()).await;
+    assert_completed(&instance);
+    let output = instance.output.unwrap();
+    assert_eq!(output["outcome"], json!("failed"));
+    assert_eq!(output["kind"], json!("Timeout"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_durable_timer_fires() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let id = t.keel.start("Timer", "50", None).await.unwrap();
+    let instance = finish(&t.keel, id.as_str()).await;
+    assert_completed(&instance);
+    assert_eq!(
+        kinds(&t.keel.history(id.as_str()).await.unwrap()),
+        [
+            "ExecutionStarted",
+            "TimerCreated",
+            "TimerFired",
+            "ExecutionCompleted"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suspended_instance_holds_its_events_until_resumed() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let worker = Running::start(&t.keel);
+    let id = t.keel.start("Steps", "null", None).await.unwrap();
+    wait_for_event(&t.keel, id.as_str(), "EventAwaited").await;
+    t.keel.suspend(id.as_str(), "maintenance").await.unwrap();
+    wait_for_event(&t.keel, id.as_str(), "ExecutionSuspended").await;
+    assert_eq!(
+        t.keel.status(id.as_str()).await.unwrap().unwrap().status,
+        Status::Suspended
+    );
+    t.keel
+        .raise_event(id.as_str(), "go", r#""held""#)
+        .await
+        .unwrap();
+    // The event waits in the inbox; resuming delivers it.
+    t.keel.resume(id.as_str(), "done").await.unwrap();
+    let instance = t
+        .keel
+        .wait(id.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    worker.stop().await;
+    assert_completed(&instance);
+    assert_eq!(instance.output, Some(json!(["a", "held", "b"])));
+    let history = kinds(&t.keel.history(id.as_str()).await.unwrap());
+    let suspended = history
+        .iter()
+        .position(|k| *k == "ExecutionSuspended")
+        .unwrap();
+    let raised = history.iter().position(|k| *k == "EventRaised").unwrap();
+    assert!(suspended < raised, "{history:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn terminate_ends_an_instance_and_purge_removes_it() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let worker = Running::start(&t.keel);
+    let id = t.keel.start("Steps", "null", None).await.unwrap();
+    wait_for_event(&t.keel, id.as_str(), "EventAwaited").await;
+    assert!(matches!(
+        t.keel.purge(id.as_str()).await,
+        Err(Error::NotEnded { .. })
+    ));
+    t.keel
+        .terminate(id.as_str(), "no longer needed")
+        .await
+        .unwrap();
+    let instance = t
+        .keel
+        .wait(id.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    worker.stop().await;
+    assert_eq!(instance.status, Status::Terminated);
+    assert!(matches!(
+        t.keel.raise_event(id.as_str(), "go", "1").await,
+        Err(Error::Ended { .. })
+    ));
+    t.keel.purge(id.as_str()).await.unwrap();
+    assert!(t.keel.status(id.as_str()).await.unwrap().is_none());
+    assert!(t.keel.history(id.as_str()).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_id_in_use_is_refused() {
+    let t = engine(&["keel_test_patterns"]).await;
+    t.keel.start("Steps", "null", Some("same")).await.unwrap();
+    let again = t.keel.start("Steps", "null", Some("same")).await;
+    assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
+}

@@ -1,0 +1,89 @@
+//! Runaway guests fail only their own task or instance, with a clear error; the host and every other
+//! instance carry on.
+
+use keel::store::Status;
+use serde_json::json;
+
+use crate::support::{Running, assert_completed, engine};
+
+async fn run_bad(activity: &str) -> serde_json::Value {
+    let t = engine(&["keel_test_patterns", "order_processing"]).await;
+    let worker = Running::start(&t.keel);
+    let bad = t
+        .keel
+        .start("RunBad", &json!({ "activity": activity }).to_string(), None)
+        .await
+        .unwrap();
+    // A healthy instance started alongside must not notice.
+    let good = t
+        .keel
+        .start(
+            "ProcessOrder",
+            r#"{"orderId":"o-1","amount":5,"items":["pen"]}"#,
+            None,
+        )
+        .await
+        .unwrap();
+    let timeout = std::time::Duration::from_secs(60);
+    let good = t.keel.wait(good.as_str(), timeout).await.unwrap();
+    let bad = t.keel.wait(bad.as_str(), timeout).await.unwrap();
+    worker.stop().await;
+    assert_completed(&good);
+    assert_completed(&bad);
+    bad.output.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_activity_that_loops_forever_times_out() {
+    let output = run_bad("Loop").await;
+    assert_eq!(output["kind"], json!("Timeout"), "{output}");
+    assert!(
+        output["message"].as_str().unwrap().contains("2000 ms"),
+        "{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_activity_that_allocates_without_bound_hits_the_memory_limit() {
+    let output = run_bad("Bomb").await;
+    assert_eq!(output["kind"], json!("MemoryLimitExceeded"), "{output}");
+    assert!(
+        output["message"].as_str().unwrap().contains("64 MiB"),
+        "{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_activity_that_traps_fails_its_task_with_the_trap() {
+    let output = run_bad("Trap").await;
+    assert_eq!(output["kind"], json!("Trap"), "{output}");
+    assert!(
+        output["message"].as_str().unwrap().contains("unreachable"),
+        "{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_orchestrator_that_loops_forever_fails_its_instance() {
+    let t = engine(&["keel_test_patterns", "order_processing"]).await;
+    let worker = Running::start(&t.keel);
+    let bad = t.keel.start("LoopForever", "null", None).await.unwrap();
+    let good = t
+        .keel
+        .start(
+            "ProcessOrder",
+            r#"{"orderId":"o-2","amount":5,"items":["pen"]}"#,
+            None,
+        )
+        .await
+        .unwrap();
+    let timeout = std::time::Duration::from_secs(60);
+    let bad = t.keel.wait(bad.as_str(), timeout).await.unwrap();
+    let good = t.keel.wait(good.as_str(), timeout).await.unwrap();
+    worker.stop().await;
+    assert_completed(&good);
+    assert_eq!(bad.status, Status::Failed);
+    let failure = bad.failure.unwrap();
+    assert_eq!(failure.kind, "CpuLimitExceeded", "{failure}");
+    assert!(failure.message.contains("2000 ms"), "{failure}");
+}

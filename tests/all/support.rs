@@ -1,0 +1,193 @@
+//! Test support: building the guest components once, and opening engines on temporary databases.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use keel::clock::SharedClock;
+use keel::engine::WorkerHandle;
+use keel::store::{HistoryRecord, Instance, Status};
+use keel::{Config, Keel};
+use tempfile::TempDir;
+
+/// The crates built into the test's guest components, and the wasm file each produces.
+const GUESTS: [(&str, &str); 5] = [
+    ("order-processing", "order_processing"),
+    ("fan-out", "fan_out"),
+    ("approval", "approval"),
+    ("keel-test-patterns", "keel_test_patterns"),
+    ("keel-test-changed", "keel_test_changed"),
+];
+
+/// The target directory this test binary was built into.
+pub(crate) fn target_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    // <target>/<profile>/deps/all-<hash>
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.ancestors()
+        .nth(3)
+        .expect("target directory")
+        .to_path_buf()
+}
+
+/// Builds every guest once per test run and returns the directory holding the `.wasm` files.
+pub(crate) fn guests() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = target_dir().join("wasm-guests");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--target-dir",
+            ])
+            .arg(&target);
+        for (krate, _) in GUESTS {
+            cmd.args(["-p", krate]);
+        }
+        // Cargo sets these for the test binary; they must not leak into the nested build.
+        cmd.env_remove("CARGO_TARGET_DIR").env_remove("RUSTFLAGS");
+        let status = cmd.status().expect("running cargo to build the guests");
+        assert!(status.success(), "building the guest components failed");
+        target.join("wasm32-wasip2").join("release")
+    })
+}
+
+/// The bytes of guest `file` (without `.wasm`).
+pub(crate) fn guest(file: &str) -> Vec<u8> {
+    let path = guests().join(format!("{file}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// One directory of compiled artefacts shared by all tests of a run.
+pub(crate) fn cache_dir() -> PathBuf {
+    target_dir().join("keel-test-cache")
+}
+
+/// A temporary database with an engine open on it.
+pub(crate) struct TestEngine {
+    pub(crate) keel: Keel,
+    pub(crate) _dir: TempDir,
+    pub(crate) config: Config,
+}
+
+impl TestEngine {
+    pub(crate) fn db(&self) -> PathBuf {
+        self.config.db.clone()
+    }
+}
+
+/// The configuration tests use: small limits so runaway guests are stopped quickly.
+pub(crate) fn test_config(dir: &Path) -> Config {
+    let mut config = Config::new(dir.join("keel.db"));
+    config.cache_dir = Some(cache_dir());
+    config.limits.memory_bytes = 64 << 20;
+    config.limits.turn_cpu_ms = 2_000;
+    config.poll_ms = 20;
+    config
+}
+
+/// An engine on a fresh temporary database, with the given modules deployed.
+pub(crate) async fn engine(modules: &[&str]) -> TestEngine {
+    engine_with(modules, |_| {}).await
+}
+
+/// Like [`engine`], with the configuration adjusted by `adjust`.
+pub(crate) async fn engine_with(modules: &[&str], adjust: impl FnOnce(&mut Config)) -> TestEngine {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut config = test_config(dir.path());
+    adjust(&mut config);
+    let keel = Keel::open(config.clone())
+        .await
+        .expect("opening the engine");
+    for module in modules {
+        keel.deploy(guest(module), None)
+            .await
+            .expect("deploying a test module");
+    }
+    TestEngine {
+        keel,
+        _dir: dir,
+        config,
+    }
+}
+
+/// Opens another engine on the same database (a restart).
+pub(crate) async fn reopen(config: &Config, clock: Option<SharedClock>) -> Keel {
+    match clock {
+        Some(clock) => Keel::open_with_clock(config.clone(), clock).await,
+        None => Keel::open(config.clone()).await,
+    }
+    .expect("reopening the engine")
+}
+
+/// Runs `id` to its end with a worker, for at most a minute.
+pub(crate) async fn finish(keel: &Keel, id: &str) -> Instance {
+    let worker = keel.run_worker();
+    let instance = keel
+        .wait(id, Duration::from_secs(60))
+        .await
+        .expect("instance ended");
+    worker.shutdown().await;
+    instance
+}
+
+/// Waits until `id`'s history holds an event of `kind`, with `worker` running.
+pub(crate) async fn wait_for_event(keel: &Keel, id: &str, kind: &str) -> Vec<HistoryRecord> {
+    for _ in 0..3000 {
+        let history = keel.history(id).await.expect("history");
+        if history.iter().any(|r| r.event.kind() == kind) {
+            return history;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("instance {id} never recorded a {kind} event");
+}
+
+/// The event kinds of a history, in order, without the turn markers.
+pub(crate) fn kinds(history: &[HistoryRecord]) -> Vec<&'static str> {
+    history
+        .iter()
+        .map(|r| r.event.kind())
+        .filter(|k| *k != "OrchestratorStarted")
+        .collect()
+}
+
+/// Asserts that an instance completed, showing its failure otherwise.
+pub(crate) fn assert_completed(instance: &Instance) {
+    assert_eq!(
+        instance.status,
+        Status::Completed,
+        "instance {} ended {:?} with failure {:?}",
+        instance.id,
+        instance.status,
+        instance.failure
+    );
+}
+
+/// Keeps a worker running for the scope of a test.
+pub(crate) struct Running(pub Option<WorkerHandle>);
+
+impl Running {
+    pub(crate) fn start(keel: &Keel) -> Self {
+        Self(Some(keel.run_worker()))
+    }
+
+    pub(crate) async fn stop(mut self) {
+        if let Some(worker) = self.0.take() {
+            worker.shutdown().await;
+        }
+    }
+}
+
+/// A manual clock shared with an engine.
+pub(crate) fn manual_clock(start_ms: u64) -> Arc<keel::clock::ManualClock> {
+    Arc::new(keel::clock::ManualClock::new(start_ms))
+}
