@@ -32,10 +32,10 @@ pub fn next_delay(
     if let Some(max) = policy.max_interval_ms {
         delay = delay.min(max);
     }
-    if let Some(total) = policy.timeout_ms {
-        if now.saturating_add(delay) > first_at.saturating_add(total) {
-            return None;
-        }
+    if let Some(total) = policy.timeout_ms
+        && now.saturating_add(delay) > first_at.saturating_add(total)
+    {
+        return None;
     }
     Some(delay)
 }

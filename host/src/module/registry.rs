@@ -198,13 +198,13 @@ impl Registry {
             engine.precompile_compatibility_hash().hash(&mut hasher);
             dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
         });
-        if let Some(path) = &path {
-            if path.exists() {
-                match deserialize(&engine, path) {
-                    Ok(component) => return Ok(component),
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable compiled-module cache entry")
-                    }
+        if let Some(path) = &path
+            && path.exists()
+        {
+            match deserialize(&engine, path) {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable compiled-module cache entry")
                 }
             }
         }
@@ -213,10 +213,10 @@ impl Registry {
             .await
             .map_err(|e| Error::Invalid(e.to_string()))?
             .map_err(|e| Error::Invalid(format!("{e:#}")))?;
-        if let Some(path) = &path {
-            if let Err(e) = write_cache(&component, path) {
-                tracing::warn!(path = %path.display(), error = %e, "could not write the compiled-module cache");
-            }
+        if let Some(path) = &path
+            && let Err(e) = write_cache(&component, path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the compiled-module cache");
         }
         Ok(component)
     }

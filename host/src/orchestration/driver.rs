@@ -247,16 +247,17 @@ impl Driver {
     /// The instance's guest with `batch` delivered: the hot one if it is current, else a new one that
     /// replays the recorded history first.
     async fn activate(&self, instance: &Instance, batch: LiveBatch) -> Result<HotInstance, Error> {
-        if let Some(hot) = self.hot().take(&instance.id) {
-            if hot.execution == instance.execution && hot.history_len == instance.history_len {
-                if hot.deliver(batch.clone()) {
-                    self.shared
-                        .metrics
-                        .hot_hits
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return Ok(hot);
-                }
-            }
+        let hot = self.hot().take(&instance.id);
+        if let Some(hot) = hot
+            && hot.execution == instance.execution
+            && hot.history_len == instance.history_len
+            && hot.deliver(batch.clone())
+        {
+            self.shared
+                .metrics
+                .hot_hits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(hot);
         }
         self.shared
             .metrics

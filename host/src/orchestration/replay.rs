@@ -247,10 +247,10 @@ impl Replay {
         }
         let mut best: Option<(usize, u32, Outcome)> = None;
         for &task in tasks {
-            if let Some((index, outcome)) = self.resolution(task)? {
-                if best.as_ref().is_none_or(|(b, _, _)| index < *b) {
-                    best = Some((index, task, outcome));
-                }
+            if let Some((index, outcome)) = self.resolution(task)?
+                && best.as_ref().is_none_or(|(b, _, _)| index < *b)
+            {
+                best = Some((index, task, outcome));
             }
         }
         Ok(best.map(|(_, task, outcome)| (task, outcome)))

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, and the end-to-end suite in tests/all (which builds the guest
+# components once and runs them against temporary SQLite databases).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+cargo test --release --workspace "$@"
