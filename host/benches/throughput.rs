@@ -27,7 +27,9 @@ async fn open(dir: &Path, hot_capacity: usize) -> Keel {
     config.hot_capacity = hot_capacity;
     let keel = Keel::open(config).await.expect("open");
     for module in ["fan_out", "order_processing"] {
-        keel.deploy(support::guest(module), None).await.expect("deploy");
+        keel.deploy(support::guest(module), None)
+            .await
+            .expect("deploy");
     }
     keel
 }
@@ -36,7 +38,10 @@ async fn run_one(keel: &Keel, name: &str, input: &str) -> Duration {
     let worker = keel.run_worker();
     let started = Instant::now();
     let id = keel.start(name, input, None).await.expect("start");
-    let instance = keel.wait(id.as_str(), Duration::from_secs(3600)).await.expect("wait");
+    let instance = keel
+        .wait(id.as_str(), Duration::from_secs(3600))
+        .await
+        .expect("wait");
     let elapsed = started.elapsed();
     worker.shutdown().await;
     assert_eq!(instance.status, Status::Completed, "{:?}", instance.failure);
@@ -47,9 +52,19 @@ async fn run_one(keel: &Keel, name: &str, input: &str) -> Duration {
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes = if quick {
-        Sizes { steps: 100, cold_steps: 50, fan_out: 100, orders: 20 }
+        Sizes {
+            steps: 100,
+            cold_steps: 50,
+            fan_out: 100,
+            orders: 20,
+        }
     } else {
-        Sizes { steps: 1000, cold_steps: 200, fan_out: 1000, orders: 200 }
+        Sizes {
+            steps: 1000,
+            cold_steps: 200,
+            fan_out: 1000,
+            orders: 200,
+        }
     };
     support::guests();
     println!("keel throughput benchmark (SQLite, synchronous=FULL, release build)");
@@ -58,6 +73,11 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let keel = open(dir.path(), 10_000).await;
     let input = format!(r#"{{"steps":{}}}"#, sizes.steps);
+    let warm = run_one(&keel, "Sequence", &input).await;
+    println!(
+        "sequence   (first run, includes warm-up: {:.2} s)",
+        warm.as_secs_f64()
+    );
     let hot = run_one(&keel, "Sequence", &input).await;
     let hot_rate = sizes.steps as f64 / hot.as_secs_f64();
     println!(
@@ -84,8 +104,10 @@ async fn main() {
     let hot_small = run_one(&keel, "Sequence", &input).await;
     let cold_small = run_one(&cold_keel, "Sequence", &input).await;
     println!(
-        "ratio      {:>5} steps: replay-every-turn / hot = {:.1}x",
+        "ratio      {:>5} steps: replay-every-turn {:.2} s / hot {:.2} s = {:.1}x",
         sizes.cold_steps,
+        cold_small.as_secs_f64(),
+        hot_small.as_secs_f64(),
         cold_small.as_secs_f64() / hot_small.as_secs_f64()
     );
 
@@ -105,10 +127,17 @@ async fn main() {
     let mut ids = Vec::with_capacity(sizes.orders);
     for i in 0..sizes.orders {
         let input = format!(r#"{{"orderId":"order-{i}","amount":25.0,"items":["book"]}}"#);
-        ids.push(keel.start("ProcessOrder", &input, None).await.expect("start"));
+        ids.push(
+            keel.start("ProcessOrder", &input, None)
+                .await
+                .expect("start"),
+        );
     }
     for id in &ids {
-        let instance = keel.wait(id.as_str(), Duration::from_secs(3600)).await.expect("wait");
+        let instance = keel
+            .wait(id.as_str(), Duration::from_secs(3600))
+            .await
+            .expect("wait");
         assert_eq!(instance.status, Status::Completed);
     }
     let elapsed = started.elapsed().as_secs_f64();

@@ -423,15 +423,18 @@ impl Keel {
     /// Starts the worker loops (turns and activities) on the current runtime.
     pub fn run_worker(&self) -> WorkerHandle {
         let shared = self.shared.clone();
+        let workers = Arc::new(Workers {
+            shared: shared.clone(),
+            permits: Arc::new(Semaphore::new(shared.config.max_activities)),
+            driver: std::sync::OnceLock::new(),
+        });
         let driver = Arc::new(Driver {
             shared: shared.clone(),
             hot: std::sync::Mutex::new(HotCache::new(shared.config.hot_capacity)),
             permits: Arc::new(Semaphore::new(shared.config.max_turns)),
+            workers: workers.clone(),
         });
-        let workers = Arc::new(Workers {
-            shared: shared.clone(),
-            permits: Arc::new(Semaphore::new(shared.config.max_activities)),
-        });
+        let _ = workers.driver.set(Arc::downgrade(&driver));
         let (stop, stopped) = watch::channel(false);
         let main = tokio::spawn(worker_loop(
             shared.clone(),

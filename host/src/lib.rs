@@ -7,6 +7,7 @@
 //! [`clock::SystemClock`].
 
 pub mod activity;
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod engine;

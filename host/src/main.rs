@@ -9,7 +9,10 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = keel::cli::Cli::parse();
-    let default = if matches!(cli.command, keel::cli::Command::Worker) {
+    let default = if matches!(
+        cli.command,
+        keel::cli::Command::Worker | keel::cli::Command::Serve(_)
+    ) {
         "info"
     } else {
         "warn"

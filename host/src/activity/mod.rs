@@ -6,7 +6,7 @@
 
 pub mod retry;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -18,7 +18,8 @@ use crate::engine::Shared;
 use crate::history::{Failure, HistoryEvent};
 use crate::module::guest_output::GuestOutput;
 use crate::module::runtime::HostState;
-use crate::store::{FinishWorkItem, Message, OutMessage, WorkItem};
+use crate::orchestration::driver::Driver;
+use crate::store::{FinishWorkItem, Finished, Message, OutMessage, WorkItem};
 
 /// Failure kinds that another attempt cannot fix.
 const PERMANENT: [&str; 3] = ["ActivityNotFound", "InvalidJson", "PayloadTooLarge"];
@@ -27,6 +28,8 @@ const PERMANENT: [&str; 3] = ["ActivityNotFound", "InvalidJson", "PayloadTooLarg
 pub(crate) struct Workers {
     pub(crate) shared: Arc<Shared>,
     pub(crate) permits: Arc<Semaphore>,
+    /// Runs the turn an activity result unblocks without a separate claim.
+    pub(crate) driver: OnceLock<Weak<Driver>>,
 }
 
 impl Workers {
@@ -48,8 +51,13 @@ impl Workers {
             )
             .await?;
         let claimed = items.len();
+        self.dispatch(items);
+        Ok(claimed)
+    }
+
+    /// Runs attempts of work items leased to this worker, each as soon as a permit is free.
+    pub(crate) fn dispatch(self: &Arc<Self>, items: Vec<WorkItem>) {
         for item in items {
-            let permit = self.permits.clone().acquire_owned().await;
             let workers = self.clone();
             let span = tracing::info_span!(
                 "activity.attempt",
@@ -60,13 +68,15 @@ impl Workers {
             );
             tokio::spawn(
                 async move {
+                    let Ok(permit) = workers.permits.clone().acquire_owned().await else {
+                        return;
+                    };
                     workers.attempt(item).await;
                     drop(permit);
                 }
                 .instrument(span),
             );
         }
-        Ok(claimed)
     }
 
     async fn attempt(&self, item: WorkItem) {
@@ -127,9 +137,15 @@ impl Workers {
                 }
             }
         };
-        match self.shared.store.finish_work_item(finish).await {
-            Ok(true) => {}
-            Ok(false) => {
+        let driver = self.driver.get().and_then(Weak::upgrade);
+        let claim = driver.as_ref().map(|_| now + self.shared.config.lease_ms);
+        match self.shared.store.finish_work_item(finish, claim, now).await {
+            Ok(Finished::Committed { claimed_instance }) => {
+                if let (true, Some(driver)) = (claimed_instance, driver) {
+                    driver.dispatch(item.instance.clone());
+                }
+            }
+            Ok(Finished::LeaseLost) => {
                 tracing::warn!("lease lost before the result was committed; it is dropped")
             }
             Err(e) => tracing::error!(error = %e, "could not commit the activity result"),

@@ -11,6 +11,8 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+pub mod serve;
+
 use crate::engine::{Config, Keel};
 use crate::store::{Instance, InstanceFilter, Status};
 
@@ -142,6 +144,8 @@ pub enum Command {
     },
     /// Run the engine (turns and activities) until interrupted.
     Worker,
+    /// Run the engine with the HTTP management API, metrics and the web dashboard.
+    Serve(serve::ServeArgs),
 }
 
 impl Status {
@@ -315,6 +319,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             done(json, &format!("purged {id}"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve(args) => serve::run(keel, args, &cli.db).await,
         Command::Worker => {
             let worker = keel.run_worker();
             eprintln!(

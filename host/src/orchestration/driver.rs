@@ -13,6 +13,7 @@ use tracing::Instrument;
 use super::context::TurnEnd;
 use super::hot::{HotInstance, Spawn};
 use super::replay::LiveBatch;
+use crate::activity::Workers;
 use crate::engine::Shared;
 use crate::history::{Failure, HistoryEvent, ParentRef};
 use crate::store::{
@@ -89,6 +90,8 @@ pub(crate) struct Driver {
     pub(crate) shared: Arc<Shared>,
     pub(crate) hot: Mutex<HotCache>,
     pub(crate) permits: Arc<Semaphore>,
+    /// Runs the activities a turn schedules without a separate claim.
+    pub(crate) workers: Arc<Workers>,
 }
 
 impl Driver {
@@ -120,29 +123,32 @@ impl Driver {
             .await?;
         let claimed = ids.len();
         for id in ids {
-            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-                // Fewer permits than claimed (a race with turns ending): give the lease back.
-                let _ = self.store().release_instance(&id, &self.shared.owner).await;
-                continue;
-            };
-            let driver = self.clone();
-            let span = tracing::info_span!("orchestration.turn", instance = %id);
-            tokio::spawn(
-                async move {
-                    if let Err(e) = driver.turn(&id).await {
-                        tracing::warn!(error = %e, "turn abandoned");
-                        driver.hot().take(&id);
-                        let _ = driver
-                            .store()
-                            .release_instance(&id, &driver.shared.owner)
-                            .await;
-                    }
-                    drop(permit);
-                }
-                .instrument(span),
-            );
+            self.dispatch(id);
         }
         Ok(claimed)
+    }
+
+    /// Runs the turn of an instance this worker has leased, as soon as a permit is free.
+    pub(crate) fn dispatch(self: &Arc<Self>, id: String) {
+        let driver = self.clone();
+        let span = tracing::info_span!("orchestration.turn", instance = %id);
+        tokio::spawn(
+            async move {
+                let Ok(permit) = driver.permits.clone().acquire_owned().await else {
+                    return;
+                };
+                if let Err(e) = driver.turn(&id).await {
+                    tracing::warn!(error = %e, "turn abandoned");
+                    driver.hot().take(&id);
+                    let _ = driver
+                        .store()
+                        .release_instance(&id, &driver.shared.owner)
+                        .await;
+                }
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
 
     /// Runs one turn of a claimed instance.
@@ -172,6 +178,7 @@ impl Driver {
             children: Vec::new(),
             next_execution: None,
             now,
+            claim_work: None,
         };
         if instance.status.is_terminal() {
             // Late messages (a timer, a duplicate result) for an ended instance are dropped.
@@ -235,12 +242,16 @@ impl Driver {
         self.apply_events(&instance, &events, &mut commit).await?;
         let new_len = instance.history_len + u32::try_from(events.len()).unwrap_or(u32::MAX);
         commit.events = events;
+        commit.claim_work = Some((
+            now + self.shared.config.lease_ms,
+            self.workers.permits.available_permits(),
+        ));
         let result = self.store().commit_turn(commit).await;
         if result.is_ok() && !finished {
             hot.history_len = new_len;
             self.hot().put(id.to_owned(), hot);
         }
-        result?;
+        self.workers.dispatch(result?);
         Ok(())
     }
 

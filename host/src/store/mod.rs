@@ -6,6 +6,7 @@
 
 mod ops;
 mod read;
+mod stats;
 mod writer;
 
 use std::path::Path;
@@ -20,7 +21,7 @@ use tokio::sync::Notify;
 
 use crate::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
 
-pub use ops::{FinishWorkItem, NewInstance, NewWorkItem, OutMessage, TurnCommit};
+pub use ops::{FinishWorkItem, Finished, NewInstance, NewWorkItem, OutMessage, TurnCommit};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
 pub(crate) use writer::Writer;
 

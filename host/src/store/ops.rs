@@ -88,6 +88,21 @@ pub struct TurnCommit {
     pub next_execution: Option<Value>,
     /// Commit time.
     pub now: u64,
+    /// Lease the first `n` new work items to the committing worker until the given time, so that it
+    /// can run them without a separate claim.
+    pub claim_work: Option<(u64, usize)>,
+}
+
+/// What committing an activity result did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The work item's lease had been lost; nothing was written.
+    LeaseLost,
+    /// The result was committed.
+    Committed {
+        /// The waiting instance was leased to the committing worker, which should run its turn.
+        claimed_instance: bool,
+    },
 }
 
 /// How an activity attempt ended, as far as the store is concerned.
@@ -159,7 +174,7 @@ pub(crate) enum Op {
     },
     CommitTurn {
         commit: Box<TurnCommit>,
-        reply: Reply<()>,
+        reply: Reply<Vec<WorkItem>>,
     },
     ClaimWorkItems {
         owner: String,
@@ -170,7 +185,9 @@ pub(crate) enum Op {
     },
     FinishWorkItem {
         finish: FinishWorkItem,
-        reply: Reply<bool>,
+        claim_until: Option<u64>,
+        now: u64,
+        reply: Reply<Finished>,
     },
     RenewLeases {
         owner: String,
@@ -282,9 +299,15 @@ impl Op {
                 claim_work_items(conn, &owner, now, until, limit).await,
                 reply,
             ),
-            Op::FinishWorkItem { finish, reply } => {
-                respond(finish_work_item(conn, &finish).await, reply)
-            }
+            Op::FinishWorkItem {
+                finish,
+                claim_until,
+                now,
+                reply,
+            } => respond(
+                finish_work_item(conn, &finish, claim_until, now).await,
+                reply,
+            ),
             Op::RenewLeases {
                 owner,
                 until,
@@ -457,7 +480,7 @@ async fn claim_instances(
         .collect()
 }
 
-async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<()> {
+async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
     let new_len = c.expected_len as usize + c.events.len();
     let updated = sqlx::query(
         "UPDATE instances SET history_len = ?, status = ?, output = COALESCE(?, output),
@@ -501,11 +524,14 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<()> 
             .execute(&mut *conn)
             .await?;
     }
-    for w in &c.work_items {
-        sqlx::query(
+    let (lease_until, lease_count) = c.claim_work.unwrap_or((0, 0));
+    let mut claimed = Vec::new();
+    for (index, w) in c.work_items.iter().enumerate() {
+        let lease = index < lease_count;
+        let row = sqlx::query(
             "INSERT INTO work_items (instance, execution, task_id, name, input, options, attempt,
-                                     first_at, visible_at)
-             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                                     first_at, visible_at, locked_by, locked_until)
+             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&c.instance)
         .bind(i64::from(c.execution))
@@ -515,8 +541,23 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<()> 
         .bind(json_text(&w.options))
         .bind(to_i64(c.now))
         .bind(to_i64(c.now))
-        .execute(&mut *conn)
+        .bind(lease.then_some(c.owner.as_str()))
+        .bind(lease.then_some(to_i64(lease_until)))
+        .fetch_one(&mut *conn)
         .await?;
+        if lease {
+            claimed.push(WorkItem {
+                id: row.try_get(0)?,
+                instance: c.instance.clone(),
+                execution: c.execution,
+                task_id: w.task_id,
+                name: w.name.clone(),
+                input: w.input.clone(),
+                options: w.options.clone(),
+                attempt: 1,
+                first_at: c.now,
+            });
+        }
     }
     send(conn, &c.messages).await?;
     for child in &c.children {
@@ -556,7 +597,7 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<()> 
         )
         .await?;
     }
-    Ok(())
+    Ok(claimed)
 }
 
 /// Starts a sub-orchestration, or tells the parent at once why it could not be started.
@@ -635,7 +676,12 @@ async fn claim_work_items(
         .collect()
 }
 
-async fn finish_work_item(conn: &mut SqliteConnection, f: &FinishWorkItem) -> Result<bool> {
+async fn finish_work_item(
+    conn: &mut SqliteConnection,
+    f: &FinishWorkItem,
+    claim_until: Option<u64>,
+    now: u64,
+) -> Result<Finished> {
     let (changed, message) = match f {
         FinishWorkItem::Done { id, owner, message } => (
             sqlx::query("DELETE FROM work_items WHERE id = ? AND locked_by = ?")
@@ -668,10 +714,28 @@ async fn finish_work_item(conn: &mut SqliteConnection, f: &FinishWorkItem) -> Re
     };
     // A lost lease means another worker owns the item now: this attempt's result is dropped.
     if changed.rows_affected() != 1 {
-        return Ok(false);
+        return Ok(Finished::LeaseLost);
     }
     insert_message(conn, message).await?;
-    Ok(true)
+    let mut claimed_instance = false;
+    if let Some(until) = claim_until {
+        let owner = match f {
+            FinishWorkItem::Done { owner, .. } | FinishWorkItem::Retry { owner, .. } => owner,
+        };
+        let leased = sqlx::query(
+            "UPDATE instances SET locked_by = ?, locked_until = ?
+             WHERE id = ? AND (locked_until IS NULL OR locked_until < ?)
+               AND status IN ('Pending', 'Running')",
+        )
+        .bind(owner)
+        .bind(to_i64(until))
+        .bind(&message.instance)
+        .bind(to_i64(now))
+        .execute(&mut *conn)
+        .await?;
+        claimed_instance = leased.rows_affected() == 1;
+    }
+    Ok(Finished::Committed { claimed_instance })
 }
 
 async fn renew_leases(conn: &mut SqliteConnection, owner: &str, until: u64) -> Result<()> {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::ops::{FinishWorkItem, NewInstance, Op, OutMessage, TurnCommit};
+use super::ops::{FinishWorkItem, Finished, NewInstance, Op, OutMessage, TurnCommit};
 use super::{
     Error, HistoryRecord, Instance, Message, Result, Status, Store, WorkItem, parse_json, to_i64,
     to_u32, to_u64,
@@ -360,7 +360,8 @@ impl Store {
     }
 
     /// Commits a turn.
-    pub async fn commit_turn(&self, commit: TurnCommit) -> Result<()> {
+    /// Returns the work items leased to the committing worker (see [`TurnCommit::claim_work`]).
+    pub async fn commit_turn(&self, commit: TurnCommit) -> Result<Vec<WorkItem>> {
         self.writer()
             .submit(|reply| Op::CommitTurn {
                 commit: Box::new(commit),
@@ -389,9 +390,20 @@ impl Store {
     }
 
     /// Records the end of an activity attempt. False if the lease had been lost.
-    pub async fn finish_work_item(&self, finish: FinishWorkItem) -> Result<bool> {
+    /// With `claim_until`, the waiting instance is also leased to the committing worker when free.
+    pub async fn finish_work_item(
+        &self,
+        finish: FinishWorkItem,
+        claim_until: Option<u64>,
+        now: u64,
+    ) -> Result<Finished> {
         self.writer()
-            .submit(|reply| Op::FinishWorkItem { finish, reply })
+            .submit(|reply| Op::FinishWorkItem {
+                finish,
+                claim_until,
+                now,
+                reply,
+            })
             .await
     }
 

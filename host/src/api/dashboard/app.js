@@ -1,0 +1,378 @@
+// Keel dashboard: a single page over the management API. Vanilla JS, no build step, no network access
+// beyond this server. Every value from the API is put in the page with textContent, never as HTML.
+"use strict";
+
+const TOKEN_KEY = "keel.token";
+const TERMINAL = ["Completed", "Failed", "Terminated"];
+const STATUSES = ["Pending", "Running", "Suspended", "Completed", "Failed", "Terminated", "ContinuedAsNew"];
+const $ = (id) => document.getElementById(id);
+
+let refreshTimer = null;
+let current = null; // instance shown on the instance page
+
+class Unauthorized extends Error {}
+
+async function api(method, path, body) {
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (!token) throw new Unauthorized("no token");
+  const init = { method, headers: { Authorization: "Bearer " + token } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  if (response.status === 401) throw new Unauthorized("the token was refused");
+  const text = await response.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
+  if (!response.ok) {
+    const message = json && json.message ? json.message : response.status + " " + response.statusText;
+    const error = new Error(message);
+    error.status = response.status;
+    error.code = json && json.code;
+    throw error;
+  }
+  return { status: response.status, json };
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v;
+    else if (k === "onclick") node.addEventListener("click", v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : String(c ?? ""));
+  return node;
+}
+
+function svg(tag, attrs, text) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function badge(status) { return el("span", { class: "badge " + status }, status); }
+function time(ms) { return ms ? new Date(ms).toLocaleString() : ""; }
+function pretty(value) { return value === undefined || value === null ? "—" : JSON.stringify(value, null, 2); }
+function instancePath(id) { return "/api/instances/" + encodeURIComponent(id); }
+
+function show(section) {
+  for (const id of ["login", "list", "instance", "modules"]) $(id).hidden = id !== section;
+}
+
+function schedule(fn, ms) {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(fn, ms);
+}
+
+function fail(error) {
+  if (error instanceof Unauthorized) {
+    clearTimeout(refreshTimer);
+    $("login-error").textContent = localStorage.getItem(TOKEN_KEY) ? "The token was refused." : "";
+    show("login");
+    $("token").focus();
+    return;
+  }
+  $("conn").textContent = "error: " + error.message;
+}
+
+// ---- instance list -------------------------------------------------------------------------------
+
+async function renderList() {
+  const status = $("status-filter").value;
+  const query = new URLSearchParams({ limit: "500" });
+  if (status) query.set("status", status);
+  const [stats, list] = await Promise.all([api("GET", "/api/stats"), api("GET", "/api/instances?" + query)]);
+  const counts = $("counts");
+  counts.replaceChildren(
+    ...["", ...STATUSES].map((s) => {
+      const n = s ? stats.json.counts[s] || 0 : stats.json.total;
+      const button = el("button", { type: "button", class: s === status ? "active" : "", "data-status": s },
+        el("span", { class: "muted" }, s || "All"), el("b", {}, n));
+      button.addEventListener("click", () => { $("status-filter").value = s; refresh(); });
+      return button;
+    }),
+  );
+  const needle = $("search").value.trim().toLowerCase();
+  const rows = list.json.filter((i) => !needle || i.id.toLowerCase().includes(needle) || i.name.toLowerCase().includes(needle));
+  $("rows").replaceChildren(
+    ...rows.map((i) => el("tr", {},
+      el("td", { class: "mono" }, el("a", { href: "#/instances/" + encodeURIComponent(i.id) }, i.id)),
+      el("td", {}, i.name), el("td", {}, badge(i.status)),
+      el("td", {}, time(i.createdAt)), el("td", {}, time(i.updatedAt)))),
+  );
+  $("list-empty").hidden = rows.length > 0;
+  $("conn").textContent = "updated " + new Date().toLocaleTimeString();
+  schedule(refresh, 5000);
+}
+
+// ---- modules -------------------------------------------------------------------------------------
+
+async function renderModules() {
+  const { json } = await api("GET", "/api/modules");
+  $("functions").replaceChildren(
+    ...json.functions.map((f) => el("tr", {},
+      el("td", {}, f.name), el("td", {}, f.kind), el("td", {}, f.version),
+      el("td", { class: "mono" }, f.digest.slice(0, 12)), el("td", {}, f.active ? "yes" : ""))),
+  );
+}
+
+// ---- one instance --------------------------------------------------------------------------------
+
+function summary(event) {
+  const rest = Object.assign({}, event);
+  delete rest.type;
+  return JSON.stringify(rest);
+}
+
+async function renderInstance(id) {
+  const { json: i } = await api("GET", instancePath(id) + "?history=true");
+  current = i;
+  $("i-id").textContent = i.id;
+  $("i-status").textContent = i.status;
+  $("i-status").className = "badge " + i.status;
+  const facts = [["Orchestrator", i.name], ["Execution", i.execution], ["Module", i.module.slice(0, 16)],
+    ["Created", time(i.createdAt)], ["Updated", time(i.updatedAt)], ["Events", i.historyLen]];
+  if (i.parent) facts.push(["Parent", i.parent.instance]);
+  $("i-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  $("i-input").textContent = pretty(i.input);
+  $("i-output").textContent = pretty(i.output);
+  $("i-custom").textContent = pretty(i.customStatus);
+  $("i-failure-pane").hidden = !i.failure;
+  $("i-failure").textContent = i.failure ? pretty(i.failure) : "";
+  const ended = TERMINAL.includes(i.status);
+  for (const button of document.querySelectorAll(".actions button")) {
+    const action = button.dataset.action;
+    button.disabled = action === "purge" ? !ended
+      : ended || (action === "resume" && i.status !== "Suspended") || (action === "suspend" && i.status === "Suspended");
+  }
+  const history = i.history || [];
+  const t0 = history.length ? history[0].recordedAt : i.createdAt;
+  $("history").replaceChildren(
+    ...history.map((r) => el("tr", { class: /Failed/.test(r.event.type) ? "failed" : "" },
+      el("td", { class: "mono" }, r.execution + "." + r.seq), el("td", { class: "mono" }, r.recordedAt - t0),
+      el("td", {}, r.event.type), el("td", { class: "mono" }, summary(r.event)))),
+  );
+  timeline(history, ended ? null : Date.now());
+  $("conn").textContent = "updated " + new Date().toLocaleTimeString() + (ended ? "" : " · refreshing every 2 s");
+  if (!ended) schedule(refresh, 2000);
+}
+
+// Rows of the timeline: one per activity or sub-orchestration (a bar from scheduled to done), one per
+// timer (a dashed span from created to fired), one for external events; execution-level events are
+// marks on the first row.
+function timeline(history, now) {
+  const box = $("timeline");
+  if (!history.length) { box.replaceChildren(el("p", { class: "muted" }, "No history yet.")); return; }
+  const t0 = history[0].recordedAt;
+  let t1 = Math.max(...history.map((r) => r.recordedAt));
+  if (now) t1 = Math.max(t1, now);
+  const rows = new Map(); // key -> row
+  const row = (key, label) => {
+    if (!rows.has(key)) rows.set(key, { label, bars: [], marks: [], spans: [] });
+    return rows.get(key);
+  };
+  const lifecycle = row("execution", "execution");
+  const open = new Map();
+  for (const r of history) {
+    const e = r.event, at = r.recordedAt, task = r.execution + ":" + e.id;
+    switch (e.type) {
+      case "TaskScheduled":
+      case "SubOrchestrationCreated": {
+        const bar = { start: at, end: null, failed: false, sub: e.type !== "TaskScheduled" };
+        row(task, e.name + " #" + e.id).bars.push(bar);
+        open.set(task, bar);
+        break;
+      }
+      case "TaskCompleted": case "SubOrchestrationCompleted":
+      case "TaskFailed": case "SubOrchestrationFailed": {
+        const bar = open.get(task);
+        if (bar) { bar.end = at; bar.failed = /Failed/.test(e.type); }
+        break;
+      }
+      case "TaskRetrying":
+        row(task, "#" + e.id).marks.push({ at, kind: "retry", title: "attempt " + e.attempt + " failed: " + e.failure.message });
+        break;
+      case "TimerCreated":
+        row(task, "timer #" + e.id).spans.push({ start: at, end: null, due: e.fireAtMs });
+        row(task).marks.push({ at, kind: "timer", title: "timer created, fires at " + time(e.fireAtMs) });
+        break;
+      case "TimerFired": {
+        const timer = row(task, "timer #" + e.id);
+        if (timer.spans.length) timer.spans[timer.spans.length - 1].end = at;
+        timer.marks.push({ at, kind: "timer", title: "timer fired" });
+        break;
+      }
+      case "EventAwaited":
+        row("events", "events").marks.push({ at, kind: "event", title: "waiting for " + e.name });
+        break;
+      case "EventRaised":
+        row("events", "events").marks.push({ at, kind: "event", title: "raised " + e.name + " " + JSON.stringify(e.data) });
+        break;
+      case "ExecutionStarted": case "ExecutionCompleted": case "ContinuedAsNew":
+      case "ExecutionSuspended": case "ExecutionResumed":
+        lifecycle.marks.push({ at, kind: "life", title: e.type });
+        break;
+      case "ExecutionFailed": case "ExecutionTerminated":
+        lifecycle.marks.push({ at, kind: "failed", title: e.type + " " + summary(e) });
+        break;
+      default:
+        break;
+    }
+  }
+  const labelW = 170, width = Math.max(box.clientWidth - 20, 600), plotW = width - labelW - 20;
+  const rowH = 22, top = 24, height = top + rows.size * rowH + 6;
+  const span = Math.max(t1 - t0, 1);
+  const x = (t) => labelW + ((t - t0) / span) * plotW;
+  const out = svg("svg", { width, height, role: "img", "aria-label": "timeline" });
+  for (let k = 0; k <= 4; k++) {
+    const t = t0 + (span * k) / 4, px = x(t);
+    out.append(svg("line", { x1: px, x2: px, y1: top - 6, y2: height, class: "axis" }));
+    out.append(svg("text", { x: px, y: 12, "text-anchor": k === 0 ? "start" : k === 4 ? "end" : "middle", class: "tick" },
+      "+" + Math.round(t - t0) + " ms"));
+  }
+  let y = top;
+  for (const r of rows.values()) {
+    out.append(svg("text", { x: 4, y: y + 14 }, r.label.length > 26 ? r.label.slice(0, 25) + "…" : r.label));
+    for (const b of r.bars) {
+      const end = b.end ?? t1;
+      const cls = "bar" + (b.failed ? " failed" : "") + (b.end === null ? " open" : "") + (b.sub ? " sub" : "");
+      const rect = svg("rect", { x: x(b.start), y: y + 4, width: Math.max(x(end) - x(b.start), 3), height: rowH - 8, rx: 3, class: cls });
+      rect.append(svg("title", {}, (b.end === null ? "running for " : "took ") + (end - b.start) + " ms"));
+      out.append(rect);
+    }
+    for (const s of r.spans) {
+      out.append(svg("line", { x1: x(s.start), x2: x(s.end ?? t1), y1: y + rowH / 2, y2: y + rowH / 2, class: "span" }));
+    }
+    for (const m of r.marks) {
+      const mark = svg("circle", { cx: x(m.at), cy: y + rowH / 2, r: 5, class: "mark " + m.kind });
+      mark.append(svg("title", {}, m.title));
+      out.append(mark);
+    }
+    y += rowH;
+  }
+  box.replaceChildren(out);
+}
+
+async function act(action) {
+  if (!current) return;
+  const id = current.id;
+  const result = $("action-result");
+  try {
+    if (action === "raise") {
+      $("raise-error").textContent = "";
+      $("raise-dialog").showModal();
+      return;
+    }
+    if (action === "purge") {
+      if (!confirm("Purge instance " + id + " and its history?")) return;
+      await api("DELETE", instancePath(id));
+      location.hash = "#/";
+      return;
+    }
+    if (action === "terminate" && !confirm("Terminate instance " + id + "?")) return;
+    await api("POST", instancePath(id) + "/" + action, { reason: action + " from the dashboard" });
+    result.textContent = action + " requested";
+    refresh();
+  } catch (error) {
+    if (error instanceof Unauthorized) fail(error);
+    else result.textContent = error.message;
+  }
+}
+
+async function raise(event) {
+  if (event.submitter && event.submitter.value !== "send") return;
+  event.preventDefault();
+  const name = $("raise-name").value.trim();
+  const data = $("raise-data").value.trim() || "null";
+  try {
+    JSON.parse(data);
+  } catch (error) {
+    $("raise-error").textContent = "The data is not JSON: " + error.message;
+    return;
+  }
+  try {
+    await api("POST", instancePath(current.id) + "/events/" + encodeURIComponent(name), data);
+    $("raise-dialog").close();
+    $("action-result").textContent = "raised " + name;
+    refresh();
+  } catch (error) {
+    $("raise-error").textContent = error.message;
+  }
+}
+
+// ---- routing -------------------------------------------------------------------------------------
+
+function route() {
+  const hash = location.hash.replace(/^#/, "");
+  const fromPath = location.pathname.match(/^\/ui\/instances\/(.+)$/);
+  if (hash.startsWith("/instances/")) return { page: "instance", id: decodeURIComponent(hash.slice(11)) };
+  if (hash === "/modules") return { page: "modules" };
+  if (!hash && fromPath) return { page: "instance", id: decodeURIComponent(fromPath[1]) };
+  return { page: "list" };
+}
+
+async function refresh() {
+  clearTimeout(refreshTimer);
+  const r = route();
+  try {
+    if (!localStorage.getItem(TOKEN_KEY)) throw new Unauthorized("no token");
+    if (r.page === "instance") {
+      show("instance");
+      await renderInstance(r.id);
+    } else if (r.page === "modules") {
+      show("modules");
+      await renderModules();
+    } else {
+      current = null;
+      show("list");
+      await renderList();
+    }
+  } catch (error) {
+    if (error.status === 404 && r.page === "instance") {
+      $("conn").textContent = "no instance " + r.id;
+      location.hash = "#/";
+      return;
+    }
+    fail(error);
+    if (!(error instanceof Unauthorized)) schedule(refresh, 5000);
+  }
+}
+
+// A link of the form `/#token=…` (printed by `keel serve` for a generated token) hands the page its
+// token; it is stored and removed from the address bar. A fragment never reaches the server's logs.
+function tokenFromLink() {
+  const match = location.hash.match(/^#token=([^&]+)(?:&(.*))?$/);
+  if (!match) return;
+  localStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+  history.replaceState(null, "", location.pathname + location.search + (match[2] ? "#" + match[2] : ""));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  tokenFromLink();
+  $("login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    localStorage.setItem(TOKEN_KEY, $("token").value.trim());
+    $("token").value = "";
+    refresh();
+  });
+  $("logout").addEventListener("click", () => {
+    localStorage.removeItem(TOKEN_KEY);
+    fail(new Unauthorized("signed out"));
+  });
+  $("status-filter").addEventListener("change", refresh);
+  $("search").addEventListener("input", refresh);
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const id = $("search").value.trim();
+    if (id) location.hash = "#/instances/" + encodeURIComponent(id);
+  });
+  for (const button of document.querySelectorAll(".actions button")) {
+    button.addEventListener("click", () => act(button.dataset.action));
+  }
+  $("raise-form").addEventListener("submit", raise);
+  window.addEventListener("hashchange", refresh);
+  refresh();
+});

@@ -1,0 +1,109 @@
+//! The one error type of the HTTP API: every failure a handler can meet, mapped to a status code and a
+//! JSON body `{"code", "message"}` whose `code` is stable for clients to match on.
+//!
+//! It logs the full error chain on the server and must never show a client internal details (database
+//! errors, file paths): those become a generic `internal` message.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::engine;
+use crate::module;
+
+/// Why an API request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No or a wrong bearer token.
+    #[error("missing or invalid bearer token: send `Authorization: Bearer <token>`")]
+    Unauthorized,
+    /// A malformed request (query string, path, body) that the engine never saw.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A request body over the limit of its endpoint.
+    #[error("the request body is over the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The endpoint's limit.
+        limit: usize,
+    },
+    /// No route matches.
+    #[error("no such endpoint: {0}")]
+    NoRoute(String),
+    /// The engine refused or failed the operation.
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
+}
+
+impl ApiError {
+    /// The HTTP status and the stable error code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use engine::Error as E;
+        match self {
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::NoRoute(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Engine(e) => match e {
+                E::InvalidJson { .. } => (StatusCode::BAD_REQUEST, "invalid_json"),
+                E::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+                E::UnknownOrchestrator { .. } => (StatusCode::BAD_REQUEST, "unknown_orchestrator"),
+                E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                E::Conflict(_) => (StatusCode::CONFLICT, "instance_exists"),
+                E::Ended { .. } => (StatusCode::GONE, "instance_ended"),
+                E::NotEnded { .. } => (StatusCode::CONFLICT, "instance_not_ended"),
+                E::Module(m) => match m {
+                    module::Error::NotWasm
+                    | module::Error::CoreModule
+                    | module::Error::Invalid(_)
+                    | module::Error::WrongWorld(_)
+                    | module::Error::UnsupportedImport(_)
+                    | module::Error::Manifest(_)
+                    | module::Error::ManifestMismatch { .. } => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_module")
+                    }
+                    module::Error::NotDeployed(_) => (StatusCode::NOT_FOUND, "not_found"),
+                    module::Error::Store(_) | module::Error::Cache(_) => {
+                        (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                    }
+                },
+                E::WaitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+                E::Store(_) | E::Runtime(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
+        }
+    }
+}
+
+/// The error chain of `e`, outermost first, joined with `: `.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = if status.is_server_error() && status != StatusCode::GATEWAY_TIMEOUT {
+            tracing::error!(code, error = %chain(&self), "API request failed");
+            "internal error; the server log has the details".to_owned()
+        } else {
+            tracing::debug!(code, error = %chain(&self), "API request refused");
+            self.to_string()
+        };
+        let mut response =
+            (status, Json(json!({"code": code, "message": message}))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"keel\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,69 @@
+//! The HTTP management API of `keel serve`: the axum router with its routes, bearer-token auth,
+//! Prometheus metrics, the OpenAPI document and the embedded web dashboard.
+//!
+//! It translates HTTP to calls on [`crate::Keel`] and never holds engine logic or touches the store's
+//! tables directly: whatever the API can do, the CLI can do through the same engine calls.
+
+mod auth;
+mod dashboard;
+mod error;
+mod metrics;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+
+pub use auth::Token;
+pub use error::ApiError;
+pub use metrics::ApiMetrics;
+
+use crate::Keel;
+
+/// Largest module upload accepted by `POST /api/modules`.
+pub const MAX_MODULE_BYTES: usize = 64 << 20;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) keel: Keel,
+    pub(crate) metrics: Arc<ApiMetrics>,
+}
+
+/// The whole HTTP surface over `keel`: every `/api` route and `/metrics` behind `token`, `/healthz` and
+/// the dashboard's static files open.
+pub fn router(keel: Keel, token: String) -> Router {
+    let state = AppState {
+        keel,
+        metrics: Arc::new(ApiMetrics::default()),
+    };
+    let protected = Router::new()
+        .route("/api/orchestrators/{name}", post(routes::start))
+        .route(
+            "/api/orchestrators/{name}/{id}",
+            post(routes::start_with_id),
+        )
+        .route("/api/instances", get(routes::list))
+        .route(
+            "/api/instances/{id}",
+            get(routes::status).delete(routes::purge),
+        )
+        .route("/api/instances/{id}/events/{event}", post(routes::raise))
+        .route("/api/instances/{id}/terminate", post(routes::terminate))
+        .route("/api/instances/{id}/suspend", post(routes::suspend))
+        .route("/api/instances/{id}/resume", post(routes::resume))
+        .route("/api/modules", get(routes::modules).post(routes::deploy))
+        .route("/api/stats", get(routes::stats))
+        .route("/api/openapi.json", get(routes::openapi))
+        .route("/metrics", get(routes::metrics))
+        .route_layer(from_fn_with_state(Token::new(&token), auth::require_token));
+    Router::new()
+        .merge(protected)
+        .route("/healthz", get(routes::healthz))
+        .merge(dashboard::routes())
+        .fallback(routes::no_route)
+        .layer(from_fn_with_state(state.clone(), metrics::count_responses))
+        .with_state(state)
+}
