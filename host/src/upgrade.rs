@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::engine::{Error, Keel, Result};
+use crate::store::{InstanceFilter, Status};
 use crate::history::{Failure, HistoryEvent};
 use crate::orchestration::context::TurnEnd;
 use crate::orchestration::hot::{HotInstance, Spawn};
@@ -33,7 +34,7 @@ impl Keel {
             .await?
             .ok_or_else(|| Error::NotFound(id.to_owned()))?;
         let shared = self.shared();
-        let module = shared.registry.compile_unstored(bytes).await?;
+        let (module, _) = shared.registry.compile_unstored(bytes).await?;
         let recorded = shared
             .store
             .execution_history(id, instance.execution)
@@ -71,5 +72,47 @@ impl Keel {
                 failure: Failure::new("HostError", "the replay stopped without a result"),
             },
         })
+    }
+}
+
+/// The replay check of one instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceCheck {
+    /// The instance.
+    pub instance: String,
+    /// Its orchestrator.
+    pub name: String,
+    /// What replaying it against the module showed.
+    pub check: ReplayCheck,
+}
+
+impl Keel {
+    /// Replays every instance that has not ended, of every orchestrator the module `bytes` exports,
+    /// against that module.
+    pub async fn check_upgrade(&self, bytes: &[u8]) -> Result<Vec<InstanceCheck>> {
+        let (_, functions) = self.shared().registry.compile_unstored(bytes).await?;
+        let mut checks = Vec::new();
+        for (name, kind) in functions {
+            if kind != "orchestrator" {
+                continue;
+            }
+            for status in [Status::Pending, Status::Running, Status::Suspended] {
+                let filter = InstanceFilter {
+                    status: Some(status),
+                    name: Some(name.clone()),
+                    limit: None,
+                };
+                for instance in self.list(&filter).await? {
+                    let check = self.check_replay(&instance.id, bytes).await?;
+                    checks.push(InstanceCheck {
+                        instance: instance.id,
+                        name: name.clone(),
+                        check,
+                    });
+                }
+            }
+        }
+        Ok(checks)
     }
 }

@@ -84,7 +84,7 @@ fn process_order(ctx: &Context, order: Order) -> Result<OrderResult, Failure> {
     let reservation: Reservation = ctx
         .call_activity("CheckInventory", &order.items)
         .get()
-        .map_err(|failure| step_failed("InventoryFailed", "inventory check", id, &failure))?;
+        .map_err(|failure| step_failed("InventoryFailed", "inventory", id, &failure))?;
     ctx.info(format!("order {id}: reserved {:?}", reservation.reserved));
 
     ctx.set_custom_status(&json!({"step": "shipping"}));
