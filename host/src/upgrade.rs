@@ -6,11 +6,11 @@
 use serde::Serialize;
 
 use crate::engine::{Error, Keel, Result};
-use crate::store::{InstanceFilter, Status};
 use crate::history::{Failure, HistoryEvent};
 use crate::orchestration::context::TurnEnd;
 use crate::orchestration::hot::{HotInstance, Spawn};
 use crate::orchestration::replay::LiveBatch;
+use crate::store::{InstanceFilter, Status};
 
 /// What replaying an instance against a module showed.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -85,13 +85,24 @@ async fn a_changed_orchestrator_is_reported_against_the_recorded_history() {
 async fn an_upgrade_check_reports_each_running_instance() {
     let t = engine(&["keel_test_patterns"]).await;
     let worker = Running::start(&t.keel);
-    let waiting = t.keel.start("Steps", "null", Some("waiting")).await.unwrap();
+    let waiting = t
+        .keel
+        .start("Steps", "null", Some("waiting"))
+        .await
+        .unwrap();
     wait_for_event(&t.keel, waiting.as_str(), "EventAwaited").await;
     worker.stop().await;
     // Not yet started: an empty history replays against anything.
-    t.keel.start("Steps", "null", Some("pending")).await.unwrap();
+    t.keel
+        .start("Steps", "null", Some("pending"))
+        .await
+        .unwrap();
 
-    let checks = t.keel.check_upgrade(&guest("keel_test_changed")).await.unwrap();
+    let checks = t
+        .keel
+        .check_upgrade(&guest("keel_test_changed"))
+        .await
+        .unwrap();
     let mut results: Vec<(String, bool)> = checks
         .iter()
         .map(|c| (c.instance.clone(), c.check == ReplayCheck::Compatible))

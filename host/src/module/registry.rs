@@ -121,7 +121,10 @@ impl Registry {
 
     /// Compiles and checks `bytes` without storing or activating them (for replay checks), and
     /// returns them with the `(name, kind)` of the functions their manifest lists.
-    pub(crate) async fn compile_unstored(&self, bytes: &[u8]) -> Result<(Loaded, Vec<(String, String)>)> {
+    pub(crate) async fn compile_unstored(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(Loaded, Vec<(String, String)>)> {
         let digest = Digest::of(bytes).as_str().to_owned();
         let loaded = self.compile(&digest, bytes).await?;
         let functions = self.describe(&loaded).await?;
