@@ -5,3 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo test --release --workspace "$@"
+# The Python SDK's own unit tests (the parts that need no component bindings).
+python3 -m unittest discover -s sdk/python/tests

@@ -30,6 +30,14 @@ pub enum ApiError {
     /// No route matches.
     #[error("no such endpoint: {0}")]
     NoRoute(String),
+    /// The route exists but not with this method.
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed {
+        /// The method used.
+        method: String,
+        /// The path.
+        path: String,
+    },
     /// The engine refused or failed the operation.
     #[error(transparent)]
     Engine(#[from] engine::Error),
@@ -44,6 +52,7 @@ impl ApiError {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::NoRoute(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Engine(e) => match e {
                 E::InvalidJson { .. } => (StatusCode::BAD_REQUEST, "invalid_json"),
                 E::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),

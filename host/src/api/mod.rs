@@ -64,6 +64,7 @@ pub fn router(keel: Keel, token: String) -> Router {
         .route("/healthz", get(routes::healthz))
         .merge(dashboard::routes())
         .fallback(routes::no_route)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), metrics::count_responses))
         .with_state(state)
 }

@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+mod remote;
 pub mod serve;
 
 use crate::engine::{Config, Keel};
@@ -26,6 +27,9 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Send management commands to a running `keel serve` at this URL (token from KEEL_API_TOKEN).
+    #[arg(long, global = true, env = "KEEL_SERVER")]
+    pub server: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -144,6 +148,15 @@ pub enum Command {
     },
     /// Run the engine (turns and activities) until interrupted.
     Worker,
+    /// Replay the running instances of the orchestrators a module exports against it, and report
+    /// for each whether it replays deterministically.
+    Upgrade {
+        /// The new module.
+        module: PathBuf,
+        /// Only check; moving instances to a new module is not available yet.
+        #[arg(long, required = true)]
+        check: bool,
+    },
     /// Run the engine with the HTTP management API, metrics and the web dashboard.
     Serve(serve::ServeArgs),
 }
@@ -163,6 +176,13 @@ impl clap::builder::ValueParserFactory for Status {
 
 /// Runs a parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let local = matches!(
+        cli.command,
+        Command::Run { .. } | Command::Worker | Command::Serve(_)
+    );
+    if let Some(server) = cli.server.as_deref().filter(|_| !local) {
+        return remote::run(server, cli.command, cli.json).await;
+    }
     let keel = Keel::open(Config::new(&cli.db))
         .await
         .with_context(|| format!("could not open the database {}", cli.db.display()))?;
@@ -320,6 +340,39 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => serve::run(keel, args, &cli.db).await,
+        Command::Upgrade { module, check: _ } => {
+            let bytes = std::fs::read(&module)
+                .with_context(|| format!("could not read {}", module.display()))?;
+            let checks = keel.check_upgrade(&bytes).await?;
+            let diverged = checks
+                .iter()
+                .filter(|c| c.check != crate::upgrade::ReplayCheck::Compatible)
+                .count();
+            if json {
+                println!("{}", serde_json::to_string(&checks)?);
+            } else {
+                for c in &checks {
+                    match &c.check {
+                        crate::upgrade::ReplayCheck::Compatible => {
+                            println!("{:<36} {:<20} compatible", c.instance, c.name)
+                        }
+                        crate::upgrade::ReplayCheck::Diverged { failure } => {
+                            println!("{:<36} {:<20} diverges: {failure}", c.instance, c.name)
+                        }
+                    }
+                }
+                println!(
+                    "{} instance(s) checked, {} compatible, {diverged} diverging",
+                    checks.len(),
+                    checks.len() - diverged
+                );
+            }
+            Ok(if diverged == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Worker => {
             let worker = keel.run_worker();
             eprintln!(

@@ -1,0 +1,168 @@
+// TypeScript declarations of Keel's JavaScript SDK (`src/index.js`). Every function is synchronous:
+// `Task.get()`, `Context.all()`, `Context.allSettled()` and `Context.any()` block while the host
+// suspends the component, so orchestrators and activities must not be `async`.
+
+/** Any value JSON can carry: payloads cross the component boundary as JSON text. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Kind the SDK gives an input that is not valid JSON. */
+export const INVALID_INPUT: 'InvalidInput';
+/** Kind the SDK gives an output that cannot be (de)serialised as JSON. */
+export const INVALID_OUTPUT: 'InvalidOutput';
+/** Kind the SDK gives a call to a name the module did not register. */
+export const UNKNOWN_FUNCTION: 'UnknownFunction';
+
+/**
+ * Why something did not succeed. Throw it to fail an activity or orchestrator with `kind`; `task.get()`
+ * and `ctx.all()` throw it when a task failed. Any other exception fails the function with the
+ * exception's name as kind (e.g. "TypeError") and its stack in the details.
+ */
+export class KeelFailure extends Error {
+  constructor(kind: string, message: string, details?: Json);
+  readonly name: 'KeelFailure';
+  /** A short machine-readable classification, e.g. "PaymentDeclined". */
+  readonly kind: string;
+  /** Optional structured details; null when there are none. */
+  readonly details: Json | null;
+  /** True if this failure's kind is `kind`. */
+  is(kind: string): boolean;
+  /** A copy with structured details. */
+  withDetails(details: Json): KeelFailure;
+  toJSON(): { kind: string; message: string; details: Json | null };
+}
+
+/** The outcome of a task that has resolved. */
+export type Settled<T = any> = { ok: true; value: T } | { ok: false; failure: KeelFailure };
+
+/** A task an orchestrator can wait on: an activity call, a sub-orchestration, a timer or an event. */
+export class Task<T = any> {
+  private constructor();
+  /** The task id: the ordinal of the scheduling call within the current execution. */
+  readonly id: number;
+  /** Blocks until the task resolves; returns its output or throws its `KeelFailure`. */
+  get(): T;
+  /** Blocks until the task resolves; never throws a task failure. */
+  settle(): Settled<T>;
+}
+
+/** How an activity is retried after a failed attempt; the host applies it and records each attempt. */
+export interface RetryPolicy {
+  /** Attempts in total, the first included (at least 1). */
+  maxAttempts: number;
+  /** Delay before the second attempt, in ms (default 0). */
+  firstIntervalMs?: number;
+  /** Each further delay is the previous one times this (default 1.0: a fixed interval). */
+  backoffCoefficient?: number;
+  /** Upper bound of a single delay, in ms. */
+  maxIntervalMs?: number;
+  /** Upper bound of the time spent on all attempts, in ms. */
+  timeoutMs?: number;
+}
+
+/** Options of one activity call; the default is a single attempt with the module's time limit. */
+export interface ActivityOptions {
+  retry?: RetryPolicy;
+  /** Time limit of one attempt, in ms. */
+  timeoutMs?: number;
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+
+/** The first task of `ctx.any()` to have resolved. */
+export interface AnyResult<T = any> {
+  /** Its index in the tasks given to `any`. */
+  index: number;
+  task: Task<T>;
+  ok: boolean;
+  value?: T;
+  failure?: KeelFailure;
+  /** Its output, or throws its failure. */
+  get(): T;
+}
+
+/**
+ * The orchestration context: every call is recorded in the history or answered from it on replay.
+ * `Date.now()` and `Math.random()` are replay-safe too (Keel virtualises WASI for orchestrators).
+ */
+export class Context {
+  private constructor();
+  /** Schedules activity `name`; returns at once. */
+  callActivity<T = any>(name: string, input?: unknown, options?: ActivityOptions): Task<T>;
+  /** Starts a sub-orchestration, as `options.instanceId` or an id the host derives. */
+  callOrchestrator<T = any>(name: string, input?: unknown, options?: { instanceId?: string }): Task<T>;
+  /** A durable timer firing at `fireAtMs` (orchestration time, ms since the epoch); resolves with null. */
+  timerAt(fireAtMs: number): Task<null>;
+  /** A durable timer firing `delayMs` after the current orchestration time. */
+  timer(delayMs: number): Task<null>;
+  /** The next external event raised with `name`; resolves with its data. */
+  waitEvent<T = any>(name: string): Task<T>;
+  /** Blocks until every task resolved; returns the outputs in order or throws the first failure. */
+  all<T = any>(tasks: Iterable<Task<T>>): T[];
+  /** Blocks until every task resolved; returns every outcome in order. */
+  allSettled<T = any>(tasks: Iterable<Task<T>>): Settled<T>[];
+  /** Blocks until at least one task resolved; returns the first to have done so. */
+  any<T = any>(tasks: Iterable<Task<T>>): AnyResult<T>;
+  /** Orchestration time in ms since the Unix epoch: the start of the current turn. */
+  now(): number;
+  /** A float in [0, 1) from the per-execution generator; the same on replay. */
+  random(): number;
+  /** A u64 from the per-execution generator; the same on replay. */
+  randomU64(): bigint;
+  /** A version-4 UUID from the same generator; the same on replay. */
+  uuid(): string;
+  /** True while re-executing steps already recorded in the history. */
+  isReplaying(): boolean;
+  /** Sets the instance's custom status, visible to clients. */
+  setCustomStatus(status: unknown): void;
+  /** Ends this execution on return and starts a new one with `input`; the return value is ignored. */
+  continueAsNew(input: unknown): void;
+  /** Writes a log line; dropped while replaying. */
+  log(level: LogLevel, message: string): void;
+  trace(message: string): void;
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** What the host tells one activity attempt about itself. */
+export interface ActivityInfo {
+  instanceId: string;
+  taskId: number;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Stable across every attempt of this call (`instance/task-id`). */
+  idempotencyKey: string;
+}
+
+export const INSTANCE_ID_VAR: 'KEEL_INSTANCE_ID';
+export const TASK_ID_VAR: 'KEEL_TASK_ID';
+export const ATTEMPT_VAR: 'KEEL_ATTEMPT';
+export const IDEMPOTENCY_KEY_VAR: 'KEEL_IDEMPOTENCY_KEY';
+
+/** The current attempt's information, or null outside an activity attempt run by Keel. */
+export function activityInfo(): ActivityInfo | null;
+/** Builds the information from a variable lookup (for tests). */
+export function activityInfoFrom(lookup: (name: string) => string | undefined): ActivityInfo | null;
+/** The environment of the current call, via `wasi:cli/environment` (there is no `process.env`). */
+export function env(): Record<string, string>;
+
+export type OrchestratorFn<I = any, O = any> = (ctx: Context, input: I) => O;
+export type ActivityFn<I = any, O = any> = (input: I) => O;
+
+/** Registers orchestrator `name`. */
+export function orchestrator<I = any, O = any>(name: string, fn: OrchestratorFn<I, O>): void;
+/** Registers activity `name`. */
+export function activity<I = any, O = any>(name: string, fn: ActivityFn<I, O>): void;
+/** Registers several functions at once. */
+export function module(functions: {
+  orchestrators?: Record<string, OrchestratorFn>;
+  activities?: Record<string, ActivityFn>;
+}): void;
+
+/** @internal The component's exports, re-exported by the build script's entry module. */
+export const orchestrators: { run(name: string, input: string): string };
+/** @internal */
+export const activities: { run(name: string, input: string): string };
+/** @internal */
+export const manifest: { describe(): { name: string; kind: 'orchestrator' | 'activity' }[] };

@@ -1,0 +1,523 @@
+// Keel's JavaScript SDK: a synchronous, idiomatic layer over the `keel:workflow` WIT bindings that
+// componentize-js (StarlingMonkey) generates, for writing orchestrators and activities in one component.
+// It must never cache a host answer or read time and randomness on its own: orchestrators stay
+// deterministic only because every such value comes from the host.
+//
+// Blocking without promises: scheduling calls (`ctx.callActivity`, `ctx.timer`, ...) return a `Task`
+// at once; `task.get()`, `ctx.all()`, `ctx.allSettled()` and `ctx.any()` call the host's `await-all` /
+// `await-any`, in which the host suspends the whole component until the tasks resolve (possibly much
+// later, after a restart and a replay). Plain synchronous JavaScript is therefore enough, and it is the
+// only style supported: componentize-js cannot suspend an `await` inside a guest across host turns, so
+// orchestrators and activities must not be `async` functions.
+
+import * as host from 'keel:workflow/context@0.1.0';
+import { getEnvironment } from 'wasi:cli/environment@0.2.10';
+
+/** Kind the SDK gives an input that is not valid JSON. */
+export const INVALID_INPUT = 'InvalidInput';
+/** Kind the SDK gives an output that cannot be (de)serialised as JSON. */
+export const INVALID_OUTPUT = 'InvalidOutput';
+/** Kind the SDK gives a call to a name the module did not register. */
+export const UNKNOWN_FUNCTION = 'UnknownFunction';
+
+const MAX_SHOWN = 200;
+
+/**
+ * Why something did not succeed: thrown by an activity or orchestrator to fail it with `kind`, and
+ * thrown by `task.get()` / `ctx.all()` when a task failed, so an orchestrator can catch and handle it.
+ */
+export class KeelFailure extends Error {
+  constructor(kind, message, details) {
+    super(message);
+    this.name = 'KeelFailure';
+    this.kind = String(kind);
+    this.details = details === undefined ? null : details;
+  }
+
+  /** True if this failure's kind is `kind`. */
+  is(kind) {
+    return this.kind === kind;
+  }
+
+  /** Returns a copy with structured `details` (any JSON value). */
+  withDetails(details) {
+    return new KeelFailure(this.kind, this.message, details);
+  }
+
+  toString() {
+    return `${this.kind}: ${this.message}`;
+  }
+
+  toJSON() {
+    return { kind: this.kind, message: this.message, details: this.details };
+  }
+
+  /** @internal The WIT `failure` record. */
+  toWit() {
+    let details;
+    if (this.details !== null && this.details !== undefined) {
+      // A failure path must not fail itself: unserialisable details become a string saying why.
+      try {
+        details = JSON.stringify(this.details);
+      } catch (error) {
+        details = JSON.stringify(`details could not be serialised: ${error}`);
+      }
+    }
+    return { kind: this.kind, message: this.message, details };
+  }
+
+  /** @internal From the WIT `failure` record; details that are not JSON are kept as text. */
+  static fromWit(failure) {
+    let details = null;
+    if (failure.details !== undefined && failure.details !== null) {
+      try {
+        details = JSON.parse(failure.details);
+      } catch {
+        details = failure.details;
+      }
+    }
+    return new KeelFailure(failure.kind, failure.message, details);
+  }
+}
+
+function truncate(text) {
+  return text.length <= MAX_SHOWN ? text : `${text.slice(0, MAX_SHOWN)}…`;
+}
+
+/** A bug in the guest's own values (a BigInt, a cycle): thrown, so the function fails loudly. */
+function encode(value, what) {
+  let json;
+  try {
+    json = JSON.stringify(value === undefined ? null : value);
+  } catch (error) {
+    throw new TypeError(`keel: the ${what} cannot be serialised to JSON: ${error.message}`);
+  }
+  return json === undefined ? 'null' : json;
+}
+
+function contractViolation(message) {
+  throw new Error(`keel: the host broke the keel:workflow contract: ${message}`);
+}
+
+function decodeOutcome(outcome) {
+  if (outcome.tag === 'err') {
+    return { ok: false, failure: KeelFailure.fromWit(outcome.val) };
+  }
+  try {
+    return { ok: true, value: JSON.parse(outcome.val) };
+  } catch (error) {
+    return {
+      ok: false,
+      failure: new KeelFailure(
+        INVALID_OUTPUT,
+        `task output is not valid JSON: ${error.message} (output: ${truncate(outcome.val)})`,
+      ),
+    };
+  }
+}
+
+function unwrap(settled) {
+  if (settled.ok) {
+    return settled.value;
+  }
+  throw settled.failure;
+}
+
+function awaitAll(tasks) {
+  // Nothing to wait for: answering locally spares the host a call it would have to record.
+  if (tasks.length === 0) {
+    return [];
+  }
+  const ids = new Uint32Array(tasks.map(taskId));
+  const outcomes = host.awaitAll(ids);
+  if (outcomes.length !== ids.length) {
+    contractViolation(`await-all returned ${outcomes.length} outcomes for ${ids.length} tasks`);
+  }
+  return outcomes.map(decodeOutcome);
+}
+
+function taskId(task) {
+  if (!(task instanceof Task)) {
+    throw new TypeError('keel: expected a Task returned by a Context scheduling call');
+  }
+  return task.id;
+}
+
+/** Milliseconds as the u64 (BigInt) the WIT wants; negative or fractional values are clamped. */
+function millis(ms, what) {
+  if (ms === undefined || ms === null) {
+    return undefined;
+  }
+  if (typeof ms === 'bigint') {
+    return ms < 0n ? 0n : ms;
+  }
+  const n = Number(ms);
+  if (!Number.isFinite(n)) {
+    throw new TypeError(`keel: ${what} must be a finite number of milliseconds, got ${ms}`);
+  }
+  return BigInt(Math.max(0, Math.floor(n)));
+}
+
+function retryToWit(retry) {
+  if (retry === undefined || retry === null) {
+    return undefined;
+  }
+  return {
+    // There is always a first attempt.
+    maxAttempts: Math.max(1, Math.floor(Number(retry.maxAttempts ?? 1))),
+    firstIntervalMs: millis(retry.firstIntervalMs ?? 0, 'retry.firstIntervalMs'),
+    backoffCoefficient: Number(retry.backoffCoefficient ?? 1),
+    maxIntervalMs: millis(retry.maxIntervalMs, 'retry.maxIntervalMs'),
+    timeoutMs: millis(retry.timeoutMs, 'retry.timeoutMs'),
+  };
+}
+
+function optionsToWit(options) {
+  const opts = options ?? {};
+  return { retry: retryToWit(opts.retry), timeoutMs: millis(opts.timeoutMs, 'timeoutMs') };
+}
+
+/**
+ * A task an orchestrator can wait on: an activity call, a sub-orchestration, a timer or an event.
+ * It is only an id; waiting on it several times gives the same outcome.
+ */
+export class Task {
+  /** @internal */
+  constructor(id) {
+    this.id = id;
+  }
+
+  /** Blocks until the task resolves; returns its output or throws its `KeelFailure`. */
+  get() {
+    return unwrap(this.settle());
+  }
+
+  /** Blocks until the task resolves; returns `{ ok: true, value }` or `{ ok: false, failure }`. */
+  settle() {
+    const [settled] = awaitAll([this]);
+    return settled;
+  }
+}
+
+const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error']);
+
+/**
+ * The orchestration context. Every call is recorded in the history or answered from it on replay:
+ * orchestrator code must make the same calls in the same order on every run, and take time,
+ * randomness and ids from here (or from `Date.now()` / `Math.random()`, which Keel virtualises).
+ */
+export class Context {
+  /** @internal Only the SDK's dispatch creates contexts. */
+  constructor() {}
+
+  /** Schedules activity `name` with `input` and optional `{ retry, timeoutMs }`; returns at once. */
+  callActivity(name, input, options) {
+    const json = encode(input, `input of activity ${name}`);
+    return new Task(host.callActivity(String(name), json, optionsToWit(options)));
+  }
+
+  /** Starts sub-orchestration `name` with `input`, as `options.instanceId` or a derived id. */
+  callOrchestrator(name, input, options) {
+    const json = encode(input, `input of orchestrator ${name}`);
+    const instanceId = options?.instanceId ?? undefined;
+    return new Task(
+      host.callOrchestrator(String(name), instanceId === undefined ? undefined : String(instanceId), json),
+    );
+  }
+
+  /** A durable timer firing at `fireAtMs` (orchestration time, ms since the epoch); resolves with null. */
+  timerAt(fireAtMs) {
+    return new Task(host.startTimer(millis(fireAtMs, 'fireAtMs')));
+  }
+
+  /** A durable timer firing `delayMs` after the current orchestration time. */
+  timer(delayMs) {
+    return new Task(host.startTimer(host.nowMs() + millis(delayMs, 'delayMs')));
+  }
+
+  /** Waits for the next external event raised with `name`; resolves with the event's data. */
+  waitEvent(name) {
+    return new Task(host.waitEvent(String(name)));
+  }
+
+  /**
+   * Blocks until every task has resolved and returns their outputs in order; if any failed, throws
+   * the first failure in the order of `tasks` (after all have resolved).
+   */
+  all(tasks) {
+    return awaitAll([...tasks]).map(unwrap);
+  }
+
+  /** Blocks until every task has resolved; returns `{ ok, value | failure }` per task, in order. */
+  allSettled(tasks) {
+    return awaitAll([...tasks]);
+  }
+
+  /**
+   * Blocks until at least one task has resolved and returns the first to have done so:
+   * `{ index, task, ok, value, failure, get() }`, `get()` returning the value or throwing the failure.
+   * The other tasks keep running and can be awaited later.
+   */
+  any(tasks) {
+    const list = [...tasks];
+    if (list.length === 0) {
+      throw new TypeError('keel: Context.any needs at least one task');
+    }
+    const ids = new Uint32Array(list.map(taskId));
+    const [winner, outcome] = host.awaitAny(ids);
+    const index = list.findIndex((task) => task.id === winner);
+    if (index < 0) {
+      contractViolation(`await-any returned task ${winner}, which is not one of [${[...ids]}]`);
+    }
+    const settled = decodeOutcome(outcome);
+    return {
+      index,
+      task: list[index],
+      ok: settled.ok,
+      value: settled.value,
+      failure: settled.failure,
+      get: () => unwrap(settled),
+    };
+  }
+
+  /** Orchestration time in ms since the Unix epoch: the start of the current turn. */
+  now() {
+    return Number(host.nowMs());
+  }
+
+  /** A float in [0, 1) from the host's per-execution generator; the same on every replay. */
+  random() {
+    // 53 random bits: exactly what a double's mantissa holds.
+    return Number(host.randomU64() >> 11n) / 2 ** 53;
+  }
+
+  /** A u64 (BigInt) from the host's per-execution generator; the same on every replay. */
+  randomU64() {
+    return host.randomU64();
+  }
+
+  /** A version-4 UUID from the same generator; the same on every replay. */
+  uuid() {
+    return host.newUuid();
+  }
+
+  /** True while the orchestrator re-executes steps already recorded in its history. */
+  isReplaying() {
+    return host.isReplaying();
+  }
+
+  /** Sets the instance's custom status (any JSON value), visible to clients. */
+  setCustomStatus(status) {
+    host.setCustomStatus(encode(status, 'custom status'));
+  }
+
+  /**
+   * Ends this execution once the orchestrator returns and starts a new one of the same orchestrator
+   * with `input` and a fresh history; the orchestrator's return value is then ignored.
+   */
+  continueAsNew(input) {
+    host.continueAsNew(encode(input, 'input of continue-as-new'));
+  }
+
+  /** Writes a log line at `level` ('trace' … 'error'); dropped while replaying. */
+  log(level, message) {
+    const lvl = LEVELS.has(level) ? level : 'info';
+    host.log(lvl, String(message));
+  }
+
+  trace(message) {
+    this.log('trace', message);
+  }
+
+  debug(message) {
+    this.log('debug', message);
+  }
+
+  info(message) {
+    this.log('info', message);
+  }
+
+  warn(message) {
+    this.log('warn', message);
+  }
+
+  error(message) {
+    this.log('error', message);
+  }
+}
+
+/** Environment variable carrying the instance id. */
+export const INSTANCE_ID_VAR = 'KEEL_INSTANCE_ID';
+/** Environment variable carrying the task id. */
+export const TASK_ID_VAR = 'KEEL_TASK_ID';
+/** Environment variable carrying the 1-based attempt number. */
+export const ATTEMPT_VAR = 'KEEL_ATTEMPT';
+/** Environment variable carrying the idempotency key. */
+export const IDEMPOTENCY_KEY_VAR = 'KEEL_IDEMPOTENCY_KEY';
+
+/**
+ * The environment of the current call, read through the `wasi:cli/environment` import (StarlingMonkey
+ * has no `process.env`). Orchestrators get an empty environment.
+ */
+export function env() {
+  const vars = {};
+  for (const [key, value] of getEnvironment()) {
+    vars[key] = value;
+  }
+  return vars;
+}
+
+/** Builds activity information from a variable lookup; null when a variable is missing or malformed. */
+export function activityInfoFrom(lookup) {
+  const instanceId = lookup(INSTANCE_ID_VAR);
+  const taskText = lookup(TASK_ID_VAR);
+  const attemptText = lookup(ATTEMPT_VAR);
+  if (instanceId == null || taskText == null || attemptText == null) {
+    return null;
+  }
+  const isU32 = (text) => /^\s*\d+\s*$/.test(text) && Number(text) <= 0xffffffff;
+  if (!isU32(taskText) || !isU32(attemptText)) {
+    return null;
+  }
+  const taskId = Number(taskText);
+  return {
+    instanceId,
+    taskId,
+    attempt: Number(attemptText),
+    // Defined as `instance/task-id`; deriving it keeps the information usable with an older host.
+    idempotencyKey: lookup(IDEMPOTENCY_KEY_VAR) ?? `${instanceId}/${taskId}`,
+  };
+}
+
+/**
+ * The current activity attempt's `{ instanceId, taskId, attempt, idempotencyKey }`, or null outside an
+ * attempt run by Keel. It never throws: missing information simply means "no information".
+ */
+export function activityInfo() {
+  let vars;
+  try {
+    vars = env();
+  } catch {
+    return null;
+  }
+  return activityInfoFrom((name) => vars[name]);
+}
+
+const orchestratorFns = new Map();
+const activityFns = new Map();
+
+function register(map, what, name, fn) {
+  if (typeof name !== 'string' || name === '') {
+    throw new TypeError(`keel: ${what} names must be non-empty strings`);
+  }
+  if (typeof fn !== 'function') {
+    throw new TypeError(`keel: ${what} ${name} must be a function`);
+  }
+  if (map.has(name)) {
+    throw new Error(`keel: ${what} ${name} is registered twice`);
+  }
+  map.set(name, fn);
+}
+
+/** Registers orchestrator `name`: `fn(ctx, input)` returns the output or throws a `KeelFailure`. */
+export function orchestrator(name, fn) {
+  register(orchestratorFns, 'orchestrator', name, fn);
+}
+
+/** Registers activity `name`: `fn(input)` returns the output or throws a `KeelFailure`. */
+export function activity(name, fn) {
+  register(activityFns, 'activity', name, fn);
+}
+
+/** Registers several functions at once: `module({ orchestrators: { Name: fn }, activities: { ... } })`. */
+export function module({ orchestrators: os = {}, activities: as = {} } = {}) {
+  for (const [name, fn] of Object.entries(os)) {
+    orchestrator(name, fn);
+  }
+  for (const [name, fn] of Object.entries(as)) {
+    activity(name, fn);
+  }
+}
+
+function toFailure(error) {
+  if (error instanceof KeelFailure) {
+    return error;
+  }
+  // An exception the function did not mean to throw (a bug, a TypeError): fail with its name, so the
+  // caller sees what broke instead of a bare trap.
+  if (error instanceof Error) {
+    return new KeelFailure(error.name || 'Error', error.message, error.stack ? { stack: error.stack } : null);
+  }
+  return new KeelFailure('Error', `uncaught exception: ${String(error)}`);
+}
+
+/** The error componentize-js turns into the `err` case of an exported `result`. */
+function witError(failure) {
+  const error = new Error(failure.message);
+  error.payload = failure.toWit();
+  return error;
+}
+
+function dispatch(map, what, name, input, call) {
+  const fn = map.get(name);
+  if (fn === undefined) {
+    throw witError(
+      new KeelFailure(UNKNOWN_FUNCTION, `this module exports no ${what} named ${JSON.stringify(name)}`),
+    );
+  }
+  let output;
+  try {
+    // An absent input reaches a function as empty text from some clients: read it as null.
+    const text = input.trim() === '' ? 'null' : input;
+    let value;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new KeelFailure(
+        INVALID_INPUT,
+        `the input of ${name} is not valid: ${error.message} (input: ${truncate(input)})`,
+      );
+    }
+    output = call(fn, value);
+    if (output !== null && typeof output === 'object' && typeof output.then === 'function') {
+      throw new KeelFailure(
+        INVALID_OUTPUT,
+        `${name} returned a promise: Keel functions are synchronous (task.get() blocks), do not use async`,
+      );
+    }
+  } catch (error) {
+    throw witError(toFailure(error));
+  }
+  let json;
+  try {
+    json = JSON.stringify(output === undefined ? null : output);
+  } catch (error) {
+    throw witError(
+      new KeelFailure(INVALID_OUTPUT, `the output of ${name} cannot be serialised to JSON: ${error.message}`),
+    );
+  }
+  return json === undefined ? 'null' : json;
+}
+
+// The three interfaces the component exports; the build script re-exports them from the entry module.
+
+export const orchestrators = {
+  run(name, input) {
+    return dispatch(orchestratorFns, 'orchestrator', name, input, (fn, value) => fn(new Context(), value));
+  },
+};
+
+export const activities = {
+  run(name, input) {
+    return dispatch(activityFns, 'activity', name, input, (fn, value) => fn(value));
+  },
+};
+
+export const manifest = {
+  describe() {
+    return [
+      ...[...orchestratorFns.keys()].map((name) => ({ name, kind: 'orchestrator' })),
+      ...[...activityFns.keys()].map((name) => ({ name, kind: 'activity' })),
+    ];
+  },
+};

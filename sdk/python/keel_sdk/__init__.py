@@ -1,0 +1,538 @@
+"""Keel's Python SDK: decorators and a synchronous ``Context`` over the ``keel:workflow`` WIT bindings, for
+orchestrators and activities built into one WebAssembly component with componentize-py.
+It must never cache a host answer or read time and randomness itself: orchestrators stay deterministic only
+because every such value comes from the host (or from the WASI the host virtualises).
+
+Writing a module (``app.py``)::
+
+    from keel_sdk import orchestrator, activity, KeelFailure
+
+    @orchestrator("GreetAll")
+    def greet_all(ctx, names):
+        # Schedule every call first, then wait: the activities run in parallel.
+        return ctx.all([ctx.call_activity("Greet", name) for name in names])
+
+    @activity("Greet")
+    def greet(name):
+        if not name:
+            raise KeelFailure("NoName", "cannot greet nobody")
+        return f"hello, {name}"
+
+Build it with ``sdk/python/build.sh APP_DIR OUT.wasm``.
+
+Scheduling calls (``call_activity``, ``timer``, ``wait_event``, ...) return a :class:`Task` at once; only
+``Task.get``, ``Context.all``, ``Context.all_settled`` and ``Context.any`` block, while the host suspends
+the whole component, so plain synchronous code is enough.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+# The generated bindings, imported at module level on purpose: componentize-py snapshots the interpreter
+# after importing the app, and a module first imported at run time would not be found in the component.
+# Outside a component build (unit tests, editors) they are absent and the SDK still imports.
+try:
+    from componentize_py_types import Err as _Err
+    from wit_world.imports import context as _context
+    from wit_world.imports import types as wit
+except ImportError:  # pragma: no cover - only outside a component
+    _Err = _context = wit = None  # type: ignore[assignment]
+
+__all__ = [
+    "ActivityInfo",
+    "ActivityOptions",
+    "Context",
+    "KeelFailure",
+    "LogLevel",
+    "RetryPolicy",
+    "Task",
+    "activity",
+    "activity_info",
+    "from_json",
+    "orchestrator",
+    "to_json",
+]
+
+# Failure kinds the SDK itself produces, the same as the Rust SDK's.
+INVALID_INPUT = "InvalidInput"
+INVALID_OUTPUT = "InvalidOutput"
+UNKNOWN_FUNCTION = "UnknownFunction"
+
+# Environment variables the host sets for each activity attempt.
+INSTANCE_ID_VAR = "KEEL_INSTANCE_ID"
+TASK_ID_VAR = "KEEL_TASK_ID"
+ATTEMPT_VAR = "KEEL_ATTEMPT"
+IDEMPOTENCY_KEY_VAR = "KEEL_IDEMPOTENCY_KEY"
+
+U64_MAX = 2**64 - 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JSON
+
+
+def to_json(value: Any) -> str:
+    """Serialises a payload the way the Rust SDK (serde_json) does: compact, UTF-8, no NaN."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def from_json(text: str) -> Any:
+    """Parses a payload; empty text reads as ``null`` (some clients send no input at all)."""
+    return json.loads(text) if text.strip() else None
+
+
+def _truncate(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Failures
+
+
+class KeelFailure(Exception):
+    """Why something did not succeed: a machine-readable ``kind``, a human-readable ``message`` and
+    optional JSON-serialisable ``details``.
+
+    Raised from an activity it fails that attempt (and, once retries are exhausted, the orchestrator's
+    task); raised from an orchestrator it fails the instance. Awaiting a failed task raises it, so
+    orchestrators can ``except KeelFailure as failure`` and look at ``failure.kind``.
+    """
+
+    def __init__(self, kind: str, message: str, details: Any = None):
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+        self.details = details
+
+    def is_kind(self, kind: str) -> bool:
+        return self.kind == kind
+
+    def __repr__(self) -> str:
+        return f"KeelFailure({self.kind!r}, {self.message!r}, {self.details!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, KeelFailure)
+            and (self.kind, self.message, self.details) == (other.kind, other.message, other.details)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @classmethod
+    def from_exception(cls, error: BaseException) -> "KeelFailure":
+        """A ``KeelFailure`` as is; any other exception as a failure of kind = its class name."""
+        if isinstance(error, KeelFailure):
+            return error
+        try:
+            details = {"traceback": "".join(traceback.format_exception(error))}
+        except Exception:  # noqa: BLE001 - a failure path must not fail itself
+            details = None
+        return cls(type(error).__name__, str(error), details)
+
+    def _to_wit(self):
+        if self.details is None:
+            details = None
+        else:
+            try:
+                details = to_json(self.details)
+            except (TypeError, ValueError) as error:
+                # A failure path must not fail itself.
+                details = to_json(f"details could not be serialised: {error}")
+        return wit.Failure(kind=str(self.kind), message=str(self.message), details=details)
+
+    @classmethod
+    def _from_wit(cls, failure) -> "KeelFailure":
+        details = failure.details
+        if details is not None:
+            try:
+                details = json.loads(details)
+            except ValueError:
+                pass  # not JSON (another SDK or the host may send text): kept as text
+        return cls(failure.kind, failure.message, details)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Options
+
+
+def _millis(value: Union[int, float, timedelta, None]) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds() * 1000
+    return max(0, min(U64_MAX, int(value)))
+
+
+@dataclass
+class RetryPolicy:
+    """How an activity is retried after a failed attempt; the host applies it and records each attempt.
+
+    ``RetryPolicy(3, 100, backoff_coefficient=2.0)``: 3 attempts, the second 100 ms after the first
+    failure, the third 200 ms after the second. Intervals are milliseconds or ``timedelta``s.
+    """
+
+    max_attempts: int
+    first_interval_ms: Union[int, timedelta] = 0
+    backoff_coefficient: float = 1.0
+    max_interval_ms: Union[int, timedelta, None] = None
+    timeout_ms: Union[int, timedelta, None] = None
+
+    def _to_wit(self):
+        return wit.RetryPolicy(
+            max_attempts=max(1, int(self.max_attempts)),  # there is always a first attempt
+            first_interval_ms=_millis(self.first_interval_ms) or 0,
+            backoff_coefficient=float(self.backoff_coefficient),
+            max_interval_ms=_millis(self.max_interval_ms),
+            timeout_ms=_millis(self.timeout_ms),
+        )
+
+
+@dataclass
+class ActivityOptions:
+    """Options of one activity call: its retry policy and the time limit of one attempt (ms)."""
+
+    retry: Optional[RetryPolicy] = None
+    timeout_ms: Union[int, timedelta, None] = None
+
+    def _to_wit(self):
+        return wit.ActivityOptions(
+            retry=self.retry._to_wit() if self.retry is not None else None,
+            timeout_ms=_millis(self.timeout_ms),
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Activity information
+
+
+@dataclass(frozen=True)
+class ActivityInfo:
+    """The instance, task and attempt (1-based) an activity attempt belongs to, and a key stable across
+    every attempt of the call (``instance/task-id``) for deduplicating side effects."""
+
+    instance_id: str
+    task_id: int
+    attempt: int
+    idempotency_key: str
+
+
+def activity_info(environ: Optional[Dict[str, str]] = None) -> Optional[ActivityInfo]:
+    """The current attempt's information, or ``None`` outside an activity attempt run by Keel (a missing
+    or malformed variable also gives ``None``)."""
+    env = os.environ if environ is None else environ
+    try:
+        instance_id = env[INSTANCE_ID_VAR]
+        task_id = int(env[TASK_ID_VAR].strip())
+        attempt = int(env[ATTEMPT_VAR].strip())
+    except (KeyError, ValueError):
+        return None
+    key = env.get(IDEMPOTENCY_KEY_VAR) or f"{instance_id}/{task_id}"
+    return ActivityInfo(instance_id, task_id, attempt, key)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Orchestration context
+
+
+class LogLevel:
+    """Severity of a log line written with :meth:`Context.log`."""
+
+    TRACE = "trace"
+    DEBUG = "debug"
+    INFO = "info"
+    WARN = "warn"
+    ERROR = "error"
+
+
+def _host():
+    if _context is None:
+        raise RuntimeError("keel: the orchestration context exists only inside a Keel component")
+    return _context
+
+
+def _decode_outcome(outcome) -> Any:
+    """An outcome's value, or its failure raised as a ``KeelFailure``."""
+    if isinstance(outcome, wit.Outcome_Err):
+        raise KeelFailure._from_wit(outcome.value)
+    try:
+        return from_json(outcome.value)
+    except ValueError as error:
+        raise KeelFailure(
+            INVALID_OUTPUT, f"task output is not valid JSON: {error} (output: {_truncate(outcome.value)})"
+        ) from None
+
+
+def _settle(outcome) -> Any:
+    try:
+        return _decode_outcome(outcome)
+    except KeelFailure as failure:
+        return failure
+
+
+class Task:
+    """A task an orchestrator can wait on: an activity call, a sub-orchestration, a timer or an event.
+    It is only an id; awaiting it several times gives the same outcome."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, task_id: int):
+        self.id = task_id
+
+    def get(self) -> Any:
+        """Waits for this task and returns its output, or raises its ``KeelFailure``."""
+        return _decode_outcome(_await_all([self])[0])
+
+    def __repr__(self) -> str:
+        return f"Task({self.id})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+def _await_all(tasks: Sequence[Task]) -> list:
+    if not tasks:
+        return []  # nothing to wait for: spares the host a call
+    ids = [task.id for task in tasks]
+    outcomes = _host().await_all(ids)
+    if len(outcomes) != len(ids):
+        raise RuntimeError(f"keel: await-all returned {len(outcomes)} outcomes for {len(ids)} tasks")
+    return outcomes
+
+
+class Context:
+    """The orchestration context: schedules tasks, awaits them and reads replay-safe time and randomness.
+
+    Orchestrator code must be deterministic: take time, randomness and ids from the context (or from
+    ``time``/``random``, which the host virtualises for orchestrators), and make the same calls in the
+    same order on every replay.
+    """
+
+    # -- scheduling: never blocks ------------------------------------------------------------------------
+
+    def call_activity(
+        self,
+        name: str,
+        input: Any = None,
+        options: Optional[ActivityOptions] = None,
+        *,
+        retry: Optional[RetryPolicy] = None,
+        timeout_ms: Union[int, timedelta, None] = None,
+    ) -> Task:
+        """Schedules the activity ``name`` with ``input``: one attempt with the module's default time
+        limit unless ``options`` (or ``retry``/``timeout_ms``) say otherwise."""
+        if options is None:
+            options = ActivityOptions(retry=retry, timeout_ms=timeout_ms)
+        payload = _encode(input, f"input of activity {name}")
+        return Task(_host().call_activity(name, payload, options._to_wit()))
+
+    def call_orchestrator(self, name: str, input: Any = None, instance_id: Optional[str] = None) -> Task:
+        """Starts the sub-orchestration ``name`` as ``instance_id`` or, with ``None``, an instance id the
+        host derives deterministically."""
+        payload = _encode(input, f"input of orchestrator {name}")
+        return Task(_host().call_orchestrator(name, instance_id, payload))
+
+    def timer_at(self, fire_at_ms: int) -> Task:
+        """A durable timer that fires at ``fire_at_ms`` (orchestration time, ms since the Unix epoch);
+        it resolves with ``None``."""
+        return Task(_host().start_timer(max(0, min(U64_MAX, int(fire_at_ms)))))
+
+    def timer(self, delay: Union[int, float, timedelta]) -> Task:
+        """A durable timer that fires ``delay`` (milliseconds or a ``timedelta``) after now."""
+        return self.timer_at(min(U64_MAX, self.now() + (_millis(delay) or 0)))
+
+    def wait_event(self, name: str) -> Task:
+        """Waits for the next external event raised with ``name``; it resolves with the event's data."""
+        return Task(_host().wait_event(name))
+
+    # -- waiting: blocks ---------------------------------------------------------------------------------
+
+    def all(self, tasks: Sequence[Task]) -> List[Any]:
+        """Waits until every task has resolved and returns their outputs in the order of ``tasks``;
+        raises the first failure in that order (after all have resolved)."""
+        return [_decode_outcome(outcome) for outcome in _await_all(list(tasks))]
+
+    def all_settled(self, tasks: Sequence[Task]) -> List[Any]:
+        """Like :meth:`all`, but a failed task gives its ``KeelFailure`` in place of an output."""
+        return [_settle(outcome) for outcome in _await_all(list(tasks))]
+
+    def any(self, tasks: Sequence[Task]) -> Tuple[int, Any]:
+        """Waits until at least one task has resolved; returns the index in ``tasks`` of the first to have
+        done so and its output, or raises its failure (with ``failure.index`` set to that index). The other
+        tasks keep running and can be awaited later."""
+        tasks = list(tasks)
+        if not tasks:
+            raise ValueError("keel: Context.any needs at least one task")
+        ids = [task.id for task in tasks]
+        winner, outcome = _host().await_any(ids)
+        if winner not in ids:
+            raise RuntimeError(f"keel: await-any returned task {winner}, which is not one of {ids}")
+        index = ids.index(winner)
+        try:
+            return index, _decode_outcome(outcome)
+        except KeelFailure as failure:
+            failure.index = index
+            raise
+
+    # -- replay-safe values ------------------------------------------------------------------------------
+
+    def now(self) -> int:
+        """Orchestration time in milliseconds since the Unix epoch: the start of the current turn."""
+        return _host().now_ms()
+
+    now_ms = now
+
+    def random(self) -> int:
+        """A random u64 from a generator seeded per execution; the same on every replay."""
+        return _host().random_u64()
+
+    random_u64 = random
+
+    def uuid(self) -> str:
+        """A version-4 UUID from the same generator; the same on every replay."""
+        return _host().new_uuid()
+
+    new_uuid = uuid
+
+    def is_replaying(self) -> bool:
+        """True while the orchestrator re-executes steps already recorded in its history."""
+        return _host().is_replaying()
+
+    # -- effects ----------------------------------------------------------------------------------------
+
+    def set_custom_status(self, status: Any) -> None:
+        """Sets the instance's custom status (any JSON value), visible to clients."""
+        _host().set_custom_status(_encode(status, "custom status"))
+
+    def continue_as_new(self, input: Any = None) -> None:
+        """Ends this execution once the orchestrator returns and starts a new one of the same orchestrator
+        with ``input`` and a fresh history; the return value is then ignored."""
+        _host().continue_as_new(_encode(input, "input of continue-as-new"))
+
+    def log(self, level: str, message: str) -> None:
+        """Writes a log line (level ``trace``..``error``); dropped while replaying, so written once."""
+        levels = {
+            LogLevel.TRACE: wit.LogLevel.TRACE,
+            LogLevel.DEBUG: wit.LogLevel.DEBUG,
+            LogLevel.INFO: wit.LogLevel.INFO,
+            LogLevel.WARN: wit.LogLevel.WARN,
+            LogLevel.ERROR: wit.LogLevel.ERROR,
+        }
+        _host().log(levels.get(str(level).lower(), wit.LogLevel.INFO), str(message))
+
+    def trace(self, message: str) -> None:
+        self.log(LogLevel.TRACE, message)
+
+    def debug(self, message: str) -> None:
+        self.log(LogLevel.DEBUG, message)
+
+    def info(self, message: str) -> None:
+        self.log(LogLevel.INFO, message)
+
+    def warn(self, message: str) -> None:
+        self.log(LogLevel.WARN, message)
+
+    def error(self, message: str) -> None:
+        self.log(LogLevel.ERROR, message)
+
+
+def _encode(value: Any, what: str) -> str:
+    try:
+        return to_json(value)
+    except (TypeError, ValueError) as error:
+        # A bug in the orchestrator: fail loudly rather than schedule a call with made-up input.
+        raise TypeError(f"keel: the {what} cannot be serialised to JSON: {error}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Registration and dispatch
+
+_ORCHESTRATORS: Dict[str, Callable[[Context, Any], Any]] = {}
+_ACTIVITIES: Dict[str, Callable[[Any], Any]] = {}
+
+
+def _register(registry: Dict[str, Callable], kind: str, name_or_fn):
+    def add(fn: Callable, name: str) -> Callable:
+        if name in registry:
+            raise ValueError(f"keel: the {kind} {name!r} is registered twice")
+        registry[name] = fn
+        return fn
+
+    if callable(name_or_fn):  # used bare: @orchestrator
+        return add(name_or_fn, name_or_fn.__name__)
+    return lambda fn: add(fn, name_or_fn if name_or_fn is not None else fn.__name__)
+
+
+def orchestrator(name_or_fn=None):
+    """Registers ``fn(ctx, input)`` as an orchestrator: ``@orchestrator("Name")``, or ``@orchestrator``
+    to use the function's name."""
+    return _register(_ORCHESTRATORS, "orchestrator", name_or_fn)
+
+
+def activity(name_or_fn=None):
+    """Registers ``fn(input)`` as an activity: ``@activity("Name")``, or ``@activity`` to use the
+    function's name."""
+    return _register(_ACTIVITIES, "activity", name_or_fn)
+
+
+def _run(kind: str, registry: Dict[str, Callable], name: str, text: str, call: Callable) -> str:
+    """Runs a registered function on JSON text; every failure comes back as a ``KeelFailure``."""
+    fn = registry.get(name)
+    if fn is None:
+        raise KeelFailure(UNKNOWN_FUNCTION, f"this module exports no {kind} named {to_json(name)}")
+    try:
+        value = from_json(text)
+    except ValueError as error:
+        raise KeelFailure(
+            INVALID_INPUT, f"the input of {name} is not valid: {error} (input: {_truncate(text)})"
+        ) from None
+    try:
+        output = call(fn, value)
+    except Exception as error:  # noqa: BLE001 - every exception becomes the function's failure
+        raise KeelFailure.from_exception(error) from None
+    try:
+        return to_json(output)
+    except (TypeError, ValueError) as error:
+        raise KeelFailure(INVALID_OUTPUT, f"the output of {name} cannot be serialised to JSON: {error}") from None
+
+
+def _reseed_random() -> None:
+    # `random` was seeded when componentize-py pre-initialised the module, i.e. at build time. Reseeding
+    # from os.urandom gives activities real randomness and orchestrators the host's per-execution seed
+    # (their WASI random is virtualised), identical on replay.
+    random.seed(os.urandom(16))
+
+
+def _fail(failure: KeelFailure):
+    return _Err(failure._to_wit())
+
+
+def _run_orchestrator(name: str, text: str) -> str:
+    _reseed_random()
+    try:
+        return _run("orchestrator", _ORCHESTRATORS, name, text, lambda fn, value: fn(Context(), value))
+    except KeelFailure as failure:
+        raise _fail(failure) from None
+
+
+def _run_activity(name: str, text: str) -> str:
+    _reseed_random()
+    try:
+        return _run("activity", _ACTIVITIES, name, text, lambda fn, value: fn(value))
+    except KeelFailure as failure:
+        raise _fail(failure) from None
+
+
+def _describe() -> list:
+    return [wit.FunctionInfo(name, wit.FunctionKind.ORCHESTRATOR) for name in _ORCHESTRATORS] + [
+        wit.FunctionInfo(name, wit.FunctionKind.ACTIVITY) for name in _ACTIVITIES
+    ]

@@ -1,0 +1,37 @@
+// Test fixture: a JavaScript orchestrator that reads everything StarlingMonkey takes from WASI (time,
+// Math.random, crypto random) and the iteration order of a Map, so that a test can check that a replay
+// after a restart sees the very same values. It must never read anything through the context that
+// would hide a divergence: only the ambient globals are under test.
+
+import { orchestrator, activity } from '@keel/sdk';
+
+/** Everything an orchestrator could read from its environment without asking the context. */
+function ambientReading(ctx) {
+  const map = new Map();
+  // Insertion order is the iteration order in JS; keys derived from Math.random make it depend on it.
+  for (let i = 0; i < 5; i += 1) {
+    map.set(`key-${Math.floor(Math.random() * 1000)}-${i}`, i);
+  }
+  const bytes = new Uint8Array(8);
+  crypto.getRandomValues(bytes);
+  return {
+    timeMs: Date.now(),
+    dateIso: new Date().toISOString(),
+    mathRandom: Math.random(),
+    cryptoRandom: [...bytes],
+    mapOrder: [...map.keys()],
+    ctxRandom: ctx.randomU64().toString(),
+    uuid: ctx.uuid(),
+  };
+}
+
+orchestrator('Determinism', (ctx) => {
+  const first = ambientReading(ctx);
+  ctx.callActivity('Echo', first).get();
+  ctx.waitEvent('go').get();
+  // A later turn: its time differs from the first's, which is why it is kept apart.
+  const second = ambientReading(ctx);
+  return { first, second, ctxNow: ctx.now() };
+});
+
+activity('Echo', (value) => value);

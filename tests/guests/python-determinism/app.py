@@ -1,0 +1,48 @@
+"""Test fixture: a Python orchestrator that reads time, randomness and hash order straight from the
+interpreter (not from the context), to check that Keel's virtualised WASI makes them identical on replay.
+It must never be used as an example of good practice: real orchestrators take these from the context.
+"""
+
+import os
+import random
+import time
+
+from keel_sdk import activity, orchestrator
+
+
+def ambient_reading(ctx):
+    """Everything an orchestrator could read without asking the context, plus the context's random."""
+    table = {f"key-{random.randrange(1000)}": i for i in range(5)}
+    return {
+        "timeMs": time.time_ns() // 1_000_000,
+        "time": time.time(),
+        "monotonicNs": time.monotonic_ns(),
+        "random": random.random(),
+        "urandom": os.urandom(8).hex(),
+        "dictOrder": list(table),
+        "setOrder": list({f"key-{i}" for i in range(5)}),
+        "strHash": hash("keel"),
+        "ctxRandom": ctx.random(),
+        "ctxUuid": ctx.uuid(),
+    }
+
+
+@orchestrator("PyDeterminism")
+def determinism(ctx, _input):
+    first = ambient_reading(ctx)
+    ctx.call_activity("Echo", first).get()
+    ctx.wait_event("go").get()
+    # A later turn: its time differs from the first's, which is why it is kept apart.
+    second = ambient_reading(ctx)
+    return {"first": first, "second": second, "ctxNow": ctx.now()}
+
+
+@orchestrator
+def Fails(ctx, _input):
+    """An orchestrator whose plain Python exception becomes its failure (kind = the class name)."""
+    return {"ratio": 1 / 0}
+
+
+@activity("Echo")
+def echo(value):
+    return value
