@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::engine::{Error, Keel, Result};
 use crate::history::{Failure, HistoryEvent};
+use crate::module::Loaded;
 use crate::orchestration::context::TurnEnd;
 use crate::orchestration::hot::{HotInstance, Spawn};
 use crate::orchestration::replay::LiveBatch;
@@ -29,12 +30,17 @@ impl Keel {
     /// Replays the current execution of instance `id` against the module `bytes` without recording
     /// anything.
     pub async fn check_replay(&self, id: &str, bytes: &[u8]) -> Result<ReplayCheck> {
+        let (module, _) = self.shared().registry.compile_unstored(bytes).await?;
+        self.replay_against(id, &module).await
+    }
+
+    /// Replays instance `id` against an already compiled module.
+    async fn replay_against(&self, id: &str, module: &Loaded) -> Result<ReplayCheck> {
         let instance = self
             .status(id)
             .await?
             .ok_or_else(|| Error::NotFound(id.to_owned()))?;
         let shared = self.shared();
-        let (module, _) = shared.registry.compile_unstored(bytes).await?;
         let recorded = shared
             .store
             .execution_history(id, instance.execution)
@@ -46,7 +52,7 @@ impl Keel {
             .collect();
         let mut hot = HotInstance::spawn(Spawn {
             runtime: shared.registry.runtime(),
-            module: &module,
+            module,
             instance: id,
             execution: instance.execution,
             name: &instance.name,
@@ -91,7 +97,7 @@ impl Keel {
     /// Replays every instance that has not ended, of every orchestrator the module `bytes` exports,
     /// against that module.
     pub async fn check_upgrade(&self, bytes: &[u8]) -> Result<Vec<InstanceCheck>> {
-        let (_, functions) = self.shared().registry.compile_unstored(bytes).await?;
+        let (module, functions) = self.shared().registry.compile_unstored(bytes).await?;
         let mut checks = Vec::new();
         for (name, kind) in functions {
             if kind != "orchestrator" {
@@ -104,7 +110,7 @@ impl Keel {
                     limit: None,
                 };
                 for instance in self.list(&filter).await? {
-                    let check = self.check_replay(&instance.id, bytes).await?;
+                    let check = self.replay_against(&instance.id, &module).await?;
                     checks.push(InstanceCheck {
                         instance: instance.id,
                         name: name.clone(),

@@ -25,6 +25,20 @@ use crate::Keel;
 /// Largest module upload accepted by `POST /api/modules`.
 pub const MAX_MODULE_BYTES: usize = 64 << 20;
 
+/// Percent-encodes one URL path segment or query value (unreserved characters stay as they are);
+/// shared by the server's URIs and the CLI's `--server` client.
+pub(crate) fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {

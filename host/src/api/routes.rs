@@ -100,19 +100,6 @@ fn base_uri(headers: &HeaderMap) -> String {
     host.map_or_else(String::new, |h| format!("{scheme}://{h}"))
 }
 
-/// Percent-encodes one path segment.
-fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The management URIs of a started instance.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -128,7 +115,7 @@ struct StartedBody {
 
 impl StartedBody {
     fn new(base: &str, id: &str) -> Self {
-        let instance = format!("{base}/api/instances/{}", segment(id));
+        let instance = format!("{base}/api/instances/{}", super::percent_encode(id));
         Self {
             id: id.to_owned(),
             status_query_get_uri: instance.clone(),

@@ -35,19 +35,6 @@ impl std::fmt::Debug for Remote {
     }
 }
 
-/// Percent-encodes one path segment or query value.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Decodes a `Transfer-Encoding: chunked` body.
 fn dechunk(mut body: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -216,7 +203,9 @@ fn done(json: bool, message: &str) {
 async fn deploy(remote: &Remote, path: &Path, version: Option<&str>, json: bool) -> Result<()> {
     let bytes =
         std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
-    let query = version.map_or_else(String::new, |v| format!("?version={}", encode(v)));
+    let query = version.map_or_else(String::new, |v| {
+        format!("?version={}", crate::api::percent_encode(v))
+    });
     let deployed = remote
         .call("POST", &format!("/api/modules{query}"), &bytes)
         .await
@@ -253,7 +242,7 @@ async fn deploy(remote: &Remote, path: &Path, version: Option<&str>, json: bool)
 /// Runs a management command against the server at `url`.
 pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitCode> {
     let remote = Remote::new(url, std::env::var("KEEL_API_TOKEN").ok())?;
-    let instance = |id: &str| format!("/api/instances/{}", encode(id));
+    let instance = |id: &str| format!("/api/instances/{}", crate::api::percent_encode(id));
     let reason_body = |reason: &str| json!({ "reason": reason }).to_string().into_bytes();
     match command {
         Command::Deploy { modules, version } => {
@@ -283,8 +272,12 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
         }
         Command::Start { name, input, id } => {
             let path = match &id {
-                Some(id) => format!("/api/orchestrators/{}/{}", encode(&name), encode(id)),
-                None => format!("/api/orchestrators/{}", encode(&name)),
+                Some(id) => format!(
+                    "/api/orchestrators/{}/{}",
+                    crate::api::percent_encode(&name),
+                    crate::api::percent_encode(id)
+                ),
+                None => format!("/api/orchestrators/{}", crate::api::percent_encode(&name)),
             };
             let started = remote.call("POST", &path, input.as_bytes()).await?;
             let id = started["id"].as_str().unwrap_or_default();
@@ -329,7 +322,7 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
                 query.push_str(&format!("&status={status}"));
             }
             if let Some(name) = name {
-                query.push_str(&format!("&name={}", encode(&name)));
+                query.push_str(&format!("&name={}", crate::api::percent_encode(&name)));
             }
             let list = remote
                 .call("GET", &format!("/api/instances{query}"), b"")
@@ -350,7 +343,11 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
             }
         }
         Command::Raise { id, event, data } => {
-            let path = format!("{}/events/{}", instance(&id), encode(&event));
+            let path = format!(
+                "{}/events/{}",
+                instance(&id),
+                crate::api::percent_encode(&event)
+            );
             remote.call("POST", &path, data.as_bytes()).await?;
             done(json, &format!("raised {event} to {id}"));
         }
