@@ -1,0 +1,295 @@
+/*
+ * keel.h — Keel's C SDK: register orchestrators and activities by name, schedule tasks, wait for
+ * them, read replay-safe time and randomness, and read and write the JSON payloads, over the C
+ * bindings `wit-bindgen c` generates for the `module` world of keel:workflow (wit/keel.wit).
+ * It never reads time or randomness itself and never caches a host answer: orchestrators stay
+ * deterministic only because every such value comes from the host.
+ *
+ * A module is one or more .c files that include this header and fill the registration table:
+ *
+ *     static keel_result greet(const keel_json *name) {
+ *         keel_writer w = keel_writer_new();
+ *         keel_write_stringf(&w, "Hello, %s!", keel_json_string(name, "nobody"));
+ *         return keel_ok(keel_writer_finish(&w));
+ *     }
+ *
+ *     static keel_result hello(const keel_json *input) {
+ *         char *name = keel_json_encode(keel_json_get(input, "name"));
+ *         keel_result greeting = keel_get(keel_call_activity("Greet", name));  // blocks
+ *         free(name);
+ *         return greeting;  // its output, or its failure
+ *     }
+ *
+ *     const keel_function keel_functions[] = {
+ *         KEEL_ORCHESTRATOR("Hello", hello),
+ *         KEEL_ACTIVITY("Greet", greet),
+ *         KEEL_END,
+ *     };
+ *
+ * and is built with `keel build --lang c DIR`. Payloads stay JSON text: inputs arrive parsed as a
+ * `keel_json` tree, outputs are JSON text (a `keel_writer` builds it with the escaping done).
+ *
+ * Scheduling calls (keel_call_activity, keel_timer, keel_wait_event, ...) return a task at once; only
+ * keel_get, keel_all and keel_any block, while the host suspends the whole component, so plain
+ * sequential C is enough. Strings returned in a keel_result or by keel_json_encode/keel_writer_finish
+ * are malloc'd and owned by the caller.
+ */
+#ifndef KEEL_H
+#define KEEL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------------ */
+/* JSON values                                                                                       */
+
+/** The type of a JSON value. */
+typedef enum keel_json_type {
+    KEEL_JSON_NULL,
+    KEEL_JSON_BOOL,
+    KEEL_JSON_NUMBER,
+    KEEL_JSON_STRING,
+    KEEL_JSON_ARRAY,
+    KEEL_JSON_OBJECT,
+} keel_json_type;
+
+/** A parsed JSON value. Read it with the accessors below, which all accept NULL. */
+typedef struct keel_json keel_json;
+struct keel_json {
+    keel_json_type type;
+    bool boolean;      /* BOOL */
+    double number;     /* NUMBER */
+    char *text;        /* STRING: the decoded, NUL-terminated string; NUMBER: the number as written */
+    size_t len;        /* STRING: bytes in text; ARRAY and OBJECT: number of items */
+    keel_json *items;  /* ARRAY and OBJECT: the values */
+    char **keys;       /* OBJECT: the keys, in document order */
+};
+
+/** Parses `len` bytes of JSON text; NULL on a syntax error, described in `error` if not NULL. */
+keel_json *keel_json_parse(const char *text, size_t len, char *error, size_t error_size);
+/** Frees a value returned by keel_json_parse (NULL is fine). */
+void keel_json_free(keel_json *value);
+/** The member `key` of an object; NULL when absent or when `object` is not an object. */
+const keel_json *keel_json_get(const keel_json *object, const char *key);
+/** Item `index` of an array (or object value); NULL when out of range. */
+const keel_json *keel_json_at(const keel_json *array, size_t index);
+/** Items of an array or object, bytes of a string, 0 otherwise. */
+size_t keel_json_len(const keel_json *value);
+/** The string, or `fallback` when the value is not a string. */
+const char *keel_json_string(const keel_json *value, const char *fallback);
+/** The number, or `fallback` when the value is not a number. */
+double keel_json_number(const keel_json *value, double fallback);
+/** True, with `*out` set, when the value is a non-negative integer that fits in a uint64_t. */
+bool keel_json_u64(const keel_json *value, uint64_t *out);
+/** The boolean, or `fallback` when the value is not a boolean. */
+bool keel_json_bool(const keel_json *value, bool fallback);
+/** True for JSON null and for a NULL pointer (an absent member). */
+bool keel_json_is_null(const keel_json *value);
+/** Compact JSON text of the value ("null" for NULL), malloc'd. Numbers keep their original text. */
+char *keel_json_encode(const keel_json *value);
+/** A JSON string literal for `text` (quotes and escapes added), malloc'd. */
+char *keel_json_quote(const char *text);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Writing JSON                                                                                      */
+
+#define KEEL_WRITER_MAX_DEPTH 64
+
+/**
+ * Builds JSON text value by value; commas, quotes and escapes are added by the writer:
+ *
+ *     keel_writer w = keel_writer_new();
+ *     keel_write_object_begin(&w);
+ *     keel_write_key(&w, "sum"); keel_write_u64(&w, 42);
+ *     keel_write_object_end(&w);
+ *     char *json = keel_writer_finish(&w);   // {"sum":42}
+ */
+typedef struct keel_writer {
+    char *data;
+    size_t len;
+    size_t cap;
+    int depth;
+    bool after_key;
+    bool has_items[KEEL_WRITER_MAX_DEPTH];
+} keel_writer;
+
+keel_writer keel_writer_new(void);
+void keel_write_object_begin(keel_writer *w);
+void keel_write_object_end(keel_writer *w);
+void keel_write_array_begin(keel_writer *w);
+void keel_write_array_end(keel_writer *w);
+/** The key of the next member of the current object. */
+void keel_write_key(keel_writer *w, const char *key);
+void keel_write_string(keel_writer *w, const char *text);
+/** A string formatted like printf. */
+void keel_write_stringf(keel_writer *w, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/** A floating-point number written as serde_json writes an f64: shortest form, "25.0" for 25. */
+void keel_write_double(keel_writer *w, double value);
+void keel_write_u64(keel_writer *w, uint64_t value);
+void keel_write_i64(keel_writer *w, int64_t value);
+void keel_write_bool(keel_writer *w, bool value);
+void keel_write_null(keel_writer *w);
+/** A value that is already JSON text (NULL writes null). */
+void keel_write_json(keel_writer *w, const char *json);
+/** A parsed value (NULL writes null). */
+void keel_write_value(keel_writer *w, const keel_json *value);
+/** The text written so far, malloc'd; the writer is empty again afterwards. */
+char *keel_writer_finish(keel_writer *w);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Results and failures                                                                              */
+
+/** Failure kinds the SDK itself produces, the same as the other SDKs'. */
+#define KEEL_INVALID_INPUT "InvalidInput"
+#define KEEL_INVALID_OUTPUT "InvalidOutput"
+#define KEEL_UNKNOWN_FUNCTION "UnknownFunction"
+
+/** Why something did not succeed: a machine-readable kind, a message, optional JSON details. */
+typedef struct keel_failure {
+    char *kind;
+    char *message;
+    char *details; /* JSON text, or NULL */
+} keel_failure;
+
+/**
+ * What a function returns and what waiting on a task gives: an output (`ok`, with `json` and, for
+ * a task, `value` parsed from it) or a failure. Release it with keel_result_free.
+ */
+typedef struct keel_result {
+    bool ok;
+    char *json;          /* ok: the output as JSON text */
+    keel_json *value;    /* ok, task outcomes only: `json` parsed */
+    keel_failure failure; /* !ok */
+} keel_result;
+
+/** Succeeds with `json`, a malloc'd JSON text the result takes over (NULL means null). */
+keel_result keel_ok(char *json);
+/** Succeeds with a copy of the JSON text `json`. */
+keel_result keel_ok_json(const char *json);
+/** Fails with `kind` and a printf-formatted message. */
+keel_result keel_fail(const char *kind, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/** Fails with `kind`, JSON `details` (malloc'd, taken over; NULL for none) and a formatted message. */
+keel_result keel_fail_details(const char *kind, char *details, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+/** True if the result is a failure of `kind`. */
+bool keel_failed_with(const keel_result *result, const char *kind);
+/** Frees what the result holds (it can be freed twice). */
+void keel_result_free(keel_result *result);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* The orchestration context: only orchestrators may call these                                      */
+
+/** A task an orchestrator can wait on: an activity, a sub-orchestration, a timer or an event. */
+typedef uint32_t keel_task;
+
+/** How an activity is retried after a failed attempt; zero fields take the defaults noted. */
+typedef struct keel_retry_policy {
+    uint32_t max_attempts;       /* attempts in total, the first included (0 counts as 1) */
+    uint64_t first_interval_ms;  /* delay before the second attempt */
+    double backoff_coefficient;  /* factor between delays (0 counts as 1.0) */
+    uint64_t max_interval_ms;    /* upper bound of one delay; 0 = none */
+    uint64_t timeout_ms;         /* upper bound of all attempts; 0 = none */
+} keel_retry_policy;
+
+/** Options of one activity call. */
+typedef struct keel_activity_options {
+    const keel_retry_policy *retry; /* NULL: a single attempt */
+    uint64_t timeout_ms;            /* time limit of one attempt; 0 = the module's default */
+    /* Versions of the activity the call accepts, as a semver range ("^2", ">=1.4, <2"): the active
+     * version if it matches, else the highest deployed one that does. NULL: the active version. */
+    const char *version;
+} keel_activity_options;
+
+/** Schedules activity `name` with JSON `input` (NULL means null): one attempt, default limit. */
+keel_task keel_call_activity(const char *name, const char *input);
+/** Schedules activity `name` with options (retry policy, attempt time limit, version range). */
+keel_task keel_call_activity_with(const char *name, const char *input, keel_activity_options options);
+/** Starts sub-orchestration `name` as `instance_id`, or as an id the host derives when NULL. */
+keel_task keel_call_orchestrator(const char *name, const char *instance_id, const char *input);
+/** A durable timer firing at orchestration time `fire_at_ms`; it resolves with null. */
+keel_task keel_timer_at(uint64_t fire_at_ms);
+/** A durable timer firing `delay_ms` after the current orchestration time. */
+keel_task keel_timer(uint64_t delay_ms);
+/** Waits for the next external event raised with `name`; resolves with the event's data. */
+keel_task keel_wait_event(const char *name);
+
+/** Blocks until `task` resolves. */
+keel_result keel_get(keel_task task);
+/** Blocks until every task resolves; results[i] is the outcome of tasks[i]. */
+void keel_all(const keel_task *tasks, size_t count, keel_result *results);
+/**
+ * Blocks until at least one task resolves; returns the index in `tasks` of the first to have done so
+ * and stores its outcome in `*result`. The others keep running and can be waited on later.
+ */
+size_t keel_any(const keel_task *tasks, size_t count, keel_result *result);
+
+/** Orchestration time in milliseconds since the Unix epoch: the start of the current turn. */
+uint64_t keel_now_ms(void);
+/** A random number from a generator seeded per execution; the same on every replay. */
+uint64_t keel_random_u64(void);
+/** A version-4 UUID from the same generator, written with its NUL into `out`. */
+void keel_uuid(char out[37]);
+/** True while the orchestrator re-executes steps already recorded in its history. */
+bool keel_is_replaying(void);
+/** Sets the instance's custom status (JSON text), visible to clients. */
+void keel_set_custom_status(const char *json);
+/** Ends this execution once the orchestrator returns and starts a new one with `input`. */
+void keel_continue_as_new(const char *input);
+
+typedef enum keel_log_level { KEEL_TRACE, KEEL_DEBUG, KEEL_INFO, KEEL_WARN, KEEL_ERROR } keel_log_level;
+/** Writes a printf-formatted log line; dropped while replaying, so written once. */
+void keel_log(keel_log_level level, const char *format, ...) __attribute__((format(printf, 2, 3)));
+#define keel_trace(...) keel_log(KEEL_TRACE, __VA_ARGS__)
+#define keel_debug(...) keel_log(KEEL_DEBUG, __VA_ARGS__)
+#define keel_info(...) keel_log(KEEL_INFO, __VA_ARGS__)
+#define keel_warn(...) keel_log(KEEL_WARN, __VA_ARGS__)
+#define keel_error(...) keel_log(KEEL_ERROR, __VA_ARGS__)
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Activity attempts                                                                                 */
+
+/** The instance, task and attempt (1-based) an activity attempt belongs to. */
+typedef struct keel_activity_info {
+    const char *instance_id;
+    uint32_t task_id;
+    uint32_t attempt;
+    char idempotency_key[256]; /* stable across every attempt of the call: `instance/task-id` */
+} keel_activity_info;
+
+/** Fills `info` inside an activity attempt run by Keel; false (nothing known) otherwise. */
+bool keel_get_activity_info(keel_activity_info *info);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Registration                                                                                      */
+
+/** An orchestrator or an activity: takes the parsed input, returns an output or a failure. */
+typedef keel_result (*keel_fn)(const keel_json *input);
+
+typedef enum keel_kind { KEEL_KIND_ORCHESTRATOR, KEEL_KIND_ACTIVITY } keel_kind;
+
+/** One entry of the registration table. */
+typedef struct keel_function {
+    const char *name;
+    keel_kind kind;
+    keel_fn fn;
+} keel_function;
+
+#define KEEL_ORCHESTRATOR(name, fn) { (name), KEEL_KIND_ORCHESTRATOR, (fn) }
+#define KEEL_ACTIVITY(name, fn) { (name), KEEL_KIND_ACTIVITY, (fn) }
+#define KEEL_END { NULL, KEEL_KIND_ORCHESTRATOR, NULL }
+
+/** The module's functions, ended by KEEL_END: defined once by the module, read by the SDK. */
+extern const keel_function keel_functions[];
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KEEL_H */
