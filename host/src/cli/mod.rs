@@ -11,6 +11,8 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+pub mod build;
+pub mod new;
 mod remote;
 pub mod serve;
 
@@ -159,6 +161,10 @@ pub enum Command {
     },
     /// Run the engine with the HTTP management API, metrics and the web dashboard.
     Serve(serve::ServeArgs),
+    /// Build a module directory (Rust, Python, JavaScript or C) into a component.
+    Build(build::BuildArgs),
+    /// Write a new module skeleton (one orchestrator, one activity) into ./NAME.
+    New(new::NewArgs),
 }
 
 impl Status {
@@ -176,6 +182,12 @@ impl clap::builder::ValueParserFactory for Status {
 
 /// Runs a parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    // Building and scaffolding work on files only: no database, no server.
+    let cli = match cli.command {
+        Command::Build(args) => return build::run(args),
+        Command::New(args) => return new::run(args),
+        command => Cli { command, ..cli },
+    };
     let local = matches!(
         cli.command,
         Command::Run { .. } | Command::Worker | Command::Serve(_)
@@ -340,6 +352,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => serve::run(keel, args, &cli.db).await,
+        Command::Build(_) | Command::New(_) => {
+            unreachable!("handled before the database is opened")
+        }
         Command::Upgrade { module, check: _ } => {
             let bytes = std::fs::read(&module)
                 .with_context(|| format!("could not read {}", module.display()))?;

@@ -1,0 +1,142 @@
+//! `keel new`: writes a ready-to-build module skeleton — one orchestrator (`Hello`), one activity
+//! (`Greet`), a three-line README — in Rust, Python, JavaScript or C, into a new directory.
+//! It must never overwrite anything: an existing non-empty directory is an error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::build::{self, Lang};
+
+/// The input the skeleton's README and `keel new`'s hint run the orchestrator with.
+pub const SAMPLE_INPUT: &str = r#"{"name":"Keel"}"#;
+
+/// The skeleton's orchestrator.
+pub const ORCHESTRATOR: &str = "Hello";
+
+/// Why no skeleton was written.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The name cannot be a directory and crate name.
+    #[error(
+        "{0:?} is not a valid module name: use letters, digits, '-' and '_', starting with a letter"
+    )]
+    InvalidName(String),
+    /// The target directory exists and is not empty.
+    #[error("{} already exists and is not empty", .0.display())]
+    Exists(PathBuf),
+    /// The SDKs were not found.
+    #[error(transparent)]
+    Sdk(#[from] build::Error),
+    /// Writing a file failed.
+    #[error("could not write {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// `keel new` flags.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The module's language.
+    #[arg(long, value_enum)]
+    pub lang: Lang,
+    /// The module's name; the skeleton is written to ./NAME.
+    pub name: String,
+    /// A Keel checkout holding sdk/ (default: the one this binary was built from); the Rust skeleton
+    /// depends on its sdk/rust by path.
+    #[arg(long, env = "KEEL_SDK_DIR")]
+    pub sdk: Option<PathBuf>,
+}
+
+/// One file of a skeleton: its path in the module and its template.
+type Template = (&'static str, &'static str);
+
+const RUST: &[Template] = &[
+    ("Cargo.toml", include_str!("templates/rust/Cargo.toml")),
+    ("src/lib.rs", include_str!("templates/rust/src/lib.rs")),
+];
+const PYTHON: &[Template] = &[("app.py", include_str!("templates/python/app.py"))];
+const JAVASCRIPT: &[Template] = &[("app.js", include_str!("templates/javascript/app.js"))];
+const C: &[Template] = &[("module.c", include_str!("templates/c/module.c"))];
+
+const GITIGNORE: &str = "/target\n*.wasm\n*.db\n*.db-*\n";
+
+/// Writes the skeleton of a `lang` module called `name` into `dir` (created; must be absent or
+/// empty), with the Rust skeleton depending on the SDK in the checkout `sdk_root`.
+pub fn write(dir: &Path, name: &str, lang: Lang, sdk_root: &Path) -> Result<(), Error> {
+    validate(name)?;
+    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(Error::Exists(dir.to_path_buf()));
+    }
+    let templates = match lang {
+        Lang::Rust => RUST,
+        Lang::Python => PYTHON,
+        Lang::JavaScript => JAVASCRIPT,
+        Lang::C => C,
+    };
+    let sdk = sdk_root.to_string_lossy().replace('\\', "/");
+    for (path, template) in templates {
+        let text = template.replace("{{name}}", name).replace("{{sdk}}", &sdk);
+        write_file(&dir.join(path), &text)?;
+    }
+    write_file(&dir.join("README.md"), &readme(name, lang))?;
+    write_file(&dir.join(".gitignore"), GITIGNORE)?;
+    if lang == Lang::Rust {
+        // The checkout's lock file pins the SDK's dependencies to the versions Keel is tested with
+        // (cargo drops the entries the module does not use).
+        let lock = sdk_root.join("Cargo.lock");
+        if let Ok(text) = std::fs::read_to_string(&lock) {
+            write_file(&dir.join("Cargo.lock"), &text)?;
+        }
+    }
+    Ok(())
+}
+
+fn validate(name: &str) -> Result<(), Error> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        Ok(())
+    } else {
+        Err(Error::InvalidName(name.to_owned()))
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    std::fs::write(path, text).map_err(io)
+}
+
+/// The three-line README: what it is, how to build it, how to run it.
+fn readme(name: &str, lang: Lang) -> String {
+    format!(
+        "# {name}: a Keel module in {lang}, with the orchestrator `{ORCHESTRATOR}` and the activity `Greet`\n\
+         Build: `keel build` (writes `{name}.wasm`)\n\
+         Run: `keel run {name}.wasm --orchestrator {ORCHESTRATOR} --input '{SAMPLE_INPUT}'`\n"
+    )
+}
+
+/// Runs `keel new`.
+pub fn run(args: NewArgs) -> Result<ExitCode> {
+    let sdk_root = build::sdk_root(args.sdk)?;
+    let dir = PathBuf::from(&args.name);
+    write(&dir, &args.name, args.lang, &sdk_root)?;
+    eprintln!(
+        "wrote the {} module {name} into ./{name}; next:\n  cd {name} && keel build && keel run {name}.wasm --orchestrator {ORCHESTRATOR} --input '{SAMPLE_INPUT}'",
+        args.lang,
+        name = args.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
