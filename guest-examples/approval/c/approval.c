@@ -1,0 +1,141 @@
+/*
+ * The approval example in C: a human-interaction orchestrator that waits for an `Approved` event or a
+ * durable timeout, whichever comes first, and then applies the change or escalates; behaviourally
+ * identical to the Rust one.
+ * It must never wait with a sleep or the wall clock: the deadline is a durable timer, so the wait
+ * survives restarts and replays to the same winner.
+ */
+#include <string.h>
+
+#include "keel.h"
+
+static void set_state(const char *state, const char *by) {
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "state");
+    keel_write_string(&w, state);
+    if (by != NULL) {
+        keel_write_key(&w, "by");
+        keel_write_string(&w, by);
+    }
+    keel_write_object_end(&w);
+    char *status = keel_writer_finish(&w);
+    keel_set_custom_status(status);
+    free(status);
+}
+
+static keel_result approval(const keel_json *input) {
+    const char *request_id = keel_json_string(keel_json_get(input, "requestId"), NULL);
+    uint64_t timeout_ms;
+    if (request_id == NULL || !keel_json_u64(keel_json_get(input, "timeoutMs"), &timeout_ms)) {
+        return keel_fail(KEEL_INVALID_INPUT,
+                         "the input of Approval is not valid: requestId must be a string and timeoutMs a u64");
+    }
+    set_state("waiting", NULL);
+    uint64_t now = keel_now_ms();
+    keel_task tasks[2];
+    tasks[0] = keel_timer_at(now + timeout_ms < now ? UINT64_MAX : now + timeout_ms);
+    tasks[1] = keel_wait_event("Approved");
+
+    keel_result result;
+    size_t winner = keel_any(tasks, 2, &result);
+    keel_writer w = keel_writer_new();
+    if (winner == 1) {
+        if (!result.ok) {
+            return result;
+        }
+        const char *by = keel_json_string(keel_json_get(result.value, "by"), NULL);
+        if (by == NULL) {
+            keel_result bad = keel_fail("InvalidEvent",
+                                        "the Approved event must look like {\"by\":\"name\"}: got %s", result.json);
+            keel_result_free(&result);
+            return bad;
+        }
+        keel_info("request %s approved by %s", request_id, by);
+        set_state("approved", by);
+        keel_write_object_begin(&w);
+        keel_write_key(&w, "requestId");
+        keel_write_string(&w, request_id);
+        keel_write_key(&w, "approvedBy");
+        keel_write_string(&w, by);
+        keel_write_object_end(&w);
+        char *change = keel_writer_finish(&w);
+        keel_result applied = keel_get(keel_call_activity("ApplyChange", change));
+        free(change);
+        if (!applied.ok) {
+            keel_result_free(&result);
+            return applied;
+        }
+        keel_result_free(&applied);
+        keel_write_object_begin(&w);
+        keel_write_key(&w, "requestId");
+        keel_write_string(&w, request_id);
+        keel_write_key(&w, "outcome");
+        keel_write_string(&w, "approved");
+        keel_write_key(&w, "approvedBy");
+        keel_write_string(&w, by);
+        keel_write_object_end(&w);
+        keel_result_free(&result);
+        return keel_ok(keel_writer_finish(&w));
+    }
+
+    /* The timer won (a timer only ever resolves with null, so its result carries nothing to check
+     * beyond a failure). */
+    if (!result.ok) {
+        return result;
+    }
+    keel_result_free(&result);
+    keel_warn("request %s not approved within %llu ms: escalating", request_id, (unsigned long long)timeout_ms);
+    set_state("escalated", NULL);
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "requestId");
+    keel_write_string(&w, request_id);
+    keel_write_object_end(&w);
+    char *escalation = keel_writer_finish(&w);
+    keel_result escalated = keel_get(keel_call_activity("Escalate", escalation));
+    free(escalation);
+    if (!escalated.ok) {
+        return escalated;
+    }
+    keel_result_free(&escalated);
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "requestId");
+    keel_write_string(&w, request_id);
+    keel_write_key(&w, "outcome");
+    keel_write_string(&w, "escalated");
+    keel_write_object_end(&w);
+    return keel_ok(keel_writer_finish(&w));
+}
+
+/* Stand-in for applying the approved change somewhere real. */
+static keel_result apply_change(const keel_json *change) {
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "applied");
+    keel_write_bool(&w, true);
+    keel_write_key(&w, "requestId");
+    keel_write_value(&w, keel_json_get(change, "requestId"));
+    keel_write_key(&w, "approvedBy");
+    keel_write_value(&w, keel_json_get(change, "approvedBy"));
+    keel_write_object_end(&w);
+    return keel_ok(keel_writer_finish(&w));
+}
+
+/* Stand-in for paging whoever handles unanswered requests. */
+static keel_result escalate(const keel_json *escalation) {
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "escalated");
+    keel_write_bool(&w, true);
+    keel_write_key(&w, "requestId");
+    keel_write_value(&w, keel_json_get(escalation, "requestId"));
+    keel_write_object_end(&w);
+    return keel_ok(keel_writer_finish(&w));
+}
+
+const keel_function keel_functions[] = {
+    KEEL_ORCHESTRATOR("Approval", approval),
+    KEEL_ACTIVITY("ApplyChange", apply_change),
+    KEEL_ACTIVITY("Escalate", escalate),
+    KEEL_END,
+};

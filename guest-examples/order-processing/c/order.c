@@ -1,0 +1,279 @@
+/*
+ * The order-processing example in C: the classic Durable Functions order workflow (verify the
+ * payment, reserve the stock, ship with retries, confirm by email), behaviourally identical to the
+ * Rust one — same outputs, failures, custom statuses and history.
+ * It must never talk to a real payment provider, warehouse or mail server: every activity is a
+ * deterministic stand-in, so the example can run anywhere and be tested end to end.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "keel.h"
+
+/* Largest amount the stand-in payment provider accepts. */
+#define MAX_AMOUNT 10000.0
+
+/* The one item the stand-in warehouse never has. */
+#define UNOBTAINABLE "unobtainium"
+
+/* The order {"orderId":"order-42","amount":25.0,"items":["book"]}, checked as the Rust SDK's serde
+ * would; `json` is its normalised text (amount as a float, unknown fields dropped). */
+typedef struct order {
+    const char *id;
+    double amount;
+    const keel_json *items;
+    char *json;
+} order;
+
+static bool read_order(const keel_json *value, order *out) {
+    const keel_json *id = keel_json_get(value, "orderId");
+    const keel_json *amount = keel_json_get(value, "amount");
+    const keel_json *items = keel_json_get(value, "items");
+    if (id == NULL || id->type != KEEL_JSON_STRING || amount == NULL || amount->type != KEEL_JSON_NUMBER ||
+        items == NULL || items->type != KEEL_JSON_ARRAY) {
+        return false;
+    }
+    for (size_t i = 0; i < items->len; i++) {
+        if (items->items[i].type != KEEL_JSON_STRING) {
+            return false;
+        }
+    }
+    out->id = id->text;
+    out->amount = amount->number;
+    out->items = items;
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "orderId");
+    keel_write_string(&w, out->id);
+    keel_write_key(&w, "amount");
+    keel_write_double(&w, out->amount);
+    keel_write_key(&w, "items");
+    keel_write_value(&w, items);
+    keel_write_object_end(&w);
+    out->json = keel_writer_finish(&w);
+    return true;
+}
+
+static keel_result invalid_order(const char *name) {
+    return keel_fail(KEEL_INVALID_INPUT,
+                     "the input of %s is not valid: orderId must be a string, amount a number and items a "
+                     "list of strings",
+                     name);
+}
+
+/* An f64 as Rust's Display writes it: "25", "0.5". */
+static void display_amount(double value, char out[48]) {
+    if (value == (double)(long long)value) {
+        snprintf(out, 48, "%lld", (long long)value);
+        return;
+    }
+    for (int precision = 1; precision <= 17; precision++) {
+        snprintf(out, 48, "%.*g", precision, value);
+        if (strtod(out, NULL) == value) {
+            return;
+        }
+    }
+}
+
+static void set_step(const char *step) {
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "step");
+    keel_write_string(&w, step);
+    keel_write_object_end(&w);
+    char *status = keel_writer_finish(&w);
+    keel_set_custom_status(status);
+    free(status);
+}
+
+/* Wraps an activity's failure into the orchestrator's own, keeping the cause in message and details. */
+static keel_result step_failed(const char *kind, const char *step, const char *order_id, keel_result *cause) {
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "cause");
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "kind");
+    keel_write_string(&w, cause->failure.kind);
+    keel_write_key(&w, "message");
+    keel_write_string(&w, cause->failure.message);
+    keel_write_object_end(&w);
+    keel_write_object_end(&w);
+    keel_result failure = keel_fail_details(kind, keel_writer_finish(&w), "%s for order %s failed: %s", step,
+                                            order_id, cause->failure.message);
+    keel_result_free(cause);
+    return failure;
+}
+
+static keel_result process_order(const keel_json *input) {
+    order o;
+    if (!read_order(input, &o)) {
+        return invalid_order("ProcessOrder");
+    }
+    const char *id = o.id;
+    keel_info("processing order %s", id);
+
+    set_step("payment");
+    keel_result payment = keel_get(keel_call_activity("VerifyPayment", o.json));
+    if (!payment.ok) {
+        free(o.json);
+        return step_failed("PaymentFailed", "payment", id, &payment);
+    }
+    const char *transaction = keel_json_string(keel_json_get(payment.value, "transactionId"), "");
+    keel_info("order %s: payment %s verified", id, transaction);
+
+    set_step("inventory");
+    char *items = keel_json_encode(o.items);
+    keel_result reservation = keel_get(keel_call_activity("CheckInventory", items));
+    free(items);
+    if (!reservation.ok) {
+        free(o.json);
+        keel_result_free(&payment);
+        return step_failed("InventoryFailed", "inventory", id, &reservation);
+    }
+    char *reserved = keel_json_encode(keel_json_get(reservation.value, "reserved"));
+    keel_info("order %s: reserved %s", id, reserved);
+    free(reserved);
+    keel_result_free(&reservation);
+
+    set_step("shipping");
+    /* Carriers are flaky: a few quick retries are cheaper than failing the order. */
+    keel_retry_policy retry = {.max_attempts = 3, .first_interval_ms = 100, .backoff_coefficient = 2.0};
+    keel_activity_options shipping = {.retry = &retry};
+    keel_result shipment = keel_get(keel_call_activity_with("ShipOrder", o.json, shipping));
+    free(o.json);
+    if (!shipment.ok) {
+        keel_result_free(&payment);
+        return step_failed("ShippingFailed", "shipping", id, &shipment);
+    }
+    const char *tracking = keel_json_string(keel_json_get(shipment.value, "trackingNumber"), "");
+    keel_info("order %s: shipped as %s", id, tracking);
+
+    set_step("confirmation");
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "orderId");
+    keel_write_string(&w, id);
+    keel_write_key(&w, "trackingNumber");
+    keel_write_string(&w, tracking);
+    keel_write_object_end(&w);
+    char *confirmation = keel_writer_finish(&w);
+    keel_result receipt = keel_get(keel_call_activity("SendConfirmationEmail", confirmation));
+    free(confirmation);
+    if (!receipt.ok) {
+        keel_result_free(&payment);
+        keel_result_free(&shipment);
+        return receipt; /* passed on as it is, like Rust's `?` */
+    }
+    keel_info("order %s: confirmation sent to %s", id, keel_json_string(keel_json_get(receipt.value, "to"), ""));
+
+    set_step("completed");
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "orderId");
+    keel_write_string(&w, id);
+    keel_write_key(&w, "status");
+    keel_write_string(&w, "completed");
+    keel_write_key(&w, "transactionId");
+    keel_write_string(&w, transaction);
+    keel_write_key(&w, "trackingNumber");
+    keel_write_string(&w, tracking);
+    keel_write_key(&w, "emailSent");
+    keel_write_bool(&w, keel_json_bool(keel_json_get(receipt.value, "sent"), false));
+    keel_write_object_end(&w);
+    keel_result_free(&payment);
+    keel_result_free(&shipment);
+    keel_result_free(&receipt);
+    return keel_ok(keel_writer_finish(&w));
+}
+
+static keel_result verify_payment(const keel_json *input) {
+    order o;
+    if (!read_order(input, &o)) {
+        return invalid_order("VerifyPayment");
+    }
+    free(o.json);
+    if (o.amount <= 0.0 || o.amount > MAX_AMOUNT) {
+        char amount[48], max[48];
+        display_amount(o.amount, amount);
+        display_amount(MAX_AMOUNT, max);
+        return keel_fail("PaymentDeclined", "amount %s is outside the accepted range (0, %s]", amount, max);
+    }
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "transactionId");
+    keel_write_stringf(&w, "txn-%s", o.id);
+    keel_write_key(&w, "amount");
+    keel_write_double(&w, o.amount);
+    keel_write_object_end(&w);
+    return keel_ok(keel_writer_finish(&w));
+}
+
+static keel_result check_inventory(const keel_json *items) {
+    if (items == NULL || items->type != KEEL_JSON_ARRAY) {
+        return keel_fail(KEEL_INVALID_INPUT, "the input of CheckInventory is not valid: expected a list of items");
+    }
+    if (items->len == 0) {
+        return keel_fail("EmptyOrder", "the order has no items");
+    }
+    for (size_t i = 0; i < items->len; i++) {
+        const char *item = keel_json_string(&items->items[i], NULL);
+        if (item == NULL) {
+            return keel_fail(KEEL_INVALID_INPUT, "the input of CheckInventory is not valid: items are strings");
+        }
+        if (strcmp(item, UNOBTAINABLE) == 0) {
+            return keel_fail("OutOfStock", "%s is out of stock", item);
+        }
+    }
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "reserved");
+    keel_write_value(&w, items);
+    keel_write_object_end(&w);
+    return keel_ok(keel_writer_finish(&w));
+}
+
+static keel_result ship_order(const keel_json *input) {
+    order o;
+    if (!read_order(input, &o)) {
+        return invalid_order("ShipOrder");
+    }
+    free(o.json);
+    /* Deliberately flaky to show retries: the first attempt always fails. Without attempt information
+     * (outside Keel) there is no retry to come, so it succeeds. */
+    keel_activity_info info;
+    if (keel_get_activity_info(&info) && info.attempt <= 1) {
+        return keel_fail("CarrierUnavailable", "no carrier could take order %s on the first try", o.id);
+    }
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "trackingNumber");
+    keel_write_stringf(&w, "TRK-%s", o.id);
+    keel_write_key(&w, "carrier");
+    keel_write_string(&w, "keel-post");
+    keel_write_object_end(&w);
+    return keel_ok(keel_writer_finish(&w));
+}
+
+static keel_result send_confirmation_email(const keel_json *confirmation) {
+    const char *id = keel_json_string(keel_json_get(confirmation, "orderId"), NULL);
+    if (id == NULL || keel_json_string(keel_json_get(confirmation, "trackingNumber"), NULL) == NULL) {
+        return keel_fail(KEEL_INVALID_INPUT,
+                         "the input of SendConfirmationEmail is not valid: orderId and trackingNumber are strings");
+    }
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "sent");
+    keel_write_bool(&w, true);
+    keel_write_key(&w, "to");
+    keel_write_stringf(&w, "customer+%s@example.com", id);
+    keel_write_object_end(&w);
+    return keel_ok(keel_writer_finish(&w));
+}
+
+const keel_function keel_functions[] = {
+    KEEL_ORCHESTRATOR("ProcessOrder", process_order),
+    KEEL_ACTIVITY("VerifyPayment", verify_payment),
+    KEEL_ACTIVITY("CheckInventory", check_inventory),
+    KEEL_ACTIVITY("ShipOrder", ship_order),
+    KEEL_ACTIVITY("SendConfirmationEmail", send_confirmation_email),
+    KEEL_END,
+};
