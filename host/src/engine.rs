@@ -84,6 +84,14 @@ pub enum Error {
         /// Its status.
         status: Status,
     },
+    /// Only a failed instance can be rewound.
+    #[error("[KEEL-E8] instance {id} is {status}; only a failed instance can be rewound")]
+    NotFailed {
+        /// The instance.
+        id: String,
+        /// Its status.
+        status: Status,
+    },
     /// Waiting for an instance took too long.
     #[error("instance {0} did not end in time")]
     WaitTimeout(String),

@@ -155,6 +155,16 @@ pub enum HistoryEvent {
     ContinuedAsNew { input: Value },
     /// The execution completed.
     ExecutionCompleted { output: Value },
+    /// An operator moved the execution to another module after its history replayed against it;
+    /// later turns run `to`.
+    ExecutionUpgraded {
+        from: String,
+        to: String,
+        version: String,
+    },
+    /// An operator rewound a failed execution: the events at the `voided` positions (the failures
+    /// that ended it) no longer count, and the failed tasks among them run again.
+    ExecutionRewound { reason: String, voided: Vec<u32> },
     /// The execution failed.
     ExecutionFailed { failure: Failure },
 }
@@ -183,6 +193,8 @@ impl HistoryEvent {
             Self::ContinuedAsNew { .. } => "ContinuedAsNew",
             Self::ExecutionCompleted { .. } => "ExecutionCompleted",
             Self::ExecutionFailed { .. } => "ExecutionFailed",
+            Self::ExecutionUpgraded { .. } => "ExecutionUpgraded",
+            Self::ExecutionRewound { .. } => "ExecutionRewound",
         }
     }
 
@@ -250,8 +262,52 @@ impl HistoryEvent {
             Self::ContinuedAsNew { input } => text(input),
             Self::ExecutionCompleted { output } => text(output),
             Self::ExecutionFailed { failure } => failure.to_string(),
+            Self::ExecutionUpgraded { from, to, version } => format!(
+                "{} -> {} (version {version})",
+                truncate(from, 12),
+                truncate(to, 12)
+            ),
+            Self::ExecutionRewound { reason, voided } => format!("{reason}; voided {voided:?}"),
         }
     }
+}
+
+/// The events of an execution's history that count for replay: `recorded` (in sequence order, from
+/// position 0) without the events a rewind voided.
+pub(crate) fn effective(recorded: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
+    let voided = voided(&recorded);
+    if voided.is_empty() {
+        return recorded;
+    }
+    recorded
+        .into_iter()
+        .enumerate()
+        .filter(|(seq, _)| !u32::try_from(*seq).is_ok_and(|s| voided.contains(&s)))
+        .map(|(_, e)| e)
+        .collect()
+}
+
+/// `recorded` up to (not including) the event that ended the execution, if a rewind did not void it.
+pub(crate) fn before_end(mut recorded: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
+    let voided = voided(&recorded);
+    let end = recorded.iter().enumerate().position(|(seq, e)| {
+        e.is_terminal() && !u32::try_from(seq).is_ok_and(|s| voided.contains(&s))
+    });
+    if let Some(end) = end {
+        recorded.truncate(end);
+    }
+    recorded
+}
+
+fn voided(recorded: &[HistoryEvent]) -> std::collections::HashSet<u32> {
+    recorded
+        .iter()
+        .filter_map(|e| match e {
+            HistoryEvent::ExecutionRewound { voided, .. } => Some(voided.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 fn truncate(s: &str, max: usize) -> String {

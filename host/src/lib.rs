@@ -15,9 +15,11 @@ pub mod history;
 pub mod ids;
 pub mod limits;
 pub mod module;
+pub mod operator;
 pub mod orchestration;
 pub mod store;
 pub mod upgrade;
+pub mod versions;
 mod wit;
 
 pub use engine::{Config, Keel};

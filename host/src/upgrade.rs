@@ -11,7 +11,7 @@ use crate::module::Loaded;
 use crate::orchestration::context::TurnEnd;
 use crate::orchestration::hot::{HotInstance, Spawn};
 use crate::orchestration::replay::LiveBatch;
-use crate::store::{InstanceFilter, Status};
+use crate::store::{Instance, InstanceFilter, MoveInstance, MoveRefused, Status};
 
 /// What replaying an instance against a module showed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,20 +36,25 @@ impl Keel {
 
     /// Replays instance `id` against an already compiled module.
     async fn replay_against(&self, id: &str, module: &Loaded) -> Result<ReplayCheck> {
+        Ok(self.replay_checked(id, module).await?.0)
+    }
+
+    /// Replays instance `id` against `module`, and returns what it showed with the instance as it
+    /// was read (its execution and history length are what a move must still find).
+    async fn replay_checked(&self, id: &str, module: &Loaded) -> Result<(ReplayCheck, Instance)> {
         let instance = self
             .status(id)
             .await?
             .ok_or_else(|| Error::NotFound(id.to_owned()))?;
         let shared = self.shared();
-        let recorded = shared
+        let mut recorded = shared
             .store
             .execution_history(id, instance.execution)
             .await?;
+        // The history read may be newer than the instance row; replay only what the row counts.
+        recorded.truncate(instance.history_len as usize);
         // Only the events before the execution ended can be replayed against code.
-        let recorded: Vec<HistoryEvent> = recorded
-            .into_iter()
-            .take_while(|e| !e.is_terminal())
-            .collect();
+        let recorded: Vec<HistoryEvent> = crate::history::before_end(recorded);
         let mut hot = HotInstance::spawn(Spawn {
             runtime: shared.registry.runtime(),
             module,
@@ -66,7 +71,7 @@ impl Keel {
         .await
         .map_err(|e| Error::Runtime(e.to_string()))?;
         let end = hot.next_turn().await;
-        Ok(match end {
+        let check = match end {
             Some(TurnEnd::Finished(events)) => match events.last() {
                 Some(HistoryEvent::ExecutionFailed { failure }) => ReplayCheck::Diverged {
                     failure: failure.clone(),
@@ -77,7 +82,8 @@ impl Keel {
             None => ReplayCheck::Diverged {
                 failure: Failure::new("HostError", "the replay stopped without a result"),
             },
-        })
+        };
+        Ok((check, instance))
     }
 }
 
@@ -107,7 +113,7 @@ impl Keel {
                 let filter = InstanceFilter {
                     status: Some(status),
                     name: Some(name.clone()),
-                    limit: None,
+                    ..Default::default()
                 };
                 for instance in self.list(&filter).await? {
                     let check = self.replay_against(&instance.id, &module).await?;
@@ -120,5 +126,109 @@ impl Keel {
             }
         }
         Ok(checks)
+    }
+}
+
+/// What `upgrade` did with one instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "camelCase")]
+pub enum Moved {
+    /// Moved to the new module; the move is recorded in its history.
+    Moved,
+    /// Already on the new module.
+    AlreadyThere,
+    /// Left on its module: its history does not replay against the new one.
+    Pinned {
+        /// The first divergence.
+        failure: Failure,
+    },
+    /// Left on its module for now: it was running a turn or moved on while it was checked; upgrading
+    /// again will retry it.
+    Busy,
+}
+
+/// The outcome of `upgrade` for one instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceMove {
+    /// The instance.
+    pub instance: String,
+    /// Its orchestrator.
+    pub name: String,
+    /// What happened.
+    pub outcome: Moved,
+}
+
+/// What `upgrade` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upgrade {
+    /// The deployed module.
+    pub deployed: crate::module::Deployed,
+    /// Every instance that had not ended, of every orchestrator the module exports.
+    pub instances: Vec<InstanceMove>,
+}
+
+impl Keel {
+    /// Deploys `bytes` (making it the active version of its functions) and moves every instance that
+    /// has not ended, of every orchestrator it exports, whose history replays against it; the others
+    /// stay pinned to their module. A move is recorded as an `ExecutionUpgraded` event and is only
+    /// committed if the instance did not move on between the check and the move.
+    pub async fn upgrade(&self, bytes: Vec<u8>, version: Option<String>) -> Result<Upgrade> {
+        let deployed = self.deploy(bytes, version).await?;
+        let module = self.shared().registry.load(&deployed.digest).await?;
+        let mut instances = Vec::new();
+        for (name, kind) in &deployed.functions {
+            if kind != "orchestrator" {
+                continue;
+            }
+            for status in [Status::Pending, Status::Running, Status::Suspended] {
+                let filter = InstanceFilter {
+                    status: Some(status),
+                    name: Some(name.clone()),
+                    ..Default::default()
+                };
+                for instance in self.list(&filter).await? {
+                    let outcome = self.move_one(&instance.id, &module, &deployed).await?;
+                    instances.push(InstanceMove {
+                        instance: instance.id,
+                        name: name.clone(),
+                        outcome,
+                    });
+                }
+            }
+        }
+        Ok(Upgrade {
+            deployed,
+            instances,
+        })
+    }
+
+    async fn move_one(
+        &self,
+        id: &str,
+        module: &Loaded,
+        deployed: &crate::module::Deployed,
+    ) -> Result<Moved> {
+        let (check, instance) = self.replay_checked(id, module).await?;
+        if instance.module == deployed.digest {
+            return Ok(Moved::AlreadyThere);
+        }
+        if let ReplayCheck::Diverged { failure } = check {
+            return Ok(Moved::Pinned { failure });
+        }
+        let change = MoveInstance {
+            id: id.to_owned(),
+            execution: instance.execution,
+            expected_len: instance.history_len,
+            from: instance.module.clone(),
+            to: deployed.digest.clone(),
+            version: deployed.version.clone(),
+            now: self.shared().clock.now_ms(),
+        };
+        Ok(match self.store().move_instance(change).await? {
+            Ok(()) => Moved::Moved,
+            Err(MoveRefused::Busy | MoveRefused::Changed) => Moved::Busy,
+        })
     }
 }

@@ -101,13 +101,16 @@ async fn every_endpoint_but_healthz_and_the_dashboard_needs_the_token() {
         ("POST", "/api/orchestrators/ProcessOrder"),
         ("POST", "/api/orchestrators/ProcessOrder/x"),
         ("GET", "/api/instances"),
+        ("DELETE", "/api/instances?status=Completed"),
         ("GET", "/api/instances/x"),
         ("DELETE", "/api/instances/x"),
         ("POST", "/api/instances/x/events/E"),
         ("POST", "/api/instances/x/terminate"),
         ("POST", "/api/instances/x/suspend"),
         ("POST", "/api/instances/x/resume"),
+        ("POST", "/api/instances/x/rewind"),
         ("GET", "/api/modules"),
+        ("GET", "/api/modules/Stamp"),
         ("POST", "/api/modules"),
         ("GET", "/api/stats"),
         ("GET", "/api/openapi.json"),
@@ -186,6 +189,7 @@ async fn an_order_deployed_and_started_over_http_goes_from_202_to_200() {
             "terminatePostUri": format!("{instance_uri}/terminate"),
             "suspendPostUri": format!("{instance_uri}/suspend"),
             "resumePostUri": format!("{instance_uri}/resume"),
+            "rewindPostUri": format!("{instance_uri}/rewind"),
             "purgeHistoryDeleteUri": instance_uri,
         })
     );
@@ -504,13 +508,15 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
     for (path, methods) in [
         ("/api/orchestrators/{name}", &["post"][..]),
         ("/api/orchestrators/{name}/{id}", &["post"]),
-        ("/api/instances", &["get"]),
+        ("/api/instances", &["get", "delete"]),
         ("/api/instances/{id}", &["get", "delete"]),
         ("/api/instances/{id}/events/{event}", &["post"]),
         ("/api/instances/{id}/terminate", &["post"]),
         ("/api/instances/{id}/suspend", &["post"]),
         ("/api/instances/{id}/resume", &["post"]),
+        ("/api/instances/{id}/rewind", &["post"]),
         ("/api/modules", &["get", "post"]),
+        ("/api/modules/{name}", &["get"]),
         ("/api/stats", &["get"]),
         ("/api/openapi.json", &["get"]),
         ("/metrics", &["get"]),
@@ -523,7 +529,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
             );
         }
     }
-    assert_eq!(paths.len(), 13, "a documented path has no route");
+    assert_eq!(paths.len(), 15, "a documented path has no route");
 
     for (uri, kind) in [
         ("/", "text/html"),

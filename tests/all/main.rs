@@ -18,5 +18,7 @@ mod order_processing;
 mod patterns;
 mod python;
 mod replay;
+mod rewind;
 mod runaway;
 mod support;
+mod versions;

@@ -12,12 +12,14 @@ use keel::{Config, Keel};
 use tempfile::TempDir;
 
 /// The crates built into the test's guest components, and the wasm file each produces.
-const GUESTS: [(&str, &str); 5] = [
+const GUESTS: [(&str, &str); 7] = [
     ("order-processing", "order_processing"),
     ("fan-out", "fan_out"),
     ("approval", "approval"),
     ("keel-test-patterns", "keel_test_patterns"),
     ("keel-test-changed", "keel_test_changed"),
+    ("keel-test-versioned", "keel_test_versioned"),
+    ("keel-test-bad-manifest", "keel_test_bad_manifest"),
 ];
 
 /// The target directory this test binary was built into.
@@ -56,8 +58,42 @@ pub(crate) fn guests() -> &'static Path {
         cmd.env_remove("CARGO_TARGET_DIR").env_remove("RUSTFLAGS");
         let status = cmd.status().expect("running cargo to build the guests");
         assert!(status.success(), "building the guest components failed");
-        target.join("wasm32-wasip2").join("release")
+        let out = target.join("wasm32-wasip2").join("release");
+        // The versioned fixture in its two versions: 1.0.0 from the build above, 2.0.0 with `v2`.
+        copy_guest(&out, "keel_test_versioned", "versioned_v1");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .args([
+                "-p",
+                "keel-test-versioned",
+                "--features",
+                "keel-test-versioned/v2",
+            ])
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("running cargo to build the guests");
+        assert!(status.success(), "building the versioned guest's v2 failed");
+        copy_guest(&out, "keel_test_versioned", "versioned_v2");
+        out
     })
+}
+
+fn copy_guest(dir: &Path, from: &str, to: &str) {
+    let (from, to) = (
+        dir.join(format!("{from}.wasm")),
+        dir.join(format!("{to}.wasm")),
+    );
+    std::fs::copy(&from, &to)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", from.display(), to.display()));
 }
 
 /// The bytes of guest `file` (without `.wasm`).

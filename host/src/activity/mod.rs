@@ -155,17 +155,7 @@ impl Workers {
     /// Runs one attempt in a fresh instance of the active module providing the activity.
     async fn run(&self, item: &WorkItem) -> Result<Value, Failure> {
         let shared = &self.shared;
-        let digest = shared
-            .store
-            .active_function(&item.name, "activity")
-            .await
-            .map_err(|e| Failure::new("HostError", e.to_string()))?
-            .ok_or_else(|| {
-                Failure::new(
-                    "ActivityNotFound",
-                    format!("no activity named {} is deployed", item.name),
-                )
-            })?;
+        let digest = crate::versions::resolve_activity(&shared.store, &item.name).await?;
         let module = shared
             .registry
             .load(&digest)
@@ -202,7 +192,11 @@ impl Workers {
             let guest = pre.instantiate_async(&mut store).await?;
             guest
                 .keel_workflow_activities()
-                .call_run(&mut store, &item.name, &input)
+                .call_run(
+                    &mut store,
+                    crate::versions::split_versioned(&item.name).0,
+                    &input,
+                )
                 .await
         };
         // The epoch budget stops a guest that computes; this stops one that waits on the host.

@@ -38,6 +38,9 @@ pub enum ApiError {
         /// The path.
         path: String,
     },
+    /// No such resource (other than an instance, which the engine reports).
+    #[error("{0}")]
+    NotFound(String),
     /// The engine refused or failed the operation.
     #[error(transparent)]
     Engine(#[from] engine::Error),
@@ -51,7 +54,7 @@ impl ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Self::NoRoute(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::NoRoute(_) | Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Engine(e) => match e {
                 E::InvalidJson { .. } => (StatusCode::BAD_REQUEST, "invalid_json"),
@@ -61,6 +64,7 @@ impl ApiError {
                 E::Conflict(_) => (StatusCode::CONFLICT, "instance_exists"),
                 E::Ended { .. } => (StatusCode::GONE, "instance_ended"),
                 E::NotEnded { .. } => (StatusCode::CONFLICT, "instance_not_ended"),
+                E::NotFailed { .. } => (StatusCode::CONFLICT, "instance_not_failed"),
                 E::Module(m) => match m {
                     module::Error::NotWasm
                     | module::Error::CoreModule

@@ -7,6 +7,7 @@
 mod auth;
 mod dashboard;
 mod error;
+mod listing;
 mod metrics;
 mod routes;
 
@@ -59,7 +60,10 @@ pub fn router(keel: Keel, token: String) -> Router {
             "/api/orchestrators/{name}/{id}",
             post(routes::start_with_id),
         )
-        .route("/api/instances", get(routes::list))
+        .route(
+            "/api/instances",
+            get(listing::list).delete(listing::purge_many),
+        )
         .route(
             "/api/instances/{id}",
             get(routes::status).delete(routes::purge),
@@ -68,7 +72,9 @@ pub fn router(keel: Keel, token: String) -> Router {
         .route("/api/instances/{id}/terminate", post(routes::terminate))
         .route("/api/instances/{id}/suspend", post(routes::suspend))
         .route("/api/instances/{id}/resume", post(routes::resume))
+        .route("/api/instances/{id}/rewind", post(routes::rewind))
         .route("/api/modules", get(routes::modules).post(routes::deploy))
+        .route("/api/modules/{name}", get(routes::function_versions))
         .route("/api/stats", get(routes::stats))
         .route("/api/openapi.json", get(routes::openapi))
         .route("/metrics", get(routes::metrics))

@@ -21,14 +21,10 @@ use serde_json::json;
 
 use super::{ApiError, AppState, MAX_MODULE_BYTES, metrics};
 use crate::engine;
-use crate::store::{HistoryRecord, Instance, InstanceFilter, Status};
+use crate::store::{HistoryRecord, Instance, Status};
 
 /// The OpenAPI 3 document of these routes, written by hand next to them.
 const OPENAPI: &str = include_str!("openapi.json");
-
-/// Default and largest page of an instance listing.
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1_000;
 
 /// `Path` whose rejection is an [`ApiError`].
 pub(crate) struct ApiPath<T>(pub(crate) T);
@@ -110,6 +106,7 @@ struct StartedBody {
     terminate_post_uri: String,
     suspend_post_uri: String,
     resume_post_uri: String,
+    rewind_post_uri: String,
     purge_history_delete_uri: String,
 }
 
@@ -123,6 +120,7 @@ impl StartedBody {
             terminate_post_uri: format!("{instance}/terminate"),
             suspend_post_uri: format!("{instance}/suspend"),
             resume_post_uri: format!("{instance}/resume"),
+            rewind_post_uri: format!("{instance}/rewind"),
             purge_history_delete_uri: instance,
         }
     }
@@ -205,31 +203,6 @@ pub(crate) async fn status(
     Ok((code, Json(StatusBody { instance, history })).into_response())
 }
 
-/// Query of `GET /api/instances`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ListQuery {
-    status: Option<String>,
-    name: Option<String>,
-    limit: Option<u32>,
-}
-
-/// `GET /api/instances`: newest first, filtered by status and orchestrator name.
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Vec<Instance>>, ApiError> {
-    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(s.parse::<Status>().map_err(ApiError::BadRequest)?),
-        None => None,
-    };
-    let filter = InstanceFilter {
-        status,
-        name: query.name.filter(|n| !n.is_empty()),
-        limit: Some(query.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT)),
-    };
-    Ok(Json(state.keel.list(&filter).await?))
-}
-
 /// `POST /api/instances/{id}/events/{event}`: the body is the event's data.
 pub(crate) async fn raise(
     State(state): State<AppState>,
@@ -293,6 +266,17 @@ pub(crate) async fn resume(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// `POST /api/instances/{id}/rewind`: a failed instance runs again from its last good point.
+pub(crate) async fn rewind(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let reason = reason(&state, body, "rewound through the API").await?;
+    let rewound = state.keel.rewind(&id, &reason).await?;
+    Ok((StatusCode::ACCEPTED, Json(rewound)).into_response())
+}
+
 /// `DELETE /api/instances/{id}`: purges an ended instance and its history.
 pub(crate) async fn purge(
     State(state): State<AppState>,
@@ -327,6 +311,20 @@ pub(crate) async fn modules(
     let modules = state.keel.modules().await?;
     let functions = state.keel.functions().await?;
     Ok(Json(json!({"modules": modules, "functions": functions})))
+}
+
+/// `GET /api/modules/{name}`: every deployed version of the functions called `name`.
+pub(crate) async fn function_versions(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Vec<crate::versions::FunctionVersion>>, ApiError> {
+    let versions = state.keel.function_versions(&name).await?;
+    if versions.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no function named {name:?} is deployed"
+        )));
+    }
+    Ok(Json(versions))
 }
 
 /// `GET /api/stats`: instance counts per status (every status, zeros included).

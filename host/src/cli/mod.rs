@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
@@ -15,6 +15,7 @@ pub mod build;
 pub mod new;
 mod remote;
 pub mod serve;
+mod versions;
 
 use crate::engine::{Config, Keel};
 use crate::store::{Instance, InstanceFilter, Status};
@@ -67,14 +68,20 @@ pub enum Command {
         #[arg(long)]
         version: Option<String>,
     },
-    /// List deployed modules and the functions they provide.
-    Modules,
-    /// Make a deployed module version the active provider of a function.
+    /// List deployed modules and the functions they provide (`show NAME`: a function's versions;
+    /// `gc`: remove modules nothing uses).
+    Modules {
+        /// What to do; nothing lists the modules.
+        #[command(subcommand)]
+        action: Option<versions::ModulesCommand>,
+    },
+    /// Make a deployed module version the active provider of a function: `NAME@VERSION`, or `NAME`
+    /// followed by a version label or a digest prefix. Rolls back as well as forward.
     Activate {
-        /// Function name.
+        /// Function name, or `NAME@VERSION`.
         name: String,
         /// Module digest (a prefix is enough) or version label.
-        module: String,
+        module: Option<String>,
     },
     /// Start an orchestration and print its instance id.
     Start {
@@ -143,21 +150,40 @@ pub enum Command {
         #[arg(long, default_value = "resumed by the operator")]
         reason: String,
     },
-    /// Delete an ended instance and its history.
+    /// Delete an ended instance and its history, or every ended instance matching --status/--name.
     Purge {
         /// Instance id.
+        #[arg(required_unless_present_any = ["status", "name"])]
+        id: Option<String>,
+        /// Purge every ended instance with this status.
+        #[arg(long, conflicts_with = "id")]
+        status: Option<Status>,
+        /// Purge every ended instance of this orchestrator.
+        #[arg(long, conflicts_with = "id")]
+        name: Option<String>,
+    },
+    /// Rewind a failed instance: the failures after its last call no longer count, failed activities
+    /// there run again, and the instance goes on from its last good point.
+    Rewind {
+        /// Instance id.
         id: String,
+        /// Why.
+        #[arg(long, default_value = "rewound by the operator")]
+        reason: String,
     },
     /// Run the engine (turns and activities) until interrupted.
     Worker,
-    /// Replay the running instances of the orchestrators a module exports against it, and report
-    /// for each whether it replays deterministically.
+    /// Deploy a module and move the unfinished instances of its orchestrators to it, each only if
+    /// its history replays against the new module (recorded in its history); the others stay pinned.
     Upgrade {
         /// The new module.
         module: PathBuf,
-        /// Only check; moving instances to a new module is not available yet.
-        #[arg(long, required = true)]
+        /// Only replay and report, per instance, "compatible" or the first divergence.
+        #[arg(long)]
         check: bool,
+        /// Version label of the new module (default: an increasing number).
+        #[arg(long, conflicts_with = "check")]
+        version: Option<String>,
     },
     /// Run the engine with the HTTP management API, metrics and the web dashboard.
     Serve(serve::ServeArgs),
@@ -227,42 +253,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Modules => {
-            let modules = keel.modules().await?;
-            let functions = keel.functions().await?;
-            if json {
-                println!("{}", json!({"modules": modules, "functions": functions}));
-            } else {
-                println!(
-                    "{:<14} {:<10} {:>10}  FUNCTIONS",
-                    "DIGEST", "VERSION", "SIZE"
-                );
-                for m in &modules {
-                    let names: Vec<String> = functions
-                        .iter()
-                        .filter(|f| f.digest == m.digest)
-                        .map(|f| format!("{}{}", f.name, if f.active { "*" } else { "" }))
-                        .collect();
-                    println!(
-                        "{:<14} {:<10} {:>10}  {}",
-                        &m.digest[..12.min(m.digest.len())],
-                        m.version,
-                        m.size,
-                        names.join(", ")
-                    );
-                }
-                println!("(* = active version)");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Modules { action } => versions::modules(&keel, action, json).await,
         Command::Activate { name, module } => {
-            if !keel.activate(&name, &module).await? {
-                bail!("no deployed module {module:?} provides a function named {name:?}");
-            }
-            if !json {
-                println!("{name} now runs on module {module}");
-            }
-            Ok(ExitCode::SUCCESS)
+            versions::activate(&keel, &name, module.as_deref(), json).await
         }
         Command::Start { name, input, id } => {
             let id = keel.start(&name, &input, id.as_deref()).await?;
@@ -308,6 +301,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     status,
                     name,
                     limit: Some(limit),
+                    ..Default::default()
                 })
                 .await?;
             if json {
@@ -346,48 +340,51 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             done(json, &format!("resumption of {id} requested"));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Purge { id } => {
-            keel.purge(&id).await?;
-            done(json, &format!("purged {id}"));
+        Command::Purge { id, status, name } => {
+            if let Some(id) = id {
+                keel.purge(&id).await?;
+                done(json, &format!("purged {id}"));
+            } else {
+                let filter = InstanceFilter {
+                    status,
+                    name,
+                    ..Default::default()
+                };
+                let purged = keel.purge_matching(&filter).await?;
+                if json {
+                    println!("{}", json!({ "instancesDeleted": purged }));
+                } else {
+                    println!("purged {purged} ended instance(s)");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rewind { id, reason } => {
+            let rewound = keel.rewind(&id, &reason).await?;
+            if json {
+                println!("{}", serde_json::to_string(&rewound)?);
+            } else {
+                println!(
+                    "rewound {}; running again: {}",
+                    rewound.instances.join(", "),
+                    if rewound.tasks.is_empty() {
+                        "the orchestrator".to_owned()
+                    } else {
+                        rewound.tasks.join(", ")
+                    }
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => serve::run(keel, args, &cli.db).await,
         Command::Build(_) | Command::New(_) => {
             unreachable!("handled before the database is opened")
         }
-        Command::Upgrade { module, check: _ } => {
-            let bytes = std::fs::read(&module)
-                .with_context(|| format!("could not read {}", module.display()))?;
-            let checks = keel.check_upgrade(&bytes).await?;
-            let diverged = checks
-                .iter()
-                .filter(|c| c.check != crate::upgrade::ReplayCheck::Compatible)
-                .count();
-            if json {
-                println!("{}", serde_json::to_string(&checks)?);
-            } else {
-                for c in &checks {
-                    match &c.check {
-                        crate::upgrade::ReplayCheck::Compatible => {
-                            println!("{:<36} {:<20} compatible", c.instance, c.name)
-                        }
-                        crate::upgrade::ReplayCheck::Diverged { failure } => {
-                            println!("{:<36} {:<20} diverges: {failure}", c.instance, c.name)
-                        }
-                    }
-                }
-                println!(
-                    "{} instance(s) checked, {} compatible, {diverged} diverging",
-                    checks.len(),
-                    checks.len() - diverged
-                );
-            }
-            Ok(if diverged == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        Command::Upgrade {
+            module,
+            check,
+            version,
+        } => versions::upgrade(&keel, &module, check, version, json).await,
         Command::Worker => {
             let worker = keel.run_worker();
             eprintln!(

@@ -250,7 +250,7 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
                 deploy(&remote, path, version.as_deref(), json).await?;
             }
         }
-        Command::Modules => {
+        Command::Modules { action: None } => {
             let listing = remote.call("GET", "/api/modules", b"").await?;
             if json {
                 println!("{listing}");
@@ -366,11 +366,69 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
             remote.call("POST", &path, &reason_body(&reason)).await?;
             done(json, &format!("resumption of {id} requested"));
         }
-        Command::Purge { id } => {
+        Command::Modules {
+            action: Some(super::versions::ModulesCommand::Show { name }),
+        } => {
+            let path = format!("/api/modules/{}", crate::api::percent_encode(&name));
+            let versions = remote.call("GET", &path, b"").await?;
+            if json {
+                println!("{versions}");
+            } else {
+                println!(
+                    "{:<14} {:<12} {:<13} {:>6}  ACTIVE",
+                    "DIGEST", "VERSION", "KIND", "PINNED"
+                );
+                for v in versions.as_array().into_iter().flatten() {
+                    let digest = v["digest"].as_str().unwrap_or_default();
+                    println!(
+                        "{:<14} {:<12} {:<13} {:>6}  {}",
+                        &digest[..12.min(digest.len())],
+                        v["version"].as_str().unwrap_or_default(),
+                        v["kind"].as_str().unwrap_or_default(),
+                        v["pinned"],
+                        if v["active"] == true { "yes" } else { "" }
+                    );
+                }
+            }
+        }
+        Command::Purge {
+            id: Some(id),
+            status: _,
+            name: _,
+        } => {
             remote.call("DELETE", &instance(&id), b"").await?;
             done(json, &format!("purged {id}"));
         }
-        // `activate`, `upgrade`: no HTTP endpoint yet. `run`, `worker`, `serve` never get here: they
+        Command::Purge {
+            id: None,
+            status,
+            name,
+        } => {
+            let mut query = Vec::new();
+            if let Some(status) = status {
+                query.push(format!("status={status}"));
+            }
+            if let Some(name) = name {
+                query.push(format!("name={}", crate::api::percent_encode(&name)));
+            }
+            let path = format!("/api/instances?{}", query.join("&"));
+            let purged = remote.call("DELETE", &path, b"").await?;
+            if json {
+                println!("{purged}");
+            } else {
+                println!("purged {} ended instance(s)", purged["instancesDeleted"]);
+            }
+        }
+        Command::Rewind { id, reason } => {
+            let path = format!("{}/rewind", instance(&id));
+            let rewound = remote.call("POST", &path, &reason_body(&reason)).await?;
+            if json {
+                println!("{rewound}");
+            } else {
+                println!("rewound {id}: {rewound}");
+            }
+        }
+        // `activate`, `upgrade`, `modules gc`: no HTTP endpoint yet. `run`, `worker`, `serve` never get here: they
         // run the engine locally whatever --server says.
         _ => bail!(
             "this command has no HTTP endpoint; run it on the server's database with --db instead of --server"

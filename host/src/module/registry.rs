@@ -145,6 +145,26 @@ impl Registry {
         Ok(self.remember(loaded))
     }
 
+    /// Drops the compiled form of a removed module, from memory and from the disk cache.
+    pub fn forget(&self, digest: &str) {
+        self.lock().remove(digest);
+        if let Some(path) = self.cache_path(digest)
+            && let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove a compiled-module cache entry");
+        }
+    }
+
+    fn cache_path(&self, digest: &str) -> Option<PathBuf> {
+        let engine = self.runtime.engine();
+        self.cache_dir.as_ref().map(|dir| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut hasher);
+            dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Loaded>>> {
         // A poisoned map only means another thread panicked mid-insert; the map itself is intact.
         self.loaded.lock().unwrap_or_else(|p| p.into_inner())
@@ -199,11 +219,7 @@ impl Registry {
 
     async fn component(&self, digest: &str, bytes: &[u8]) -> Result<Component> {
         let engine = self.runtime.engine().clone();
-        let path = self.cache_dir.as_ref().map(|dir| {
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            engine.precompile_compatibility_hash().hash(&mut hasher);
-            dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
-        });
+        let path = self.cache_path(digest);
         if let Some(path) = &path
             && path.exists()
         {

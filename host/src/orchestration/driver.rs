@@ -205,7 +205,7 @@ impl Driver {
             self.store().commit_turn(commit).await?;
             return Ok(());
         }
-        if plan.messages.is_empty() && !plan.start {
+        if plan.messages.is_empty() && !plan.start && !plan.wake {
             // Nothing for the guest (stale messages, or a suspended instance's held messages).
             self.store().commit_turn(commit).await?;
             return Ok(());
@@ -419,6 +419,7 @@ struct Plan {
     execution: u32,
     suspended: bool,
     start: bool,
+    wake: bool,
     terminate: Option<String>,
     messages: Vec<HistoryEvent>,
     consumed: Vec<i64>,
@@ -430,6 +431,7 @@ impl Plan {
             execution: instance.execution,
             suspended: instance.status == Status::Suspended,
             start: false,
+            wake: false,
             terminate: None,
             messages: Vec::new(),
             consumed: Vec::new(),
@@ -464,7 +466,11 @@ impl Plan {
                 self.consumed.push(row);
             }
             // Held in the inbox until the instance is resumed.
-            Message::Start | Message::Deliver { .. } if self.suspended => {}
+            Message::Start | Message::Deliver { .. } | Message::Wake if self.suspended => {}
+            Message::Wake => {
+                self.wake = true;
+                self.consumed.push(row);
+            }
             Message::Start => {
                 self.start = true;
                 self.consumed.push(row);

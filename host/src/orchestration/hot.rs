@@ -91,6 +91,7 @@ impl HotInstance {
         })?;
         let limits = s.runtime.limits().clone();
         let history_len = u32::try_from(s.recorded.len()).unwrap_or(u32::MAX);
+        let recorded = crate::history::effective(s.recorded);
         let time_ms = Arc::new(AtomicU64::new(0));
         let muted = Arc::new(AtomicBool::new(false));
         let seed = seed(s.instance, s.execution);
@@ -108,7 +109,7 @@ impl HotInstance {
         let (turn_tx, turn_rx) = mpsc::unbounded_channel();
         let mut state = HostState::new(wasi, limits.memory_bytes, limits.turn_cpu_ms);
         let orchestration = OrchestrationState {
-            core: Replay::new(s.instance, s.recorded, s.batch),
+            core: Replay::new(s.instance, recorded, s.batch),
             turns: turn_tx.clone(),
             batches: batch_rx,
             time_ms,

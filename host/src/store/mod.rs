@@ -4,6 +4,7 @@
 //! It knows rows and transactions, never guests or replay: callers hand it complete, already decided
 //! changes (a turn's commit, an activity's result) and it makes them durable atomically.
 
+mod maintenance;
 mod ops;
 mod read;
 mod stats;
@@ -21,6 +22,7 @@ use tokio::sync::Notify;
 
 use crate::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
 
+pub use maintenance::{MoveInstance, MoveRefused, Rewound};
 pub use ops::{FinishWorkItem, Finished, NewInstance, NewWorkItem, OutMessage, TurnCommit};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
 pub(crate) use writer::Writer;
@@ -153,6 +155,8 @@ pub enum Message {
         /// Why.
         reason: String,
     },
+    /// Give the instance a turn although nothing new arrived (after a rewind).
+    Wake,
 }
 
 impl Message {
@@ -164,6 +168,7 @@ impl Message {
             Self::Terminate { .. } => "Terminate",
             Self::Suspend { .. } => "Suspend",
             Self::Resume { .. } => "Resume",
+            Self::Wake => "Wake",
         }
     }
 }

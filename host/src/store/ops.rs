@@ -7,6 +7,9 @@ use serde_json::Value;
 use sqlx::{Row, SqliteConnection};
 use tokio::sync::oneshot;
 
+use super::maintenance::{
+    MoveInstance, MoveRefused, Rewound, delete_modules, move_instance, purge_ended, rewind,
+};
 use super::writer::{Done, respond};
 
 use super::{
@@ -198,6 +201,24 @@ pub(crate) enum Op {
         id: String,
         reply: Reply<bool>,
     },
+    PurgeEnded {
+        ids: Vec<String>,
+        reply: Reply<u64>,
+    },
+    MoveInstance {
+        change: MoveInstance,
+        reply: Reply<std::result::Result<(), MoveRefused>>,
+    },
+    Rewind {
+        id: String,
+        reason: String,
+        now: u64,
+        reply: Reply<Option<Rewound>>,
+    },
+    DeleteModules {
+        digests: Vec<String>,
+        reply: Reply<Vec<String>>,
+    },
 }
 
 /// What applying an operation produced.
@@ -217,6 +238,8 @@ impl Op {
                 | Op::ClaimWorkItems { .. }
                 | Op::RenewLeases { .. }
                 | Op::Purge { .. }
+                | Op::PurgeEnded { .. }
+                | Op::DeleteModules { .. }
                 | Op::Activate { .. }
         )
     }
@@ -235,6 +258,10 @@ impl Op {
             Op::FinishWorkItem { reply, .. } => drop(reply.send(Err(e))),
             Op::RenewLeases { reply, .. } => drop(reply.send(Err(e))),
             Op::Purge { reply, .. } => drop(reply.send(Err(e))),
+            Op::PurgeEnded { reply, .. } => drop(reply.send(Err(e))),
+            Op::MoveInstance { reply, .. } => drop(reply.send(Err(e))),
+            Op::Rewind { reply, .. } => drop(reply.send(Err(e))),
+            Op::DeleteModules { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 
@@ -314,6 +341,19 @@ impl Op {
                 reply,
             } => respond(renew_leases(conn, &owner, until).await, reply),
             Op::Purge { id, reply } => respond(purge(conn, &id).await, reply),
+            Op::PurgeEnded { ids, reply } => respond(purge_ended(conn, &ids).await, reply),
+            Op::MoveInstance { change, reply } => {
+                respond(move_instance(conn, &change).await, reply)
+            }
+            Op::Rewind {
+                id,
+                reason,
+                now,
+                reply,
+            } => respond(rewind(conn, &id, &reason, now).await, reply),
+            Op::DeleteModules { digests, reply } => {
+                respond(delete_modules(conn, &digests).await, reply)
+            }
         }
     }
 }
@@ -431,7 +471,7 @@ async fn create_instance(conn: &mut SqliteConnection, inst: &NewInstance, now: u
     .await
 }
 
-async fn insert_message(conn: &mut SqliteConnection, m: &OutMessage) -> Result<()> {
+pub(super) async fn insert_message(conn: &mut SqliteConnection, m: &OutMessage) -> Result<()> {
     sqlx::query(
         "INSERT INTO inbox (instance, execution, kind, message, visible_at) VALUES (?, ?, ?, ?, ?)",
     )
@@ -751,7 +791,7 @@ async fn renew_leases(conn: &mut SqliteConnection, owner: &str, until: u64) -> R
     Ok(())
 }
 
-async fn purge(conn: &mut SqliteConnection, id: &str) -> Result<bool> {
+pub(super) async fn purge(conn: &mut SqliteConnection, id: &str) -> Result<bool> {
     for table in ["history", "inbox", "work_items"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE instance = ?"))
             .bind(id)

@@ -23,6 +23,13 @@ pub struct InstanceFilter {
     pub name: Option<String>,
     /// At most this many, newest first.
     pub limit: Option<u32>,
+    /// Only instances created at or after this time (ms since the epoch).
+    pub created_from: Option<u64>,
+    /// Only instances created at or before this time.
+    pub created_to: Option<u64>,
+    /// Only instances listed after this one: `(created_at, id)` of the last instance of the previous
+    /// page.
+    pub after: Option<(u64, String)>,
 }
 
 /// A deployed module.
@@ -110,11 +117,17 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {INSTANCE_COLUMNS} FROM instances
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR name = ?2)
+               AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at <= ?5)
+               AND (?6 IS NULL OR created_at < ?6 OR (created_at = ?6 AND id > ?7))
              ORDER BY created_at DESC, id LIMIT ?3"
         ))
         .bind(filter.status.map(Status::as_str))
         .bind(filter.name.as_deref())
         .bind(filter.limit.map_or(-1, i64::from))
+        .bind(filter.created_from.map(to_i64))
+        .bind(filter.created_to.map(to_i64))
+        .bind(filter.after.as_ref().map(|(at, _)| to_i64(*at)))
+        .bind(filter.after.as_ref().map(|(_, id)| id.as_str()))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(instance_from_row).collect()
@@ -243,6 +256,51 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Every deployed version of function `name` of `kind`, newest first.
+    pub async fn function_versions(&self, name: &str, kind: &str) -> Result<Vec<FunctionRow>> {
+        let rows = sqlx::query(
+            "SELECT name, kind, digest, version, active FROM functions WHERE name = ? AND kind = ?
+             ORDER BY deployed_at DESC",
+        )
+        .bind(name)
+        .bind(kind)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FunctionRow {
+                    name: r.try_get(0)?,
+                    kind: r.try_get(1)?,
+                    digest: r.try_get(2)?,
+                    version: r.try_get(3)?,
+                    active: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many instances that may still run code (pending, running, suspended, failed) are pinned
+    /// to each module.
+    pub async fn pinned_counts(&self) -> Result<std::collections::HashMap<String, u64>> {
+        let rows = sqlx::query(
+            "SELECT module, count(*) FROM instances
+             WHERE status IN ('Pending', 'Running', 'Suspended', 'Failed') GROUP BY module",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, to_u64(r.try_get(1)?))))
+            .collect()
+    }
+
+    /// The distinct activity names of the queued activity calls, as called (`name` or
+    /// `name@range`).
+    pub async fn queued_activity_names(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT name FROM work_items")
+            .fetch_all(self.pool())
+            .await?)
     }
 
     /// The digest of the active module providing `name` of `kind`.

@@ -96,7 +96,8 @@ impl Context {
         self.call_activity_with(name, input, ActivityOptions::default())
     }
 
-    /// Schedules the activity `name` with `input` and the given retry policy and time limit.
+    /// Schedules the activity `name` with `input` and the given retry policy, time limit and version
+    /// range.
     ///
     /// # Panics
     ///
@@ -111,7 +112,7 @@ impl Context {
     ) -> Task {
         let input = encode(input, || format!("input of activity {name}"));
         Task {
-            id: host::call_activity(name, &input, options.to_wit()),
+            id: host::call_activity(&options.target(name), &input, options.to_wit()),
         }
     }
 

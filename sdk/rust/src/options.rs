@@ -75,13 +75,15 @@ impl RetryPolicy {
     }
 }
 
-/// Options of one activity call: its retry policy and the time limit of one attempt.
+/// Options of one activity call: its retry policy, the time limit of one attempt, and the versions of
+/// the activity it accepts.
 ///
-/// The default is a single attempt with the module's default time limit.
+/// The default is a single attempt with the module's default time limit, on the active version.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ActivityOptions {
     retry: Option<RetryPolicy>,
     timeout: Option<Duration>,
+    version: Option<String>,
 }
 
 impl ActivityOptions {
@@ -102,6 +104,23 @@ impl ActivityOptions {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// Runs the call on a version of the activity matching `range` (Cargo's semver requirement
+    /// syntax, e.g. `^2`, `>=1.4, <2`): the active version if it matches, else the highest deployed
+    /// version that does. Version labels such as `2` or `2.1` read as `2.0.0` and `2.1.0`.
+    #[must_use]
+    pub fn version(mut self, range: &str) -> Self {
+        self.version = Some(range.to_owned());
+        self
+    }
+
+    /// The name the host is asked to call: `name`, or `name@range` with a version range.
+    pub(crate) fn target(&self, name: &str) -> String {
+        match &self.version {
+            Some(range) => format!("{name}@{range}"),
+            None => name.to_owned(),
+        }
     }
 
     pub(crate) fn to_wit(&self) -> wit::ActivityOptions {

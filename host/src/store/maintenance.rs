@@ -1,0 +1,375 @@
+//! Operator writes: moving an instance to another module, rewinding a failed instance, purging many
+//! ended instances, and removing modules nothing uses. Like the turn writes, each runs as one
+//! savepoint of the group-commit writer and checks its own preconditions.
+
+use sqlx::{Row, SqliteConnection};
+
+use super::ops::{OutMessage, insert_message, purge};
+use super::{Error, Message, Result, Status, json_text, parse_json, to_i64};
+use crate::history::HistoryEvent;
+
+/// Moving one instance's current execution to another module.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoveInstance {
+    /// The instance.
+    pub id: String,
+    /// Its execution when it was checked.
+    pub execution: u32,
+    /// Its history length when it was checked; the move fails if the history moved on.
+    pub expected_len: u32,
+    /// The module it runs on now.
+    pub from: String,
+    /// The module it moves to.
+    pub to: String,
+    /// The version label of `to`.
+    pub version: String,
+    /// Now.
+    pub now: u64,
+}
+
+/// Why a move was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveRefused {
+    /// A worker is running a turn of the instance.
+    Busy,
+    /// The instance ended, moved on or changed module since it was checked.
+    Changed,
+}
+
+pub(super) async fn move_instance(
+    conn: &mut SqliteConnection,
+    m: &MoveInstance,
+) -> Result<Result<(), MoveRefused>> {
+    let row = sqlx::query(
+        "SELECT execution, history_len, module, status, locked_until FROM instances WHERE id = ?",
+    )
+    .bind(&m.id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Err(MoveRefused::Changed));
+    };
+    let execution: i64 = row.try_get(0)?;
+    let len: i64 = row.try_get(1)?;
+    let module: String = row.try_get(2)?;
+    let status: String = row.try_get(3)?;
+    let locked_until: Option<i64> = row.try_get(4)?;
+    let ended = status.parse::<Status>().map(Status::is_terminal);
+    if execution != i64::from(m.execution)
+        || len != i64::from(m.expected_len)
+        || module != m.from
+        || ended != Ok(false)
+    {
+        return Ok(Err(MoveRefused::Changed));
+    }
+    if locked_until.is_some_and(|until| until > to_i64(m.now)) {
+        return Ok(Err(MoveRefused::Busy));
+    }
+    let event = HistoryEvent::ExecutionUpgraded {
+        from: m.from.clone(),
+        to: m.to.clone(),
+        version: m.version.clone(),
+    };
+    append(conn, &m.id, m.execution, m.expected_len, &event, m.now).await?;
+    sqlx::query(
+        "UPDATE instances SET module = ?, history_len = history_len + 1, updated_at = ?
+         WHERE id = ?",
+    )
+    .bind(&m.to)
+    .bind(to_i64(m.now))
+    .bind(&m.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Ok(()))
+}
+
+/// What a rewind did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rewound {
+    /// Instances rewound: the one asked for, then failed sub-orchestrations it waited for.
+    pub instances: Vec<String>,
+    /// Activity calls scheduled again, as `instance/task`.
+    pub tasks: Vec<String>,
+}
+
+/// Rewinds failed instance `id`: the failures recorded after its last call (failed activities, failed
+/// sub-orchestrations, the failure of the execution itself) are voided by an `ExecutionRewound`
+/// event, those activities are scheduled again from their first attempt, failed sub-orchestrations
+/// are rewound in turn, and the instance runs again from its last good point.
+pub(super) async fn rewind(
+    conn: &mut SqliteConnection,
+    id: &str,
+    reason: &str,
+    now: u64,
+) -> Result<Option<Rewound>> {
+    let mut done = Rewound::default();
+    let mut pending = vec![id.to_owned()];
+    while let Some(instance) = pending.pop() {
+        let top = instance == id;
+        let row = sqlx::query("SELECT status, execution, history_len FROM instances WHERE id = ?")
+            .bind(&instance)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(row) = row else {
+            if top {
+                return Ok(None);
+            }
+            continue;
+        };
+        let status: String = row.try_get(0)?;
+        let execution: i64 = row.try_get(1)?;
+        let len: i64 = row.try_get(2)?;
+        if status != Status::Failed.as_str() {
+            if top {
+                return Err(Error::Conflict(format!(
+                    "instance {instance} is {status}; only a failed instance can be rewound"
+                )));
+            }
+            continue;
+        }
+        let rows = sqlx::query(
+            "SELECT seq, event FROM history WHERE instance = ? AND execution = ? ORDER BY seq",
+        )
+        .bind(&instance)
+        .bind(execution)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let seq: i64 = r.try_get(0)?;
+            let event: HistoryEvent = parse_json("history event", &r.try_get::<String, _>(1)?)?;
+            events.push((u32::try_from(seq).unwrap_or(u32::MAX), event));
+        }
+        let plan = plan_rewind(&events);
+        let execution = u32::try_from(execution).unwrap_or(u32::MAX);
+        for (task, name, input, options) in &plan.tasks {
+            sqlx::query(
+                "INSERT INTO work_items (instance, execution, task_id, name, input, options, attempt,
+                                         first_at, visible_at)
+                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            )
+            .bind(&instance)
+            .bind(i64::from(execution))
+            .bind(i64::from(*task))
+            .bind(name)
+            .bind(input)
+            .bind(options)
+            .bind(to_i64(now))
+            .bind(to_i64(now))
+            .execute(&mut *conn)
+            .await?;
+            done.tasks.push(format!("{instance}/{task}"));
+        }
+        let event = HistoryEvent::ExecutionRewound {
+            reason: reason.to_owned(),
+            voided: plan.voided,
+        };
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        append(conn, &instance, execution, len, &event, now).await?;
+        sqlx::query(
+            "UPDATE instances SET status = 'Running', failure = NULL, output = NULL,
+                 history_len = history_len + 1, updated_at = ?, locked_by = NULL, locked_until = NULL
+             WHERE id = ?",
+        )
+        .bind(to_i64(now))
+        .bind(&instance)
+        .execute(&mut *conn)
+        .await?;
+        if plan.tasks.is_empty() && plan.children.is_empty() {
+            // Nothing to wait for: the orchestrator itself failed, so give it a turn to go on.
+            insert_message(
+                conn,
+                &OutMessage {
+                    instance: instance.clone(),
+                    execution: Some(execution),
+                    message: Message::Wake,
+                    visible_at: now,
+                },
+            )
+            .await?;
+        }
+        pending.extend(plan.children);
+        done.instances.push(instance);
+    }
+    Ok(Some(done))
+}
+
+/// What rewinding one execution voids and runs again.
+#[derive(Debug, Default)]
+struct RewindPlan {
+    voided: Vec<u32>,
+    /// `(task, name, input JSON, options JSON)` of activities to schedule again.
+    tasks: Vec<(u32, String, String, String)>,
+    /// Failed sub-orchestrations to rewind.
+    children: Vec<String>,
+}
+
+fn plan_rewind(events: &[(u32, HistoryEvent)]) -> RewindPlan {
+    // Events an earlier rewind voided no longer count.
+    let voided: std::collections::HashSet<u32> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            HistoryEvent::ExecutionRewound { voided, .. } => Some(voided.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let live = |seq: u32| !voided.contains(&seq);
+    let last_command = events
+        .iter()
+        .filter(|(seq, e)| e.is_command() && live(*seq))
+        .map(|(seq, _)| *seq)
+        .max();
+    let mut plan = RewindPlan::default();
+    for (seq, event) in events {
+        if !live(*seq) || last_command.is_some_and(|last| *seq < last) {
+            continue;
+        }
+        match event {
+            HistoryEvent::TaskFailed { id, .. } => {
+                let scheduled = events.iter().find_map(|(_, e)| match e {
+                    HistoryEvent::TaskScheduled {
+                        id: task,
+                        name,
+                        input,
+                        options,
+                    } if task == id => Some((name, input, options)),
+                    _ => None,
+                });
+                if let Some((name, input, options)) = scheduled {
+                    plan.voided.push(*seq);
+                    plan.tasks
+                        .push((*id, name.clone(), json_text(input), json_text(options)));
+                }
+            }
+            HistoryEvent::SubOrchestrationFailed { id, .. } => {
+                let child = events.iter().find_map(|(_, e)| match e {
+                    HistoryEvent::SubOrchestrationCreated {
+                        id: task, instance, ..
+                    } if task == id => Some(instance.clone()),
+                    _ => None,
+                });
+                if let Some(child) = child {
+                    plan.voided.push(*seq);
+                    plan.children.push(child);
+                }
+            }
+            HistoryEvent::ExecutionFailed { .. } => plan.voided.push(*seq),
+            _ => {}
+        }
+    }
+    plan
+}
+
+/// Purges the instances among `ids` that have ended; returns how many went.
+pub(super) async fn purge_ended(conn: &mut SqliteConnection, ids: &[String]) -> Result<u64> {
+    let mut purged = 0;
+    for id in ids {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM instances WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let ended = status
+            .and_then(|s| s.parse::<Status>().ok())
+            .is_some_and(Status::is_terminal);
+        if ended && purge(conn, id).await? {
+            purged += 1;
+        }
+    }
+    Ok(purged)
+}
+
+/// Deletes the modules among `digests` that no function row keeps active and no instance that may
+/// still run (pending, running, suspended, or failed and so rewindable) is pinned to.
+pub(super) async fn delete_modules(
+    conn: &mut SqliteConnection,
+    digests: &[String],
+) -> Result<Vec<String>> {
+    let mut deleted = Vec::new();
+    for digest in digests {
+        let used: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM functions WHERE digest = ?1 AND active = 1)
+                  + (SELECT count(*) FROM instances WHERE module = ?1
+                       AND status IN ('Pending', 'Running', 'Suspended', 'Failed'))",
+        )
+        .bind(digest)
+        .fetch_one(&mut *conn)
+        .await?;
+        if used > 0 {
+            continue;
+        }
+        sqlx::query("DELETE FROM functions WHERE digest = ?")
+            .bind(digest)
+            .execute(&mut *conn)
+            .await?;
+        let gone = sqlx::query("DELETE FROM modules WHERE digest = ?")
+            .bind(digest)
+            .execute(&mut *conn)
+            .await?;
+        if gone.rows_affected() == 1 {
+            deleted.push(digest.clone());
+        }
+    }
+    Ok(deleted)
+}
+
+async fn append(
+    conn: &mut SqliteConnection,
+    instance: &str,
+    execution: u32,
+    seq: u32,
+    event: &HistoryEvent,
+    now: u64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO history (instance, execution, seq, event, recorded_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(instance)
+    .bind(i64::from(execution))
+    .bind(i64::from(seq))
+    .bind(json_text(event))
+    .bind(to_i64(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl super::Store {
+    /// Moves an instance's current execution to another module, recording it in its history.
+    pub async fn move_instance(
+        &self,
+        change: MoveInstance,
+    ) -> Result<std::result::Result<(), MoveRefused>> {
+        self.writer()
+            .submit(|reply| super::ops::Op::MoveInstance { change, reply })
+            .await
+    }
+
+    /// Rewinds failed instance `id`; `None` if there is no such instance.
+    pub async fn rewind(&self, id: &str, reason: &str, now: u64) -> Result<Option<Rewound>> {
+        self.writer()
+            .submit(|reply| super::ops::Op::Rewind {
+                id: id.to_owned(),
+                reason: reason.to_owned(),
+                now,
+                reply,
+            })
+            .await
+    }
+
+    /// Purges the ended instances among `ids`; returns how many went.
+    pub async fn purge_ended(&self, ids: Vec<String>) -> Result<u64> {
+        self.writer()
+            .submit(|reply| super::ops::Op::PurgeEnded { ids, reply })
+            .await
+    }
+
+    /// Deletes the modules among `digests` that nothing uses; returns those deleted.
+    pub async fn delete_modules(&self, digests: Vec<String>) -> Result<Vec<String>> {
+        self.writer()
+            .submit(|reply| super::ops::Op::DeleteModules { digests, reply })
+            .await
+    }
+}
