@@ -1,21 +1,25 @@
-//! The seed's order workflow: the happy path, each failure path, and the retry of the flaky carrier.
+//! The order workflow in every language: the happy path with the flaky carrier retried, each failure
+//! path, and the manifest.
 
+use keel::HistoryEvent;
+use keel::cli::build::Lang;
 use keel::store::Status;
 use serde_json::json;
 
-use crate::support::{assert_completed, engine, finish, kinds};
+use super::{Order, engine_for, same_as_rust};
+use crate::support::{assert_completed, kinds};
 
 const ORDER: &str = r#"{"orderId":"order-42","amount":25.0,"items":["book"]}"#;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_order_is_paid_reserved_shipped_and_confirmed() {
-    let t = engine(&["order_processing"]).await;
-    let id = t
-        .keel
-        .start("ProcessOrder", ORDER, Some("order-42"))
-        .await
-        .unwrap();
-    let instance = finish(&t.keel, id.as_str()).await;
+pub(crate) async fn an_order_is_paid_reserved_shipped_and_confirmed(lang: Lang) {
+    let (instance, history) = same_as_rust(
+        lang,
+        "order_processing",
+        "ProcessOrder",
+        ORDER,
+        Order::Recorded,
+    )
+    .await;
     assert_completed(&instance);
     assert_eq!(
         instance.output,
@@ -28,8 +32,6 @@ async fn an_order_is_paid_reserved_shipped_and_confirmed() {
         }))
     );
     assert_eq!(instance.custom_status, Some(json!({"step": "completed"})));
-
-    let history = t.keel.history(id.as_str()).await.unwrap();
     assert_eq!(
         kinds(&history),
         [
@@ -54,7 +56,7 @@ async fn an_order_is_paid_reserved_shipped_and_confirmed() {
     let scheduled: Vec<String> = history
         .iter()
         .filter_map(|r| match &r.event {
-            keel::HistoryEvent::TaskScheduled { name, .. } => Some(name.clone()),
+            HistoryEvent::TaskScheduled { name, .. } => Some(name.clone()),
             _ => None,
         })
         .collect();
@@ -67,30 +69,33 @@ async fn an_order_is_paid_reserved_shipped_and_confirmed() {
             "SendConfirmationEmail"
         ]
     );
-    // The flaky carrier failed once and was retried under the policy.
+    // The flaky carrier failed its first attempt (KEEL_ATTEMPT=1) and was retried under the policy.
     let retry = history
         .iter()
         .find_map(|r| match &r.event {
-            keel::HistoryEvent::TaskRetrying {
+            HistoryEvent::TaskRetrying {
                 failure, attempt, ..
             } => Some((failure.kind.clone(), *attempt)),
             _ => None,
         })
-        .unwrap();
+        .expect("a TaskRetrying event");
     assert_eq!(retry, ("CarrierUnavailable".to_owned(), 1));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_declined_payment_fails_the_order_with_a_clear_error() {
-    let t = engine(&["order_processing"]).await;
+pub(crate) async fn a_declined_payment_fails_the_order_with_a_clear_error(lang: Lang) {
     let input = r#"{"orderId":"order-7","amount":0,"items":["book"]}"#;
-    let id = t.keel.start("ProcessOrder", input, None).await.unwrap();
-    let instance = finish(&t.keel, id.as_str()).await;
+    let (instance, history) = same_as_rust(
+        lang,
+        "order_processing",
+        "ProcessOrder",
+        input,
+        Order::Recorded,
+    )
+    .await;
     assert_eq!(instance.status, Status::Failed);
-    let failure = instance.failure.unwrap();
+    let failure = instance.failure.expect("a failure");
     assert_eq!(failure.kind, "PaymentFailed");
     assert!(failure.message.contains("order-7"), "{failure}");
-    let history = t.keel.history(id.as_str()).await.unwrap();
     assert_eq!(
         kinds(&history),
         [
@@ -103,14 +108,43 @@ async fn a_declined_payment_fails_the_order_with_a_clear_error() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn missing_stock_fails_the_order_and_names_the_item() {
-    let t = engine(&["order_processing"]).await;
+pub(crate) async fn missing_stock_fails_the_order_and_names_the_item(lang: Lang) {
     let input = r#"{"orderId":"order-8","amount":10,"items":["book","unobtainium"]}"#;
-    let id = t.keel.start("ProcessOrder", input, None).await.unwrap();
-    let instance = finish(&t.keel, id.as_str()).await;
+    let (instance, _) = same_as_rust(
+        lang,
+        "order_processing",
+        "ProcessOrder",
+        input,
+        Order::Recorded,
+    )
+    .await;
     assert_eq!(instance.status, Status::Failed);
-    let failure = instance.failure.unwrap();
+    let failure = instance.failure.expect("a failure");
     assert_eq!(failure.kind, "InventoryFailed");
     assert!(failure.message.contains("unobtainium"), "{failure}");
+}
+
+pub(crate) async fn the_manifest_lists_every_function(lang: Lang) {
+    let t = engine_for(lang, "order_processing").await;
+    let mut functions: Vec<(String, String)> = t
+        .keel
+        .functions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.name, f.kind))
+        .collect();
+    functions.sort();
+    let expected = [
+        ("CheckInventory", "activity"),
+        ("ProcessOrder", "orchestrator"),
+        ("SendConfirmationEmail", "activity"),
+        ("ShipOrder", "activity"),
+        ("VerifyPayment", "activity"),
+    ];
+    assert_eq!(
+        functions,
+        expected.map(|(n, k)| (n.to_owned(), k.to_owned())),
+        "{lang}"
+    );
 }

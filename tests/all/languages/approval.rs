@@ -1,0 +1,150 @@
+//! Human approval in every language: an external event races a durable timer; whichever comes first
+//! wins, and the history has the same shape as the Rust build's.
+
+use std::time::Duration;
+
+use keel::HistoryEvent;
+use keel::cli::build::Lang;
+use serde_json::json;
+
+use super::{builds, comparable, engine_for};
+use crate::support::{
+    Running, assert_completed, engine, kinds, manual_clock, reopen, wait_for_event,
+};
+
+/// Starts an approval, approves it while it waits, and returns the comparable history.
+async fn approve(lang: Lang) -> Vec<serde_json::Value> {
+    let t = engine_for(lang, "approval").await;
+    let worker = Running::start(&t.keel);
+    let input = r#"{"requestId":"req-1","timeoutMs":600000}"#;
+    let id = t
+        .keel
+        .start("Approval", input, Some("req-1"))
+        .await
+        .unwrap();
+    wait_for_event(&t.keel, id.as_str(), "EventAwaited").await;
+    let waiting = t.keel.status(id.as_str()).await.unwrap().unwrap();
+    assert_eq!(
+        waiting.custom_status,
+        Some(json!({"state": "waiting"})),
+        "{lang}"
+    );
+    t.keel
+        .raise_event(id.as_str(), "Approved", r#"{"by":"alice"}"#)
+        .await
+        .unwrap();
+    let instance = t
+        .keel
+        .wait(id.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    worker.stop().await;
+    assert_completed(&instance);
+    assert_eq!(
+        instance.output,
+        Some(json!({"requestId": "req-1", "outcome": "approved", "approvedBy": "alice"})),
+        "{lang}"
+    );
+    assert_eq!(
+        instance.custom_status,
+        Some(json!({"state": "approved", "by": "alice"})),
+        "{lang}"
+    );
+    let history = t.keel.history(id.as_str()).await.unwrap();
+    assert_eq!(
+        kinds(&history),
+        [
+            "ExecutionStarted",
+            "CustomStatusSet",
+            "TimerCreated",
+            "EventAwaited",
+            "EventRaised",
+            "CustomStatusSet",
+            "TaskScheduled",
+            "TaskCompleted",
+            "ExecutionCompleted"
+        ],
+        "{lang}"
+    );
+    // The timer's fire time depends on when the test ran: compared as a shape only.
+    comparable(&history)
+        .into_iter()
+        .filter(|e| e["type"] != "TimerCreated")
+        .collect()
+}
+
+pub(crate) async fn an_approval_before_the_deadline_wins(lang: Lang) {
+    let history = approve(lang).await;
+    if lang != Lang::Rust {
+        assert_eq!(history, approve(Lang::Rust).await, "{lang}");
+    }
+}
+
+/// Lets the deadline pass on a manual clock and returns the comparable history.
+async fn escalate(lang: Lang) -> Vec<serde_json::Value> {
+    let clock = manual_clock(1_000_000);
+    let t = engine(&[]).await;
+    // Reopen on the same database with the manual clock so the timer fires when the test says.
+    let keel = reopen(&t.config, Some(clock.clone())).await;
+    keel.deploy(builds::module(lang, "approval"), None)
+        .await
+        .unwrap();
+    let worker = Running::start(&keel);
+    let input = r#"{"requestId":"req-2","timeoutMs":60000}"#;
+    let id = keel.start("Approval", input, Some("req-2")).await.unwrap();
+    let history = wait_for_event(&keel, id.as_str(), "TimerCreated").await;
+    let fire_at = history
+        .iter()
+        .find_map(|r| match r.event {
+            HistoryEvent::TimerCreated { fire_at_ms, .. } => Some(fire_at_ms),
+            _ => None,
+        })
+        .expect("a TimerCreated event");
+    assert_eq!(
+        fire_at,
+        1_000_000 + 60_000,
+        "{lang}: the timer is set from orchestration time"
+    );
+    clock.advance(60_000);
+    keel.wake();
+    let instance = keel
+        .wait(id.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    worker.stop().await;
+    assert_completed(&instance);
+    assert_eq!(
+        instance.output,
+        Some(json!({"requestId": "req-2", "outcome": "escalated"})),
+        "{lang}"
+    );
+    assert_eq!(
+        instance.custom_status,
+        Some(json!({"state": "escalated"})),
+        "{lang}"
+    );
+    let fired = keel.history(id.as_str()).await.unwrap();
+    assert_eq!(
+        kinds(&fired),
+        [
+            "ExecutionStarted",
+            "CustomStatusSet",
+            "TimerCreated",
+            "EventAwaited",
+            "TimerFired",
+            "CustomStatusSet",
+            "TaskScheduled",
+            "TaskCompleted",
+            "ExecutionCompleted"
+        ],
+        "{lang}"
+    );
+    comparable(&fired)
+}
+
+pub(crate) async fn the_durable_timer_escalates_when_nobody_approves(lang: Lang) {
+    let history = escalate(lang).await;
+    if lang != Lang::Rust {
+        assert_eq!(history, escalate(Lang::Rust).await, "{lang}");
+    }
+}
