@@ -6,7 +6,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -140,14 +139,7 @@ impl Config {
     }
 }
 
-/// Counters of the engine's own behaviour.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Turns served by a hot instance.
-    pub hot_hits: AtomicU64,
-    /// Guests started by replaying history (cold start, eviction, restart).
-    pub replays: AtomicU64,
-}
+pub use crate::metrics::Metrics;
 
 /// State shared by the engine's tasks.
 #[derive(Debug)]

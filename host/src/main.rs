@@ -1,14 +1,18 @@
-//! The `keel` binary: parses the command line, runs it, and turns an error chain into a message and an
-//! exit code. Nothing else lives here.
+//! The `keel` binary: parses the command line (with `keel.toml` defaults), installs logging and
+//! tracing, runs the command, and turns an error chain into a message and an exit code. Nothing else
+//! lives here.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use tracing_subscriber::EnvFilter;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = keel::cli::Cli::parse();
+    let cli = match keel::cli::config::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let default = if matches!(
         cli.command,
         keel::cli::Command::Worker | keel::cli::Command::Serve(_)
@@ -17,17 +21,20 @@ async fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match keel::cli::run(cli).await {
+    let telemetry = match keel::telemetry::init(default, cli.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match keel::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }

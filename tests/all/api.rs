@@ -263,6 +263,15 @@ async fn an_order_deployed_and_started_over_http_goes_from_202_to_200() {
             .starts_with("text/plain")
     );
     let text = metrics.text();
+    let sample = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+    };
+    // Every turn of the order was committed and timed.
+    let turns = sample("keel_turns_total");
+    assert!(turns >= 5, "{turns} turns");
+    assert_eq!(sample("keel_turn_duration_seconds_count"), turns);
     for line in [
         "keel_instances{status=\"Completed\"} 1",
         "keel_instances{status=\"Running\"} 0",
@@ -272,6 +281,16 @@ async fn an_order_deployed_and_started_over_http_goes_from_202_to_200() {
         "# TYPE keel_hot_hits_total counter",
         "# TYPE keel_replays_total counter",
         "# TYPE keel_http_responses_total counter",
+        "keel_activity_attempts_total{activity=\"ShipOrder\"} 2",
+        "keel_activity_failures_total{activity=\"ShipOrder\"} 1",
+        "keel_activity_attempts_total{activity=\"VerifyPayment\"} 1",
+        "keel_activity_failures_total{activity=\"VerifyPayment\"} 0",
+        "keel_activity_duration_seconds_count 5",
+        "keel_activity_duration_seconds_bucket{le=\"+Inf\"} 5",
+        "# TYPE keel_turn_duration_seconds histogram",
+        "keel_work_items{state=\"due\"} 0",
+        "keel_inbox_messages{state=\"scheduled\"} 0",
+        "# TYPE keel_hot_evictions_total counter",
     ] {
         assert!(
             text.lines().any(|l| l == line),

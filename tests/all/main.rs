@@ -7,6 +7,7 @@
 mod api;
 mod bad_input;
 mod cli;
+mod config_file;
 mod crash;
 mod dashboard;
 mod languages;
@@ -16,4 +17,5 @@ mod replay;
 mod rewind;
 mod runaway;
 mod support;
+mod telemetry;
 mod versions;

@@ -62,6 +62,7 @@ impl Workers {
             let span = tracing::info_span!(
                 "activity.attempt",
                 instance = %item.instance,
+                execution = item.execution,
                 task = item.task_id,
                 name = %item.name,
                 attempt = item.attempt
@@ -80,7 +81,12 @@ impl Workers {
     }
 
     async fn attempt(&self, item: WorkItem) {
+        let started = std::time::Instant::now();
         let result = self.run(&item).await;
+        self.shared.metrics.record_attempt(
+            crate::versions::split_versioned(&item.name).0,
+            result.is_err(),
+        );
         let now = self.shared.clock.now_ms();
         let deliver = |event| OutMessage {
             instance: item.instance.clone(),
@@ -141,6 +147,10 @@ impl Workers {
         let claim = driver.as_ref().map(|_| now + self.shared.config.lease_ms);
         match self.shared.store.finish_work_item(finish, claim, now).await {
             Ok(Finished::Committed { claimed_instance }) => {
+                self.shared
+                    .metrics
+                    .activity_latency
+                    .observe(started.elapsed());
                 if let (true, Some(driver)) = (claimed_instance, driver) {
                     driver.dispatch(item.instance.clone());
                 }

@@ -48,6 +48,9 @@ pub(crate) async fn render(state: &AppState) -> Result<String, engine::Error> {
     let counts = state.keel.store().count_by_status().await?;
     let modules = state.keel.store().module_count().await?;
     let engine = state.keel.metrics();
+    let now = state.keel.shared().clock.now_ms();
+    let (inbox_due, inbox_later) = state.keel.store().inbox_depth(now).await?;
+    let (work_due, work_later) = state.keel.store().work_queue_depth(now).await?;
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
         let _ = writeln!(out, "# HELP {name} {help}");
@@ -87,6 +90,63 @@ pub(crate) async fn render(state: &AppState) -> Result<String, engine::Error> {
         "Orchestrator guests started by replaying history.",
         &[(String::new(), engine.replays.load(Ordering::Relaxed))],
     );
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    metric(
+        "keel_hot_evictions_total",
+        "counter",
+        "Orchestrator guests dropped from memory because the hot cache was full.",
+        &[(String::new(), load(&engine.hot_evictions))],
+    );
+    metric(
+        "keel_turns_total",
+        "counter",
+        "Orchestration turns committed (rate() of it is turns per second).",
+        &[(String::new(), load(&engine.turns))],
+    );
+    metric(
+        "keel_turns_abandoned_total",
+        "counter",
+        "Orchestration turns abandoned (lease lost, conflict); they run again.",
+        &[(String::new(), load(&engine.turns_abandoned))],
+    );
+    let attempts = engine.attempts();
+    let label = |name: &str| format!("{{activity=\"{}\"}}", escape(name));
+    metric(
+        "keel_activity_attempts_total",
+        "counter",
+        "Activity attempts run, by activity.",
+        &attempts
+            .iter()
+            .map(|(name, c)| (label(name), c.attempts))
+            .collect::<Vec<_>>(),
+    );
+    metric(
+        "keel_activity_failures_total",
+        "counter",
+        "Activity attempts that failed (retried or not), by activity.",
+        &attempts
+            .iter()
+            .map(|(name, c)| (label(name), c.failures))
+            .collect::<Vec<_>>(),
+    );
+    metric(
+        "keel_inbox_messages",
+        "gauge",
+        "Inbox messages due now, and waiting for a later time (timers).",
+        &[
+            ("{state=\"due\"}".to_owned(), inbox_due),
+            ("{state=\"scheduled\"}".to_owned(), inbox_later),
+        ],
+    );
+    metric(
+        "keel_work_items",
+        "gauge",
+        "Activity calls due now, and waiting for a retry's time.",
+        &[
+            ("{state=\"due\"}".to_owned(), work_due),
+            ("{state=\"scheduled\"}".to_owned(), work_later),
+        ],
+    );
     metric(
         "keel_api_instances_started_total",
         "counter",
@@ -117,6 +177,25 @@ pub(crate) async fn render(state: &AppState) -> Result<String, engine::Error> {
         "HTTP responses by status class.",
         &responses,
     );
+    histogram(
+        &mut out,
+        "keel_turn_duration_seconds",
+        "Orchestration turn latency, from claim to commit.",
+        &engine.turn_latency.snapshot(),
+    );
+    histogram(
+        &mut out,
+        "keel_activity_duration_seconds",
+        "Activity attempt latency, from start to the committed result.",
+        &engine.activity_latency.snapshot(),
+    );
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
     metric(
         "keel_build_info",
         "gauge",
@@ -124,4 +203,27 @@ pub(crate) async fn render(state: &AppState) -> Result<String, engine::Error> {
         &[(format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")), 1)],
     );
     Ok(out)
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, h: &crate::metrics::HistogramSnapshot) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (bound, n) in &h.buckets {
+        let le = if bound.is_infinite() {
+            "+Inf".to_owned()
+        } else {
+            bound.to_string()
+        };
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_sum {}", h.sum_seconds);
+    let _ = writeln!(out, "{name}_count {}", h.count);
+}
+
+/// A label value with `\`, `"` and newlines escaped, as the exposition format wants.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 pub mod build;
+pub mod config;
 pub mod new;
 mod remote;
 pub mod serve;
@@ -33,6 +34,12 @@ pub struct Cli {
     /// Send management commands to a running `keel serve` at this URL (token from KEEL_API_TOKEN).
     #[arg(long, global = true, env = "KEEL_SERVER")]
     pub server: Option<String>,
+    /// Export Keel's spans over OTLP/HTTP (JSON) to this endpoint, e.g. http://localhost:4318.
+    #[arg(long, global = true, env = "KEEL_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Configuration file (default: ./keel.toml when it exists); flags and environment win over it.
+    #[arg(long, global = true, env = "KEEL_CONFIG")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

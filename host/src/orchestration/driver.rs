@@ -58,10 +58,12 @@ impl HotCache {
         self.entries.remove(id).map(|(_, hot)| hot)
     }
 
-    fn put(&mut self, id: String, hot: HotInstance) {
+    /// Keeps `hot`, evicting the least recently used beyond the capacity; returns how many went.
+    fn put(&mut self, id: String, hot: HotInstance) -> u64 {
         if self.capacity == 0 {
-            return;
+            return 1;
         }
+        let mut evicted = 0;
         self.clock += 1;
         self.entries.insert(id, (self.clock, hot));
         while self.entries.len() > self.capacity {
@@ -73,10 +75,12 @@ impl HotCache {
             match oldest {
                 Some(id) => {
                     self.entries.remove(&id);
+                    evicted += 1;
                 }
                 None => break,
             }
         }
+        evicted
     }
 
     /// Number of instances held.
@@ -131,13 +135,31 @@ impl Driver {
     /// Runs the turn of an instance this worker has leased, as soon as a permit is free.
     pub(crate) fn dispatch(self: &Arc<Self>, id: String) {
         let driver = self.clone();
-        let span = tracing::info_span!("orchestration.turn", instance = %id);
+        let span = tracing::info_span!(
+            "orchestration.turn",
+            instance = %id,
+            execution = tracing::field::Empty,
+            name = tracing::field::Empty,
+        );
         tokio::spawn(
             async move {
                 let Ok(permit) = driver.permits.clone().acquire_owned().await else {
                     return;
                 };
-                if let Err(e) = driver.turn(&id).await {
+                let started = std::time::Instant::now();
+                let result = driver.turn(&id).await;
+                let metrics = &driver.shared.metrics;
+                if result.is_ok() {
+                    metrics
+                        .turns
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    metrics.turn_latency.observe(started.elapsed());
+                } else {
+                    metrics
+                        .turns_abandoned
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                if let Err(e) = result {
                     tracing::warn!(error = %e, "turn abandoned");
                     driver.hot().take(&id);
                     let _ = driver
@@ -157,6 +179,9 @@ impl Driver {
         let Some(instance) = self.store().instance(id).await? else {
             return Ok(());
         };
+        let span = tracing::Span::current();
+        span.record("execution", instance.execution);
+        span.record("name", instance.name.as_str());
         let inbox = self.store().inbox(id, now).await?;
         let mut plan = Plan::new(&instance);
         for (row, execution, message) in inbox {
@@ -249,7 +274,11 @@ impl Driver {
         let result = self.store().commit_turn(commit).await;
         if result.is_ok() && !finished {
             hot.history_len = new_len;
-            self.hot().put(id.to_owned(), hot);
+            let evicted = self.hot().put(id.to_owned(), hot);
+            self.shared
+                .metrics
+                .hot_evictions
+                .fetch_add(evicted, std::sync::atomic::Ordering::Relaxed);
         }
         self.workers.dispatch(result?);
         Ok(())

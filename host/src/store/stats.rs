@@ -1,4 +1,5 @@
-//! Aggregate reads for monitoring: how many instances are in each status.
+//! Aggregate reads for monitoring: how many instances are in each status, and how deep the inbox and
+//! the activity work queue are.
 //!
 //! Read-only and cheap (one indexed `GROUP BY`); it never writes and never touches the writer.
 
@@ -23,5 +24,25 @@ impl Store {
         }
         counts.sort_by_key(|(status, _)| Status::ALL.iter().position(|s| s == status));
         Ok(counts)
+    }
+
+    /// Messages due now (`<= now`) and messages waiting for a later time (timers, retries).
+    pub async fn inbox_depth(&self, now: u64) -> Result<(u64, u64)> {
+        self.due_and_later("inbox", now).await
+    }
+
+    /// Activity calls due now and calls waiting for a retry's time.
+    pub async fn work_queue_depth(&self, now: u64) -> Result<(u64, u64)> {
+        self.due_and_later("work_items", now).await
+    }
+
+    async fn due_and_later(&self, table: &str, now: u64) -> Result<(u64, u64)> {
+        let row = sqlx::query(&format!(
+            "SELECT COALESCE(SUM(visible_at <= ?1), 0), COALESCE(SUM(visible_at > ?1), 0) FROM {table}"
+        ))
+        .bind(super::to_i64(now))
+        .fetch_one(self.pool())
+        .await?;
+        Ok((to_u64(row.try_get(0)?), to_u64(row.try_get(1)?)))
     }
 }

@@ -1,0 +1,170 @@
+//! Traces over OTLP: `keel run --otlp-endpoint` against a collector stand-in that records what it is
+//! sent, checking the spans of a real order run (turns and activity attempts, one trace per instance,
+//! the failed first shipping attempt marked as an error).
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::post;
+use serde_json::Value;
+
+use crate::support::guests;
+
+/// Spans received by the stand-in collector.
+type Received = Arc<Mutex<Vec<Value>>>;
+
+async fn collector() -> (u16, Received) {
+    let received: Received = Arc::default();
+    let store = received.clone();
+    let app = Router::new().route(
+        "/v1/traces",
+        post(move |body: String| {
+            let store = store.clone();
+            async move {
+                let request: Value = serde_json::from_str(&body).expect("OTLP JSON");
+                for resource in request["resourceSpans"].as_array().into_iter().flatten() {
+                    for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                        for span in scope["spans"].as_array().into_iter().flatten() {
+                            store.lock().unwrap().push(span.clone());
+                        }
+                    }
+                }
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, received)
+}
+
+fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)
+        .map(|a| &a["value"])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keel_run_exports_its_turns_and_attempts_over_otlp() {
+    let (port, received) = collector().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let module = guests().join("order_processing.wasm");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_keel"))
+            .arg("--db")
+            .arg(&db)
+            .args(["--otlp-endpoint", &format!("http://127.0.0.1:{port}")])
+            .arg("run")
+            .arg(module)
+            .args(["-o", "ProcessOrder", "--id", "traced-order"])
+            .args([
+                "--input",
+                r#"{"orderId":"o-1","amount":25.0,"items":["book"]}"#,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let spans = received.lock().unwrap().clone();
+    let named =
+        |name: &str| -> Vec<&Value> { spans.iter().filter(|s| s["name"] == name).collect() };
+    let turns = named("orchestration.turn");
+    let attempts = named("activity.attempt");
+    assert!(turns.len() >= 5, "{} turns in {spans:#?}", turns.len());
+    assert_eq!(attempts.len(), 5, "four activities and one retry");
+
+    // One trace for the instance: every turn and attempt carries its id and shares its trace id.
+    let trace = &turns[0]["traceId"];
+    assert_eq!(trace.as_str().unwrap().len(), 32);
+    for span in turns.iter().chain(&attempts) {
+        assert_eq!(&span["traceId"], trace);
+        assert_eq!(
+            attribute(span, "keel.instance").and_then(|v| v["stringValue"].as_str()),
+            Some("traced-order")
+        );
+        let start: u128 = span["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
+        let end: u128 = span["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
+        assert!(start <= end);
+    }
+    assert!(turns.iter().all(|t| {
+        attribute(t, "keel.name").and_then(|v| v["stringValue"].as_str()) == Some("ProcessOrder")
+            && attribute(t, "keel.execution").and_then(|v| v["intValue"].as_str()) == Some("1")
+    }));
+
+    let shipping: Vec<&&Value> = attempts
+        .iter()
+        .filter(|a| {
+            attribute(a, "keel.name").and_then(|v| v["stringValue"].as_str()) == Some("ShipOrder")
+        })
+        .collect();
+    assert_eq!(shipping.len(), 2);
+    let attempt = |s: &Value| {
+        attribute(s, "keel.attempt")
+            .and_then(|v| v["intValue"].as_str())
+            .map(str::to_owned)
+    };
+    let first = shipping
+        .iter()
+        .find(|s| attempt(s).as_deref() == Some("1"))
+        .unwrap();
+    let second = shipping
+        .iter()
+        .find(|s| attempt(s).as_deref() == Some("2"))
+        .unwrap();
+    assert_eq!(first["status"]["code"], 2, "{first:#}");
+    assert!(
+        first["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CarrierUnavailable")
+    );
+    assert_eq!(second["status"]["code"], 0, "{second:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_otlp_endpoint_does_not_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bind and drop a listener: nothing listens on that port afterwards.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--db")
+        .arg(dir.path().join("keel.db"))
+        .args(["--otlp-endpoint", &format!("http://127.0.0.1:{port}")])
+        .arg("run")
+        .arg(guests().join("order_processing.wasm"))
+        .args(["-o", "ProcessOrder"])
+        .args([
+            "--input",
+            r#"{"orderId":"o-2","amount":5.0,"items":["pen"]}"#,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("could not export"), "{stderr}");
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["--otlp-endpoint", "https://collector:4318", "list"])
+        .arg("--db")
+        .arg(dir.path().join("keel.db"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("https is not supported"));
+}
