@@ -608,34 +608,65 @@ void keel_write_stringf(keel_writer *w, const char *format, ...) {
     free(text);
 }
 
-/* The shortest text that reads back as `value`, in serde_json's (ryu's) style. */
+/* The shortest text that reads back as `value`, laid out as serde_json (ryu) writes an f64: "25.0",
+ * "0.1", "0.0001", "1e-7", "1e+21", "1.5e+300". */
 static void format_double(double value, char out[40]) {
     if (!isfinite(value)) {
         strcpy(out, "null");
         return;
     }
-    char tmp[40];
-    for (int precision = 1; precision <= 17; precision++) {
-        snprintf(tmp, sizeof tmp, "%.*g", precision, value);
-        if (strtod(tmp, NULL) == value) {
+    if (value == 0.0) {
+        strcpy(out, signbit(value) ? "-0.0" : "0.0");
+        return;
+    }
+    /* The shortest round-tripping digits, from printf's correctly rounded scientific form. */
+    char sci[40];
+    for (int precision = 0; precision <= 16; precision++) {
+        snprintf(sci, sizeof sci, "%.*e", precision, value);
+        if (strtod(sci, NULL) == value) {
             break;
         }
     }
-    /* Exponent without '+' and leading zeros ("1e-7", "1e21"), and ".0" on integral values. */
-    char *e = strchr(tmp, 'e');
-    if (e != NULL) {
-        char mantissa[40];
-        size_t m = (size_t)(e - tmp);
-        memcpy(mantissa, tmp, m);
-        mantissa[m] = '\0';
-        int exponent = atoi(e + 1);
-        snprintf(out, 40, "%s%se%d", mantissa, strchr(mantissa, '.') ? "" : ".0", exponent);
-        return;
+    char digits[24];
+    size_t n = 0;
+    const char *c = sci;
+    bool negative = *c == '-';
+    if (negative) {
+        c++;
     }
-    if (strchr(tmp, '.') == NULL) {
-        snprintf(out, 40, "%s.0", tmp);
+    for (; *c != 'e' && *c != '\0'; c++) {
+        if (*c >= '0' && *c <= '9' && n < sizeof digits - 1) {
+            digits[n++] = *c;
+        }
+    }
+    while (n > 1 && digits[n - 1] == '0') {
+        n--;
+    }
+    digits[n] = '\0';
+    int kk = (*c == 'e' ? atoi(c + 1) : 0) + 1; /* value = 0.DIGITS x 10^kk */
+    int e = kk - (int)n;
+    char *o = out;
+    if (negative) {
+        *o++ = '-';
+    }
+    if (e >= 0 && kk <= 16) {
+        o += sprintf(o, "%s", digits);
+        for (int i = 0; i < e; i++) {
+            *o++ = '0';
+        }
+        strcpy(o, ".0");
+    } else if (kk > 0 && kk <= 16) {
+        sprintf(o, "%.*s.%s", kk, digits, digits + kk);
+    } else if (kk > -5 && kk <= 0) {
+        o += sprintf(o, "0.");
+        for (int i = 0; i < -kk; i++) {
+            *o++ = '0';
+        }
+        strcpy(o, digits);
+    } else if (n == 1) {
+        sprintf(o, "%se%+d", digits, kk - 1);
     } else {
-        snprintf(out, 40, "%s", tmp);
+        sprintf(o, "%c.%se%+d", digits[0], digits + 1, kk - 1);
     }
 }
 

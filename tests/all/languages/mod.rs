@@ -13,6 +13,7 @@ use crate::support::{TestEngine, engine, finish};
 
 mod approval;
 mod builds;
+mod c_json;
 mod coverage;
 mod cross_language;
 mod determinism;
