@@ -569,3 +569,62 @@ fn build_c(b: &Build) -> Result<(), Error> {
     std::fs::write(&b.out, component).map_err(io("write", &b.out))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for file in files {
+            std::fs::write(dir.path().join(file), "").expect("writing a file");
+        }
+        dir
+    }
+
+    #[test]
+    fn the_language_is_detected_from_the_files() {
+        let cases: [(&[&str], Lang); 4] = [
+            (&["Cargo.toml"], Lang::Rust),
+            (&["app.py", "helpers.py"], Lang::Python),
+            (&["app.js", "README.md"], Lang::JavaScript),
+            (&["order.c", "util.h"], Lang::C),
+        ];
+        for (files, lang) in cases {
+            let dir = dir_with(files);
+            assert_eq!(detect(dir.path()).unwrap(), lang, "{files:?}");
+        }
+        let mixed = dir_with(&["app.py", "module.c"]);
+        assert!(matches!(
+            detect(mixed.path()),
+            Err(Error::Ambiguous { found, .. }) if found == "python, c"
+        ));
+        let empty = dir_with(&["README.md"]);
+        assert!(matches!(detect(empty.path()), Err(Error::NoSources(_))));
+    }
+
+    #[test]
+    fn the_cdylib_is_found_in_cargo_messages() {
+        let manifest = Path::new("/m/Cargo.toml");
+        let messages = [
+            r#"{"reason":"compiler-artifact","manifest_path":"/dep/Cargo.toml","filenames":["/t/libdep.rlib"]}"#,
+            r#"{"reason":"compiler-artifact","manifest_path":"/m/Cargo.toml","filenames":["/t/m.wasm","/t/libm.rlib"]}"#,
+            r#"{"reason":"build-finished","success":true}"#,
+        ]
+        .join("\n");
+        assert_eq!(
+            cdylib_artifact(messages.as_bytes(), manifest),
+            Some(PathBuf::from("/t/m.wasm"))
+        );
+        assert_eq!(cdylib_artifact(b"not json\n", manifest), None);
+    }
+
+    #[test]
+    fn c_bindings_are_generated_from_the_built_in_wit() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        write_c_bindings(dir.path()).unwrap();
+        let header = std::fs::read_to_string(dir.path().join("module.h")).unwrap();
+        assert!(header.contains("exports_keel_workflow_orchestrators_run"));
+        assert!(dir.path().join("module_component_type.o").is_file());
+    }
+}

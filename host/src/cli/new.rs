@@ -140,3 +140,39 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_make_a_directory_and_a_crate() {
+        for good in ["greeter", "order-flow", "a_1"] {
+            assert!(validate(good).is_ok(), "{good}");
+        }
+        for bad in ["", "1st", "../x", "a b", "-x"] {
+            assert!(matches!(validate(bad), Err(Error::InvalidName(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_skeleton_is_written_and_nothing_is_overwritten() {
+        let work = tempfile::tempdir().expect("temporary directory");
+        for lang in Lang::ALL {
+            let dir = work.path().join(lang.as_str());
+            write(&dir, "greeter", lang, Path::new("/keel")).unwrap();
+            assert!(dir.join("README.md").is_file(), "{lang}");
+            assert_eq!(build::detect(&dir).unwrap(), lang);
+            assert!(matches!(
+                write(&dir, "greeter", lang, Path::new("/keel")),
+                Err(Error::Exists(_))
+            ));
+        }
+        let cargo = std::fs::read_to_string(work.path().join("rust/Cargo.toml")).unwrap();
+        assert!(
+            cargo.contains(r#"keel-sdk = { path = "/keel/sdk/rust" }"#),
+            "{cargo}"
+        );
+        assert!(cargo.contains("name = \"greeter\""), "{cargo}");
+    }
+}
