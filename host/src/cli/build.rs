@@ -146,7 +146,7 @@ pub struct BuildArgs {
     /// The module directory.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// The component to write (default: DIR/<directory name>.wasm).
+    /// The component to write (default: DIR/NAME.wasm, NAME being the directory name).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// A Keel checkout holding sdk/ and wit/ (default: the one this binary was built from).
