@@ -126,3 +126,201 @@ async fn the_dashboard_lists_instances_and_draws_a_timeline() {
     assert!(refused.contains("The token was refused."));
     server.abort();
 }
+
+/// A Chrome DevTools Protocol session on one page of a headless Chromium.
+struct Devtools {
+    browser: tokio::process::Child,
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    session: String,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Devtools {
+    /// Starts Chromium with remote debugging and opens `url` in a new page.
+    async fn open(browser: &PathBuf, url: &str) -> Self {
+        use tokio::io::AsyncBufReadExt as _;
+        let profile = tempfile::tempdir().expect("browser profile directory");
+        let mut child = tokio::process::Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--hide-scrollbars",
+                "--window-size=1280,900",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting chromium");
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let ws = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    return url.trim().to_owned();
+                }
+            }
+            panic!("chromium exited without a DevTools endpoint");
+        })
+        .await
+        .expect("chromium's DevTools endpoint in time");
+        // Keep draining Chromium's stderr so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (socket, _) = tokio_tungstenite::connect_async(ws.as_str())
+            .await
+            .expect("connecting to DevTools");
+        let mut devtools = Self {
+            browser: child,
+            socket,
+            session: String::new(),
+            next_id: 0,
+            _profile: profile,
+        };
+        let target = devtools
+            .call("Target.createTarget", serde_json::json!({ "url": url }))
+            .await;
+        let target = target["targetId"].as_str().unwrap().to_owned();
+        let attached = devtools
+            .call(
+                "Target.attachToTarget",
+                serde_json::json!({ "targetId": target, "flatten": true }),
+            )
+            .await;
+        devtools.session = attached["sessionId"].as_str().unwrap().to_owned();
+        devtools
+    }
+
+    /// Sends one command (to the page once attached) and returns its result.
+    async fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        use futures::{SinkExt as _, StreamExt as _};
+        use tokio_tungstenite::tungstenite::Message;
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = serde_json::json!({ "id": id, "method": method, "params": params });
+        if !self.session.is_empty() {
+            message["sessionId"] = serde_json::json!(self.session);
+        }
+        self.socket
+            .send(Message::text(message.to_string()))
+            .await
+            .expect("sending to DevTools");
+        loop {
+            let reply = tokio::time::timeout(Duration::from_secs(60), self.socket.next())
+                .await
+                .expect("DevTools answered in time")
+                .expect("DevTools connection open")
+                .expect("DevTools message");
+            let Message::Text(text) = reply else { continue };
+            let reply: serde_json::Value = serde_json::from_str(&text).expect("DevTools JSON");
+            if reply["id"] == id {
+                assert!(reply.get("error").is_none(), "{method}: {reply}");
+                return reply["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates `expression` in the page and returns its value.
+    async fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let result = self
+            .call(
+                "Runtime.evaluate",
+                serde_json::json!({ "expression": expression, "returnByValue": true }),
+            )
+            .await;
+        result["result"]["value"].clone()
+    }
+
+    /// Evaluates `expression` until it is true, for at most 30 s.
+    async fn until(&mut self, expression: &str) {
+        for _ in 0..300 {
+            if self.eval(expression).await == serde_json::json!(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let body = self.eval("document.body.innerText").await;
+        panic!("the page never satisfied {expression}:\n{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_terminates_a_running_instance_from_its_page() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no chromium: scripts/setup.sh should have installed it"
+        );
+        eprintln!("skipping the dashboard browser test: no chromium");
+        return;
+    };
+    let t = engine(&["approval"]).await;
+    let _worker = crate::support::Running::start(&t.keel);
+    t.keel
+        .start(
+            "Approval",
+            r#"{"requestId":"change-7","timeoutMs":3600000}"#,
+            Some("change-7"),
+        )
+        .await
+        .unwrap();
+    crate::support::wait_for_event(&t.keel, "change-7", "EventAwaited").await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = keel::api::router(t.keel.clone(), TOKEN.to_owned());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://127.0.0.1:{port}/ui/instances/change-7#token={TOKEN}");
+
+    let mut page = Devtools::open(&browser, &url).await;
+    page.until("document.getElementById('i-status')?.textContent === 'Running'")
+        .await;
+    // The timeline shows the durable timer and the wait for the event.
+    page.until("document.querySelector('#timeline svg') !== null")
+        .await;
+    let timeline = page
+        .eval("document.getElementById('timeline').textContent")
+        .await;
+    assert!(
+        timeline.as_str().unwrap().contains("events"),
+        "the wait for Approved is on the timeline: {timeline}"
+    );
+    // Accept the confirmation the button asks for, then click it as a user would.
+    page.eval(
+        "window.confirm = () => true; \
+         document.querySelector('.actions button[data-action=terminate]').click(); true",
+    )
+    .await;
+    page.until("document.getElementById('i-status').textContent === 'Terminated'")
+        .await;
+    page.until("document.querySelector('.actions button[data-action=terminate]').disabled")
+        .await;
+
+    let shot = page
+        .call(
+            "Page.captureScreenshot",
+            serde_json::json!({ "format": "png" }),
+        )
+        .await;
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let artefacts = crate::support::target_dir().join("test-artefacts");
+    std::fs::create_dir_all(&artefacts).unwrap();
+    let path = artefacts.join("dashboard-terminated.png");
+    std::fs::write(&path, &png).unwrap();
+    eprintln!("dashboard screenshot: {}", path.display());
+
+    let instance = t.keel.status("change-7").await.unwrap().unwrap();
+    assert_eq!(instance.status, keel::store::Status::Terminated);
+    let _ = page.browser.kill().await;
+    server.abort();
+}

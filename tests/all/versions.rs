@@ -1,5 +1,5 @@
 //! Modules and versions with real modules and real processes: an activity swapped under load in a
-//! running `keel worker`, instances pinned to their module across deploys and restarts, replay-checked
+//! running `keel serve` (deployed over its API), instances pinned to their module across deploys and restarts, replay-checked
 //! upgrades, rollback with `activate`, version ranges, broken deploys and module garbage collection.
 //!
 //! The fixture `tests/guests/versioned` is built twice (1.0.0 and 2.0.0); its activity and
@@ -26,15 +26,54 @@ fn keel_cli(db: &Path, args: &[&str]) -> Output {
         .expect("running keel")
 }
 
-fn worker(db: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(["worker", "--db"])
+/// Starts `keel serve` on `db` on a free port; returns the process and the port.
+fn serve(db: &Path) -> (Child, u16) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--db")
         .arg(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("KEEL_API_TOKEN", "versions-token")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .expect("starting keel worker")
+        .expect("starting keel serve");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("keel serve exited before listening")
+            .expect("reading stderr");
+        if let Some(addr) = line.strip_prefix("keel serve: listening on ") {
+            let addr = addr.split(';').next().unwrap_or_default();
+            break addr.rsplit(':').next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
+}
+
+/// One authenticated HTTP/1.1 POST; returns the status and the body.
+fn post(port: u16, path: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer versions-token\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("sending");
+    stream.write_all(body).expect("sending the body");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reading");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
 }
 
 fn now_ms() -> u64 {
@@ -65,6 +104,18 @@ async fn an_activity_swapped_under_load_fails_no_call_and_switches_at_once() {
     const CALLS: u64 = 50;
     let t = engine(&["versioned_v1"]).await;
     let db = t.db();
+    // Compile 2.0.0 into the cache the worker and the deploying process use (beside the database),
+    // so that the deploy lands while the calls run rather than after a cold compilation.
+    {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut config = keel::Config::new(scratch.path().join("scratch.db"));
+        let mut cache = db.clone().into_os_string();
+        cache.push(".cache");
+        config.cache_dir = Some(cache.into());
+        let warm = keel::Keel::open(config).await.unwrap();
+        warm.deploy(guest("versioned_v2"), None).await.unwrap();
+        warm.deploy(guest("versioned_v1"), None).await.unwrap();
+    }
     let mut ids = Vec::new();
     for _ in 0..INSTANCES {
         ids.push(
@@ -74,7 +125,7 @@ async fn an_activity_swapped_under_load_fails_no_call_and_switches_at_once() {
                 .unwrap(),
         );
     }
-    let mut running = worker(&db);
+    let (mut running, port) = serve(&db);
 
     // Deploy 2.0.0 once the worker is well into the calls.
     let mut done_before = 0;
@@ -93,13 +144,15 @@ async fn an_activity_swapped_under_load_fails_no_call_and_switches_at_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(done_before >= 100, "the worker made no progress");
+    // Deploy through the running server, as an operator would; it goes through the server's writer.
     let deploy_started = now_ms();
-    let out = keel_cli(
-        &db,
-        &["deploy", &wasm("versioned_v2"), "--version", "2.0.0"],
-    );
+    let (status, reply) = tokio::task::spawn_blocking(move || {
+        post(port, "/api/modules?version=2.0.0", &guest("versioned_v2"))
+    })
+    .await
+    .unwrap();
     let deployed = now_ms();
-    assert!(out.status.success(), "deploy failed: {}", text(&out));
+    assert_eq!(status, 201, "deploy failed: {reply}");
 
     let mut instances = Vec::new();
     for id in &ids {
@@ -157,7 +210,9 @@ async fn an_activity_swapped_under_load_fails_no_call_and_switches_at_once() {
     assert_eq!(old + new, INSTANCES * CALLS as usize);
     assert!(
         old >= 100 && new > 0 && scheduled_after > 0,
-        "old {old}, new {new}"
+        "the deploy did not land in the middle of the calls: {old} calls on 1.0.0, {new} on 2.0.0, \
+         {scheduled_after} scheduled after the deploy, which took {} ms",
+        deployed - deploy_started
     );
     let first_new = first_new.expect("a call ran on 2.0.0");
     println!(

@@ -9,6 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::OnceCell;
 use wasmtime::component::Component;
 use wasmtime_wasi::WasiCtxBuilder;
 
@@ -58,7 +59,8 @@ pub struct Registry {
     store: Store,
     clock: SharedClock,
     cache_dir: Option<PathBuf>,
-    loaded: Mutex<HashMap<String, Arc<Loaded>>>,
+    /// One cell per digest, so that concurrent loads of a module compile it once.
+    loaded: Mutex<HashMap<String, Arc<OnceCell<Arc<Loaded>>>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -132,17 +134,20 @@ impl Registry {
     }
 
     /// The compiled module with `digest`, from memory, the disk cache or the store.
+    /// Concurrent loads of one module wait for a single compilation (a deploy under load would
+    /// otherwise compile the new module once per waiting activity attempt).
     pub async fn load(&self, digest: &str) -> Result<Arc<Loaded>> {
-        if let Some(found) = self.lock().get(digest) {
-            return Ok(found.clone());
-        }
-        let bytes = self
-            .store
-            .module_bytes(digest)
-            .await?
-            .ok_or_else(|| Error::NotDeployed(digest.to_owned()))?;
-        let loaded = self.compile(digest, &bytes).await?;
-        Ok(self.remember(loaded))
+        let cell = self.lock().entry(digest.to_owned()).or_default().clone();
+        cell.get_or_try_init(|| async {
+            let bytes = self
+                .store
+                .module_bytes(digest)
+                .await?
+                .ok_or_else(|| Error::NotDeployed(digest.to_owned()))?;
+            Ok(Arc::new(self.compile(digest, &bytes).await?))
+        })
+        .await
+        .cloned()
     }
 
     /// Drops the compiled form of a removed module, from memory and from the disk cache.
@@ -165,17 +170,23 @@ impl Registry {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Loaded>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<OnceCell<Arc<Loaded>>>>> {
         // A poisoned map only means another thread panicked mid-insert; the map itself is intact.
         self.loaded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn remember(&self, loaded: Loaded) -> Arc<Loaded> {
-        let loaded = Arc::new(loaded);
-        self.lock()
+        let cell = self
+            .lock()
             .entry(loaded.digest.clone())
-            .or_insert(loaded)
-            .clone()
+            .or_default()
+            .clone();
+        // If a concurrent load finished first, keep its (identical) module.
+        let loaded = Arc::new(loaded);
+        match cell.set(loaded.clone()) {
+            Ok(()) => loaded,
+            Err(_) => cell.get().cloned().unwrap_or(loaded),
+        }
     }
 
     /// Compiles (or loads from the cache) and checks the component's shape.

@@ -146,6 +146,7 @@ async function renderInstance(id) {
   for (const button of document.querySelectorAll(".actions button")) {
     const action = button.dataset.action;
     button.disabled = action === "purge" ? !ended
+      : action === "rewind" ? i.status !== "Failed"
       : ended || (action === "resume" && i.status !== "Suspended") || (action === "suspend" && i.status === "Suspended");
   }
   const history = i.history || [];
@@ -212,8 +213,8 @@ function timeline(history, now) {
         row("events", "events").marks.push({ at, kind: "event", title: "raised " + e.name + " " + JSON.stringify(e.data) });
         break;
       case "ExecutionStarted": case "ExecutionCompleted": case "ContinuedAsNew":
-      case "ExecutionSuspended": case "ExecutionResumed":
-        lifecycle.marks.push({ at, kind: "life", title: e.type });
+      case "ExecutionSuspended": case "ExecutionResumed": case "ExecutionUpgraded": case "ExecutionRewound":
+        lifecycle.marks.push({ at, kind: "life", title: e.type + " " + summary(e) });
         break;
       case "ExecutionFailed": case "ExecutionTerminated":
         lifecycle.marks.push({ at, kind: "failed", title: e.type + " " + summary(e) });
