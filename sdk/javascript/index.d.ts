@@ -64,6 +64,11 @@ export interface ActivityOptions {
   retry?: RetryPolicy;
   /** Time limit of one attempt, in ms. */
   timeoutMs?: number;
+  /**
+   * Versions of the activity the call accepts, as a semver range (`"^2"`): the active version if it
+   * matches, else the highest deployed version that does. Default: the active version.
+   */
+  version?: string;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';

@@ -213,7 +213,9 @@ export class Context {
   /** Schedules activity `name` with `input` and optional `{ retry, timeoutMs }`; returns at once. */
   callActivity(name, input, options) {
     const json = encode(input, `input of activity ${name}`);
-    return new Task(host.callActivity(String(name), json, optionsToWit(options)));
+    // A version range travels in the name: `VerifyPayment@^2`.
+    const target = options?.version ? `${name}@${options.version}` : String(name);
+    return new Task(host.callActivity(target, json, optionsToWit(options)));
   }
 
   /** Starts sub-orchestration `name` with `input`, as `options.instanceId` or a derived id. */

@@ -196,10 +196,13 @@ class RetryPolicy:
 
 @dataclass
 class ActivityOptions:
-    """Options of one activity call: its retry policy and the time limit of one attempt (ms)."""
+    """Options of one activity call: its retry policy, the time limit of one attempt (ms), and the
+    versions of the activity it accepts (a semver range such as ``"^2"``: the active version if it
+    matches, else the highest deployed version that does)."""
 
     retry: Optional[RetryPolicy] = None
     timeout_ms: Union[int, timedelta, None] = None
+    version: Optional[str] = None
 
     def _to_wit(self):
         return wit.ActivityOptions(
@@ -327,13 +330,16 @@ class Context:
         *,
         retry: Optional[RetryPolicy] = None,
         timeout_ms: Union[int, timedelta, None] = None,
+        version: Optional[str] = None,
     ) -> Task:
         """Schedules the activity ``name`` with ``input``: one attempt with the module's default time
-        limit unless ``options`` (or ``retry``/``timeout_ms``) say otherwise."""
+        limit on the active version, unless ``options`` (or ``retry``/``timeout_ms``/``version``) say
+        otherwise."""
         if options is None:
-            options = ActivityOptions(retry=retry, timeout_ms=timeout_ms)
+            options = ActivityOptions(retry=retry, timeout_ms=timeout_ms, version=version)
         payload = _encode(input, f"input of activity {name}")
-        return Task(_host().call_activity(name, payload, options._to_wit()))
+        target = f"{name}@{options.version}" if options.version else name
+        return Task(_host().call_activity(target, payload, options._to_wit()))
 
     def call_orchestrator(self, name: str, input: Any = None, instance_id: Optional[str] = None) -> Task:
         """Starts the sub-orchestration ``name`` as ``instance_id`` or, with ``None``, an instance id the
