@@ -278,4 +278,14 @@ async fn listings_page_with_tokens_filter_by_time_and_purge_in_bulk() {
     let (_, _, left) = get(&app, "GET", "/api/instances").await;
     assert_eq!(left.as_array().unwrap().len(), 1);
     assert_eq!(left[0]["id"], "waiting");
+
+    // The versions of a function, with the instances pinned to each.
+    let (status, _, versions) = get(&app, "GET", "/api/modules/StampAfterEvent").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(versions[0]["kind"], "orchestrator");
+    assert_eq!(versions[0]["active"], true);
+    assert_eq!(versions[0]["pinned"], 1, "the waiting instance");
+    let (status, _, error) = get(&app, "GET", "/api/modules/Nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error["code"], "not_found");
 }
