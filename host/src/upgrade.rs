@@ -105,25 +105,13 @@ impl Keel {
     pub async fn check_upgrade(&self, bytes: &[u8]) -> Result<Vec<InstanceCheck>> {
         let (module, functions) = self.shared().registry.compile_unstored(bytes).await?;
         let mut checks = Vec::new();
-        for (name, kind) in functions {
-            if kind != "orchestrator" {
-                continue;
-            }
-            for status in [Status::Pending, Status::Running, Status::Suspended] {
-                let filter = InstanceFilter {
-                    status: Some(status),
-                    name: Some(name.clone()),
-                    ..Default::default()
-                };
-                for instance in self.list(&filter).await? {
-                    let check = self.replay_against(&instance.id, &module).await?;
-                    checks.push(InstanceCheck {
-                        instance: instance.id,
-                        name: name.clone(),
-                        check,
-                    });
-                }
-            }
+        for (instance, name) in self.unfinished_instances(&functions).await? {
+            let check = self.replay_against(&instance, &module).await?;
+            checks.push(InstanceCheck {
+                instance,
+                name,
+                check,
+            });
         }
         Ok(checks)
     }
@@ -178,10 +166,28 @@ impl Keel {
         let deployed = self.deploy(bytes, version).await?;
         let module = self.shared().registry.load(&deployed.digest).await?;
         let mut instances = Vec::new();
-        for (name, kind) in &deployed.functions {
-            if kind != "orchestrator" {
-                continue;
-            }
+        for (instance, name) in self.unfinished_instances(&deployed.functions).await? {
+            let outcome = self.move_one(&instance, &module, &deployed).await?;
+            instances.push(InstanceMove {
+                instance,
+                name,
+                outcome,
+            });
+        }
+        Ok(Upgrade {
+            deployed,
+            instances,
+        })
+    }
+
+    /// `(instance, orchestrator)` of every instance that has not ended, of the orchestrators among
+    /// `functions` (`(name, kind)` pairs).
+    async fn unfinished_instances(
+        &self,
+        functions: &[(String, String)],
+    ) -> Result<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        for (name, _) in functions.iter().filter(|(_, kind)| kind == "orchestrator") {
             for status in [Status::Pending, Status::Running, Status::Suspended] {
                 let filter = InstanceFilter {
                     status: Some(status),
@@ -189,19 +195,11 @@ impl Keel {
                     ..Default::default()
                 };
                 for instance in self.list(&filter).await? {
-                    let outcome = self.move_one(&instance.id, &module, &deployed).await?;
-                    instances.push(InstanceMove {
-                        instance: instance.id,
-                        name: name.clone(),
-                        outcome,
-                    });
+                    found.push((instance.id, name.clone()));
                 }
             }
         }
-        Ok(Upgrade {
-            deployed,
-            instances,
-        })
+        Ok(found)
     }
 
     async fn move_one(

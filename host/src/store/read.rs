@@ -67,6 +67,16 @@ pub struct FunctionRow {
 const INSTANCE_COLUMNS: &str = "id, name, execution, status, module, input, output, failure, \
      custom_status, parent, created_at, updated_at, history_len";
 
+fn function_from_row(r: &SqliteRow) -> Result<FunctionRow> {
+    Ok(FunctionRow {
+        name: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        digest: r.try_get(2)?,
+        version: r.try_get(3)?,
+        active: r.try_get(4)?,
+    })
+}
+
 fn instance_from_row(r: &SqliteRow) -> Result<Instance> {
     let opt_json = |i: usize, what: &'static str| -> Result<Option<Value>> {
         r.try_get::<Option<String>, _>(i)?
@@ -245,17 +255,7 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FunctionRow {
-                    name: r.try_get(0)?,
-                    kind: r.try_get(1)?,
-                    digest: r.try_get(2)?,
-                    version: r.try_get(3)?,
-                    active: r.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.iter().map(function_from_row).collect()
     }
 
     /// Every deployed version of function `name` of `kind`, newest first.
@@ -268,17 +268,7 @@ impl Store {
         .bind(kind)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FunctionRow {
-                    name: r.try_get(0)?,
-                    kind: r.try_get(1)?,
-                    digest: r.try_get(2)?,
-                    version: r.try_get(3)?,
-                    active: r.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.iter().map(function_from_row).collect()
     }
 
     /// How many instances that may still run code (pending, running, suspended, failed) are pinned
