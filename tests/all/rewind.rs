@@ -43,7 +43,8 @@ async fn sleep_until(at: u64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rewound_instance_runs_its_failed_activity_again_and_completes() {
     let t = engine(&["versioned_v1"]).await;
-    let at = now_ms() + 1_500;
+    // Far enough ahead that the activity fails even on a loaded machine; the test sleeps until then.
+    let at = now_ms() + 6_000;
     failed_instance(&t.keel, "r1", at).await;
 
     // Rewinding only applies to failed instances.
@@ -111,7 +112,7 @@ async fn a_rewound_instance_runs_its_failed_activity_again_and_completes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rewind_over_http_and_the_cli() {
     let t = engine(&["versioned_v1"]).await;
-    let at = now_ms() + 1_000;
+    let at = now_ms() + 6_000;
     failed_instance(&t.keel, "r-http", at).await;
     failed_instance(&t.keel, "r-cli", at).await;
     let app = keel::api::router(t.keel.clone(), TOKEN.to_owned());
