@@ -100,10 +100,14 @@ impl Metrics {
     /// Records an attempt of activity `name` (as called, without a version range).
     pub fn record_attempt(&self, name: &str, failed: bool) {
         let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        let counts = attempts.entry(name.to_owned()).or_default();
-        counts.attempts += 1;
-        if failed {
-            counts.failures += 1;
+        let count = |counts: &mut AttemptCounts| {
+            counts.attempts += 1;
+            counts.failures += u64::from(failed);
+        };
+        // Only the first attempt of a name allocates its key.
+        match attempts.get_mut(name) {
+            Some(counts) => count(counts),
+            None => count(attempts.entry(name.to_owned()).or_default()),
         }
     }
 

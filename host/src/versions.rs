@@ -87,7 +87,7 @@ pub(crate) async fn resolve_activity(store: &Store, called: &str) -> Result<Stri
 }
 
 /// One deployed version of a function.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionVersion {
     /// Function name.

@@ -1,9 +1,7 @@
 //! The HTTP management API: every endpoint in-process through `Router::oneshot` (auth, each error code,
 //! a real order run going from 202 to 200), and `keel serve` as a real process driven over HTTP.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use axum::Router;
@@ -12,7 +10,9 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::support::{Running, TestEngine, assert_completed, engine, guest, wait_for_event};
+use crate::support::{
+    Running, TestEngine, assert_completed, engine, guest, http, serve, wait_for_event,
+};
 
 const TOKEN: &str = "test-token";
 const ORDER: &str = r#"{"orderId":"order-42","amount":25.0,"items":["book"]}"#;
@@ -569,76 +569,18 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
     }
 }
 
-/// A minimal HTTP/1.1 client: one request per connection, `Connection: close`.
-fn http(port: u16, method: &str, path: &str, body: &[u8], token: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connecting to keel serve");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("read timeout");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("sending");
-    stream.write_all(body).expect("sending the body");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("reading");
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .unwrap_or((response.as_str(), ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_owned())
-}
-
-/// Kills the server if a test fails half-way.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn keel_serve_runs_an_approval_raised_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = guest("approval");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .arg("--db")
-        .arg(dir.path().join("keel.db"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("KEEL_API_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting keel serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut server = Server(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let port: u16 = loop {
-        let line = lines
-            .next()
-            .expect("keel serve exited before listening")
-            .expect("reading stderr");
+    let mut server = serve(&dir.path().join("keel.db"), TOKEN);
+    let port = server.port;
+    for line in &server.banner {
         assert!(
             !line.contains(TOKEN),
             "the configured token is printed: {line}"
         );
-        if let Some(addr) = line.strip_prefix("keel serve: listening on ") {
-            let addr = addr.split(';').next().unwrap_or_default();
-            break addr.rsplit(':').next().unwrap().parse().unwrap();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    }
 
     assert_eq!(http(port, "GET", "/healthz", b"", "").0, 200);
     assert_eq!(http(port, "GET", "/api/instances", b"", "wrong").0, 401);
@@ -733,10 +675,10 @@ fn keel_serve_runs_an_approval_raised_over_http() {
     // SIGTERM stops it cleanly.
     #[cfg(unix)]
     {
-        let pid = server.0.id().to_string();
+        let pid = server.child.id().to_string();
         let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());
-        let status = server.0.wait().unwrap();
+        let status = server.child.wait().unwrap();
         assert!(status.success(), "keel serve exited with {status}");
     }
 }

@@ -22,6 +22,22 @@ fn chromium() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// Chromium, or `None` with a message when it is missing outside CI. CI installs Chromium
+/// (scripts/setup.sh): there a missing browser is a failure, not a skip.
+fn browser_or_skip() -> Option<PathBuf> {
+    let browser = chromium();
+    if browser.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no chromium: scripts/setup.sh should have installed it"
+        );
+        eprintln!(
+            "skipping the dashboard browser test: no chromium (set KEEL_CHROMIUM or install it)"
+        );
+    }
+    browser
+}
+
 /// The DOM of `url` after its scripts ran (Chromium's virtual time lets fetches and timers settle).
 async fn dom(browser: &PathBuf, url: &str) -> String {
     let profile = tempfile::tempdir().expect("browser profile directory");
@@ -53,15 +69,7 @@ async fn dom(browser: &PathBuf, url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_lists_instances_and_draws_a_timeline() {
-    let Some(browser) = chromium() else {
-        // CI installs Chromium (scripts/setup.sh): there a missing browser is a failure, not a skip.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no chromium: scripts/setup.sh should have installed it"
-        );
-        eprintln!(
-            "skipping the dashboard browser test: no chromium (set KEEL_CHROMIUM or install it)"
-        );
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let t = engine(&["order_processing"]).await;
@@ -252,12 +260,7 @@ impl Devtools {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_terminates_a_running_instance_from_its_page() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no chromium: scripts/setup.sh should have installed it"
-        );
-        eprintln!("skipping the dashboard browser test: no chromium");
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let t = engine(&["approval"]).await;

@@ -227,3 +227,84 @@ impl Running {
 pub(crate) fn manual_clock(start_ms: u64) -> Arc<keel::clock::ManualClock> {
     Arc::new(keel::clock::ManualClock::new(start_ms))
 }
+
+/// A `keel serve` process, killed when dropped (also when a test fails half-way).
+pub(crate) struct Server {
+    pub(crate) child: std::process::Child,
+    /// The port it listens on.
+    pub(crate) port: u16,
+    /// What it printed on stderr before it listened.
+    pub(crate) banner: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `keel serve` on `db`, on a free port, with `token`; returns once it listens.
+pub(crate) fn serve(db: &Path, token: &str) -> Server {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("KEEL_API_TOKEN", token)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting keel serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut banner = Vec::new();
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("keel serve exited before listening")
+            .expect("reading stderr");
+        if let Some(addr) = line.strip_prefix("keel serve: listening on ") {
+            let addr = addr.split(';').next().unwrap_or_default();
+            break addr.rsplit(':').next().unwrap().parse().unwrap();
+        }
+        banner.push(line);
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        port,
+        banner,
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection, `Connection: close`.
+pub(crate) fn http(port: u16, method: &str, path: &str, body: &[u8], token: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting to keel serve");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("read timeout");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("sending");
+    stream.write_all(body).expect("sending the body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("reading");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or((response.as_str(), ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}

@@ -7,14 +7,16 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keel::HistoryEvent;
 use keel::store::Status;
 use serde_json::{Value, json};
 
-use crate::support::{assert_completed, engine, finish, guest, guests, reopen, wait_for_event};
+use crate::support::{
+    assert_completed, engine, finish, guest, guests, http, reopen, serve, wait_for_event,
+};
 
 fn keel_cli(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))
@@ -24,56 +26,6 @@ fn keel_cli(db: &Path, args: &[&str]) -> Output {
         .env("RUST_LOG", "warn")
         .output()
         .expect("running keel")
-}
-
-/// Starts `keel serve` on `db` on a free port; returns the process and the port.
-fn serve(db: &Path) -> (Child, u16) {
-    use std::io::BufRead as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .arg("--db")
-        .arg(db)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("KEEL_API_TOKEN", "versions-token")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting keel serve");
-    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("keel serve exited before listening")
-            .expect("reading stderr");
-        if let Some(addr) = line.strip_prefix("keel serve: listening on ") {
-            let addr = addr.split(';').next().unwrap_or_default();
-            break addr.rsplit(':').next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, port)
-}
-
-/// One authenticated HTTP/1.1 POST; returns the status and the body.
-fn post(port: u16, path: &str, body: &[u8]) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer versions-token\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("sending");
-    stream.write_all(body).expect("sending the body");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("reading");
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_owned())
 }
 
 fn now_ms() -> u64 {
@@ -125,7 +77,8 @@ async fn an_activity_swapped_under_load_fails_no_call_and_switches_at_once() {
                 .unwrap(),
         );
     }
-    let (mut running, port) = serve(&db);
+    let server = serve(&db, "versions-token");
+    let port = server.port;
 
     // Deploy 2.0.0 once the worker is well into the calls.
     let mut done_before = 0;
@@ -147,7 +100,13 @@ async fn an_activity_swapped_under_load_fails_no_call_and_switches_at_once() {
     // Deploy through the running server, as an operator would; it goes through the server's writer.
     let deploy_started = now_ms();
     let (status, reply) = tokio::task::spawn_blocking(move || {
-        post(port, "/api/modules?version=2.0.0", &guest("versioned_v2"))
+        http(
+            port,
+            "POST",
+            "/api/modules?version=2.0.0",
+            &guest("versioned_v2"),
+            "versions-token",
+        )
     })
     .await
     .unwrap();
@@ -163,8 +122,7 @@ async fn an_activity_swapped_under_load_fails_no_call_and_switches_at_once() {
                 .unwrap(),
         );
     }
-    running.kill().ok();
-    running.wait().ok();
+    drop(server);
 
     let (mut old, mut new, mut scheduled_after) = (0, 0, 0);
     let mut first_new: Option<u64> = None;
@@ -358,6 +316,18 @@ async fn upgrade_moves_compatible_instances_and_leaves_diverging_ones_pinned() {
     assert!(again.instances.is_empty(), "{:?}", again.instances);
 }
 
+/// An engine with the versioned fixture deployed as 1.0.0, then 2.0.0 (active).
+async fn both_versions() -> crate::support::TestEngine {
+    let t = engine(&[]).await;
+    for (module, version) in [("versioned_v1", "1.0.0"), ("versioned_v2", "2.0.0")] {
+        t.keel
+            .deploy(guest(module), Some(version.into()))
+            .await
+            .unwrap();
+    }
+    t
+}
+
 async fn run_stamp(keel: &keel::Keel, orchestrator: &str, input: &str) -> keel::store::Instance {
     let id = keel.start(orchestrator, input, None).await.unwrap();
     finish(keel, id.as_str()).await
@@ -365,15 +335,7 @@ async fn run_stamp(keel: &keel::Keel, orchestrator: &str, input: &str) -> keel::
 
 #[tokio::test(flavor = "multi_thread")]
 async fn activate_rolls_an_activity_back_and_forward() {
-    let t = engine(&[]).await;
-    t.keel
-        .deploy(guest("versioned_v1"), Some("1.0.0".into()))
-        .await
-        .unwrap();
-    t.keel
-        .deploy(guest("versioned_v2"), Some("2.0.0".into()))
-        .await
-        .unwrap();
+    let t = both_versions().await;
     let version_ran = |i: keel::store::Instance| {
         assert_completed(&i);
         i.output.unwrap()["results"][0]["version"].clone()
@@ -417,15 +379,7 @@ async fn activate_rolls_an_activity_back_and_forward() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_range_picks_the_matching_activity_version() {
-    let t = engine(&[]).await;
-    t.keel
-        .deploy(guest("versioned_v1"), Some("1.0.0".into()))
-        .await
-        .unwrap();
-    t.keel
-        .deploy(guest("versioned_v2"), Some("2.0.0".into()))
-        .await
-        .unwrap();
+    let t = both_versions().await;
     for (range, expected) in [
         ("^1", "1.0.0"),
         ("^2", "2.0.0"),

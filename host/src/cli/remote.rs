@@ -248,25 +248,9 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
         } => {
             let path = format!("/api/modules/{}", crate::api::percent_encode(&name));
             let versions = remote.call("GET", &path, b"").await?;
-            if json {
-                println!("{versions}");
-            } else {
-                println!(
-                    "{:<14} {:<12} {:<13} {:>6}  ACTIVE",
-                    "DIGEST", "VERSION", "KIND", "PINNED"
-                );
-                for v in versions.as_array().into_iter().flatten() {
-                    let digest = v["digest"].as_str().unwrap_or_default();
-                    println!(
-                        "{:<14} {:<12} {:<13} {:>6}  {}",
-                        &digest[..12.min(digest.len())],
-                        v["version"].as_str().unwrap_or_default(),
-                        v["kind"].as_str().unwrap_or_default(),
-                        v["pinned"],
-                        if v["active"] == true { "yes" } else { "" }
-                    );
-                }
-            }
+            let versions: Vec<crate::versions::FunctionVersion> =
+                serde_json::from_value(versions).context("the server's list of versions")?;
+            super::versions::print_versions(&versions, json)?;
         }
         Command::Purge {
             id: Some(id),

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::Keel;
 use crate::upgrade::{Moved, ReplayCheck};
+use crate::versions::FunctionVersion;
 
 /// What `keel modules` does.
 #[derive(Debug, Subcommand)]
@@ -46,24 +47,7 @@ pub(crate) async fn modules(
             if versions.is_empty() {
                 bail!("no function named {name:?} is deployed");
             }
-            if json {
-                println!("{}", serde_json::to_string(&versions)?);
-            } else {
-                println!(
-                    "{:<14} {:<12} {:<13} {:>6}  ACTIVE",
-                    "DIGEST", "VERSION", "KIND", "PINNED"
-                );
-                for v in &versions {
-                    println!(
-                        "{:<14} {:<12} {:<13} {:>6}  {}",
-                        short(&v.digest),
-                        v.version,
-                        v.kind,
-                        v.pinned,
-                        if v.active { "yes" } else { "" }
-                    );
-                }
-            }
+            print_versions(&versions, json)?;
         }
         Some(ModulesCommand::Gc { dry_run }) => {
             let collected = keel.collect_modules(dry_run).await?;
@@ -83,6 +67,29 @@ pub(crate) async fn modules(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the versions of a function (`keel modules show`, locally or through `--server`).
+pub(crate) fn print_versions(versions: &[FunctionVersion], json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(versions)?);
+        return Ok(());
+    }
+    println!(
+        "{:<14} {:<12} {:<13} {:>6}  ACTIVE",
+        "DIGEST", "VERSION", "KIND", "PINNED"
+    );
+    for v in versions {
+        println!(
+            "{:<14} {:<12} {:<13} {:>6}  {}",
+            short(&v.digest),
+            v.version,
+            v.kind,
+            v.pinned,
+            if v.active { "yes" } else { "" }
+        );
+    }
+    Ok(())
 }
 
 async fn list(keel: &Keel, json: bool) -> Result<()> {
