@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, watch};
 
 use crate::activity::Workers;
+use crate::capability::KeySource;
 use crate::clock::{SharedClock, SystemClock};
 use crate::history::HistoryEvent;
 use crate::ids::InstanceId;
@@ -32,6 +33,9 @@ pub enum Error {
     /// A module could not be deployed or loaded.
     #[error(transparent)]
     Module(#[from] crate::module::Error),
+    /// A grant, configuration value or secret was refused.
+    #[error(transparent)]
+    Capability(#[from] crate::capability::Error),
     /// The wasm runtime could not be created.
     #[error("could not start the WebAssembly runtime: {0}")]
     Runtime(String),
@@ -118,6 +122,8 @@ pub struct Config {
     pub max_activities: usize,
     /// Orchestrator guests kept in memory between turns.
     pub hot_capacity: usize,
+    /// Where the key that seals secrets comes from.
+    pub secret_key: KeySource,
 }
 
 impl Config {
@@ -128,6 +134,7 @@ impl Config {
         cache.push(".cache");
         Self {
             cache_dir: Some(PathBuf::from(cache)),
+            secret_key: KeySource::beside(&db),
             db,
             limits: Limits::default(),
             lease_ms: 5_000,

@@ -52,6 +52,9 @@ pub struct RetryPolicy {
     /// Upper bound of the time spent on all attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Failure kinds that end the task without another attempt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_retryable: Vec<String>,
 }
 
 /// Options of one activity call.

@@ -8,6 +8,7 @@
 
 pub mod activity;
 pub mod api;
+pub mod capability;
 pub mod cli;
 pub mod clock;
 pub mod engine;

@@ -1,4 +1,5 @@
-//! Sandbox limits applied to every guest: memory, CPU time per turn or attempt, payload size.
+//! Sandbox limits applied to every guest: memory, CPU time per turn or attempt, payload size, and the
+//! bounds of activities' outgoing HTTP (response size, requests in flight).
 //!
 //! Limits are configuration only; the runtime enforces them (StoreLimits, epoch interruption) and the
 //! engine checks payload sizes where JSON enters the system.
@@ -16,6 +17,10 @@ pub struct Limits {
     pub manifest_cpu_ms: u64,
     /// Largest JSON payload (input, output, event data) accepted, in bytes.
     pub max_payload_bytes: usize,
+    /// Largest HTTP response body an activity attempt (or a durable HTTP call) may receive, in bytes.
+    pub http_response_max_bytes: u64,
+    /// Most HTTP requests one activity attempt may have in flight at once.
+    pub http_max_concurrent: usize,
 }
 
 impl Default for Limits {
@@ -26,6 +31,8 @@ impl Default for Limits {
             activity_timeout_ms: 60_000,
             manifest_cpu_ms: 2_000,
             max_payload_bytes: 1 << 20,
+            http_response_max_bytes: 16 << 20,
+            http_max_concurrent: 16,
         }
     }
 }

@@ -13,11 +13,17 @@ pub(crate) mod orchestrator {
     });
 }
 
-/// Bindings of world `activity-module`.
+/// Bindings of world `activity-module`. Its `wasi:http` imports are wasmtime-wasi-http's, linked by
+/// the runtime; only the exports are bound here.
 pub(crate) mod activity {
     wasmtime::component::bindgen!({
         world: "activity-module",
         path: "../wit",
         exports: { default: async },
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
     });
 }

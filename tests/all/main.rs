@@ -18,4 +18,5 @@ mod rewind;
 mod runaway;
 mod support;
 mod telemetry;
+mod test_server;
 mod versions;

@@ -12,10 +12,11 @@ use keel::{Config, Keel};
 use tempfile::TempDir;
 
 /// The crates built into the test's guest components, and the wasm file each produces.
-const GUESTS: [(&str, &str); 7] = [
+const GUESTS: [(&str, &str); 8] = [
     ("order-processing", "order_processing"),
     ("fan-out", "fan_out"),
     ("approval", "approval"),
+    ("http-calls", "http_calls"),
     ("keel-test-patterns", "keel_test_patterns"),
     ("keel-test-changed", "keel_test_changed"),
     ("keel-test-versioned", "keel_test_versioned"),
@@ -235,6 +236,8 @@ pub(crate) struct Server {
     pub(crate) port: u16,
     /// What it printed on stderr before it listened.
     pub(crate) banner: Vec<String>,
+    /// Everything it printed on stderr after that, as it arrives.
+    pub(crate) log: Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Server {
@@ -246,13 +249,19 @@ impl Drop for Server {
 
 /// Starts `keel serve` on `db`, on a free port, with `token`; returns once it listens.
 pub(crate) fn serve(db: &Path, token: &str) -> Server {
+    serve_with(db, token, &[], "warn")
+}
+
+/// Like [`serve`], with extra global arguments (before `serve`) and a log filter.
+pub(crate) fn serve_with(db: &Path, token: &str, args: &[&str], log: &str) -> Server {
     use std::io::BufRead as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(db)
+        .args(args)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("KEEL_API_TOKEN", token)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -271,12 +280,21 @@ pub(crate) fn serve(db: &Path, token: &str) -> Server {
         }
         banner.push(line);
     };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    // Keep draining stderr so the server never blocks on a full pipe, and keep what it says.
+    let log = Arc::new(std::sync::Mutex::new(String::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    });
     Server {
         child,
         port,
         banner,
+        log,
     }
 }
 
@@ -307,4 +325,132 @@ pub(crate) fn http(port: u16, method: &str, path: &str, body: &[u8], token: &str
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, body.to_owned())
+}
+
+/// The example payment and mail service (`scripts/shop_service.py`) as a process, killed when dropped.
+pub(crate) struct Shop {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) url: String,
+    /// The token it requires on `/payments`.
+    pub(crate) token: String,
+}
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Shop {
+    /// Starts the service on a free port, requiring `token` on payments.
+    pub(crate) fn start(token: &str) -> Self {
+        use std::io::BufRead as _;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/shop_service.py");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .args(["--port", "0", "--token", token])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting scripts/shop_service.py");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let first = lines
+            .next()
+            .expect("the shop service exited before listening")
+            .expect("reading its stdout");
+        let url = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            url,
+            token: token.to_owned(),
+        }
+    }
+
+    /// Grants the order example's activities this service and configures them for it.
+    pub(crate) async fn configure(&self, keel: &Keel) {
+        for (function, key, path) in [
+            ("VerifyPayment", "PAYMENT_URL", "/payments"),
+            ("SendConfirmationEmail", "MAIL_URL", "/mail"),
+        ] {
+            keel.grant(function, &self.url)
+                .await
+                .expect("granting the shop");
+            keel.set_config(function, key, &format!("{}{path}", self.url))
+                .await
+                .expect("configuring the shop's URL");
+        }
+        keel.set_secret("VerifyPayment", "PAYMENT_TOKEN", &self.token)
+            .await
+            .expect("storing the payment token");
+    }
+
+    /// What the service received, as its `GET /received` lists it.
+    pub(crate) fn received(&self) -> Vec<serde_json::Value> {
+        let port: u16 = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the shop's port");
+        let (status, body) = http(port, "GET", "/received", b"", "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("a JSON list")
+    }
+}
+
+/// A worker on its own runtime, abandoned without a shutdown: its tasks stop wherever they are, as
+/// in a crash (leases are left to expire).
+pub(crate) struct Abandoned {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Abandoned {
+    /// Opens an engine on `config`'s database and runs a worker on a runtime of its own.
+    pub(crate) fn worker(config: &Config) -> Self {
+        let config = config.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let keel = Keel::open(config).await.expect("opening the engine");
+                let _worker = keel.run_worker();
+                let _ = stopped.await;
+            });
+            // Dropping the runtime drops every task mid-step.
+            runtime.shutdown_background();
+        });
+        Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the worker's runtime without a shutdown.
+    pub(crate) fn abandon(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }

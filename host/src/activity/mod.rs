@@ -4,25 +4,32 @@
 //! Execution is at least once: a result whose lease was lost is dropped, and the attempt runs again
 //! elsewhere. Workers never touch an instance's history directly.
 
+mod attempt;
+pub mod http_call;
 pub mod retry;
 
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
-use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::engine::Shared;
 use crate::history::{Failure, HistoryEvent};
-use crate::module::guest_output::GuestOutput;
-use crate::module::runtime::HostState;
 use crate::orchestration::driver::Driver;
 use crate::store::{FinishWorkItem, Finished, Message, OutMessage, WorkItem};
 
-/// Failure kinds that another attempt cannot fix.
-const PERMANENT: [&str; 3] = ["ActivityNotFound", "InvalidJson", "PayloadTooLarge"];
+/// Failure kinds that another attempt cannot fix: the input, the output or the function's
+/// capabilities must change first.
+const PERMANENT: [&str; 7] = [
+    "ActivityNotFound",
+    "InvalidJson",
+    "PayloadTooLarge",
+    crate::capability::outgoing::DENIED,
+    crate::capability::outgoing::TOO_LARGE,
+    crate::capability::granted::SECRET_UNAVAILABLE,
+    http_call::INVALID,
+];
 
 /// Runs activity attempts.
 pub(crate) struct Workers {
@@ -112,6 +119,7 @@ impl Workers {
                 } else {
                     retry::next_delay(
                         item.options.retry.as_ref(),
+                        &failure.kind,
                         item.attempt,
                         item.first_at,
                         now,
@@ -162,91 +170,16 @@ impl Workers {
         }
     }
 
-    /// Runs one attempt in a fresh instance of the active module providing the activity.
+    /// Runs one attempt: the built-in durable HTTP call, or a guest activity.
     async fn run(&self, item: &WorkItem) -> Result<Value, Failure> {
-        let shared = &self.shared;
-        let digest = crate::versions::resolve_activity(&shared.store, &item.name).await?;
-        let module = shared
-            .registry
-            .load(&digest)
-            .await
-            .map_err(|e| Failure::new("HostError", e.to_string()))?;
-        let pre = module.activity.clone().ok_or_else(|| {
-            Failure::new(
-                "HostError",
-                format!("module {digest} exports no activities"),
-            )
-        })?;
-        let runtime = shared.registry.runtime();
-        let limits = runtime.limits();
-        let timeout_ms = item
-            .options
-            .timeout_ms
-            .unwrap_or(limits.activity_timeout_ms);
-        let label = format!("{}/{}#{}", item.instance, item.task_id, item.name);
-        let muted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let wasi = WasiCtxBuilder::new()
-            .env("KEEL_INSTANCE_ID", &item.instance)
-            .env("KEEL_TASK_ID", item.task_id.to_string())
-            .env("KEEL_ATTEMPT", item.attempt.to_string())
-            .env(
-                "KEEL_IDEMPOTENCY_KEY",
-                format!("{}/{}", item.instance, item.task_id),
-            )
-            .stdout(GuestOutput::new(label.clone(), "stdout", muted.clone()))
-            .stderr(GuestOutput::new(label, "stderr", muted))
-            .build();
-        let mut store = runtime.store(HostState::new(wasi, limits.memory_bytes, timeout_ms));
-        let input = item.input.to_string();
-        let call = async {
-            let guest = pre.instantiate_async(&mut store).await?;
-            guest
-                .keel_workflow_activities()
-                .call_run(
-                    &mut store,
-                    crate::versions::split_versioned(&item.name).0,
-                    &input,
-                )
-                .await
-        };
-        // The epoch budget stops a guest that computes; this stops one that waits on the host.
-        let result = tokio::time::timeout(
-            Duration::from_millis(timeout_ms.saturating_add(1_000)),
-            call,
-        )
-        .await;
-        let output = match result {
-            Err(_) => {
-                return Err(Failure::new(
-                    "Timeout",
-                    format!("the activity did not finish within {timeout_ms} ms"),
-                ));
-            }
-            Ok(Err(e)) => return Err(store.data().failure_of(&e, "Timeout", timeout_ms)),
-            Ok(Ok(Err(f))) => {
-                return Err(Failure {
-                    kind: f.kind,
-                    message: f.message,
-                    details: f.details.and_then(|d| serde_json::from_str(&d).ok()),
-                });
-            }
-            Ok(Ok(Ok(output))) => output,
-        };
-        if output.len() > limits.max_payload_bytes {
-            return Err(Failure::new(
-                "PayloadTooLarge",
-                format!(
-                    "the activity returned {} bytes; the limit is {} bytes",
-                    output.len(),
-                    limits.max_payload_bytes
-                ),
-            ));
+        if item.name == http_call::NAME {
+            let limits = self.shared.registry.runtime().limits();
+            let timeout_ms = item
+                .options
+                .timeout_ms
+                .unwrap_or(limits.activity_timeout_ms);
+            return http_call::run(&self.shared, item, timeout_ms).await;
         }
-        serde_json::from_str(&output).map_err(|e| {
-            Failure::new(
-                "InvalidJson",
-                format!("the activity returned output that is not valid JSON: {e}"),
-            )
-        })
+        attempt::run(&self.shared, item).await
     }
 }

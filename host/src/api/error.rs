@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::capability;
 use crate::engine;
 use crate::module;
 
@@ -72,12 +73,29 @@ impl ApiError {
                     | module::Error::WrongWorld(_)
                     | module::Error::UnsupportedImport(_)
                     | module::Error::Manifest(_)
-                    | module::Error::ManifestMismatch { .. } => {
+                    | module::Error::ManifestMismatch { .. }
+                    | module::Error::ReservedName(_) => {
                         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_module")
                     }
                     module::Error::NotDeployed(_) => (StatusCode::NOT_FOUND, "not_found"),
                     module::Error::Store(_) | module::Error::Cache(_) => {
                         (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                    }
+                },
+                E::Capability(c) => match c {
+                    capability::Error::BadGrant { .. } => {
+                        (StatusCode::BAD_REQUEST, "invalid_grant")
+                    }
+                    capability::Error::BadName { .. } => (StatusCode::BAD_REQUEST, "invalid_name"),
+                    capability::Error::TooLarge { .. } | capability::Error::TooMany { .. } => {
+                        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+                    }
+                    capability::Error::NotHeld { .. } => (StatusCode::NOT_FOUND, "not_found"),
+                    // The server's key: the operator must fix it, the client cannot.
+                    capability::Error::BadKey(_)
+                    | capability::Error::KeyMissing(_)
+                    | capability::Error::SecretUnopenable { .. } => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "secret_key_unavailable")
                     }
                 },
                 E::WaitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),

@@ -5,6 +5,7 @@
 //! tables directly: whatever the API can do, the CLI can do through the same engine calls.
 
 mod auth;
+mod capabilities;
 mod dashboard;
 mod error;
 mod listing;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 pub use auth::Token;
 pub use error::ApiError;
@@ -75,6 +76,23 @@ pub fn router(keel: Keel, token: String) -> Router {
         .route("/api/instances/{id}/rewind", post(routes::rewind))
         .route("/api/modules", get(routes::modules).post(routes::deploy))
         .route("/api/modules/{name}", get(routes::function_versions))
+        .route("/api/grants", get(capabilities::list_grants))
+        .route(
+            "/api/functions/{name}/grants",
+            post(capabilities::grant).delete(capabilities::revoke),
+        )
+        .route(
+            "/api/functions/{name}/capabilities",
+            get(capabilities::show).put(capabilities::declare),
+        )
+        .route(
+            "/api/functions/{name}/config/{key}",
+            put(capabilities::set_config).delete(capabilities::unset_config),
+        )
+        .route(
+            "/api/functions/{name}/secrets/{secret}",
+            put(capabilities::set_secret).delete(capabilities::unset_secret),
+        )
         .route("/api/stats", get(routes::stats))
         .route("/api/openapi.json", get(routes::openapi))
         .route("/metrics", get(routes::metrics))

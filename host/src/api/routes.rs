@@ -69,6 +69,16 @@ async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
+/// Largest JSON body of the capability routes.
+pub(crate) const MAX_CAPABILITY_BODY: usize = 1 << 20;
+
+/// Reads a UTF-8 body of at most `limit` bytes.
+pub(crate) async fn read_text(body: Body, limit: usize) -> Result<String, ApiError> {
+    let bytes = read_body(body, limit).await?;
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::BadRequest("the request body is not UTF-8 text".to_owned()))
+}
+
 /// Reads a JSON body as text (validated by the engine); an empty body means `null`.
 async fn json_text(state: &AppState, body: Body, what: &'static str) -> Result<String, ApiError> {
     let limit = state.keel.shared().config.limits.max_payload_bytes;

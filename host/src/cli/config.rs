@@ -6,6 +6,7 @@
 //! db = "/var/lib/keel/keel.db"        # --db / KEEL_DB
 //! otlp-endpoint = "http://otel:4318"  # --otlp-endpoint / KEEL_OTLP_ENDPOINT
 //! server = "http://keel:8080"         # --server / KEEL_SERVER
+//! secret-key-file = "/etc/keel/key"   # --secret-key-file / KEEL_SECRET_KEY_FILE
 //!
 //! [serve]
 //! listen = "0.0.0.0:8080"             # keel serve --listen / KEEL_LISTEN
@@ -35,6 +36,8 @@ pub struct FileConfig {
     pub otlp_endpoint: Option<String>,
     /// Default of `--server`.
     pub server: Option<String>,
+    /// Default of `--secret-key-file`.
+    pub secret_key_file: Option<PathBuf>,
     /// Defaults of `keel serve`.
     #[serde(default)]
     pub serve: ServeFile,
@@ -94,6 +97,9 @@ fn apply(cli: &mut Cli, matches: &ArgMatches, file: FileConfig) {
     }
     if unset(matches, "server") {
         cli.server = cli.server.take().or(file.server);
+    }
+    if unset(matches, "secret_key_file") {
+        cli.secret_key_file = cli.secret_key_file.take().or(file.secret_key_file);
     }
     if let (Command::Serve(args), Some(serve)) =
         (&mut cli.command, matches.subcommand_matches("serve"))

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 pub mod build;
+pub mod capabilities;
 pub mod config;
 pub mod new;
 mod remote;
@@ -40,6 +41,10 @@ pub struct Cli {
     /// Configuration file (default: ./keel.toml when it exists); flags and environment win over it.
     #[arg(long, global = true, env = "KEEL_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The key that seals secrets (default: the database path + ".key", created by the first
+    /// `keel secret set`). KEEL_SECRET_KEY, holding the key itself, wins over the file.
+    #[arg(long, global = true, env = "KEEL_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -65,6 +70,9 @@ pub enum Command {
         /// Give up waiting after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Apply a capabilities file (grants, configuration, secrets per function) before starting.
+        #[arg(long, value_name = "FILE")]
+        capabilities: Option<PathBuf>,
     },
     /// Deploy modules and make them the active version of the functions they export.
     Deploy {
@@ -74,6 +82,41 @@ pub enum Command {
         /// Version label (default: an increasing number).
         #[arg(long)]
         version: Option<String>,
+        /// Apply a capabilities file (grants, configuration, secrets per function) after deploying.
+        #[arg(long, value_name = "FILE")]
+        capabilities: Option<PathBuf>,
+    },
+    /// Let a function send HTTP requests to an origin: `scheme://host[:port]`, with `*.domain`
+    /// wildcards and `:*` for any port (e.g. `keel grant VerifyPayment http://127.0.0.1:8080`).
+    Grant {
+        /// Function name (an activity, or an orchestrator for its durable HTTP calls).
+        function: String,
+        /// Origin pattern.
+        pattern: String,
+    },
+    /// Withdraw a grant.
+    Revoke {
+        /// Function name.
+        function: String,
+        /// Origin pattern, as granted.
+        pattern: String,
+    },
+    /// List grants, of every function or of one.
+    Grants {
+        /// Only this function.
+        function: Option<String>,
+    },
+    /// Configuration values of functions: environment variables of their next attempts.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        action: capabilities::ConfigCommand,
+    },
+    /// Secrets of functions: sealed at rest, environment variables of their next attempts, never shown.
+    Secret {
+        /// What to do.
+        #[command(subcommand)]
+        action: capabilities::SecretCommand,
     },
     /// List deployed modules and the functions they provide (`show NAME`: a function's versions;
     /// `gc`: remove modules nothing uses).
@@ -228,20 +271,32 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(server) = cli.server.as_deref().filter(|_| !local) {
         return remote::run(server, cli.command, cli.json).await;
     }
-    let keel = Keel::open(Config::new(&cli.db))
+    let keel = Keel::open(engine_config(&cli))
         .await
         .with_context(|| format!("could not open the database {}", cli.db.display()))?;
     let json = cli.json;
-    match cli.command {
+    let command = match capabilities_action(cli.command) {
+        Ok(action) => {
+            return capabilities::run(capabilities::Target::Local(&keel), action, json).await;
+        }
+        Err(command) => command,
+    };
+    match command {
         Command::Run {
             modules,
             orchestrator,
             input,
             id,
             timeout,
+            capabilities: file,
         } => {
+            let declared = file.as_deref().map(capabilities::read_file).transpose()?;
             for path in &modules {
                 deploy(&keel, path, None, json).await?;
+            }
+            if let (Some(declared), Some(file)) = (declared, file.as_deref()) {
+                capabilities::apply_file(capabilities::Target::Local(&keel), declared, file, json)
+                    .await?;
             }
             let id = keel.start(&orchestrator, &input, id.as_deref()).await?;
             if !json {
@@ -254,9 +309,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             print_instance(&instance, json);
             Ok(exit_for(&instance))
         }
-        Command::Deploy { modules, version } => {
+        Command::Deploy {
+            modules,
+            version,
+            capabilities: file,
+        } => {
+            // Read (and so check) the capabilities file before anything is deployed.
+            let declared = file.as_deref().map(capabilities::read_file).transpose()?;
             for path in &modules {
                 deploy(&keel, path, version.clone(), json).await?;
+            }
+            if let (Some(declared), Some(file)) = (declared, file.as_deref()) {
+                capabilities::apply_file(capabilities::Target::Local(&keel), declared, file, json)
+                    .await?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -384,8 +449,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => serve::run(keel, args, &cli.db).await,
-        Command::Build(_) | Command::New(_) => {
-            unreachable!("handled before the database is opened")
+        Command::Build(_)
+        | Command::New(_)
+        | Command::Grant { .. }
+        | Command::Revoke { .. }
+        | Command::Grants { .. }
+        | Command::Config { .. }
+        | Command::Secret { .. } => {
+            unreachable!("handled before the match")
         }
         Command::Upgrade {
             module,
@@ -404,6 +475,30 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The engine configuration the command line asks for.
+fn engine_config(cli: &Cli) -> Config {
+    let mut config = Config::new(&cli.db);
+    if let Some(file) = &cli.secret_key_file {
+        config.secret_key.file = file.clone();
+    }
+    config.secret_key.inline = std::env::var("KEEL_SECRET_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty());
+    config
+}
+
+/// The capability commands, split off from the rest.
+fn capabilities_action(command: Command) -> Result<capabilities::Action, Command> {
+    Ok(match command {
+        Command::Grant { function, pattern } => capabilities::Action::Grant { function, pattern },
+        Command::Revoke { function, pattern } => capabilities::Action::Revoke { function, pattern },
+        Command::Grants { function } => capabilities::Action::Grants { function },
+        Command::Config { action } => capabilities::Action::Config(action),
+        Command::Secret { action } => capabilities::Action::Secret(action),
+        other => return Err(other),
+    })
 }
 
 async fn deploy(keel: &Keel, path: &PathBuf, version: Option<String>, json: bool) -> Result<()> {

@@ -15,7 +15,7 @@ use crate::http1::Remote;
 
 impl Remote {
     /// Sends one request; a non-2xx answer becomes an error carrying the server's message and code.
-    async fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<Value> {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<Value> {
         let (status, bytes) = self.send(method, path, body).await?;
         let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
@@ -121,10 +121,29 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
         .with_context(|| format!("--server {url}"))?;
     let instance = |id: &str| format!("/api/instances/{}", crate::api::percent_encode(id));
     let reason_body = |reason: &str| json!({ "reason": reason }).to_string().into_bytes();
+    let command = match super::capabilities_action(command) {
+        Ok(action) => {
+            let target = super::capabilities::Target::Remote(&remote);
+            return super::capabilities::run(target, action, json).await;
+        }
+        Err(command) => command,
+    };
     match command {
-        Command::Deploy { modules, version } => {
+        Command::Deploy {
+            modules,
+            version,
+            capabilities: file,
+        } => {
+            let declared = file
+                .as_deref()
+                .map(super::capabilities::read_file)
+                .transpose()?;
             for path in &modules {
                 deploy(&remote, path, version.as_deref(), json).await?;
+            }
+            if let (Some(declared), Some(file)) = (declared, file.as_deref()) {
+                let target = super::capabilities::Target::Remote(&remote);
+                super::capabilities::apply_file(target, declared, file, json).await?;
             }
         }
         Command::Modules { action: None } => {

@@ -1,7 +1,8 @@
 //! Guest stdout and stderr as log lines: complete lines go to `tracing`, and nothing is written while
 //! an orchestrator replays, so each line appears once however often a turn is re-executed.
 //!
-//! It never blocks the guest and never fails a write: output beyond a line's limit is cut.
+//! It never blocks the guest and never fails a write: output beyond a line's limit is cut. An
+//! activity's secret values are masked before a line is written.
 
 use std::io;
 use std::pin::Pin;
@@ -12,6 +13,8 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+use crate::capability::redact::Redactor;
+
 const MAX_LINE: usize = 8 * 1024;
 
 /// Where a guest's stdout or stderr goes.
@@ -20,6 +23,7 @@ pub(crate) struct GuestOutput {
     label: Arc<str>,
     stream: &'static str,
     muted: Arc<AtomicBool>,
+    redactor: Option<Arc<Redactor>>,
 }
 
 impl GuestOutput {
@@ -33,7 +37,16 @@ impl GuestOutput {
             label: label.into(),
             stream,
             muted,
+            redactor: None,
         }
+    }
+
+    /// The same output with the attempt's secret values masked in every line.
+    pub(crate) fn redacting(mut self, redactor: Arc<Redactor>) -> Self {
+        if !redactor.is_empty() {
+            self.redactor = Some(redactor);
+        }
+        self
     }
 }
 
@@ -61,6 +74,10 @@ impl LineWriter {
     fn emit(&mut self) {
         if !self.out.muted.load(Ordering::Relaxed) && !self.line.is_empty() {
             let text = String::from_utf8_lossy(&self.line);
+            let text = match &self.out.redactor {
+                Some(r) => std::borrow::Cow::Owned(r.text(&text).into_owned()),
+                None => text,
+            };
             tracing::info!(target: "keel::guest", source = %self.out.label, stream = self.out.stream, "{}", text.trim_end());
         }
         self.line.clear();

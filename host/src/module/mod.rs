@@ -47,6 +47,12 @@ pub enum Error {
         /// Its kind.
         kind: &'static str,
     },
+    /// The manifest lists a name reserved for Keel's built-in functions.
+    #[error(
+        "[KEEL-M8] the manifest lists {0:?}, but names starting with \"keel.\" are reserved for \
+         Keel's built-in functions (keel.http): rename the function"
+    )]
+    ReservedName(String),
     /// No module with this digest is stored.
     #[error("no module with digest {0} is deployed")]
     NotDeployed(String),

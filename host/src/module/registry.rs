@@ -15,6 +15,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use super::runtime::{HostState, Runtime};
 use super::{Error, Result};
+use crate::capability::outgoing::Policy;
 use crate::clock::SharedClock;
 use crate::ids::Digest;
 use crate::store::Store;
@@ -261,6 +262,9 @@ impl Registry {
             WasiCtxBuilder::new().build(),
             limits.memory_bytes,
             limits.manifest_cpu_ms,
+            Policy::Refused {
+                who: "manifest call".to_owned(),
+            },
         );
         let mut store = self.runtime.store(state);
         let listed = if let Some(pre) = &loaded.orchestrator {
@@ -309,6 +313,9 @@ impl Registry {
         }
         let mut functions = Vec::with_capacity(listed.len());
         for (name, kind) in listed {
+            if name.starts_with(crate::capability::RESERVED_FUNCTION_PREFIX) {
+                return Err(Error::ReservedName(name));
+            }
             let kind = match kind {
                 FunctionKind::Orchestrator if loaded.orchestrator.is_some() => "orchestrator",
                 FunctionKind::Activity if loaded.activity.is_some() => "activity",

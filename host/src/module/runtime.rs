@@ -11,7 +11,9 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capability::outgoing::{Outgoing, Policy, Violation};
 use crate::history::Failure;
 use crate::limits::{EPOCH_TICK_MS, Limits};
 use crate::orchestration::context::OrchestrationState;
@@ -31,12 +33,21 @@ pub(crate) struct HostState {
     /// Set when the guest was interrupted for exceeding its budget.
     pub(crate) interrupted: bool,
     memory_cap: usize,
+    http: WasiHttpCtx,
+    /// The `wasi:http` policy: grants for an activity attempt, refusal for everything else.
+    outgoing: Outgoing,
+    /// The first breach of that policy; once set, the guest is interrupted and fails with it.
+    pub(crate) violation: Violation,
 }
 
 impl HostState {
-    /// State with `wasi`, a memory cap and a CPU budget of `budget_ms`.
-    pub(crate) fn new(wasi: WasiCtx, memory_bytes: usize, budget_ms: u64) -> Self {
+    /// State with `wasi`, a memory cap, a CPU budget of `budget_ms` and the `wasi:http` `policy`.
+    pub(crate) fn new(wasi: WasiCtx, memory_bytes: usize, budget_ms: u64, policy: Policy) -> Self {
+        let violation = Violation::default();
         Self {
+            http: WasiHttpCtx::new(),
+            outgoing: Outgoing::new(policy, violation.clone()),
+            violation,
             wasi,
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
@@ -63,6 +74,9 @@ impl HostState {
         limit_kind: &str,
         limit_ms: u64,
     ) -> Failure {
+        if let Some(breach) = self.violation.get() {
+            return breach;
+        }
         if self.interrupted {
             return Failure::new(
                 limit_kind,
@@ -101,6 +115,16 @@ impl WasiView for HostState {
     }
 }
 
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
+        }
+    }
+}
+
 /// The wasmtime engine, linker and epoch ticker shared by every guest.
 pub struct Runtime {
     engine: Engine,
@@ -126,6 +150,7 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wit::orchestrator::OrchestratorModule::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let stop = ticker_stop.clone();
@@ -168,6 +193,9 @@ impl Runtime {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
+            if state.violation.is_set() {
+                return Ok(UpdateDeadline::Interrupt);
+            }
             state.ticks_used += 1;
             if state.ticks_used > state.tick_budget {
                 state.interrupted = true;

@@ -143,6 +143,7 @@ fn options(o: types::ActivityOptions) -> ActivityOptions {
             backoff_coefficient: r.backoff_coefficient,
             max_interval_ms: r.max_interval_ms,
             timeout_ms: r.timeout_ms,
+            non_retryable: r.non_retryable,
         }),
         timeout_ms: o.timeout_ms,
     }

@@ -15,6 +15,7 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
 use super::context::{OrchestrationState, TurnEnd};
 use super::replay::{LiveBatch, Replay};
+use crate::capability::outgoing::Policy;
 use crate::history::{Failure, HistoryEvent};
 use crate::module::guest_output::GuestOutput;
 use crate::module::runtime::HostState;
@@ -107,7 +108,14 @@ impl HotInstance {
             .build();
         let (batch_tx, batch_rx) = mpsc::unbounded_channel();
         let (turn_tx, turn_rx) = mpsc::unbounded_channel();
-        let mut state = HostState::new(wasi, limits.memory_bytes, limits.turn_cpu_ms);
+        let mut state = HostState::new(
+            wasi,
+            limits.memory_bytes,
+            limits.turn_cpu_ms,
+            Policy::Refused {
+                who: format!("orchestrator {}", s.name),
+            },
+        );
         let orchestration = OrchestrationState {
             core: Replay::new(s.instance, recorded, s.batch),
             turns: turn_tx.clone(),
@@ -140,10 +148,19 @@ impl HotInstance {
                 host.failure_of(e, "CpuLimitExceeded", turn_cpu_ms)
             };
             let trap = result.as_ref().err().map(|e| failure_of(e, host));
+            // A breach of the sandbox (wasi:http from an orchestrator) fails the instance whatever
+            // the guest made of the error it was handed.
+            let breach = host.violation.get();
             let Some(orch) = host.orchestration.as_mut() else {
                 return;
             };
             if orch.evicted {
+                return;
+            }
+            if let Some(breach) = breach {
+                orch.core.fail(breach);
+                let events = orch.core.take_new_events();
+                let _ = orch.turns.send(TurnEnd::Finished(events));
                 return;
             }
             match result {

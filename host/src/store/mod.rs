@@ -4,6 +4,7 @@
 //! It knows rows and transactions, never guests or replay: callers hand it complete, already decided
 //! changes (a turn's commit, an activity's result) and it makes them durable atomically.
 
+mod capabilities;
 mod maintenance;
 mod ops;
 mod read;
@@ -22,6 +23,7 @@ use tokio::sync::Notify;
 
 use crate::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
 
+pub use capabilities::CapabilityChange;
 pub use maintenance::{MoveInstance, MoveRefused, Rewound};
 pub use ops::{FinishWorkItem, Finished, NewInstance, NewWorkItem, OutMessage, TurnCommit};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};

@@ -219,6 +219,11 @@ pub(crate) enum Op {
         digests: Vec<String>,
         reply: Reply<Vec<String>>,
     },
+    Capability {
+        change: super::capabilities::CapabilityChange,
+        now: u64,
+        reply: Reply<bool>,
+    },
 }
 
 /// What applying an operation produced.
@@ -241,6 +246,7 @@ impl Op {
                 | Op::PurgeEnded { .. }
                 | Op::DeleteModules { .. }
                 | Op::Activate { .. }
+                | Op::Capability { .. }
         )
     }
 
@@ -262,6 +268,7 @@ impl Op {
             Op::MoveInstance { reply, .. } => drop(reply.send(Err(e))),
             Op::Rewind { reply, .. } => drop(reply.send(Err(e))),
             Op::DeleteModules { reply, .. } => drop(reply.send(Err(e))),
+            Op::Capability { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 
@@ -353,6 +360,9 @@ impl Op {
             } => respond(rewind(conn, &id, &reason, now).await, reply),
             Op::DeleteModules { digests, reply } => {
                 respond(delete_modules(conn, &digests).await, reply)
+            }
+            Op::Capability { change, now, reply } => {
+                respond(super::capabilities::apply(conn, &change, now).await, reply)
             }
         }
     }

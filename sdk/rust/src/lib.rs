@@ -43,7 +43,9 @@ mod activity;
 mod context;
 #[doc(hidden)]
 pub mod dispatch;
+mod durable_http;
 mod failure;
+pub mod http;
 mod options;
 
 /// The raw bindings wit-bindgen generates for the world `keel:workflow/module`.
@@ -65,6 +67,9 @@ pub mod bindings {
         // Exported so that `module!`, expanded in the user's crate, can export through these bindings.
         pub_export_macro: true,
         default_bindings_module: "keel_sdk::bindings",
+        // The world imports wasi:http (for activities' outgoing requests): bind it and its WASI
+        // dependencies here, so `keel_sdk::http` needs no other crate.
+        generate_all,
     });
 }
 
@@ -72,6 +77,7 @@ pub use activity::{
     ATTEMPT_VAR, ActivityInfo, IDEMPOTENCY_KEY_VAR, INSTANCE_ID_VAR, TASK_ID_VAR, activity_info,
 };
 pub use context::{Context, LogLevel, Task};
+pub use durable_http::{HTTP_ACTIVITY, HttpRequest, HttpResponse, HttpTask};
 pub use failure::Failure;
 pub use options::{ActivityOptions, RetryPolicy};
 /// The JSON library payloads go through, re-exported so guests can use `json!` and `Value` without

@@ -21,6 +21,7 @@ pub struct RetryPolicy {
     backoff_coefficient: f64,
     max_interval: Option<Duration>,
     total_timeout: Option<Duration>,
+    non_retryable: Vec<String>,
 }
 
 impl RetryPolicy {
@@ -35,6 +36,7 @@ impl RetryPolicy {
             backoff_coefficient: 1.0,
             max_interval: None,
             total_timeout: None,
+            non_retryable: Vec::new(),
         }
     }
 
@@ -59,6 +61,14 @@ impl RetryPolicy {
         self
     }
 
+    /// Failure kinds that end the task at once, without another attempt (Temporal's
+    /// non-retryable error types), e.g. `["PaymentDeclined"]`.
+    #[must_use]
+    pub fn non_retryable(mut self, kinds: &[&str]) -> Self {
+        self.non_retryable = kinds.iter().map(|k| (*k).to_owned()).collect();
+        self
+    }
+
     /// Attempts in total, the first included.
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
@@ -71,6 +81,7 @@ impl RetryPolicy {
             backoff_coefficient: self.backoff_coefficient,
             max_interval_ms: self.max_interval.map(millis),
             timeout_ms: self.total_timeout.map(millis),
+            non_retryable: self.non_retryable.clone(),
         }
     }
 }

@@ -18,21 +18,38 @@ mod coverage;
 mod cross_language;
 mod determinism;
 mod fan_out;
+mod http;
 mod order_processing;
 mod python_failures;
 mod scaffold;
 
 /// The examples and the file name each language's build of it gets.
-pub(crate) const EXAMPLES: [(&str, &str); 3] = [
+pub(crate) const EXAMPLES: [(&str, &str); 4] = [
     ("order-processing", "order_processing"),
     ("fan-out", "fan_out"),
     ("approval", "approval"),
+    ("http", "http_calls"),
 ];
 
 /// An engine on a fresh database with `lang`'s build of `artefact` deployed.
 pub(crate) async fn engine_for(lang: Lang, artefact: &str) -> TestEngine {
     let bytes = builds::module(lang, artefact);
     let t = engine(&[]).await;
+    t.keel
+        .deploy(bytes, None)
+        .await
+        .unwrap_or_else(|e| panic!("deploying the {lang} build of {artefact}: {e}"));
+    t
+}
+
+/// Like [`engine_for`], with the configuration adjusted by `adjust`.
+pub(crate) async fn engine_for_with(
+    lang: Lang,
+    artefact: &str,
+    adjust: impl FnOnce(&mut keel::Config),
+) -> TestEngine {
+    let bytes = builds::module(lang, artefact);
+    let t = crate::support::engine_with(&[], adjust).await;
     t.keel
         .deploy(bytes, None)
         .await
@@ -124,13 +141,30 @@ pub(crate) async fn same_as_rust(
     input: &str,
     order: Order,
 ) -> (Instance, Vec<HistoryRecord>) {
+    same_as_rust_with(lang, artefact, name, input, order, async |_| ()).await
+}
+
+/// Like [`same_as_rust`], with `setup` run on each engine before the instance starts; what it returns
+/// is kept alive until that run has ended (e.g. the services the run calls).
+pub(crate) async fn same_as_rust_with<G>(
+    lang: Lang,
+    artefact: &str,
+    name: &str,
+    input: &str,
+    order: Order,
+    setup: impl AsyncFn(&keel::Keel) -> G,
+) -> (Instance, Vec<HistoryRecord>) {
     let t = engine_for(lang, artefact).await;
+    let guard = setup(&t.keel).await;
     let run_lang = run(&t, name, input, "same-id").await;
+    drop(guard);
     if lang == Lang::Rust {
         return run_lang;
     }
     let r = engine_for(Lang::Rust, artefact).await;
+    let guard = setup(&r.keel).await;
     let (rust, rust_history) = run(&r, name, input, "same-id").await;
+    drop(guard);
     let (instance, history) = &run_lang;
     assert_eq!(instance.status, rust.status, "{lang}: {instance:?}");
     let json = |v: &Option<Value>| v.as_ref().map(numbers_as_f64);
@@ -183,10 +217,26 @@ for_every_language! {
         => an_order_is_paid_reserved_shipped_and_confirmed,
     crate::languages::order_processing::a_declined_payment_fails_the_order_with_a_clear_error
         => a_declined_payment_fails_the_order_with_a_clear_error,
+    crate::languages::order_processing::a_busy_payment_service_is_retried_by_the_policy
+        => a_busy_payment_service_is_retried_by_the_policy,
     crate::languages::order_processing::missing_stock_fails_the_order_and_names_the_item
         => missing_stock_fails_the_order_and_names_the_item,
     crate::languages::order_processing::the_manifest_lists_every_function
         => the_manifest_lists_every_function,
+    crate::languages::http::an_allowed_call_succeeds_and_a_denied_one_fails_at_once
+        => an_allowed_call_succeeds_and_a_denied_one_fails_at_once,
+    crate::languages::http::a_slow_server_hits_the_attempt_timeout
+        => a_slow_server_hits_the_attempt_timeout,
+    crate::languages::http::an_oversized_response_hits_the_size_cap
+        => an_oversized_response_hits_the_size_cap,
+    crate::languages::http::grants_and_configuration_reach_the_next_attempt_of_a_running_worker
+        => grants_and_configuration_reach_the_next_attempt_of_a_running_worker,
+    crate::languages::http::an_orchestrator_calling_wasi_http_gets_the_coded_error
+        => an_orchestrator_calling_wasi_http_gets_the_coded_error,
+    crate::languages::http::a_durable_call_follows_202_through_a_worker_restart
+        => a_durable_call_follows_202_through_a_worker_restart,
+    crate::languages::http::a_secret_reaches_the_service_and_nothing_else
+        => a_secret_reaches_the_service_and_nothing_else,
     crate::languages::fan_out::fan_out_runs_every_activity_and_joins_the_results
         => fan_out_runs_every_activity_and_joins_the_results,
     crate::languages::fan_out::a_sequence_is_served_by_one_hot_guest_without_replays

@@ -1,25 +1,62 @@
-//! The order workflow in every language: the happy path with the flaky carrier retried, each failure
-//! path, and the manifest.
+//! The order workflow in every language, against the real payment and mail service
+//! (`scripts/shop_service.py`) under grants, configuration and a secret: the happy path with the flaky
+//! carrier retried, a busy payment service retried, each failure path, and the manifest.
 
 use keel::HistoryEvent;
 use keel::cli::build::Lang;
-use keel::store::Status;
+use keel::store::{HistoryRecord, Instance, Status};
 use serde_json::json;
 
-use super::{Order, engine_for, same_as_rust};
-use crate::support::{assert_completed, kinds};
+use super::{Order, engine_for, same_as_rust_with};
+use crate::support::{Shop, assert_completed, kinds};
 
 const ORDER: &str = r#"{"orderId":"order-42","amount":25.0,"items":["book"]}"#;
 
-pub(crate) async fn an_order_is_paid_reserved_shipped_and_confirmed(lang: Lang) {
-    let (instance, history) = same_as_rust(
+/// Runs the order `input` in `lang` and in Rust, each against a fresh shop service; returns `lang`'s
+/// run and what its shop received.
+async fn order(lang: Lang, input: &str) -> (Instance, Vec<HistoryRecord>, Vec<serde_json::Value>) {
+    let received = std::sync::Mutex::new(Vec::new());
+    let (instance, history) = same_as_rust_with(
         lang,
         "order_processing",
         "ProcessOrder",
-        ORDER,
+        input,
         Order::Recorded,
+        async |keel| {
+            let shop = Shop::start("tok-shop-7f3a");
+            shop.configure(keel).await;
+            ShopRun {
+                shop,
+                received: &received,
+            }
+        },
     )
     .await;
+    // The first run recorded is `lang`'s.
+    let received = received
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    (instance, history, received)
+}
+
+/// Keeps a shop alive for one run and records what it received when the run is over.
+struct ShopRun<'a> {
+    shop: Shop,
+    received: &'a std::sync::Mutex<Vec<Vec<serde_json::Value>>>,
+}
+
+impl Drop for ShopRun<'_> {
+    fn drop(&mut self) {
+        let seen = self.shop.received();
+        self.received.lock().unwrap().push(seen);
+    }
+}
+
+pub(crate) async fn an_order_is_paid_reserved_shipped_and_confirmed(lang: Lang) {
+    let (instance, history, received) = order(lang, ORDER).await;
     assert_completed(&instance);
     assert_eq!(
         instance.output,
@@ -80,22 +117,70 @@ pub(crate) async fn an_order_is_paid_reserved_shipped_and_confirmed(lang: Lang) 
         })
         .expect("a TaskRetrying event");
     assert_eq!(retry, ("CarrierUnavailable".to_owned(), 1));
+    // The services really were called, the payment with the secret token.
+    let services: Vec<(&str, &serde_json::Value, u64)> = received
+        .iter()
+        .map(|r| {
+            (
+                r["service"].as_str().unwrap_or_default(),
+                &r["authorized"],
+                r["status"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        services,
+        [
+            ("payments", &json!(true), 200),
+            ("mail", &json!(false), 200)
+        ],
+        "{lang}: {received:?}"
+    );
+    assert_eq!(received[0]["body"]["orderId"], "order-42", "{lang}");
+    assert_eq!(
+        received[1]["body"]["to"], "customer+order-42@example.com",
+        "{lang}: {received:?}"
+    );
+}
+
+pub(crate) async fn a_busy_payment_service_is_retried_by_the_policy(lang: Lang) {
+    let input = r#"{"orderId":"flaky-9","amount":12.5,"items":["pen"]}"#;
+    let (instance, history, received) = order(lang, input).await;
+    assert_completed(&instance);
+    let retried = history
+        .iter()
+        .find_map(|r| match &r.event {
+            HistoryEvent::TaskRetrying { id: 0, failure, .. } => Some(failure.kind.clone()),
+            _ => None,
+        })
+        .expect("the payment was retried");
+    assert_eq!(retried, "HttpStatus", "{lang}");
+    let statuses: Vec<u64> = received
+        .iter()
+        .filter(|r| r["service"] == "payments")
+        .map(|r| r["status"].as_u64().unwrap_or_default())
+        .collect();
+    assert_eq!(statuses, [503, 200], "{lang}");
 }
 
 pub(crate) async fn a_declined_payment_fails_the_order_with_a_clear_error(lang: Lang) {
     let input = r#"{"orderId":"order-7","amount":0,"items":["book"]}"#;
-    let (instance, history) = same_as_rust(
-        lang,
-        "order_processing",
-        "ProcessOrder",
-        input,
-        Order::Recorded,
-    )
-    .await;
+    let (instance, history, received) = order(lang, input).await;
     assert_eq!(instance.status, Status::Failed);
     let failure = instance.failure.expect("a failure");
-    assert_eq!(failure.kind, "PaymentFailed");
+    assert_eq!(failure.kind, "PaymentFailed", "{lang}: {failure}");
     assert!(failure.message.contains("order-7"), "{failure}");
+    // The service declined it (402), once: a declined payment is not retried.
+    let statuses: Vec<u64> = received
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap_or_default())
+        .collect();
+    assert_eq!(statuses, [402], "{lang}");
+    assert_eq!(
+        failure.details.as_ref().map(|d| d["cause"]["kind"].clone()),
+        Some(json!("PaymentDeclined")),
+        "{failure:?}"
+    );
     assert_eq!(
         kinds(&history),
         [
@@ -110,17 +195,10 @@ pub(crate) async fn a_declined_payment_fails_the_order_with_a_clear_error(lang: 
 
 pub(crate) async fn missing_stock_fails_the_order_and_names_the_item(lang: Lang) {
     let input = r#"{"orderId":"order-8","amount":10,"items":["book","unobtainium"]}"#;
-    let (instance, _) = same_as_rust(
-        lang,
-        "order_processing",
-        "ProcessOrder",
-        input,
-        Order::Recorded,
-    )
-    .await;
+    let (instance, _, _) = order(lang, input).await;
     assert_eq!(instance.status, Status::Failed);
     let failure = instance.failure.expect("a failure");
-    assert_eq!(failure.kind, "InventoryFailed");
+    assert_eq!(failure.kind, "InventoryFailed", "{lang}: {failure}");
     assert!(failure.message.contains("unobtainium"), "{failure}");
 }
 

@@ -1,11 +1,13 @@
 //! The order-processing example: the classic Durable Functions order workflow (verify the payment,
 //! reserve the stock, ship with retries, confirm by email) as one Keel module.
-//! It must never talk to a real payment provider, warehouse or mail server: every activity is a
-//! deterministic stand-in, so the example can run anywhere and be tested end to end.
+//! `VerifyPayment` and `SendConfirmationEmail` call a payment and a mail service over HTTP, at the URLs
+//! in their configuration (`PAYMENT_URL`, `MAIL_URL`, and the secret `PAYMENT_TOKEN`), under grants;
+//! `scripts/shop_service.py` is such a service. The warehouse and the carrier
+//! stay local stand-ins, so the rest of the example runs anywhere.
 
 use std::time::Duration;
 
-use keel_sdk::{ActivityOptions, Context, Failure, RetryPolicy, activity_info};
+use keel_sdk::{ActivityOptions, Context, Failure, RetryPolicy, activity_info, http};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -60,9 +62,6 @@ struct OrderResult {
     email_sent: bool,
 }
 
-/// Largest amount the stand-in payment provider accepts.
-const MAX_AMOUNT: f64 = 10_000.0;
-
 /// The one item the stand-in warehouse never has.
 const UNOBTAINABLE: &str = "unobtainium";
 
@@ -71,8 +70,14 @@ fn process_order(ctx: &Context, order: Order) -> Result<OrderResult, Failure> {
     ctx.info(format!("processing order {id}"));
 
     ctx.set_custom_status(&json!({"step": "payment"}));
+    // A busy payment service is worth a few retries; a declined payment is final.
+    let payment_retry = ActivityOptions::new().retry(
+        RetryPolicy::new(3, Duration::from_millis(100))
+            .backoff(2.0)
+            .non_retryable(&["PaymentDeclined"]),
+    );
     let payment: Payment = ctx
-        .call_activity("VerifyPayment", &order)
+        .call_activity_with("VerifyPayment", &order, payment_retry)
         .get()
         .map_err(|failure| step_failed("PaymentFailed", "payment", id, &failure))?;
     ctx.info(format!(
@@ -129,20 +134,33 @@ fn step_failed(kind: &str, step: &str, order_id: &str, cause: &Failure) -> Failu
     .with_details(&json!({"cause": {"kind": cause.kind, "message": cause.message}}))
 }
 
-fn verify_payment(order: Order) -> Result<Payment, Failure> {
-    if order.amount <= 0.0 || order.amount > MAX_AMOUNT {
-        return Err(Failure::new(
-            "PaymentDeclined",
-            format!(
-                "amount {} is outside the accepted range (0, {MAX_AMOUNT}]",
-                order.amount
-            ),
-        ));
-    }
-    Ok(Payment {
-        transaction_id: format!("txn-{}", order.order_id),
-        amount: order.amount,
+/// A configuration value of the running activity (`keel config set ACTIVITY KEY=VALUE`).
+fn setting(key: &str) -> Result<String, Failure> {
+    std::env::var(key).map_err(|_| {
+        Failure::new(
+            "NotConfigured",
+            format!("{key} is not set; set it with: keel config set <activity> {key}=<value>"),
+        )
     })
+}
+
+/// POSTs the order to the payment service: 200 is a payment, 402 a declined payment (final), and
+/// any other error status a failure the retry policy retries.
+fn verify_payment(order: Order) -> Result<Payment, Failure> {
+    let mut request = http::Request::post(&setting("PAYMENT_URL")?).json(&order)?;
+    if let Ok(token) = std::env::var("PAYMENT_TOKEN") {
+        request = request.header("authorization", &format!("Bearer {token}"));
+    }
+    let response = request.send()?;
+    if response.status == 402 {
+        let reason = response
+            .json::<serde_json::Value>()
+            .ok()
+            .and_then(|v| v["reason"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| response.text());
+        return Err(Failure::new("PaymentDeclined", reason));
+    }
+    response.error_for_status()?.json()
 }
 
 fn check_inventory(items: Vec<String>) -> Result<Reservation, Failure> {
@@ -176,11 +194,18 @@ fn ship_order(order: Order) -> Result<Shipment, Failure> {
     })
 }
 
+/// POSTs the confirmation to the mail service.
 fn send_confirmation_email(confirmation: Confirmation) -> Result<EmailReceipt, Failure> {
-    Ok(EmailReceipt {
-        sent: true,
-        to: format!("customer+{}@example.com", confirmation.order_id),
-    })
+    let message = json!({
+        "to": format!("customer+{}@example.com", confirmation.order_id),
+        "subject": format!("Your order {} has shipped", confirmation.order_id),
+        "body": format!("Tracking number: {}", confirmation.tracking_number),
+    });
+    http::Request::post(&setting("MAIL_URL")?)
+        .json(&message)?
+        .send()?
+        .error_for_status()?
+        .json()
 }
 
 keel_sdk::module! {

@@ -126,6 +126,47 @@ fn run_bad(ctx: &Context, input: RunBadInput) -> Result<Value, Failure> {
     }
 }
 
+#[derive(Debug, Deserialize)]
+struct CallInput {
+    activity: String,
+    #[serde(default)]
+    input: Value,
+}
+
+/// Runs any activity once and reports its output or its failure as data.
+fn call(ctx: &Context, input: CallInput) -> Result<Value, Failure> {
+    match ctx
+        .call_activity(&input.activity, &input.input)
+        .get::<Value>()
+    {
+        Ok(output) => Ok(json!({ "ok": output })),
+        Err(failure) => Ok(json!({
+            "kind": failure.kind,
+            "message": failure.message,
+            "details": failure.details,
+        })),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LeakInput {
+    var: String,
+    #[serde(default)]
+    fail: bool,
+}
+
+/// Does everything an activity should not do with a secret: prints it, returns it, fails with it.
+fn leak(input: LeakInput) -> Result<Value, Failure> {
+    let value = std::env::var(&input.var).unwrap_or_default();
+    println!("the value of {} is {value}", input.var);
+    eprintln!("stderr also gets {value}");
+    if input.fail {
+        return Err(Failure::new("Leaked", format!("failed holding {value}"))
+            .with_details(&json!({ "value": value })));
+    }
+    Ok(json!({ "value": value, "nested": [format!("x{value}x")] }))
+}
+
 /// An orchestrator that never yields to the host: the host must interrupt it.
 fn loop_forever(_ctx: &Context, _input: Value) -> Result<Value, Failure> {
     busy_loop()
@@ -264,6 +305,7 @@ keel_sdk::module! {
         "Flipflop" => flipflop,
         "Determinism" => determinism,
         "Timer" => timer,
+        "Call" => call,
     },
     activities: {
         "Double" => double,
@@ -274,5 +316,6 @@ keel_sdk::module! {
         "Loop" => spin,
         "Bomb" => bomb,
         "Trap" => trap,
+        "Leak" => leak,
     },
 }

@@ -1,0 +1,162 @@
+//! One attempt of a guest activity: the active module's component in a fresh sandbox, with the
+//! function's capabilities of this moment (grants, configuration and secrets as environment
+//! variables), under the attempt's time limit.
+//!
+//! It returns the attempt's output or failure, secrets masked; committing it is the caller's job.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::capability::granted::{Granted, SECRET_UNAVAILABLE};
+use crate::capability::outgoing::{Grants, Policy};
+use crate::capability::redact::Redactor;
+use crate::engine::Shared;
+use crate::history::Failure;
+use crate::module::guest_output::GuestOutput;
+use crate::module::runtime::HostState;
+use crate::store::WorkItem;
+
+/// Runs one attempt of `item` in a fresh instance of the active module providing the activity.
+pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failure> {
+    let function = crate::versions::split_versioned(&item.name).0;
+    let digest = crate::versions::resolve_activity(&shared.store, &item.name).await?;
+    let module = shared
+        .registry
+        .load(&digest)
+        .await
+        .map_err(|e| Failure::new("HostError", e.to_string()))?;
+    let pre = module.activity.clone().ok_or_else(|| {
+        Failure::new(
+            "HostError",
+            format!("module {digest} exports no activities"),
+        )
+    })?;
+    let granted = grant(shared, function).await?;
+    let runtime = shared.registry.runtime();
+    let limits = runtime.limits();
+    let timeout_ms = item
+        .options
+        .timeout_ms
+        .unwrap_or(limits.activity_timeout_ms);
+    let label = format!("{}/{}#{}", item.instance, item.task_id, item.name);
+    let muted = Arc::new(AtomicBool::new(false));
+    let redactor = Arc::new(granted.redactor);
+    let mut wasi = WasiCtxBuilder::new();
+    for (key, value) in &granted.env {
+        wasi.env(key, value);
+    }
+    wasi.env("KEEL_INSTANCE_ID", &item.instance)
+        .env("KEEL_TASK_ID", item.task_id.to_string())
+        .env("KEEL_ATTEMPT", item.attempt.to_string())
+        .env(
+            "KEEL_IDEMPOTENCY_KEY",
+            format!("{}/{}", item.instance, item.task_id),
+        )
+        .stdout(
+            GuestOutput::new(label.clone(), "stdout", muted.clone()).redacting(redactor.clone()),
+        )
+        .stderr(GuestOutput::new(label, "stderr", muted).redacting(redactor.clone()));
+    let policy = Policy::Granted(Box::new(Grants {
+        function: function.to_owned(),
+        patterns: granted.patterns,
+        deadline: Instant::now() + Duration::from_millis(timeout_ms),
+        timeout_ms,
+        max_response_bytes: limits.http_response_max_bytes,
+        max_concurrent: limits.http_max_concurrent,
+    }));
+    let mut store = runtime.store(HostState::new(
+        wasi.build(),
+        limits.memory_bytes,
+        timeout_ms,
+        policy,
+    ));
+    let input = item.input.to_string();
+    let call = async {
+        let guest = pre.instantiate_async(&mut store).await?;
+        guest
+            .keel_workflow_activities()
+            .call_run(&mut store, function, &input)
+            .await
+    };
+    // The epoch budget stops a guest that computes; this stops one that waits on the host.
+    let result = tokio::time::timeout(
+        Duration::from_millis(timeout_ms.saturating_add(1_000)),
+        call,
+    )
+    .await;
+    // A policy breach (a denied request, a response over the cap) fails the attempt whatever the
+    // guest made of the error it was given.
+    if let Some(breach) = store.data().violation.get() {
+        return Err(mask(&redactor, breach));
+    }
+    let output = match result {
+        Err(_) => {
+            return Err(Failure::new(
+                "Timeout",
+                format!("the activity did not finish within {timeout_ms} ms"),
+            ));
+        }
+        Ok(Err(e)) => {
+            return Err(mask(
+                &redactor,
+                store.data().failure_of(&e, "Timeout", timeout_ms),
+            ));
+        }
+        Ok(Ok(Err(f))) => {
+            return Err(mask(
+                &redactor,
+                Failure {
+                    kind: f.kind,
+                    message: f.message,
+                    details: f.details.and_then(|d| serde_json::from_str(&d).ok()),
+                },
+            ));
+        }
+        Ok(Ok(Ok(output))) => output,
+    };
+    if output.len() > limits.max_payload_bytes {
+        return Err(Failure::new(
+            "PayloadTooLarge",
+            format!(
+                "the activity returned {} bytes; the limit is {} bytes",
+                output.len(),
+                limits.max_payload_bytes
+            ),
+        ));
+    }
+    serde_json::from_str(&output)
+        .map(|v| redactor.json(v))
+        .map_err(|e| {
+            Failure::new(
+                "InvalidJson",
+                format!("the activity returned output that is not valid JSON: {e}"),
+            )
+        })
+}
+
+/// The capabilities `function` holds now, opened for one attempt.
+pub(super) async fn grant(shared: &Shared, function: &str) -> Result<Granted, Failure> {
+    let held = shared
+        .store
+        .holdings(function)
+        .await
+        .map_err(|e| Failure::new("HostError", e.to_string()))?;
+    Granted::open(function, held, &shared.config.secret_key)
+        .map_err(|e| Failure::new(SECRET_UNAVAILABLE, e.to_string()))
+}
+
+/// `failure` with the attempt's secret values masked.
+pub(super) fn mask(redactor: &Redactor, failure: Failure) -> Failure {
+    if redactor.is_empty() {
+        return failure;
+    }
+    Failure {
+        kind: failure.kind,
+        message: redactor.text(&failure.message).into_owned(),
+        details: failure.details.map(|d| redactor.json(d)),
+    }
+}

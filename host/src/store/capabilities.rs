@@ -1,0 +1,271 @@
+//! The rows of functions' capabilities: grants, configuration values and sealed secrets, read by
+//! every activity attempt and changed through the writer like everything else.
+//!
+//! It stores what it is given; names, patterns and sizes are checked by the engine beforehand, and
+//! secrets arrive sealed.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Row, SqliteConnection};
+
+use super::ops::Op;
+use super::{Result, Store, to_i64};
+use crate::capability::{Holdings, Sealed};
+
+/// One change to a function's capabilities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CapabilityChange {
+    /// Allow an origin (canonical pattern).
+    Grant {
+        /// The function.
+        function: String,
+        /// The pattern.
+        pattern: String,
+    },
+    /// Withdraw a grant.
+    Revoke {
+        /// The function.
+        function: String,
+        /// The pattern.
+        pattern: String,
+    },
+    /// Set a configuration value.
+    SetConfig {
+        /// The function.
+        function: String,
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Remove a configuration value.
+    UnsetConfig {
+        /// The function.
+        function: String,
+        /// The key.
+        key: String,
+    },
+    /// Store a sealed secret.
+    SetSecret {
+        /// The function.
+        function: String,
+        /// The secret's name.
+        name: String,
+        /// The sealed value.
+        sealed: Sealed,
+    },
+    /// Remove a secret.
+    UnsetSecret {
+        /// The function.
+        function: String,
+        /// The secret's name.
+        name: String,
+    },
+    /// Make a function's grants and configuration exactly these, and set these secrets (a
+    /// declarative file deployed with a module).
+    Replace {
+        /// The function.
+        function: String,
+        /// Its grants.
+        grants: Vec<String>,
+        /// Its configuration.
+        config: BTreeMap<String, String>,
+        /// Secrets to set.
+        secrets: BTreeMap<String, Sealed>,
+    },
+}
+
+impl Store {
+    /// What `function` holds.
+    pub async fn holdings(&self, function: &str) -> Result<Holdings> {
+        let mut held = Holdings::default();
+        let rows = sqlx::query("SELECT pattern FROM grants WHERE function = ? ORDER BY pattern")
+            .bind(function)
+            .fetch_all(self.pool())
+            .await?;
+        for row in rows {
+            held.grants.push(row.try_get(0)?);
+        }
+        let rows = sqlx::query("SELECT key, value FROM function_config WHERE function = ?")
+            .bind(function)
+            .fetch_all(self.pool())
+            .await?;
+        for row in rows {
+            held.config.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        let rows =
+            sqlx::query("SELECT name, key_id, nonce, ciphertext FROM secrets WHERE function = ?")
+                .bind(function)
+                .fetch_all(self.pool())
+                .await?;
+        for row in rows {
+            held.secrets.insert(
+                row.try_get(0)?,
+                Sealed {
+                    key_id: row.try_get(1)?,
+                    nonce: row.try_get(2)?,
+                    ciphertext: row.try_get(3)?,
+                },
+            );
+        }
+        Ok(held)
+    }
+
+    /// Every grant, as `(function, pattern)`, ordered.
+    pub async fn all_grants(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT function, pattern FROM grants ORDER BY function, pattern")
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Applies `change`; false when a revoke or unset found nothing to remove.
+    pub async fn change_capability(&self, change: CapabilityChange, now: u64) -> Result<bool> {
+        self.writer()
+            .submit(|reply| Op::Capability { change, now, reply })
+            .await
+    }
+}
+
+/// The SQL of one change, inside the writer's savepoint.
+pub(super) async fn apply(
+    conn: &mut SqliteConnection,
+    change: &CapabilityChange,
+    now: u64,
+) -> Result<bool> {
+    let now = to_i64(now);
+    let affected = match change {
+        CapabilityChange::Grant { function, pattern } => {
+            sqlx::query(
+                "INSERT INTO grants (function, pattern, created_at) VALUES (?, ?, ?)
+                 ON CONFLICT(function, pattern) DO NOTHING",
+            )
+            .bind(function)
+            .bind(pattern)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            1
+        }
+        CapabilityChange::Revoke { function, pattern } => {
+            sqlx::query("DELETE FROM grants WHERE function = ? AND pattern = ?")
+                .bind(function)
+                .bind(pattern)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        }
+        CapabilityChange::SetConfig {
+            function,
+            key,
+            value,
+        } => {
+            set_config(conn, function, key, value, now).await?;
+            1
+        }
+        CapabilityChange::UnsetConfig { function, key } => {
+            sqlx::query("DELETE FROM function_config WHERE function = ? AND key = ?")
+                .bind(function)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        }
+        CapabilityChange::SetSecret {
+            function,
+            name,
+            sealed,
+        } => {
+            set_secret(conn, function, name, sealed, now).await?;
+            1
+        }
+        CapabilityChange::UnsetSecret { function, name } => {
+            sqlx::query("DELETE FROM secrets WHERE function = ? AND name = ?")
+                .bind(function)
+                .bind(name)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        }
+        CapabilityChange::Replace {
+            function,
+            grants,
+            config,
+            secrets,
+        } => {
+            sqlx::query("DELETE FROM grants WHERE function = ?")
+                .bind(function)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM function_config WHERE function = ?")
+                .bind(function)
+                .execute(&mut *conn)
+                .await?;
+            for pattern in grants {
+                sqlx::query(
+                    "INSERT INTO grants (function, pattern, created_at) VALUES (?, ?, ?)
+                     ON CONFLICT(function, pattern) DO NOTHING",
+                )
+                .bind(function)
+                .bind(pattern)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+            for (key, value) in config {
+                set_config(conn, function, key, value, now).await?;
+            }
+            for (name, sealed) in secrets {
+                set_secret(conn, function, name, sealed, now).await?;
+            }
+            1
+        }
+    };
+    Ok(affected > 0)
+}
+
+async fn set_config(
+    conn: &mut SqliteConnection,
+    function: &str,
+    key: &str,
+    value: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO function_config (function, key, value, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(function, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(function)
+    .bind(key)
+    .bind(value)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn set_secret(
+    conn: &mut SqliteConnection,
+    function: &str,
+    name: &str,
+    sealed: &Sealed,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO secrets (function, name, key_id, nonce, ciphertext, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(function, name) DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce,
+             ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+    )
+    .bind(function)
+    .bind(name)
+    .bind(&sealed.key_id)
+    .bind(&sealed.nonce)
+    .bind(&sealed.ciphertext)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
