@@ -44,11 +44,14 @@ async fn measure(language: &str, module: &[u8]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("startup.db");
     let deploy_cache = dir.path().join("deploy-cache");
+    // The payment and mail service the order's activities call.
+    let shop = support::Shop::start("bench-token");
     {
         let mut config = Config::new(&db);
         config.cache_dir = Some(deploy_cache);
         let keel = Keel::open(config).await.expect("open");
         keel.deploy(module.to_vec(), None).await.expect("deploy");
+        shop.configure(&keel).await;
     }
     // Without a cache: an empty directory, so the module is compiled again (and cached there).
     let cache = dir.path().join("cache");

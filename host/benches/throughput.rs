@@ -121,7 +121,10 @@ async fn main() {
         sizes.fan_out as f64 / fan.as_secs_f64()
     );
 
-    // 3. Concurrent order-processing instances (4 activities each, one of them retried once).
+    // 3. Concurrent order-processing instances (4 activities each, one of them retried once; the
+    //    payment and the confirmation are HTTP calls to the example's service, a Python process).
+    let shop = support::Shop::start("bench-token");
+    shop.configure(&keel).await;
     let worker = keel.run_worker();
     let started = Instant::now();
     let mut ids = Vec::with_capacity(sizes.orders);

@@ -8,11 +8,12 @@
 #include <string.h>
 
 #include "keel.h"
+#include "keel_internal.h"
 #include "module.h"
 
 #define MAX_SHOWN 200
 
-static char *dup_n(const char *text, size_t n) {
+char *keel__dup_n(const char *text, size_t n) {
     char *copy = malloc(n + 1);
     if (copy == NULL) {
         abort();
@@ -24,8 +25,8 @@ static char *dup_n(const char *text, size_t n) {
     return copy;
 }
 
-static char *dup_str(const char *text) {
-    return dup_n(text, strlen(text));
+char *keel__dup_str(const char *text) {
+    return keel__dup_n(text, strlen(text));
 }
 
 static char *vformat(const char *format, va_list args) {
@@ -34,7 +35,7 @@ static char *vformat(const char *format, va_list args) {
     int n = vsnprintf(NULL, 0, format, copy);
     va_end(copy);
     if (n < 0) {
-        return dup_str(format);
+        return keel__dup_str(format);
     }
     char *text = malloc((size_t)n + 1);
     if (text == NULL) {
@@ -44,8 +45,7 @@ static char *vformat(const char *format, va_list args) {
     return text;
 }
 
-static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *format(const char *fmt, ...) {
+char *keel__format(const char *fmt, ...) {
     va_list args;
     va_start(args, fmt);
     char *text = vformat(fmt, args);
@@ -53,11 +53,11 @@ static char *format(const char *fmt, ...) {
     return text;
 }
 
-static char *from_wit(const module_string_t *s) {
-    return dup_n((const char *)s->ptr, s->len);
+char *keel__from_wit(const module_string_t *s) {
+    return keel__dup_n((const char *)s->ptr, s->len);
 }
 
-static module_string_t borrow(const char *text) {
+module_string_t keel__borrow(const char *text) {
     module_string_t s = {(uint8_t *)text, text == NULL ? 0 : strlen(text)};
     return s;
 }
@@ -65,10 +65,10 @@ static module_string_t borrow(const char *text) {
 /* Text shortened for a message, so a huge payload does not make a huge failure. */
 static char *truncated(const char *text, size_t n) {
     if (n <= MAX_SHOWN) {
-        return dup_n(text, n);
+        return keel__dup_n(text, n);
     }
-    char *head = dup_n(text, MAX_SHOWN);
-    char *out = format("%s…", head);
+    char *head = keel__dup_n(text, MAX_SHOWN);
+    char *out = keel__format("%s…", head);
     free(head);
     return out;
 }
@@ -85,17 +85,17 @@ static void contract_violation(const char *what) {
 keel_result keel_ok(char *json) {
     keel_result r = {0};
     r.ok = true;
-    r.json = json == NULL ? dup_str("null") : json;
+    r.json = json == NULL ? keel__dup_str("null") : json;
     return r;
 }
 
 keel_result keel_ok_json(const char *json) {
-    return keel_ok(json == NULL ? NULL : dup_str(json));
+    return keel_ok(json == NULL ? NULL : keel__dup_str(json));
 }
 
-static keel_result failure_of(const char *kind, char *message, char *details) {
+keel_result keel__failure(const char *kind, char *message, char *details) {
     keel_result r = {0};
-    r.failure.kind = dup_str(kind);
+    r.failure.kind = keel__dup_str(kind);
     r.failure.message = message;
     r.failure.details = details;
     return r;
@@ -106,7 +106,7 @@ keel_result keel_fail(const char *kind, const char *fmt, ...) {
     va_start(args, fmt);
     char *message = vformat(fmt, args);
     va_end(args);
-    return failure_of(kind, message, NULL);
+    return keel__failure(kind, message, NULL);
 }
 
 keel_result keel_fail_details(const char *kind, char *details, const char *fmt, ...) {
@@ -114,7 +114,7 @@ keel_result keel_fail_details(const char *kind, char *details, const char *fmt, 
     va_start(args, fmt);
     char *message = vformat(fmt, args);
     va_end(args);
-    return failure_of(kind, message, details);
+    return keel__failure(kind, message, details);
 }
 
 bool keel_failed_with(const keel_result *result, const char *kind) {
@@ -139,9 +139,9 @@ static keel_result from_outcome(const keel_workflow_types_outcome_t *outcome) {
     if (outcome->tag == KEEL_WORKFLOW_TYPES_OUTCOME_ERR) {
         const keel_workflow_types_failure_t *f = &outcome->val.err_;
         keel_result r = {0};
-        r.failure.kind = from_wit(&f->kind);
-        r.failure.message = from_wit(&f->message);
-        r.failure.details = f->details.is_some ? from_wit(&f->details.val) : NULL;
+        r.failure.kind = keel__from_wit(&f->kind);
+        r.failure.message = keel__from_wit(&f->message);
+        r.failure.details = f->details.is_some ? keel__from_wit(&f->details.val) : NULL;
         return r;
     }
     const module_string_t *json = &outcome->val.ok;
@@ -149,13 +149,13 @@ static keel_result from_outcome(const keel_workflow_types_outcome_t *outcome) {
     keel_json *value = keel_json_parse((const char *)json->ptr, json->len, error, sizeof error);
     if (value == NULL) {
         char *shown = truncated((const char *)json->ptr, json->len);
-        keel_result r = failure_of(KEEL_INVALID_OUTPUT,
-                                   format("task output is not valid JSON: %s (output: %s)", error, shown),
-                                   NULL);
+        keel_result r = keel__failure(KEEL_INVALID_OUTPUT,
+                                      keel__format("task output is not valid JSON: %s (output: %s)", error, shown),
+                                      NULL);
         free(shown);
         return r;
     }
-    keel_result r = keel_ok(from_wit(json));
+    keel_result r = keel_ok(keel__from_wit(json));
     r.value = value;
     return r;
 }
@@ -170,9 +170,9 @@ keel_task keel_call_activity(const char *name, const char *input) {
 
 keel_task keel_call_activity_with(const char *name, const char *input, keel_activity_options options) {
     /* A version range travels in the name: `name@range`. */
-    char *target = options.version != NULL ? format("%s@%s", name, options.version) : dup_str(name);
-    module_string_t wname = borrow(target);
-    module_string_t winput = borrow(input == NULL ? "null" : input);
+    char *target = options.version != NULL ? keel__format("%s@%s", name, options.version) : keel__dup_str(name);
+    module_string_t wname = keel__borrow(target);
+    module_string_t winput = keel__borrow(input == NULL ? "null" : input);
     keel_workflow_context_activity_options_t wopts;
     memset(&wopts, 0, sizeof wopts);
     if (options.retry != NULL) {
@@ -186,18 +186,35 @@ keel_task keel_call_activity_with(const char *name, const char *input, keel_acti
         wopts.retry.val.max_interval_ms.val = p->max_interval_ms;
         wopts.retry.val.timeout_ms.is_some = p->timeout_ms != 0;
         wopts.retry.val.timeout_ms.val = p->timeout_ms;
+        /* The kinds are borrowed for the call: only the array of WIT strings is allocated. */
+        size_t kinds = 0;
+        while (p->non_retryable != NULL && p->non_retryable[kinds] != NULL) {
+            kinds++;
+        }
+        if (kinds > 0) {
+            module_string_t *list = calloc(kinds, sizeof *list);
+            if (list == NULL) {
+                abort();
+            }
+            for (size_t i = 0; i < kinds; i++) {
+                list[i] = keel__borrow(p->non_retryable[i]);
+            }
+            wopts.retry.val.non_retryable.ptr = list;
+            wopts.retry.val.non_retryable.len = kinds;
+        }
     }
     wopts.timeout_ms.is_some = options.timeout_ms != 0;
     wopts.timeout_ms.val = options.timeout_ms;
     keel_task task = keel_workflow_context_call_activity(&wname, &winput, &wopts);
+    free(wopts.retry.val.non_retryable.ptr);
     free(target);
     return task;
 }
 
 keel_task keel_call_orchestrator(const char *name, const char *instance_id, const char *input) {
-    module_string_t wname = borrow(name);
-    module_string_t winput = borrow(input == NULL ? "null" : input);
-    module_string_t wid = borrow(instance_id);
+    module_string_t wname = keel__borrow(name);
+    module_string_t winput = keel__borrow(input == NULL ? "null" : input);
+    module_string_t wid = keel__borrow(instance_id);
     return keel_workflow_context_call_orchestrator(&wname, instance_id == NULL ? NULL : &wid, &winput);
 }
 
@@ -212,7 +229,7 @@ keel_task keel_timer(uint64_t delay_ms) {
 }
 
 keel_task keel_wait_event(const char *name) {
-    module_string_t wname = borrow(name);
+    module_string_t wname = keel__borrow(name);
     return keel_workflow_context_wait_event(&wname);
 }
 
@@ -282,12 +299,12 @@ bool keel_is_replaying(void) {
 }
 
 void keel_set_custom_status(const char *json) {
-    module_string_t status = borrow(json == NULL ? "null" : json);
+    module_string_t status = keel__borrow(json == NULL ? "null" : json);
     keel_workflow_context_set_custom_status(&status);
 }
 
 void keel_continue_as_new(const char *input) {
-    module_string_t winput = borrow(input == NULL ? "null" : input);
+    module_string_t winput = keel__borrow(input == NULL ? "null" : input);
     keel_workflow_context_continue_as_new(&winput);
 }
 
@@ -296,7 +313,7 @@ void keel_log(keel_log_level level, const char *fmt, ...) {
     va_start(args, fmt);
     char *message = vformat(fmt, args);
     va_end(args);
-    module_string_t wmessage = borrow(message);
+    module_string_t wmessage = keel__borrow(message);
     keel_workflow_context_log_level_t wlevel = level <= KEEL_ERROR ? (uint8_t)level : KEEL_WORKFLOW_TYPES_LOG_LEVEL_INFO;
     keel_workflow_context_log(wlevel, &wmessage);
     free(message);
@@ -365,8 +382,8 @@ static const keel_function *lookup(keel_kind kind, const char *name) {
 
 static void to_wit_failure(keel_failure *f, keel_workflow_types_failure_t *err) {
     /* The canonical ABI frees these after the call: hand over malloc'd strings. */
-    char *kind = f->kind != NULL ? f->kind : dup_str("Error");
-    char *message = f->message != NULL ? f->message : dup_str("");
+    char *kind = f->kind != NULL ? f->kind : keel__dup_str("Error");
+    char *message = f->message != NULL ? f->message : keel__dup_str("");
     err->kind.ptr = (uint8_t *)kind;
     err->kind.len = strlen(kind);
     err->message.ptr = (uint8_t *)message;
@@ -408,7 +425,7 @@ static keel_result call(keel_kind kind, const char *what, const char *name, cons
         keel_json_free(r.value);
         r.value = NULL;
         if (r.json == NULL) {
-            r.json = dup_str("null");
+            r.json = keel__dup_str("null");
         }
         keel_json *check = keel_json_parse(r.json, strlen(r.json), error, sizeof error);
         if (check == NULL) {
@@ -417,14 +434,14 @@ static keel_result call(keel_kind kind, const char *what, const char *name, cons
         }
         keel_json_free(check);
     } else if (r.failure.kind == NULL) {
-        r.failure.kind = dup_str("Error");
+        r.failure.kind = keel__dup_str("Error");
     }
     return r;
 }
 
 static bool run_export(keel_kind kind, const char *what, module_string_t *name, module_string_t *input,
                        module_string_t *ret, keel_workflow_types_failure_t *err) {
-    char *fname = from_wit(name);
+    char *fname = keel__from_wit(name);
     keel_result r = call(kind, what, fname, (const char *)input->ptr, input->len);
     free(fname);
     module_string_free(name);

@@ -31,8 +31,13 @@
  *
  * Scheduling calls (keel_call_activity, keel_timer, keel_wait_event, ...) return a task at once; only
  * keel_get, keel_all and keel_any block, while the host suspends the whole component, so plain
- * sequential C is enough. Strings returned in a keel_result or by keel_json_encode/keel_writer_finish
- * are malloc'd and owned by the caller.
+ * sequential C is enough. Activities reach the network with keel_http_request (only the origins
+ * granted to them); orchestrators schedule durable calls with keel_call_http instead.
+ *
+ * Memory: everything passed to the SDK (names, JSON texts, options, headers, bodies) is only read
+ * during the call. Strings returned in a keel_result or by keel_json_encode/keel_writer_finish are
+ * malloc'd and owned by the caller; a keel_http_response owns its headers and body until
+ * keel_http_response_free.
  */
 #ifndef KEEL_H
 #define KEEL_H
@@ -196,6 +201,9 @@ typedef struct keel_retry_policy {
     double backoff_coefficient;  /* factor between delays (0 counts as 1.0) */
     uint64_t max_interval_ms;    /* upper bound of one delay; 0 = none */
     uint64_t timeout_ms;         /* upper bound of all attempts; 0 = none */
+    /* Failure kinds that end the task at once, without another attempt: a NULL-terminated list,
+     * e.g. (const char *const[]){"PaymentDeclined", NULL}; NULL = none. Read during the call only. */
+    const char *const *non_retryable;
 } keel_retry_policy;
 
 /** Options of one activity call. */
@@ -251,6 +259,112 @@ void keel_log(keel_log_level level, const char *format, ...) __attribute__((form
 #define keel_info(...) keel_log(KEEL_INFO, __VA_ARGS__)
 #define keel_warn(...) keel_log(KEEL_WARN, __VA_ARGS__)
 #define keel_error(...) keel_log(KEEL_ERROR, __VA_ARGS__)
+
+/* ------------------------------------------------------------------------------------------------ */
+/* HTTP                                                                                              */
+
+/** Failure kind of a request that got no response (refused, timed out, malformed URL, ...). */
+#define KEEL_HTTP_ERROR "HttpError"
+/** Failure kind keel_http_error_for_status gives a status of 400 or more. */
+#define KEEL_HTTP_STATUS "HttpStatus"
+/** The host's built-in activity behind keel_call_http. */
+#define KEEL_HTTP_ACTIVITY "keel.http"
+
+/** One header: in a request, both strings are the caller's; in a response, both are malloc'd. */
+typedef struct keel_http_header {
+    const char *name;
+    const char *value;
+} keel_http_header;
+
+/**
+ * A complete response of keel_http_request, owned by the caller: release it with
+ * keel_http_response_free (which frees every string below).
+ */
+typedef struct keel_http_response {
+    uint16_t status;
+    keel_http_header *headers; /* names in lower case, in the order received; values as text */
+    size_t header_count;
+    char *body;                /* the body's bytes, followed by a NUL that body_len does not count */
+    size_t body_len;
+} keel_http_response;
+
+/**
+ * Activities only: sends a request over wasi:http and waits for the whole response. The host lets
+ * an activity reach only the origins granted to it (`keel grant NAME URL`); any other request fails
+ * the whole attempt with HttpDenied, whatever the activity does next. An orchestrator must never call
+ * this (the host fails the instance with HttpInOrchestrator, KEEL-O1): it uses keel_call_http.
+ *
+ * `method` ("GET", "post", ...; NULL means GET), `url` (absolute, http:// or https://), `header_count`
+ * headers and `body_len` bytes of `body` (NULL/0: none) are only read during the call. A body is sent
+ * with its `content-length` unless the headers set one. On a response, returns an ok result holding
+ * nothing and fills `*response`; without one (connection refused, bad URL, ...), returns a failure of
+ * kind HttpError ("GET http://... failed: ErrorCode::ConnectionRefused") and zeroes `*response`.
+ * Free the result with keel_result_free in both cases (a failure can be returned as it is).
+ *
+ *     keel_http_header headers[] = {{"content-type", "application/json"}};
+ *     keel_http_response response;
+ *     keel_result sent = keel_http_request("POST", url, headers, 1, json, strlen(json), &response);
+ *     if (!sent.ok) return sent;
+ *     keel_result checked = keel_http_error_for_status(&response);   // HttpStatus on >= 400
+ */
+keel_result keel_http_request(const char *method, const char *url, const keel_http_header *headers,
+                              size_t header_count, const void *body, size_t body_len,
+                              keel_http_response *response);
+/** The value of the first header called `name` (any case), or NULL. Owned by the response. */
+const char *keel_http_response_header(const keel_http_response *response, const char *name);
+/** The body as text (invalid UTF-8 replaced by U+FFFD), malloc'd. */
+char *keel_http_response_text(const keel_http_response *response);
+/** The body as JSON: ok with `json` and `value` set, or an InvalidOutput failure. Free it. */
+keel_result keel_http_response_json(const keel_http_response *response);
+/**
+ * An ok result holding nothing when the status is below 400; else a failure of kind HttpStatus
+ * (retried under the activity's retry policy), message "the server answered STATUS: EXCERPT" and
+ * details {"status": STATUS, "body": EXCERPT}, EXCERPT being the first 512 characters of the body.
+ */
+keel_result keel_http_error_for_status(const keel_http_response *response);
+/** Frees what the response holds and zeroes it (NULL and a second call are fine). */
+void keel_http_response_free(keel_http_response *response);
+
+/**
+ * A durable HTTP call, for orchestrators: the host sends it once, under the orchestrator's grants
+ * (`keel grant ORCHESTRATOR URL`), records the response and answers replays from the history. Every
+ * pointer is read during keel_call_http only.
+ */
+typedef struct keel_http_call {
+    const char *method;              /* NULL: GET; sent in upper case */
+    const char *url;                 /* absolute URL */
+    const keel_http_header *headers; /* `header_count` headers; a value may hold {{secret:NAME}}, which
+                                      * the host fills in from the orchestrator's secrets (only the
+                                      * placeholder is recorded) */
+    size_t header_count;
+    const char *body;                /* a text body, or NULL */
+    const char *json;                /* a JSON body (JSON text), or NULL; ignored when `body` is set */
+    bool asynchronous;               /* follow 202 Accepted + Location, polling after durable timers */
+    const uint16_t *retry_on;        /* statuses that fail the attempt so that the retry policy applies
+                                      * (`retry_on_count` of them); NULL: the host's 408, 429, 500, 502,
+                                      * 503, 504 */
+    size_t retry_on_count;
+} keel_http_call;
+
+/** A scheduled durable HTTP call. Wait for it with keel_http_get, exactly once. */
+typedef struct keel_http_task {
+    keel_task task;              /* the first request's task, also usable with keel_all and keel_any */
+    struct keel_http_poll *poll; /* private: what polling repeats (asynchronous calls only) */
+} keel_http_task;
+
+/** Schedules a durable HTTP call (the built-in activity keel.http) as a single attempt. */
+keel_http_task keel_call_http(const keel_http_call *call);
+/** Like keel_call_http, with a retry policy and time limit per attempt (also used for each poll). */
+keel_http_task keel_call_http_with(const keel_http_call *call, keel_activity_options options);
+/**
+ * Blocks until the response and releases what the task holds. For an asynchronous call, while the
+ * status is 202 with a `location`, waits a durable timer of `retryAfterMs` (default 1000 ms) and
+ * GETs the location (same headers, retry statuses and options). Ok: `value` is the response
+ * {"status": n, "headers": {lower-case name: value}, "body": "text", "location": "absolute URL"
+ * (when there was one), "retryAfterMs": n (when there was one)}. Failure: HttpDenied, HttpStatus
+ * (a status in retry_on after the last attempt), HttpError, Timeout, ...
+ */
+keel_result keel_http_get(keel_http_task *task);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Activity attempts                                                                                 */

@@ -115,6 +115,15 @@ async fn every_endpoint_but_healthz_and_the_dashboard_needs_the_token() {
         ("GET", "/api/stats"),
         ("GET", "/api/openapi.json"),
         ("GET", "/metrics"),
+        ("GET", "/api/grants"),
+        ("POST", "/api/functions/F/grants"),
+        ("DELETE", "/api/functions/F/grants?pattern=http://x.test"),
+        ("GET", "/api/functions/F/capabilities"),
+        ("PUT", "/api/functions/F/capabilities"),
+        ("PUT", "/api/functions/F/config/K"),
+        ("DELETE", "/api/functions/F/config/K"),
+        ("PUT", "/api/functions/F/secrets/S"),
+        ("DELETE", "/api/functions/F/secrets/S"),
     ];
     for (method, uri) in protected {
         for token in [None, Some("wrong"), Some("")] {
@@ -133,6 +142,8 @@ async fn every_endpoint_but_healthz_and_the_dashboard_needs_the_token() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_deployed_and_started_over_http_goes_from_202_to_200() {
     let (t, app) = app(&[]).await;
+    let shop = crate::support::Shop::start("tok-api");
+    shop.configure(&t.keel).await;
     let deployed = call(
         &app,
         "POST",
@@ -540,6 +551,11 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
         ("/api/openapi.json", &["get"]),
         ("/metrics", &["get"]),
         ("/healthz", &["get"]),
+        ("/api/grants", &["get"]),
+        ("/api/functions/{name}/grants", &["post", "delete"]),
+        ("/api/functions/{name}/capabilities", &["get", "put"]),
+        ("/api/functions/{name}/config/{key}", &["put", "delete"]),
+        ("/api/functions/{name}/secrets/{secret}", &["put", "delete"]),
     ] {
         for method in methods {
             assert!(
@@ -548,7 +564,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
             );
         }
     }
-    assert_eq!(paths.len(), 15, "a documented path has no route");
+    assert_eq!(paths.len(), 20, "a documented path has no route");
 
     for (uri, kind) in [
         ("/", "text/html"),

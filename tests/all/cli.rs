@@ -26,6 +26,40 @@ fn keel_run_completes_the_order_and_history_shows_the_steps() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("keel.db");
     let module = guests().join("order_processing.wasm");
+    // The activities' grants, configuration and secret, with the commands a user types.
+    let shop = crate::support::Shop::start("tok-cli");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "tok-cli\n").unwrap();
+    for args in [
+        vec!["grant", "VerifyPayment", shop.url.as_str()],
+        vec!["grant", "SendConfirmationEmail", shop.url.as_str()],
+    ] {
+        let out = keel(&db, &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        // Nobody deployed these functions yet: a warning, not an error.
+        assert!(
+            text(&out.stderr).contains("warning: no deployed module provides"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let payment_url = format!("PAYMENT_URL={}/payments", shop.url);
+    let mail_url = format!("MAIL_URL={}/mail", shop.url);
+    for args in [
+        vec!["config", "set", "VerifyPayment", payment_url.as_str()],
+        vec!["config", "set", "SendConfirmationEmail", mail_url.as_str()],
+        vec![
+            "secret",
+            "set",
+            "VerifyPayment",
+            "PAYMENT_TOKEN",
+            "--from-file",
+            token_file.to_str().unwrap(),
+        ],
+    ] {
+        let out = keel(&db, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
     let out = keel(
         &db,
         &[

@@ -27,6 +27,8 @@ fn worker(db: &std::path::Path) -> Child {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_worker_loses_nothing_and_repeats_nothing() {
     let t = engine(&["order_processing"]).await;
+    let shop = crate::support::Shop::start("tok-crash");
+    shop.configure(&t.keel).await;
     let mut ids = Vec::new();
     for i in 0..INSTANCES {
         let input = json!({"orderId": format!("order-{i}"), "amount": 10 + i, "items": ["book"]});

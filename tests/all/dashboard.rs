@@ -73,6 +73,8 @@ async fn the_dashboard_lists_instances_and_draws_a_timeline() {
         return;
     };
     let t = engine(&["order_processing"]).await;
+    let shop = crate::support::Shop::start("tok-dashboard");
+    shop.configure(&t.keel).await;
     let id = t
         .keel
         .start(

@@ -6,6 +6,7 @@
 
 mod api;
 mod bad_input;
+mod capabilities;
 mod cli;
 mod config_file;
 mod crash;

@@ -4,10 +4,12 @@
 use keel::store::Status;
 use serde_json::json;
 
-use crate::support::{Running, assert_completed, engine};
+use crate::support::{Running, Shop, assert_completed, engine};
 
 async fn run_bad(activity: &str) -> serde_json::Value {
     let t = engine(&["keel_test_patterns", "order_processing"]).await;
+    let shop = Shop::start("tok-runaway");
+    shop.configure(&t.keel).await;
     let worker = Running::start(&t.keel);
     let bad = t
         .keel
@@ -66,6 +68,8 @@ async fn an_activity_that_traps_fails_its_task_with_the_trap() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_orchestrator_that_loops_forever_fails_its_instance() {
     let t = engine(&["keel_test_patterns", "order_processing"]).await;
+    let shop = Shop::start("tok-runaway");
+    shop.configure(&t.keel).await;
     let worker = Running::start(&t.keel);
     let bad = t.keel.start("LoopForever", "null", None).await.unwrap();
     let good = t

@@ -84,6 +84,34 @@ pub(crate) fn guests() -> &'static Path {
             .expect("running cargo to build the guests");
         assert!(status.success(), "building the versioned guest's v2 failed");
         copy_guest(&out, "keel_test_versioned", "versioned_v2");
+        // The bad-manifest fixture once more, listing a reserved name.
+        copy_guest(&out, "keel_test_bad_manifest", "bad_manifest_trap");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--target-dir",
+            ])
+            .arg(&target)
+            .args([
+                "-p",
+                "keel-test-bad-manifest",
+                "--features",
+                "keel-test-bad-manifest/reserved-name",
+            ])
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("running cargo to build the guests");
+        assert!(
+            status.success(),
+            "building the reserved-name fixture failed"
+        );
+        copy_guest(&out, "keel_test_bad_manifest", "reserved_name");
+        copy_guest(&out, "bad_manifest_trap", "keel_test_bad_manifest");
         out
     })
 }
@@ -388,6 +416,25 @@ impl Shop {
         keel.set_secret("VerifyPayment", "PAYMENT_TOKEN", &self.token)
             .await
             .expect("storing the payment token");
+    }
+
+    /// A capabilities file in `dir` for the order example's activities against this service, for
+    /// `keel run|deploy --capabilities`.
+    pub(crate) fn capabilities_file(&self, dir: &Path) -> PathBuf {
+        std::fs::write(dir.join("payment-token.txt"), format!("{}\n", self.token))
+            .expect("writing the token file");
+        let url = &self.url;
+        let path = dir.join("order.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[VerifyPayment]\ngrants = [\"{url}\"]\nconfig = {{ PAYMENT_URL = \"{url}/payments\" }}\n\
+                 secrets = {{ PAYMENT_TOKEN = {{ file = \"payment-token.txt\" }} }}\n\n\
+                 [SendConfirmationEmail]\ngrants = [\"{url}\"]\nconfig = {{ MAIL_URL = \"{url}/mail\" }}\n"
+            ),
+        )
+        .expect("writing the capabilities file");
+        path
     }
 
     /// What the service received, as its `GET /received` lists it.

@@ -54,6 +54,8 @@ async fn keel_run_exports_its_turns_and_attempts_over_otlp() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("keel.db");
     let module = guests().join("order_processing.wasm");
+    let shop = crate::support::Shop::start("tok-otlp");
+    let capabilities = shop.capabilities_file(dir.path());
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_keel"))
             .arg("--db")
@@ -61,6 +63,8 @@ async fn keel_run_exports_its_turns_and_attempts_over_otlp() {
             .args(["--otlp-endpoint", &format!("http://127.0.0.1:{port}")])
             .arg("run")
             .arg(module)
+            .arg("--capabilities")
+            .arg(capabilities)
             .args(["-o", "ProcessOrder", "--id", "traced-order"])
             .args([
                 "--input",
@@ -142,12 +146,15 @@ async fn an_unreachable_otlp_endpoint_does_not_fail_the_run() {
         .local_addr()
         .unwrap()
         .port();
+    let shop = crate::support::Shop::start("tok-otlp");
     let out = Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(dir.path().join("keel.db"))
         .args(["--otlp-endpoint", &format!("http://127.0.0.1:{port}")])
         .arg("run")
         .arg(guests().join("order_processing.wasm"))
+        .arg("--capabilities")
+        .arg(shop.capabilities_file(dir.path()))
         .args(["-o", "ProcessOrder"])
         .args([
             "--input",

@@ -2,16 +2,15 @@
  * The order-processing example in C: the classic Durable Functions order workflow (verify the
  * payment, reserve the stock, ship with retries, confirm by email), behaviourally identical to the
  * Rust one — same outputs, failures, custom statuses and history.
- * It must never talk to a real payment provider, warehouse or mail server: every activity is a
- * deterministic stand-in, so the example can run anywhere and be tested end to end.
+ * VerifyPayment and SendConfirmationEmail call a payment and a mail service over HTTP, at the URLs in
+ * their configuration (PAYMENT_URL, MAIL_URL, and the secret PAYMENT_TOKEN), under grants;
+ * scripts/shop_service.py is such a service. The warehouse and the carrier stay local stand-ins, so
+ * the rest of the example runs anywhere.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "keel.h"
-
-/* Largest amount the stand-in payment provider accepts. */
-#define MAX_AMOUNT 10000.0
 
 /* The one item the stand-in warehouse never has. */
 #define UNOBTAINABLE "unobtainium"
@@ -61,20 +60,6 @@ static keel_result invalid_order(const char *name) {
                      name);
 }
 
-/* An f64 as Rust's Display writes it: "25", "0.5". */
-static void display_amount(double value, char out[48]) {
-    if (value == (double)(long long)value) {
-        snprintf(out, 48, "%lld", (long long)value);
-        return;
-    }
-    for (int precision = 1; precision <= 17; precision++) {
-        snprintf(out, 48, "%.*g", precision, value);
-        if (strtod(out, NULL) == value) {
-            return;
-        }
-    }
-}
-
 static void set_step(const char *step) {
     keel_writer w = keel_writer_new();
     keel_write_object_begin(&w);
@@ -113,7 +98,15 @@ static keel_result process_order(const keel_json *input) {
     keel_info("processing order %s", id);
 
     set_step("payment");
-    keel_result payment = keel_get(keel_call_activity("VerifyPayment", o.json));
+    /* A busy payment service is worth a few retries; a declined payment is final. */
+    keel_retry_policy payment_retry = {
+        .max_attempts = 3,
+        .first_interval_ms = 100,
+        .backoff_coefficient = 2.0,
+        .non_retryable = (const char *const[]){"PaymentDeclined", NULL},
+    };
+    keel_activity_options payment_options = {.retry = &payment_retry};
+    keel_result payment = keel_get(keel_call_activity_with("VerifyPayment", o.json, payment_options));
     if (!payment.ok) {
         free(o.json);
         return step_failed("PaymentFailed", "payment", id, &payment);
@@ -185,25 +178,89 @@ static keel_result process_order(const keel_json *input) {
     return keel_ok(keel_writer_finish(&w));
 }
 
+/* A configuration value of the running activity (`keel config set ACTIVITY KEY=VALUE`): NULL, with
+ * `*failure` set to a NotConfigured failure, when it is not set. */
+static const char *setting(const char *key, keel_result *failure) {
+    const char *value = getenv(key);
+    if (value == NULL) {
+        *failure = keel_fail("NotConfigured", "%s is not set; set it with: keel config set <activity> %s=<value>",
+                             key, key);
+    }
+    return value;
+}
+
+/* POSTs `json` to `url` with `content-type: application/json` and `authorization` when not NULL. */
+static keel_result post_json(const char *url, const char *json, const char *authorization,
+                             keel_http_response *response) {
+    keel_http_header headers[] = {
+        {"content-type", "application/json"},
+        {"authorization", authorization},
+    };
+    return keel_http_request("POST", url, headers, authorization != NULL ? 2 : 1, json, strlen(json), response);
+}
+
+/* POSTs the order to the payment service: 200 is a payment, 402 a declined payment (final), and any
+ * other error status a failure the retry policy retries. */
 static keel_result verify_payment(const keel_json *input) {
     order o;
     if (!read_order(input, &o)) {
         return invalid_order("VerifyPayment");
     }
+    keel_result failure;
+    const char *url = setting("PAYMENT_URL", &failure);
+    if (url == NULL) {
+        free(o.json);
+        return failure;
+    }
+    const char *token = getenv("PAYMENT_TOKEN");
+    char *authorization = NULL;
+    if (token != NULL) {
+        size_t size = strlen("Bearer ") + strlen(token) + 1;
+        authorization = malloc(size);
+        if (authorization == NULL) {
+            abort();
+        }
+        snprintf(authorization, size, "Bearer %s", token);
+    }
+    keel_http_response response;
+    keel_result sent = post_json(url, o.json, authorization, &response);
+    free(authorization);
     free(o.json);
-    if (o.amount <= 0.0 || o.amount > MAX_AMOUNT) {
-        char amount[48], max[48];
-        display_amount(o.amount, amount);
-        display_amount(MAX_AMOUNT, max);
-        return keel_fail("PaymentDeclined", "amount %s is outside the accepted range (0, %s]", amount, max);
+    if (!sent.ok) {
+        return sent;
+    }
+    if (response.status == 402) {
+        keel_result declined = keel_http_response_json(&response);
+        const char *reason = declined.ok ? keel_json_string(keel_json_get(declined.value, "reason"), NULL) : NULL;
+        char *text = reason == NULL ? keel_http_response_text(&response) : NULL;
+        keel_result failed = keel_fail("PaymentDeclined", "%s", reason != NULL ? reason : text);
+        free(text);
+        keel_result_free(&declined);
+        keel_http_response_free(&response);
+        return failed;
+    }
+    keel_result checked = keel_http_error_for_status(&response);
+    keel_result payment = checked.ok ? keel_http_response_json(&response) : checked;
+    keel_http_response_free(&response);
+    if (!payment.ok) {
+        return payment;
+    }
+    const char *transaction = keel_json_string(keel_json_get(payment.value, "transactionId"), NULL);
+    const keel_json *amount = keel_json_get(payment.value, "amount");
+    if (transaction == NULL || amount == NULL || amount->type != KEEL_JSON_NUMBER) {
+        keel_result_free(&payment);
+        return keel_fail(KEEL_INVALID_OUTPUT,
+                         "the response body is not the expected JSON: transactionId must be a string and amount "
+                         "a number");
     }
     keel_writer w = keel_writer_new();
     keel_write_object_begin(&w);
     keel_write_key(&w, "transactionId");
-    keel_write_stringf(&w, "txn-%s", o.id);
+    keel_write_string(&w, transaction);
     keel_write_key(&w, "amount");
-    keel_write_double(&w, o.amount);
+    keel_write_double(&w, amount->number);
     keel_write_object_end(&w);
+    keel_result_free(&payment);
     return keel_ok(keel_writer_finish(&w));
 }
 
@@ -253,19 +310,55 @@ static keel_result ship_order(const keel_json *input) {
     return keel_ok(keel_writer_finish(&w));
 }
 
+/* POSTs the confirmation to the mail service. */
 static keel_result send_confirmation_email(const keel_json *confirmation) {
     const char *id = keel_json_string(keel_json_get(confirmation, "orderId"), NULL);
-    if (id == NULL || keel_json_string(keel_json_get(confirmation, "trackingNumber"), NULL) == NULL) {
+    const char *tracking = keel_json_string(keel_json_get(confirmation, "trackingNumber"), NULL);
+    if (id == NULL || tracking == NULL) {
         return keel_fail(KEEL_INVALID_INPUT,
                          "the input of SendConfirmationEmail is not valid: orderId and trackingNumber are strings");
     }
+    keel_result failure;
+    const char *url = setting("MAIL_URL", &failure);
+    if (url == NULL) {
+        return failure;
+    }
     keel_writer w = keel_writer_new();
     keel_write_object_begin(&w);
-    keel_write_key(&w, "sent");
-    keel_write_bool(&w, true);
     keel_write_key(&w, "to");
     keel_write_stringf(&w, "customer+%s@example.com", id);
+    keel_write_key(&w, "subject");
+    keel_write_stringf(&w, "Your order %s has shipped", id);
+    keel_write_key(&w, "body");
+    keel_write_stringf(&w, "Tracking number: %s", tracking);
     keel_write_object_end(&w);
+    char *message = keel_writer_finish(&w);
+    keel_http_response response;
+    keel_result sent = post_json(url, message, NULL, &response);
+    free(message);
+    if (!sent.ok) {
+        return sent;
+    }
+    keel_result checked = keel_http_error_for_status(&response);
+    keel_result receipt = checked.ok ? keel_http_response_json(&response) : checked;
+    keel_http_response_free(&response);
+    if (!receipt.ok) {
+        return receipt;
+    }
+    const keel_json *sent_flag = keel_json_get(receipt.value, "sent");
+    const char *to = keel_json_string(keel_json_get(receipt.value, "to"), NULL);
+    if (sent_flag == NULL || sent_flag->type != KEEL_JSON_BOOL || to == NULL) {
+        keel_result_free(&receipt);
+        return keel_fail(KEEL_INVALID_OUTPUT,
+                         "the response body is not the expected JSON: sent must be a boolean and to a string");
+    }
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "sent");
+    keel_write_bool(&w, sent_flag->boolean);
+    keel_write_key(&w, "to");
+    keel_write_string(&w, to);
+    keel_write_object_end(&w);
+    keel_result_free(&receipt);
     return keel_ok(keel_writer_finish(&w));
 }
 

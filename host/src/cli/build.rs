@@ -1,7 +1,7 @@
 //! `keel build`: turns a module directory written in Rust, Python, JavaScript or C into one Keel
 //! component — Rust with cargo, Python and JavaScript with the SDKs' build scripts, and C in process
-//! (C bindings generated from the WIT built into this binary, clang-19 on them, sdk/c and the module's
-//! `.c` files, then the component encoder
+//! (C bindings generated from the WIT built into this binary, keel.wit and the WASI packages it
+//! imports, clang-19 on them, sdk/c and the module's `.c` files, then the component encoder
 //! with the WASI preview1 reactor adapter).
 //! It must never open a database or run a guest: it reads sources and writes one `.wasm` file.
 
@@ -15,6 +15,33 @@ use clap::{Args, ValueEnum};
 
 /// The contract, built into the binary so that a C build needs no WIT files on disk.
 const KEEL_WIT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/keel.wit"));
+
+/// The WASI 0.2 packages the contract uses (`wasi:http` and what it depends on), vendored in
+/// `wit/deps/` one file per package and built into the binary with the contract.
+const WIT_DEPS: [(&str, &str); 7] = {
+    macro_rules! dep {
+        ($name:literal) => {
+            (
+                concat!("deps/", $name, ".wit"),
+                include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../wit/deps/",
+                    $name,
+                    ".wit"
+                )),
+            )
+        };
+    }
+    [
+        dep!("cli"),
+        dep!("clocks"),
+        dep!("filesystem"),
+        dep!("http"),
+        dep!("io"),
+        dep!("random"),
+        dep!("sockets"),
+    ]
+};
 
 /// The world every Keel module implements.
 const WORLD: &str = "module";
@@ -483,11 +510,22 @@ impl Drop for Scratch {
 /// Writes the C bindings of the `module` world (`module.h`, `module.c` and the object file carrying
 /// the component type) into `dir`.
 pub fn write_c_bindings(dir: &Path) -> Result<(), Error> {
-    use wit_bindgen_core::wit_parser::Resolve;
+    use wit_bindgen_core::wit_parser::{Resolve, UnresolvedPackageGroup};
+    let parse = |path: &str, contents: &str| {
+        UnresolvedPackageGroup::parse(path, contents).map_err(|(map, e)| {
+            let rendered = e.render(&map);
+            Error::Bindings(anyhow::Error::from(e).context(rendered))
+        })
+    };
+    let deps = WIT_DEPS
+        .iter()
+        .map(|(path, contents)| parse(path, contents))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut resolve = Resolve::default();
+    // Sorted by their `use`s, so the dependencies may be listed in any order.
     let package = resolve
-        .push_str("keel.wit", KEEL_WIT)
-        .map_err(Error::Bindings)?;
+        .push_groups(parse("keel.wit", KEEL_WIT)?, deps)
+        .map_err(|e| Error::Bindings(e.into()))?;
     let world = resolve
         .select_world(&[package], Some(WORLD))
         .map_err(Error::Bindings)?;
@@ -625,6 +663,22 @@ mod tests {
         write_c_bindings(dir.path()).unwrap();
         let header = std::fs::read_to_string(dir.path().join("module.h")).unwrap();
         assert!(header.contains("exports_keel_workflow_orchestrators_run"));
+        // The world imports wasi:http, resolved from the WASI packages built into the binary.
+        assert!(header.contains("wasi_http_outgoing_handler_handle"));
+        assert!(header.contains("wasi_io_streams_method_output_stream_blocking_write_and_flush"));
         assert!(dir.path().join("module_component_type.o").is_file());
+    }
+
+    #[test]
+    fn every_vendored_wit_package_is_built_in() {
+        let deps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/deps");
+        let on_disk: Vec<String> = list(&deps)
+            .unwrap()
+            .iter()
+            .filter(|f| f.extension() == Some(OsStr::new("wit")))
+            .map(|f| format!("deps/{}", f.file_name().unwrap().to_string_lossy()))
+            .collect();
+        let built_in: Vec<&str> = WIT_DEPS.iter().map(|(path, _)| *path).collect();
+        assert_eq!(on_disk, built_in);
     }
 }

@@ -276,10 +276,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         .with_context(|| format!("could not open the database {}", cli.db.display()))?;
     let json = cli.json;
     let command = match capabilities_action(cli.command) {
-        Ok(action) => {
+        Split::Capability(action) => {
             return capabilities::run(capabilities::Target::Local(&keel), action, json).await;
         }
-        Err(command) => command,
+        Split::Other(command) => *command,
     };
     match command {
         Command::Run {
@@ -489,15 +489,21 @@ fn engine_config(cli: &Cli) -> Config {
     config
 }
 
+/// A command line's command: a capability command, or another one.
+pub(crate) enum Split {
+    Capability(capabilities::Action),
+    Other(Box<Command>),
+}
+
 /// The capability commands, split off from the rest.
-fn capabilities_action(command: Command) -> Result<capabilities::Action, Command> {
-    Ok(match command {
+pub(crate) fn capabilities_action(command: Command) -> Split {
+    Split::Capability(match command {
         Command::Grant { function, pattern } => capabilities::Action::Grant { function, pattern },
         Command::Revoke { function, pattern } => capabilities::Action::Revoke { function, pattern },
         Command::Grants { function } => capabilities::Action::Grants { function },
         Command::Config { action } => capabilities::Action::Config(action),
         Command::Secret { action } => capabilities::Action::Secret(action),
-        other => return Err(other),
+        other => return Split::Other(Box::new(other)),
     })
 }
 

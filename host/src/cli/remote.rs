@@ -122,11 +122,11 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
     let instance = |id: &str| format!("/api/instances/{}", crate::api::percent_encode(id));
     let reason_body = |reason: &str| json!({ "reason": reason }).to_string().into_bytes();
     let command = match super::capabilities_action(command) {
-        Ok(action) => {
+        super::Split::Capability(action) => {
             let target = super::capabilities::Target::Remote(&remote);
             return super::capabilities::run(target, action, json).await;
         }
-        Err(command) => command,
+        super::Split::Other(command) => *command,
     };
     match command {
         Command::Deploy {

@@ -73,7 +73,8 @@ fn build_all(lang: Lang) -> PathBuf {
         .map(|(artefact, source)| {
             let dir = root.join(source);
             let out = out_dir.join(format!("{artefact}.wasm"));
-            let inputs = vec![dir.clone(), sdk.clone(), root.join("wit/keel.wit")];
+            // The whole WIT directory: the vendored WASI packages are part of every world.
+            let inputs = vec![dir.clone(), sdk.clone(), root.join("wit")];
             let root = root.clone();
             std::thread::spawn(move || {
                 if up_to_date(&out, &inputs) {

@@ -264,6 +264,22 @@ pub(crate) async fn a_durable_call_follows_202_through_a_worker_restart(lang: La
         1,
         "{lang}: the job was started more than once"
     );
+    let methods: Vec<(String, String)> = server
+        .seen()
+        .into_iter()
+        .map(|s| (s.method, s.path))
+        .collect();
+    assert_eq!(
+        methods[0],
+        ("POST".to_owned(), "/jobs".to_owned()),
+        "{lang}"
+    );
+    assert!(
+        methods[1..]
+            .iter()
+            .all(|(m, p)| m == "GET" && p == "/jobs/1"),
+        "{lang}: {methods:?}"
+    );
     // The token was sent, and only its placeholder was recorded.
     assert!(
         server

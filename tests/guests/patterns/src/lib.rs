@@ -167,6 +167,30 @@ fn leak(input: LeakInput) -> Result<Value, Failure> {
     Ok(json!({ "value": value, "nested": [format!("x{value}x")] }))
 }
 
+#[derive(Debug, Deserialize)]
+struct HttpLoopInput {
+    url: String,
+    times: u32,
+}
+
+/// Sends `times` GET requests to `url` one after the other and returns how long each took, in
+/// microseconds of the attempt's real monotonic clock (the HTTP benchmark's probe).
+fn http_loop(input: HttpLoopInput) -> Result<Value, Failure> {
+    let mut micros = Vec::with_capacity(input.times as usize);
+    for _ in 0..input.times {
+        let started = std::time::Instant::now();
+        let response = keel_sdk::http::Request::get(&input.url).send()?;
+        micros.push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        if response.status != 200 {
+            return Err(Failure::new(
+                "HttpStatus",
+                format!("status {}", response.status),
+            ));
+        }
+    }
+    Ok(json!({ "micros": micros }))
+}
+
 /// An orchestrator that never yields to the host: the host must interrupt it.
 fn loop_forever(_ctx: &Context, _input: Value) -> Result<Value, Failure> {
     busy_loop()
@@ -317,5 +341,6 @@ keel_sdk::module! {
         "Bomb" => bomb,
         "Trap" => trap,
         "Leak" => leak,
+        "HttpLoop" => http_loop,
     },
 }
