@@ -2,8 +2,10 @@
 # Builds a Keel module from one JavaScript app file: `sdk/javascript/build.sh APP.js OUT.wasm`.
 # The app imports the SDK as '@keel/sdk'; this script stages the app (and the .js files beside it) with
 # the SDK in a temporary directory, points that specifier at the SDK by a relative path, adds an entry
-# module that re-exports the SDK's exports, assembles the WIT (the repository's wit/keel.wit plus the
-# SDK's world) and runs componentize-js with wasi:http disabled, since Keel does not provide it.
+# module that re-exports the SDK's exports, assembles the WIT (the repository's wit/keel.wit and the WASI
+# 0.2.12 packages vendored in wit/deps, plus the SDK's world) and runs componentize-js with its `http`
+# feature on, so that activities can use `fetch` (over wasi:http/outgoing-handler, which Keel provides
+# under grants). Only `fetch-event` (serving incoming requests) stays disabled.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -24,10 +26,11 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/keel-js-build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-mkdir -p "$work/src" "$work/wit/deps/keel" "$work/wit/deps/wasi-cli"
+mkdir -p "$work/src" "$work/wit/deps/keel"
 cp "$repo/wit/keel.wit" "$work/wit/deps/keel/keel.wit"
+# One file per WASI package (cli, clocks, http, io, ...): a dependency may be a single .wit file.
+cp "$repo"/wit/deps/*.wit "$work/wit/deps/"
 cp "$sdk/wit/world.wit" "$work/wit/world.wit"
-cp "$sdk/wit/deps/wasi-cli/environment.wit" "$work/wit/deps/wasi-cli/environment.wit"
 
 cp "$sdk/src/index.js" "$work/src/keel-sdk.js"
 for file in "$(dirname "$app")"/*.js "$(dirname "$app")"/*.mjs; do
@@ -42,4 +45,4 @@ ENTRY
 
 mkdir -p "$(dirname "$out")"
 "$componentize" "$work/src/entry.js" --wit "$work/wit" --world-name module \
-    -d http fetch-event -o "$out"
+    -d fetch-event -o "$out"

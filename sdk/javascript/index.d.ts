@@ -1,6 +1,7 @@
-// TypeScript declarations of Keel's JavaScript SDK (`src/index.js`). Every function is synchronous:
-// `Task.get()`, `Context.all()`, `Context.allSettled()` and `Context.any()` block while the host
-// suspends the component, so orchestrators and activities must not be `async`.
+// TypeScript declarations of Keel's JavaScript SDK (`src/index.js`). Orchestrators are synchronous:
+// `Task.get()`, `HttpTask.get()`, `Context.all()`, `Context.allSettled()` and `Context.any()` block while
+// the host suspends the component, so orchestrators must not be `async`. Activities may be `async`
+// (e.g. to `await fetch(...)`): the promise they return is awaited.
 
 /** Any value JSON can carry: payloads cross the component boundary as JSON text. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -11,6 +12,12 @@ export const INVALID_INPUT: 'InvalidInput';
 export const INVALID_OUTPUT: 'InvalidOutput';
 /** Kind the SDK gives a call to a name the module did not register. */
 export const UNKNOWN_FUNCTION: 'UnknownFunction';
+/** Kind of a `fetch` that got no response (refused, timed out, malformed, denied). */
+export const HTTP_ERROR: 'HttpError';
+/** Kind `checkStatus` gives a response whose status is 400 or more. */
+export const HTTP_STATUS: 'HttpStatus';
+/** The name of the host's built-in activity behind `Context.callHttp`. */
+export const HTTP_ACTIVITY: 'keel.http';
 
 /**
  * Why something did not succeed. Throw it to fail an activity or orchestrator with `kind`; `task.get()`
@@ -57,6 +64,8 @@ export interface RetryPolicy {
   maxIntervalMs?: number;
   /** Upper bound of the time spent on all attempts, in ms. */
   timeoutMs?: number;
+  /** Failure kinds that end the task at once, without another attempt (e.g. ["PaymentDeclined"]). */
+  nonRetryable?: string | Iterable<string>;
 }
 
 /** Options of one activity call; the default is a single attempt with the module's time limit. */
@@ -72,6 +81,63 @@ export interface ActivityOptions {
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * A durable HTTP request (`Context.callHttp`). Header values may name a secret of the orchestrator,
+ * `{{secret:NAME}}`, which the host fills in when it sends the request: the history holds the
+ * placeholder, never the value.
+ */
+export interface HttpRequest {
+  /** Default "GET"; sent in upper case. */
+  method?: string;
+  /** An absolute `http://` or `https://` URL. */
+  url: string;
+  /** A later header of the same name replaces an earlier one. */
+  headers?: Record<string, string> | Iterable<[string, string]>;
+  /** A text body (not together with `json`). */
+  body?: string;
+  /** A JSON body, with `content-type: application/json` unless a header sets another. */
+  json?: unknown;
+  /**
+   * Follow `202 Accepted` + `Location` until the work ends, polling after durable timers of the
+   * `Retry-After` interval (1 s by default).
+   */
+  asynchronous?: boolean;
+  /**
+   * Statuses that fail the attempt so that the retry policy applies (default 408, 429, 500, 502,
+   * 503, 504); other statuses are returned.
+   */
+  retryOn?: Iterable<number>;
+}
+
+/** The response of a durable HTTP call, as recorded in the history. */
+export class HttpResponse {
+  private constructor();
+  readonly status: number;
+  /** Names in lower case (repeated headers joined with ", "). */
+  readonly headers: Record<string, string>;
+  /** The body as text. */
+  readonly body: string;
+  /** The `Location` header made absolute, when there was one. */
+  readonly location?: string;
+  /** The `Retry-After` header in milliseconds, when there was one. */
+  readonly retryAfterMs?: number;
+  /** The body as JSON; throws a `KeelFailure` of kind `InvalidOutput` if it is not JSON. */
+  json<T = any>(): T;
+}
+
+/** A scheduled durable HTTP call. */
+export class HttpTask {
+  private constructor();
+  /** The task of the first request (for `Context.all` and `Context.any`). */
+  readonly task: Task<unknown>;
+  /**
+   * Blocks until the response arrived; for an asynchronous request, polls until the status is not
+   * 202. Throws the call's `KeelFailure` (`HttpDenied`, `HttpStatus` for a status in `retryOn` after
+   * the last attempt, `HttpError`, `Timeout`).
+   */
+  get(): HttpResponse;
+}
 
 /** The first task of `ctx.any()` to have resolved. */
 export interface AnyResult<T = any> {
@@ -93,6 +159,11 @@ export class Context {
   private constructor();
   /** Schedules activity `name`; returns at once. */
   callActivity<T = any>(name: string, input?: unknown, options?: ActivityOptions): Task<T>;
+  /**
+   * Schedules a durable HTTP call (the host's built-in activity `keel.http`), sent once by the host
+   * under this orchestrator's grants and recorded in the history; by default a single attempt.
+   */
+  callHttp(request: HttpRequest, options?: { retry?: RetryPolicy; timeoutMs?: number }): HttpTask;
   /** Starts a sub-orchestration, as `options.instanceId` or an id the host derives. */
   callOrchestrator<T = any>(name: string, input?: unknown, options?: { instanceId?: string }): Task<T>;
   /** A durable timer firing at `fireAtMs` (orchestration time, ms since the epoch); resolves with null. */
@@ -152,8 +223,24 @@ export function activityInfoFrom(lookup: (name: string) => string | undefined): 
 /** The environment of the current call, via `wasi:cli/environment` (there is no `process.env`). */
 export function env(): Record<string, string>;
 
+/**
+ * The standard `fetch` (installed as the global one), whose failures to get a response reject with a
+ * `KeelFailure` of kind `HttpError` (the engine's error as its `cause`). For activities only: an
+ * orchestrator calling it fails its instance (`HttpInOrchestrator`).
+ */
+export function fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+/**
+ * Resolves to `response` if its status is below 400; else rejects with a `KeelFailure` of kind
+ * `HttpStatus`, message `the server answered STATUS: EXCERPT`, details `{ status, body: EXCERPT }`
+ * (the first 512 characters of the body).
+ */
+export function checkStatus(response: Response): Promise<Response>;
+/** The body parsed as JSON; rejects with a `KeelFailure` of kind `InvalidOutput` if it is not JSON. */
+export function readJson<T = any>(response: Response): Promise<T>;
+
 export type OrchestratorFn<I = any, O = any> = (ctx: Context, input: I) => O;
-export type ActivityFn<I = any, O = any> = (input: I) => O;
+/** An activity; it may be `async`. */
+export type ActivityFn<I = any, O = any> = (input: I) => O | Promise<O>;
 
 /** Registers orchestrator `name`. */
 export function orchestrator<I = any, O = any>(name: string, fn: OrchestratorFn<I, O>): void;
@@ -167,7 +254,7 @@ export function module(functions: {
 
 /** @internal The component's exports, re-exported by the build script's entry module. */
 export const orchestrators: { run(name: string, input: string): string };
-/** @internal */
-export const activities: { run(name: string, input: string): string };
+/** @internal A promise when the activity is `async`. */
+export const activities: { run(name: string, input: string): string | Promise<string> };
 /** @internal */
 export const manifest: { describe(): { name: string; kind: 'orchestrator' | 'activity' }[] };

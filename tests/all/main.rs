@@ -12,6 +12,7 @@ mod config_file;
 mod crash;
 mod dashboard;
 mod languages;
+mod leases;
 mod nondeterminism;
 mod patterns;
 mod replay;

@@ -70,6 +70,44 @@ async fn continue_as_new_starts_fresh_executions_until_done() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_eternal_orchestration_starts_a_child_in_every_execution() {
+    // Task ids restart with every execution, so a child id derived from the task alone would be the
+    // same in each execution and the second start would find the first child's id taken.
+    let t = engine(&["keel_test_patterns"]).await;
+    let id = t
+        .keel
+        .start("EternalParent", r#"{"n":1,"until":3}"#, Some("eternal"))
+        .await
+        .unwrap();
+    let instance = finish(&t.keel, id.as_str()).await;
+    assert_completed(&instance);
+    assert_eq!(instance.output, Some(json!({"n": 3, "doubled": 6})));
+    assert_eq!(instance.execution, 3);
+    let history = t.keel.history("eternal").await.unwrap();
+    let children: Vec<(u32, String)> = history
+        .iter()
+        .filter_map(|r| match &r.event {
+            keel::HistoryEvent::SubOrchestrationCreated { instance, .. } => {
+                Some((r.execution, instance.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    // The first execution keeps the id it always had; later ones name their execution.
+    assert_eq!(
+        children,
+        [
+            (1, "eternal:0".to_owned()),
+            (2, "eternal@2:0".to_owned()),
+            (3, "eternal@3:0".to_owned())
+        ]
+    );
+    for (_, child) in &children {
+        assert_completed(&t.keel.status(child).await.unwrap().unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_activity_failure_is_an_error_the_orchestrator_can_handle() {
     let t = engine(&["keel_test_patterns"]).await;
     let id = t.keel.start("CatchFailure", "null", None).await.unwrap();

@@ -1,14 +1,13 @@
 // The order-processing example in JavaScript: the classic Durable Functions order workflow (verify the
 // payment, reserve the stock, ship with retries, confirm by email), behaviourally identical to the Rust
-// module beside it. It must never talk to a real payment provider, warehouse or mail server: every
-// activity is a deterministic stand-in, so the example can run anywhere and be tested end to end.
+// module beside it. `VerifyPayment` and `SendConfirmationEmail` call a payment and a mail service with
+// `fetch`, at the URLs in their configuration (`PAYMENT_URL`, `MAIL_URL`, and the secret
+// `PAYMENT_TOKEN`), under grants; `scripts/shop_service.py` is such a service. The warehouse and the
+// carrier stay local stand-ins, so the rest of the example runs anywhere.
 //
 // Build: sdk/javascript/build.sh guest-examples/order-processing/javascript/app.js order.wasm
 
-import { orchestrator, activity, activityInfo, KeelFailure } from '@keel/sdk';
-
-/** Largest amount the stand-in payment provider accepts. */
-const MAX_AMOUNT = 10000.0;
+import { orchestrator, activity, activityInfo, env, checkStatus, readJson, KeelFailure } from '@keel/sdk';
 
 /** The one item the stand-in warehouse never has. */
 const UNOBTAINABLE = 'unobtainium';
@@ -56,7 +55,21 @@ orchestrator('ProcessOrder', (ctx, input) => {
   ctx.info(`processing order ${id}`);
 
   ctx.setCustomStatus({ step: 'payment' });
-  const payment = step(ctx.callActivity('VerifyPayment', order), 'PaymentFailed', 'payment', id);
+  // A busy payment service is worth a few retries; a declined payment is final.
+  const paymentRetry = {
+    retry: {
+      maxAttempts: 3,
+      firstIntervalMs: 100,
+      backoffCoefficient: 2.0,
+      nonRetryable: ['PaymentDeclined'],
+    },
+  };
+  const payment = step(
+    ctx.callActivity('VerifyPayment', order, paymentRetry),
+    'PaymentFailed',
+    'payment',
+    id,
+  );
   ctx.info(`order ${id}: payment ${payment.transactionId} verified`);
 
   ctx.setCustomStatus({ step: 'inventory' });
@@ -94,15 +107,73 @@ orchestrator('ProcessOrder', (ctx, input) => {
   };
 });
 
-activity('VerifyPayment', (input) => {
-  const order = readOrder(input);
-  if (order.amount <= 0.0 || order.amount > MAX_AMOUNT) {
+/** A configuration value of the running activity (`keel config set ACTIVITY KEY=VALUE`). */
+function setting(key) {
+  const value = env()[key];
+  if (value === undefined) {
     throw new KeelFailure(
-      'PaymentDeclined',
-      `amount ${order.amount} is outside the accepted range (0, ${MAX_AMOUNT}]`,
+      'NotConfigured',
+      `${key} is not set; set it with: keel config set <activity> ${key}=<value>`,
     );
   }
-  return { transactionId: `txn-${order.orderId}`, amount: order.amount };
+  return value;
+}
+
+/**
+ * The fields of `value` that `shape` names, each of the type it names (what the Rust module's structs
+ * keep of a JSON value), or a failure of kind `kind`.
+ */
+function fields(value, shape, kind, what) {
+  const out = {};
+  for (const [key, type] of Object.entries(shape)) {
+    if (value === null || typeof value !== 'object' || typeof value[key] !== type) {
+      throw new KeelFailure(kind, `${what}: no ${type} ${key} in ${JSON.stringify(value)}`);
+    }
+    out[key] = value[key];
+  }
+  return out;
+}
+
+/** The fields of a service's answer; anything else fails as a body that is not the expected JSON. */
+function answer(value, shape) {
+  return fields(value, shape, 'InvalidOutput', 'the response body is not the expected JSON');
+}
+
+/** POSTs `value` as JSON to `url` with the extra `headers`. */
+function postJson(url, value, headers = {}) {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(value),
+  });
+}
+
+// POSTs the order to the payment service: 200 is a payment, 402 a declined payment (final), and any
+// other error status a failure the retry policy retries.
+activity('VerifyPayment', async (input) => {
+  const order = readOrder(input);
+  const url = setting('PAYMENT_URL');
+  const token = env().PAYMENT_TOKEN;
+  const response = await postJson(
+    url,
+    order,
+    token === undefined ? {} : { authorization: `Bearer ${token}` },
+  );
+  if (response.status === 402) {
+    const text = await response.text();
+    let reason = text;
+    try {
+      const body = JSON.parse(text);
+      if (body !== null && typeof body.reason === 'string') {
+        reason = body.reason;
+      }
+    } catch {
+      // Not JSON: the body text is the reason.
+    }
+    throw new KeelFailure('PaymentDeclined', reason);
+  }
+  const payment = await readJson(await checkStatus(response));
+  return answer(payment, { transactionId: 'string', amount: 'number' });
 });
 
 activity('CheckInventory', (items) => {
@@ -133,7 +204,20 @@ activity('ShipOrder', (input) => {
   return { trackingNumber: `TRK-${order.orderId}`, carrier: 'keel-post' };
 });
 
-activity('SendConfirmationEmail', (confirmation) => ({
-  sent: true,
-  to: `customer+${confirmation.orderId}@example.com`,
-}));
+// POSTs the confirmation to the mail service.
+activity('SendConfirmationEmail', async (input) => {
+  const confirmation = fields(
+    input,
+    { orderId: 'string', trackingNumber: 'string' },
+    'InvalidInput',
+    'a confirmation must look like {"orderId":"…","trackingNumber":"…"}',
+  );
+  const message = {
+    to: `customer+${confirmation.orderId}@example.com`,
+    subject: `Your order ${confirmation.orderId} has shipped`,
+    body: `Tracking number: ${confirmation.trackingNumber}`,
+  };
+  const response = await postJson(setting('MAIL_URL'), message);
+  const receipt = await readJson(await checkStatus(response));
+  return answer(receipt, { sent: 'boolean', to: 'string' });
+});

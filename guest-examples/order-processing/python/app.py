@@ -1,13 +1,14 @@
 """The order-processing example in Python: the classic Durable Functions order workflow (verify the
 payment, reserve the stock, ship with retries, confirm by email), behaviourally identical to the Rust one.
-It must never talk to a real payment provider, warehouse or mail server: every activity is a deterministic
-stand-in, so the example can run anywhere and be tested end to end.
+``VerifyPayment`` and ``SendConfirmationEmail`` call a payment and a mail service over HTTP, at the URLs in
+their configuration (``PAYMENT_URL``, ``MAIL_URL``, and the secret ``PAYMENT_TOKEN``), under grants;
+``scripts/shop_service.py`` is such a service. The warehouse and the carrier stay local stand-ins, so the
+rest of the example runs anywhere.
 """
 
-from keel_sdk import KeelFailure, RetryPolicy, activity, activity_info, orchestrator
+import os
 
-# Largest amount the stand-in payment provider accepts.
-MAX_AMOUNT = 10_000.0
+from keel_sdk import KeelFailure, RetryPolicy, activity, activity_info, http, orchestrator
 
 # The one item the stand-in warehouse never has.
 UNOBTAINABLE = "unobtainium"
@@ -47,8 +48,12 @@ def process_order(ctx, order):
     ctx.info(f"processing order {order_id}")
 
     ctx.set_custom_status({"step": "payment"})
+    # A busy payment service is worth a few retries; a declined payment is final.
+    payment_retry = RetryPolicy(
+        max_attempts=3, first_interval_ms=100, backoff_coefficient=2.0, non_retryable=["PaymentDeclined"]
+    )
     try:
-        payment = ctx.call_activity("VerifyPayment", order).get()
+        payment = ctx.call_activity("VerifyPayment", order, retry=payment_retry).get()
     except KeelFailure as failure:
         raise step_failed("PaymentFailed", "payment", order_id, failure) from None
     ctx.info(f"order {order_id}: payment {payment['transactionId']} verified")
@@ -84,16 +89,35 @@ def process_order(ctx, order):
     }
 
 
+def setting(key):
+    """A configuration value of the running activity (``keel config set ACTIVITY KEY=VALUE``)."""
+    value = os.environ.get(key)
+    if value is None:
+        raise KeelFailure(
+            "NotConfigured", f"{key} is not set; set it with: keel config set <activity> {key}=<value>"
+        )
+    return value
+
+
 @activity("VerifyPayment")
 def verify_payment(order):
+    """POSTs the order to the payment service: 200 is a payment, 402 a declined payment (final), and any
+    other error status a failure the retry policy retries."""
     order = read_order(order, "VerifyPayment")
-    amount = order["amount"]
-    if amount <= 0.0 or amount > MAX_AMOUNT:
-        raise KeelFailure(
-            "PaymentDeclined",
-            f"amount {format_number(amount)} is outside the accepted range (0, {format_number(MAX_AMOUNT)}]",
-        )
-    return {"transactionId": f"txn-{order['orderId']}", "amount": amount}
+    url = setting("PAYMENT_URL")
+    headers = {}
+    token = os.environ.get("PAYMENT_TOKEN")
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    response = http.post(url, headers, json=order)
+    if response.status == 402:
+        try:
+            reason = response.json().get("reason")
+        except (KeelFailure, AttributeError):
+            reason = None
+        raise KeelFailure("PaymentDeclined", reason if isinstance(reason, str) else response.text())
+    payment = pick(response.raise_for_status().json(), "transactionId", "amount")
+    return {"transactionId": payment["transactionId"], "amount": float(payment["amount"])}
 
 
 @activity("CheckInventory")
@@ -121,9 +145,22 @@ def ship_order(order):
 
 @activity("SendConfirmationEmail")
 def send_confirmation_email(confirmation):
-    return {"sent": True, "to": f"customer+{confirmation['orderId']}@example.com"}
+    """POSTs the confirmation to the mail service."""
+    order_id, tracking_number = confirmation["orderId"], confirmation["trackingNumber"]
+    message = {
+        "to": f"customer+{order_id}@example.com",
+        "subject": f"Your order {order_id} has shipped",
+        "body": f"Tracking number: {tracking_number}",
+    }
+    return pick(http.post(setting("MAIL_URL"), json=message).raise_for_status().json(), "sent", "to")
 
 
-def format_number(value):
-    """Formats a float as Rust's Display does (``0`` and ``10000``, not ``0.0`` and ``10000.0``)."""
-    return str(int(value)) if float(value).is_integer() else repr(value)
+def pick(answer, *names):
+    """The named fields of a service's JSON answer, in that order (the Rust example reads it into a struct,
+    which drops the others); a missing one fails with ``InvalidOutput``, as there."""
+    for name in names:
+        if not isinstance(answer, dict) or name not in answer:
+            raise KeelFailure(
+                "InvalidOutput", f"the response body is not the expected JSON: missing field `{name}`"
+            )
+    return {name: answer[name] for name in names}

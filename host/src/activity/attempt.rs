@@ -52,10 +52,7 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
     wasi.env("KEEL_INSTANCE_ID", &item.instance)
         .env("KEEL_TASK_ID", item.task_id.to_string())
         .env("KEEL_ATTEMPT", item.attempt.to_string())
-        .env(
-            "KEEL_IDEMPOTENCY_KEY",
-            format!("{}/{}", item.instance, item.task_id),
-        )
+        .env("KEEL_IDEMPOTENCY_KEY", idempotency_key(item))
         .stdout(
             GuestOutput::new(label.clone(), "stdout", muted.clone()).redacting(redactor.clone()),
         )
@@ -136,6 +133,17 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
                 format!("the activity returned output that is not valid JSON: {e}"),
             )
         })
+}
+
+/// The key every attempt of one activity call shares, different for every call: `instance/task`, and
+/// after the first execution `instance@execution/task`, since task ids restart with each execution
+/// of a continue-as-new.
+fn idempotency_key(item: &WorkItem) -> String {
+    if item.execution <= 1 {
+        format!("{}/{}", item.instance, item.task_id)
+    } else {
+        format!("{}@{}/{}", item.instance, item.execution, item.task_id)
+    }
 }
 
 /// The capabilities `function` holds now, opened for one attempt.

@@ -267,8 +267,11 @@ impl Driver {
         self.apply_events(&instance, &events, &mut commit).await?;
         let new_len = instance.history_len + u32::try_from(events.len()).unwrap_or(u32::MAX);
         commit.events = events;
+        // The lease of the work handed to this worker starts now, not when the turn started: loading,
+        // compiling or replaying the guest may have taken longer than a lease, and a lease that is
+        // over when it is written lets a poll claim the same work item again (a duplicate attempt).
         commit.claim_work = Some((
-            now + self.shared.config.lease_ms,
+            self.shared.clock.now_ms() + self.shared.config.lease_ms,
             self.workers.permits.available_permits(),
         ));
         let result = self.store().commit_turn(commit).await;

@@ -117,7 +117,7 @@ impl HotInstance {
             },
         );
         let orchestration = OrchestrationState {
-            core: Replay::new(s.instance, recorded, s.batch),
+            core: Replay::new(s.instance, recorded, s.batch).with_execution(s.execution),
             turns: turn_tx.clone(),
             batches: batch_rx,
             time_ms,

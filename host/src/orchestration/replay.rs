@@ -93,6 +93,8 @@ pub struct LiveBatch {
 #[derive(Debug)]
 pub struct Replay {
     instance: String,
+    /// The execution, from 1: part of the ids derived for children after the first.
+    execution: u32,
     history: Vec<HistoryEvent>,
     recorded: usize,
     committed: usize,
@@ -117,6 +119,7 @@ impl Replay {
         let len = recorded.len();
         let mut core = Self {
             instance: instance.into(),
+            execution: 1,
             history: recorded,
             recorded: len,
             committed: len,
@@ -136,6 +139,25 @@ impl Replay {
         // Deliver the first turn so the guest can start: recorded or live.
         let _ = core.deliver();
         core
+    }
+
+    /// The same core for execution `execution` of the instance (1 when not given).
+    #[must_use]
+    pub fn with_execution(mut self, execution: u32) -> Self {
+        self.execution = execution;
+        self
+    }
+
+    /// The id a child started at task `id` gets when the orchestrator names none: the parent's id and
+    /// the task id, and after the first execution the execution too, since task ids restart with
+    /// each execution (`parent:3`, `parent@2:3`). The first execution's form never changes, so
+    /// recorded histories replay as they were written.
+    fn child_id(&self, id: u32) -> String {
+        if self.execution <= 1 {
+            format!("{}:{id}", self.instance)
+        } else {
+            format!("{}@{}:{id}", self.instance, self.execution)
+        }
     }
 
     /// Orchestration time of the current turn.
@@ -203,7 +225,7 @@ impl Replay {
             } => HistoryEvent::SubOrchestrationCreated {
                 id,
                 name,
-                instance: instance.unwrap_or_else(|| format!("{}:{id}", self.instance)),
+                instance: instance.unwrap_or_else(|| self.child_id(id)),
                 input,
             },
             Call::Timer { fire_at_ms } => HistoryEvent::TimerCreated { id, fire_at_ms },

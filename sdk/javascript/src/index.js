@@ -1,17 +1,22 @@
-// Keel's JavaScript SDK: a synchronous, idiomatic layer over the `keel:workflow` WIT bindings that
-// componentize-js (StarlingMonkey) generates, for writing orchestrators and activities in one component.
+// Keel's JavaScript SDK: an idiomatic layer over the `keel:workflow` WIT bindings that componentize-js
+// (StarlingMonkey) generates, for writing orchestrators and activities in one component.
 // It must never cache a host answer or read time and randomness on its own: orchestrators stay
 // deterministic only because every such value comes from the host.
 //
-// Blocking without promises: scheduling calls (`ctx.callActivity`, `ctx.timer`, ...) return a `Task`
-// at once; `task.get()`, `ctx.all()`, `ctx.allSettled()` and `ctx.any()` call the host's `await-all` /
-// `await-any`, in which the host suspends the whole component until the tasks resolve (possibly much
-// later, after a restart and a replay). Plain synchronous JavaScript is therefore enough, and it is the
-// only style supported: componentize-js cannot suspend an `await` inside a guest across host turns, so
-// orchestrators and activities must not be `async` functions.
+// Orchestrators block without promises: scheduling calls (`ctx.callActivity`, `ctx.timer`,
+// `ctx.callHttp`, ...) return a task at once; `task.get()`, `ctx.all()`, `ctx.allSettled()` and
+// `ctx.any()` call the host's `await-all` / `await-any`, in which the host suspends the whole component
+// until the tasks resolve (possibly much later, after a restart and a replay). Orchestrators are
+// therefore plain synchronous functions, and must not be `async`: a promise cannot be carried across
+// host turns.
+//
+// Activities may be `async`: they reach the outside world with the standard `fetch` (over
+// wasi:http/outgoing-handler, which the host allows towards the origins granted to the activity).
+// componentize-js runs the event loop until the promise an export returns settles, so the dispatch
+// below turns an activity's promise into its result or failure.
 
 import * as host from 'keel:workflow/context@0.1.0';
-import { getEnvironment } from 'wasi:cli/environment@0.2.10';
+import { getEnvironment } from 'wasi:cli/environment@0.2.12';
 
 /** Kind the SDK gives an input that is not valid JSON. */
 export const INVALID_INPUT = 'InvalidInput';
@@ -19,6 +24,12 @@ export const INVALID_INPUT = 'InvalidInput';
 export const INVALID_OUTPUT = 'InvalidOutput';
 /** Kind the SDK gives a call to a name the module did not register. */
 export const UNKNOWN_FUNCTION = 'UnknownFunction';
+/** Kind of a `fetch` that got no response (refused, timed out, malformed, denied). */
+export const HTTP_ERROR = 'HttpError';
+/** Kind `checkStatus` gives a response whose status is 400 or more. */
+export const HTTP_STATUS = 'HttpStatus';
+/** The name of the host's built-in activity behind `ctx.callHttp`. */
+export const HTTP_ACTIVITY = 'keel.http';
 
 const MAX_SHOWN = 200;
 
@@ -158,6 +169,14 @@ function millis(ms, what) {
   return BigInt(Math.max(0, Math.floor(n)));
 }
 
+/** A list of failure kinds: one string or an iterable of strings. */
+function kindList(kinds) {
+  if (kinds === undefined || kinds === null) {
+    return [];
+  }
+  return typeof kinds === 'string' ? [kinds] : [...kinds].map(String);
+}
+
 function retryToWit(retry) {
   if (retry === undefined || retry === null) {
     return undefined;
@@ -169,6 +188,8 @@ function retryToWit(retry) {
     backoffCoefficient: Number(retry.backoffCoefficient ?? 1),
     maxIntervalMs: millis(retry.maxIntervalMs, 'retry.maxIntervalMs'),
     timeoutMs: millis(retry.timeoutMs, 'retry.timeoutMs'),
+    // Failure kinds that end the task at once, without another attempt.
+    nonRetryable: kindList(retry.nonRetryable),
   };
 }
 
@@ -216,6 +237,20 @@ export class Context {
     // A version range travels in the name: `VerifyPayment@^2`.
     const target = options?.version ? `${name}@${options.version}` : String(name);
     return new Task(host.callActivity(target, json, optionsToWit(options)));
+  }
+
+  /**
+   * Schedules a durable HTTP call: the host's built-in activity `keel.http` sends `request` once,
+   * under this orchestrator's grants, and records the response in the history (replays answer from
+   * it). `options` are activity options (`{ retry, timeoutMs }`); by default a single attempt.
+   * Returns an `HttpTask` whose `get()` gives the `HttpResponse`.
+   */
+  callHttp(request, options) {
+    const body = httpRequestJson(request);
+    const wanted = { retry: options?.retry, timeoutMs: options?.timeoutMs };
+    const json = encode(body, 'HTTP request');
+    const task = new Task(host.callActivity(HTTP_ACTIVITY, json, optionsToWit(wanted)));
+    return new HttpTask(this, task, body, wanted);
   }
 
   /** Starts sub-orchestration `name` with `input`, as `options.instanceId` or a derived id. */
@@ -348,6 +383,151 @@ export class Context {
   }
 }
 
+// Durable HTTP calls from orchestrators (`ctx.callHttp`), mirroring the Rust SDK's durable_http.rs:
+// the request crosses the boundary as the JSON the host's `keel.http` reads, with the keys in the
+// order and with the defaults omitted exactly as the Rust SDK writes them, since histories are
+// compared across languages. The SDK never sends anything itself.
+
+/** Polling interval of an asynchronous call whose `202` carries no `Retry-After`. */
+const DEFAULT_POLL_MS = 1000;
+
+/** `name` in upper case, ASCII letters only (as Rust's `to_ascii_uppercase`). */
+function asciiUpper(name) {
+  return String(name).replace(/[a-z]/g, (c) => c.toUpperCase());
+}
+
+/** Header pairs from a plain object, a `Headers`, a `Map` or an iterable of `[name, value]`. */
+function headerPairs(headers) {
+  if (headers === undefined || headers === null) {
+    return [];
+  }
+  if (typeof headers[Symbol.iterator] === 'function') {
+    return [...headers].map(([name, value]) => [String(name), String(value)]);
+  }
+  if (typeof headers === 'object') {
+    return Object.entries(headers).map(([name, value]) => [name, String(value)]);
+  }
+  throw new TypeError('keel: HTTP headers must be an object or a list of [name, value] pairs');
+}
+
+/**
+ * The `keel.http` input for `request`: `{method, url, headers?, body? | json?, asynchronous?,
+ * retryOn?}`, headers sorted by name (a later header of the same name replaces an earlier one).
+ */
+function httpRequestJson(request) {
+  if (request === null || typeof request !== 'object' || typeof request.url !== 'string') {
+    throw new TypeError('keel: an HTTP request must be an object with a url, e.g. { url: "https://…" }');
+  }
+  const out = { method: asciiUpper(request.method ?? 'GET'), url: request.url };
+  const headers = new Map();
+  for (const [name, value] of headerPairs(request.headers)) {
+    headers.set(name, value);
+  }
+  if (headers.size > 0) {
+    out.headers = Object.fromEntries([...headers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+  const hasBody = request.body !== undefined && request.body !== null;
+  if (hasBody && request.json !== undefined) {
+    throw new TypeError('keel: an HTTP request has a text body or a json body, not both');
+  }
+  if (hasBody) {
+    if (typeof request.body !== 'string') {
+      throw new TypeError('keel: the body of a durable HTTP call is text; use json for a JSON value');
+    }
+    out.body = request.body;
+  } else if (request.json !== undefined) {
+    out.json = request.json;
+  }
+  if (request.asynchronous) {
+    out.asynchronous = true;
+  }
+  if (request.retryOn !== undefined && request.retryOn !== null) {
+    out.retryOn = [...request.retryOn].map((status) => {
+      const n = Number(status);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) {
+        throw new TypeError(`keel: retryOn holds HTTP statuses, got ${status}`);
+      }
+      return n;
+    });
+  }
+  return out;
+}
+
+/** The response of a durable HTTP call, as recorded in the history. */
+export class HttpResponse {
+  /** @internal From the `keel.http` output. */
+  constructor(value) {
+    if (value === null || typeof value !== 'object' || typeof value.status !== 'number') {
+      throw new KeelFailure(
+        INVALID_OUTPUT,
+        `the output of ${HTTP_ACTIVITY} is not an HTTP response: ${truncate(String(JSON.stringify(value)))}`,
+      );
+    }
+    /** The status code. */
+    this.status = value.status;
+    /** The headers, names in lower case (repeated headers joined with ", "). */
+    this.headers = value.headers ?? {};
+    /** The body as text. */
+    this.body = value.body ?? '';
+    if (value.location !== undefined && value.location !== null) {
+      /** The `Location` header made absolute, when there was one. */
+      this.location = value.location;
+    }
+    if (value.retryAfterMs !== undefined && value.retryAfterMs !== null) {
+      /** The `Retry-After` header in milliseconds, when there was one. */
+      this.retryAfterMs = value.retryAfterMs;
+    }
+  }
+
+  /** The body as JSON; a failure of kind `InvalidOutput` if it is not JSON. */
+  json() {
+    try {
+      return JSON.parse(this.body);
+    } catch (error) {
+      throw new KeelFailure(INVALID_OUTPUT, `the response body is not the expected JSON: ${error.message}`);
+    }
+  }
+}
+
+/** A scheduled durable HTTP call (`ctx.callHttp`). */
+export class HttpTask {
+  /** @internal */
+  constructor(ctx, task, request, options) {
+    this.ctx = ctx;
+    /** The task of the first request (for `ctx.all` and `ctx.any`). */
+    this.task = task;
+    this.request = request;
+    this.options = options;
+  }
+
+  /**
+   * Blocks until the response has arrived and returns it as an `HttpResponse`; for an asynchronous
+   * request, follows `202 Accepted` + `Location` after durable timers of the `Retry-After` interval
+   * (1 s by default) until the status is not 202. Throws the call's `KeelFailure` (a denied origin
+   * `HttpDenied`, a status in `retryOn` after the last attempt `HttpStatus`, a connection error
+   * `HttpError`, a timeout).
+   */
+  get() {
+    let response = new HttpResponse(this.task.get());
+    while (this.request.asynchronous === true && response.status === 202) {
+      if (response.location === undefined) {
+        break;
+      }
+      this.ctx.timer(response.retryAfterMs ?? DEFAULT_POLL_MS).get();
+      const poll = { method: 'GET', url: response.location };
+      if (this.request.headers !== undefined) {
+        poll.headers = this.request.headers;
+      }
+      poll.asynchronous = true;
+      if (this.request.retryOn !== undefined) {
+        poll.retryOn = this.request.retryOn;
+      }
+      response = new HttpResponse(this.ctx.callActivity(HTTP_ACTIVITY, poll, this.options).get());
+    }
+    return response;
+  }
+}
+
 /** Environment variable carrying the instance id. */
 export const INSTANCE_ID_VAR = 'KEEL_INSTANCE_ID';
 /** Environment variable carrying the task id. */
@@ -405,6 +585,97 @@ export function activityInfo() {
   return activityInfoFrom((name) => vars[name]);
 }
 
+// Outgoing HTTP for activities: the standard `fetch` of StarlingMonkey, over wasi:http. The SDK wraps
+// the global `fetch` once, so that a request that gets no response rejects with a KeelFailure of kind
+// `HttpError` (the engine's own TypeError says only "NetworkError when attempting to fetch
+// resource"); a string, buffer or Blob body is sent with its content-length by the engine itself.
+
+const engineFetch = typeof globalThis.fetch === 'function' ? globalThis.fetch : undefined;
+
+/** `METHOD url` of a fetch call, for messages. */
+function shownRequest(input, init) {
+  let method = init?.method;
+  let url;
+  if (typeof Request === 'function' && input instanceof Request) {
+    method ??= input.method;
+    url = input.url;
+  } else {
+    url = String(input);
+  }
+  return `${asciiUpper(method ?? 'GET')} ${url}`;
+}
+
+function httpError(input, init, error) {
+  if (error instanceof KeelFailure) {
+    return error;
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  const failure = new KeelFailure(HTTP_ERROR, `${shownRequest(input, init)} failed: ${reason}`);
+  failure.cause = error;
+  return failure;
+}
+
+/**
+ * The standard `fetch`, whose failures to get a response reject with a `KeelFailure` of kind
+ * `HttpError` (the engine's error is its `cause`). Installed as the global `fetch`.
+ */
+export function fetch(input, init) {
+  if (engineFetch === undefined) {
+    return Promise.reject(
+      new KeelFailure(HTTP_ERROR, 'fetch is not available: this module was built without wasi:http'),
+    );
+  }
+  let pending;
+  try {
+    pending = engineFetch(input, init);
+  } catch (error) {
+    return Promise.reject(httpError(input, init, error));
+  }
+  return pending.then(undefined, (error) => {
+    throw httpError(input, init, error);
+  });
+}
+
+if (engineFetch !== undefined) {
+  globalThis.fetch = fetch;
+}
+
+/**
+ * Resolves to `response` if its status is below 400; else reads the body and rejects with a
+ * `KeelFailure` of kind `HttpStatus` (retried under the activity's retry policy), message
+ * `the server answered STATUS: EXCERPT` and details `{ status, body: EXCERPT }`, the excerpt being
+ * the first 512 characters of the body.
+ */
+export async function checkStatus(response) {
+  if (response.status < 400) {
+    return response;
+  }
+  let text = '';
+  try {
+    text = await response.text();
+  } catch {
+    // A body already read or broken: the status alone still says what happened.
+  }
+  const excerpt = Array.from(text).slice(0, 512).join('');
+  throw new KeelFailure(HTTP_STATUS, `the server answered ${response.status}: ${excerpt}`, {
+    status: response.status,
+    body: excerpt,
+  });
+}
+
+/**
+ * Resolves to the body of `response` parsed as JSON; rejects with a `KeelFailure` of kind
+ * `InvalidOutput` if it is not JSON (where `response.json()` would reject with a SyntaxError).
+ */
+export async function readJson(response) {
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new KeelFailure(INVALID_OUTPUT, `the response body is not the expected JSON: ${error.message}`);
+  }
+}
+
 const orchestratorFns = new Map();
 const activityFns = new Map();
 
@@ -426,7 +697,10 @@ export function orchestrator(name, fn) {
   register(orchestratorFns, 'orchestrator', name, fn);
 }
 
-/** Registers activity `name`: `fn(input)` returns the output or throws a `KeelFailure`. */
+/**
+ * Registers activity `name`: `fn(input)` returns the output or throws a `KeelFailure`; it may be
+ * `async` (return a promise), e.g. to `await fetch(...)`.
+ */
 export function activity(name, fn) {
   register(activityFns, 'activity', name, fn);
 }
@@ -460,7 +734,30 @@ function witError(failure) {
   return error;
 }
 
-function dispatch(map, what, name, input, call) {
+function isThenable(value) {
+  const object = value !== null && (typeof value === 'object' || typeof value === 'function');
+  return object && typeof value.then === 'function';
+}
+
+/** The output of `name` as JSON text, or the WIT error for an output that cannot be serialised. */
+function encodeOutput(name, output) {
+  let json;
+  try {
+    json = JSON.stringify(output === undefined ? null : output);
+  } catch (error) {
+    throw witError(
+      new KeelFailure(INVALID_OUTPUT, `the output of ${name} cannot be serialised to JSON: ${error.message}`),
+    );
+  }
+  return json === undefined ? 'null' : json;
+}
+
+/**
+ * Calls the function registered as `name` on the JSON text `input`. An activity may return a promise
+ * (an `async` activity): the result is then a promise of the JSON text, which componentize-js awaits by
+ * running the event loop, and a rejection becomes the failure. An orchestrator may not.
+ */
+function dispatch(map, what, name, input, call, mayAwait) {
   const fn = map.get(name);
   if (fn === undefined) {
     throw witError(
@@ -481,37 +778,38 @@ function dispatch(map, what, name, input, call) {
       );
     }
     output = call(fn, value);
-    if (output !== null && typeof output === 'object' && typeof output.then === 'function') {
+    if (isThenable(output) && !mayAwait) {
       throw new KeelFailure(
         INVALID_OUTPUT,
-        `${name} returned a promise: Keel functions are synchronous (task.get() blocks), do not use async`,
+        `${name} returned a promise: orchestrators are synchronous (task.get() blocks), not async`,
       );
     }
   } catch (error) {
     throw witError(toFailure(error));
   }
-  let json;
-  try {
-    json = JSON.stringify(output === undefined ? null : output);
-  } catch (error) {
-    throw witError(
-      new KeelFailure(INVALID_OUTPUT, `the output of ${name} cannot be serialised to JSON: ${error.message}`),
+  if (isThenable(output)) {
+    return Promise.resolve(output).then(
+      (value) => encodeOutput(name, value),
+      (error) => {
+        throw witError(toFailure(error));
+      },
     );
   }
-  return json === undefined ? 'null' : json;
+  return encodeOutput(name, output);
 }
 
 // The three interfaces the component exports; the build script re-exports them from the entry module.
 
 export const orchestrators = {
   run(name, input) {
-    return dispatch(orchestratorFns, 'orchestrator', name, input, (fn, value) => fn(new Context(), value));
+    const run = (fn, value) => fn(new Context(), value);
+    return dispatch(orchestratorFns, 'orchestrator', name, input, run, false);
   },
 };
 
 export const activities = {
   run(name, input) {
-    return dispatch(activityFns, 'activity', name, input, (fn, value) => fn(value));
+    return dispatch(activityFns, 'activity', name, input, (fn, value) => fn(value), true);
   },
 };
 

@@ -18,7 +18,8 @@ Writing a module (``app.py``)::
             raise KeelFailure("NoName", "cannot greet nobody")
         return f"hello, {name}"
 
-Build it with ``sdk/python/build.sh APP_DIR OUT.wasm``.
+Build it with ``sdk/python/build.sh APP_DIR OUT.wasm``. Activities send HTTP requests with
+:mod:`keel_sdk.http`; orchestrators schedule durable ones with :meth:`Context.call_http`.
 
 Scheduling calls (``call_activity``, ``timer``, ``wait_event``, ...) return a :class:`Task` at once; only
 ``Task.get``, ``Context.all``, ``Context.all_settled`` and ``Context.any`` block, while the host suspends
@@ -41,7 +42,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 try:
     from componentize_py_types import Err as _Err
     from wit_world.imports import context as _context
-    from wit_world.imports import types as wit
+
+    # keel:workflow/types, named after its package because the world also imports wasi:http/types.
+    from wit_world.imports import keel_workflow_types as wit
 except ImportError:  # pragma: no cover - only outside a component
     _Err = _context = wit = None  # type: ignore[assignment]
 
@@ -49,6 +52,8 @@ __all__ = [
     "ActivityInfo",
     "ActivityOptions",
     "Context",
+    "HttpCall",
+    "HttpResponse",
     "KeelFailure",
     "LogLevel",
     "RetryPolicy",
@@ -56,6 +61,7 @@ __all__ = [
     "activity",
     "activity_info",
     "from_json",
+    "http",
     "orchestrator",
     "to_json",
 ]
@@ -72,6 +78,11 @@ ATTEMPT_VAR = "KEEL_ATTEMPT"
 IDEMPOTENCY_KEY_VAR = "KEEL_IDEMPOTENCY_KEY"
 
 U64_MAX = 2**64 - 1
+
+# The host's built-in activity behind Context.call_http, and the polling interval of an asynchronous call
+# whose 202 carries no Retry-After.
+HTTP_ACTIVITY = "keel.http"
+DEFAULT_POLL_MS = 1000
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -176,6 +187,8 @@ class RetryPolicy:
 
     ``RetryPolicy(3, 100, backoff_coefficient=2.0)``: 3 attempts, the second 100 ms after the first
     failure, the third 200 ms after the second. Intervals are milliseconds or ``timedelta``s.
+    ``non_retryable=["PaymentDeclined"]``: failure kinds that end the task at once, without another
+    attempt.
     """
 
     max_attempts: int
@@ -183,14 +196,17 @@ class RetryPolicy:
     backoff_coefficient: float = 1.0
     max_interval_ms: Union[int, timedelta, None] = None
     timeout_ms: Union[int, timedelta, None] = None
+    non_retryable: Sequence[str] = ()
 
     def _to_wit(self):
+        kinds = [self.non_retryable] if isinstance(self.non_retryable, str) else self.non_retryable
         return wit.RetryPolicy(
             max_attempts=max(1, int(self.max_attempts)),  # there is always a first attempt
             first_interval_ms=_millis(self.first_interval_ms) or 0,
             backoff_coefficient=float(self.backoff_coefficient),
             max_interval_ms=_millis(self.max_interval_ms),
             timeout_ms=_millis(self.timeout_ms),
+            non_retryable=[str(kind) for kind in kinds],
         )
 
 
@@ -360,6 +376,38 @@ class Context:
         """Waits for the next external event raised with ``name``; it resolves with the event's data."""
         return Task(_host().wait_event(name))
 
+    def call_http(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Any = None,
+        body: Union[str, bytes, None] = None,
+        json: Any = None,
+        asynchronous: bool = False,
+        retry_on: Optional[Sequence[int]] = None,
+        options: Optional[ActivityOptions] = None,
+        retry: Optional[RetryPolicy] = None,
+        timeout_ms: Union[int, timedelta, None] = None,
+    ) -> "HttpCall":
+        """Schedules a durable HTTP call: the host's built-in activity ``keel.http`` sends it once, under
+        this orchestrator's grants (``keel grant ORCHESTRATOR URL``), and replays answer from the history.
+        The orchestrator itself must never send a request (the host fails the instance, ``KEEL-O1``).
+
+        ``headers`` (a dict) may name a secret of the orchestrator in a value, ``{{secret:NAME}}``, which
+        the host fills in when it sends the request: the history holds only the placeholder. ``body`` is
+        text; ``json`` a JSON body. With ``asynchronous=True``, a ``202 Accepted`` with a ``Location`` is
+        followed by polling that location after durable timers (``Retry-After``, else 1 s) until the
+        status is not 202. ``retry_on``: statuses that fail the attempt so that the retry policy applies
+        (default 408, 429, 500, 502, 503, 504); other statuses are returned. ``options``/``retry``/
+        ``timeout_ms`` as for :meth:`call_activity` (a single attempt unless they say otherwise).
+        Returns an :class:`HttpCall`; its ``get()`` gives an :class:`HttpResponse`.
+        """
+        request = http.durable_request(method, url, headers, body, json, asynchronous, retry_on)
+        if options is None:
+            options = ActivityOptions(retry=retry, timeout_ms=timeout_ms)
+        return HttpCall(self, self.call_activity(HTTP_ACTIVITY, request, options), request, options)
+
     # -- waiting: blocks ---------------------------------------------------------------------------------
 
     def all(self, tasks: Sequence[Task]) -> List[Any]:
@@ -449,6 +497,56 @@ class Context:
 
     def error(self, message: str) -> None:
         self.log(LogLevel.ERROR, message)
+
+
+class HttpCall:
+    """A scheduled durable HTTP call (:meth:`Context.call_http`). ``task`` is the task of the first request,
+    for :meth:`Context.all` and :meth:`Context.any` (which give its raw output)."""
+
+    __slots__ = ("_ctx", "task", "_request", "_options", "_outcome")
+
+    def __init__(self, ctx: Context, task: Task, request: Dict[str, Any], options: ActivityOptions):
+        self._ctx = ctx
+        self.task = task
+        self._request = request
+        self._options = options
+        self._outcome: Optional[Tuple[bool, Any]] = None
+
+    def get(self) -> "HttpResponse":
+        """Waits for the response; for an asynchronous request, polls until the status is not 202.
+        Raises the call's failure: a denied origin (``HttpDenied``), a status in ``retry_on`` after the
+        last attempt (``HttpStatus``), a connection error (``HttpError``), a timeout. Calling it again gives
+        the same outcome without polling again."""
+        if self._outcome is None:
+            try:
+                self._outcome = (True, self._follow())
+            except KeelFailure as failure:
+                self._outcome = (False, failure)
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
+
+    def _follow(self) -> "HttpResponse":
+        response = HttpResponse.from_output(self.task.get())
+        while self._request.get("asynchronous") and response.status == 202:
+            if response.location is None:
+                break
+            wait = DEFAULT_POLL_MS if response.retry_after_ms is None else response.retry_after_ms
+            self._ctx.timer(wait).get()
+            poll = http.durable_request(
+                "GET",
+                response.location,
+                self._request.get("headers"),
+                asynchronous=True,
+                retry_on=self._request.get("retryOn"),
+            )
+            output = self._ctx.call_activity(HTTP_ACTIVITY, poll, self._options).get()
+            response = HttpResponse.from_output(output)
+        return response
+
+    def __repr__(self) -> str:
+        return f"HttpCall({self._request['method']} {self._request['url']}, {self.task!r})"
 
 
 def _encode(value: Any, what: str) -> str:
@@ -542,3 +640,8 @@ def _describe() -> list:
     return [wit.FunctionInfo(name, wit.FunctionKind.ORCHESTRATOR) for name in _ORCHESTRATORS] + [
         wit.FunctionInfo(name, wit.FunctionKind.ACTIVITY) for name in _ACTIVITIES
     ]
+
+
+# Last, because it imports from this module: the HTTP client for activities and the durable HTTP types.
+from keel_sdk import http  # noqa: E402
+from keel_sdk.http import HttpResponse  # noqa: E402

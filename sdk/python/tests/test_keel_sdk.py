@@ -1,6 +1,6 @@
 """Unit tests of the SDK's pure parts (JSON, failures, registration, dispatch, activity information), run
 with plain CPython outside a component: `python3 -m unittest discover -s sdk/python/tests`.
-They must never need the generated bindings; the end-to-end behaviour is tested in tests/all/python.rs.
+They must never need the generated bindings; the end-to-end behaviour is tested in tests/all/languages.
 """
 
 import os

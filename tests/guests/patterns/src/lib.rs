@@ -62,6 +62,39 @@ fn counter(ctx: &Context, input: CounterInput) -> Result<Value, Failure> {
     Ok(json!({ "n": input.n }))
 }
 
+/// An eternal orchestration that starts a `Child` (with a host-derived id) in every execution and
+/// continues as new until `until`; returns the last child's output.
+fn eternal_parent(ctx: &Context, input: CounterInput) -> Result<Value, Failure> {
+    let doubled: i64 = ctx.call_orchestrator("Child", None, &input.n).get()?;
+    if input.n < input.until {
+        ctx.continue_as_new(&CounterInput {
+            n: input.n + 1,
+            until: input.until,
+        });
+        return Ok(json!({}));
+    }
+    Ok(json!({ "n": input.n, "doubled": doubled }))
+}
+
+#[derive(Debug, Deserialize)]
+struct BusyThenCallInput {
+    spins: u64,
+    activity: String,
+    #[serde(default)]
+    input: Value,
+}
+
+/// Computes for a while in its first turn (`spins` rounds of busy work), then calls an activity: a
+/// turn that takes longer than a lease.
+fn busy_then_call(ctx: &Context, input: BusyThenCallInput) -> Result<Value, Failure> {
+    let mut x = 0u64;
+    for i in 0..input.spins {
+        x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i));
+    }
+    black_box(x);
+    ctx.call_activity(&input.activity, &input.input).get()
+}
+
 /// Shows that an activity's failure reaches the orchestrator as a value it can handle.
 fn catch_failure(ctx: &Context, _input: Value) -> Result<Value, Failure> {
     match ctx
@@ -320,6 +353,8 @@ keel_sdk::module! {
         "Parent" => parent,
         "Child" => child,
         "Counter" => counter,
+        "EternalParent" => eternal_parent,
+        "BusyThenCall" => busy_then_call,
         "CatchFailure" => catch_failure,
         "Retrying" => retrying,
         "WithTimeout" => with_timeout,
