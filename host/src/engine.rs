@@ -443,16 +443,19 @@ impl Keel {
         });
         let _ = workers.driver.set(Arc::downgrade(&driver));
         let (stop, stopped) = watch::channel(false);
+        let (stop_renewal, renewal_stopped) = watch::channel(false);
         let main = tokio::spawn(worker_loop(
             shared.clone(),
             driver.clone(),
             workers.clone(),
-            stopped.clone(),
+            stopped,
         ));
-        let leases = tokio::spawn(renew_loop(shared, stopped));
+        let leases = tokio::spawn(renew_loop(shared, renewal_stopped));
         WorkerHandle {
             stop,
-            tasks: vec![main, leases],
+            stop_renewal,
+            claims: main,
+            renewal: leases,
             driver,
             workers,
         }
@@ -462,7 +465,9 @@ impl Keel {
 /// Handle to running worker loops.
 pub struct WorkerHandle {
     stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stop_renewal: watch::Sender<bool>,
+    claims: tokio::task::JoinHandle<()>,
+    renewal: tokio::task::JoinHandle<()>,
     driver: Arc<Driver>,
     workers: Arc<Workers>,
 }
@@ -479,12 +484,12 @@ impl WorkerHandle {
         self.driver.hot_len()
     }
 
-    /// Stops claiming work, waits for running turns and attempts to commit, and drops hot guests.
+    /// Stops claiming work, waits (up to 10 s) for running turns and attempts to commit while it
+    /// keeps renewing their leases, then stops renewing and drops hot guests. Renewal stops last so
+    /// that no other worker takes over work this one is still finishing.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        let _ = self.claims.await;
         let turns = self.driver.shared.config.max_turns;
         let attempts = self.workers.shared.config.max_activities;
         let wait_turns = self
@@ -499,6 +504,8 @@ impl WorkerHandle {
             tokio::join!(wait_turns, wait_attempts)
         })
         .await;
+        let _ = self.stop_renewal.send(true);
+        let _ = self.renewal.await;
         self.driver.evict_all();
     }
 }

@@ -33,3 +33,44 @@ async fn a_turn_longer_than_a_lease_hands_its_activities_a_live_lease() {
     // attempt, claimed when the turn committed, would have reached the server by now.
     assert_eq!(server.hits("/ok"), 1, "the activity ran more than once");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graceful_shutdown_keeps_its_leases_until_its_attempts_have_finished() {
+    let server = TestServer::start().await;
+    let t = engine_with(&["keel_test_patterns"], |c| c.lease_ms = 400).await;
+    t.keel.grant("HttpLoop", &server.url).await.unwrap();
+    let input = json!({
+        "activity": "HttpLoop",
+        "input": {"url": format!("{}/sleep/2000", server.url), "times": 1}
+    });
+    let id = t
+        .keel
+        .start("Call", &input.to_string(), None)
+        .await
+        .unwrap();
+    let first = t.keel.run_worker();
+    for _ in 0..1000 {
+        if server.hits("/sleep/2000") == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.hits("/sleep/2000"), 1, "the attempt never started");
+    // The attempt is leased to the first worker and runs for two seconds, five leases. A second
+    // worker on the same database waits for anything whose lease runs out; the stopping worker must
+    // keep renewing its lease while it waits for the attempt, or the second one runs it again.
+    let other = crate::support::reopen(&t.config, None).await;
+    let second = other.run_worker();
+    first.shutdown().await;
+    let instance = other
+        .wait(id.as_str(), std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    second.shutdown().await;
+    assert_completed(&instance);
+    assert_eq!(
+        server.hits("/sleep/2000"),
+        1,
+        "another worker ran the activity while the first was draining"
+    );
+}

@@ -5,6 +5,7 @@
 //! - `/echo`: `200` with the request body
 //! - `/status/{code}`: that status, body `status {code}`
 //! - `/slow`: answers after 30 s
+//! - `/sleep/{ms}`: answers `200 slept` after `ms` milliseconds
 //! - `/big`: a body of [`BIG_BYTES`] bytes
 //! - `POST /jobs`: `202` with `Location: /jobs/1` and `Retry-After: 1`; `GET /jobs/1` answers the same
 //!   until [`TestServer::finish_job`], then `200 job done`.
@@ -112,6 +113,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         (_, "/slow") => {
             tokio::time::sleep(Duration::from_secs(30)).await;
             (StatusCode::OK, "late").into_response()
+        }
+        (_, p) if p.starts_with("/sleep/") => {
+            let ms = p["/sleep/".len()..].parse::<u64>().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            (StatusCode::OK, "slept").into_response()
         }
         (_, "/big") => (StatusCode::OK, Body::from(vec![b'x'; BIG_BYTES])).into_response(),
         ("POST", "/jobs") => accepted(),

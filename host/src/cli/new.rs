@@ -1,5 +1,5 @@
 //! `keel new`: writes a ready-to-build module skeleton — one orchestrator (`Hello`), one activity
-//! (`Greet`), a three-line README — in Rust, Python, JavaScript or C, into a new directory.
+//! (`Greet`), an activity making one HTTP call (`Fetch`), a four-line README — in Rust, Python, JavaScript or C, into a new directory.
 //! It must never overwrite anything: an existing non-empty directory is an error.
 
 use std::path::{Path, PathBuf};
@@ -119,12 +119,14 @@ fn write_file(path: &Path, text: &str) -> Result<(), Error> {
     std::fs::write(path, text).map_err(io)
 }
 
-/// The three-line README: what it is, how to build it, how to run it.
+/// The four-line README: what it is, how to build it, how to run it, how its HTTP call is allowed.
 fn readme(name: &str, lang: Lang) -> String {
     format!(
         "# {name}: a Keel module in {lang}, with the orchestrator `{ORCHESTRATOR}` and the activity `Greet`\n\
          Build: `keel build` (writes `{name}.wasm`)\n\
-         Run: `keel run {name}.wasm --orchestrator {ORCHESTRATOR} --input '{SAMPLE_INPUT}'`\n"
+         Run: `keel run {name}.wasm --orchestrator {ORCHESTRATOR} --input '{SAMPLE_INPUT}'`\n\
+         HTTP: the activity `Fetch` GETs `$URL` once granted: `keel grant Fetch https://example.com` and \
+         `keel config set Fetch URL=https://example.com/`\n"
     )
 }
 

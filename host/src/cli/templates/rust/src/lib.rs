@@ -1,6 +1,9 @@
-//! The {{name}} module: the orchestrator `Hello` asks the activity `Greet` for a greeting.
+//! The {{name}} module: the orchestrator `Hello` asks the activity `Greet` for a greeting. The
+//! activity `Fetch` shows an HTTP call: it may reach only what it is granted
+//! (`keel grant Fetch https://example.com`) at the URL it is configured with
+//! (`keel config set Fetch URL=https://example.com/`).
 
-use keel_sdk::{Context, Failure};
+use keel_sdk::{Context, Failure, http};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -27,7 +30,14 @@ fn greet(name: String) -> Result<String, Failure> {
     Ok(format!("Hello, {name}!"))
 }
 
+/// An activity that calls a web service: GETs `$URL` and returns the body's first line.
+fn fetch(_input: keel_sdk::Value) -> Result<String, Failure> {
+    let url = std::env::var("URL").map_err(|_| Failure::new("NotConfigured", "set URL"))?;
+    let response = http::Request::get(&url).send()?.error_for_status()?;
+    Ok(response.text().lines().next().unwrap_or_default().to_owned())
+}
+
 keel_sdk::module! {
     orchestrators: { "Hello" => hello },
-    activities: { "Greet" => greet },
+    activities: { "Greet" => greet, "Fetch" => fetch },
 }
