@@ -76,38 +76,38 @@ pub enum CapabilityChange {
 }
 
 impl Store {
-    /// What `function` holds.
+    /// What `function` holds, in one query (every activity attempt reads it).
     pub async fn holdings(&self, function: &str) -> Result<Holdings> {
+        let rows = sqlx::query(
+            "SELECT 'g', pattern, NULL, NULL, NULL FROM grants WHERE function = ?1
+             UNION ALL SELECT 'c', key, value, NULL, NULL FROM function_config WHERE function = ?1
+             UNION ALL SELECT 's', name, key_id, nonce, ciphertext FROM secrets WHERE function = ?1",
+        )
+        .bind(function)
+        .fetch_all(self.pool())
+        .await?;
         let mut held = Holdings::default();
-        let rows = sqlx::query("SELECT pattern FROM grants WHERE function = ? ORDER BY pattern")
-            .bind(function)
-            .fetch_all(self.pool())
-            .await?;
         for row in rows {
-            held.grants.push(row.try_get(0)?);
+            let kind: String = row.try_get(0)?;
+            let name: String = row.try_get(1)?;
+            match kind.as_str() {
+                "g" => held.grants.push(name),
+                "c" => {
+                    held.config.insert(name, row.try_get(2)?);
+                }
+                _ => {
+                    held.secrets.insert(
+                        name,
+                        Sealed {
+                            key_id: row.try_get(2)?,
+                            nonce: row.try_get(3)?,
+                            ciphertext: row.try_get(4)?,
+                        },
+                    );
+                }
+            }
         }
-        let rows = sqlx::query("SELECT key, value FROM function_config WHERE function = ?")
-            .bind(function)
-            .fetch_all(self.pool())
-            .await?;
-        for row in rows {
-            held.config.insert(row.try_get(0)?, row.try_get(1)?);
-        }
-        let rows =
-            sqlx::query("SELECT name, key_id, nonce, ciphertext FROM secrets WHERE function = ?")
-                .bind(function)
-                .fetch_all(self.pool())
-                .await?;
-        for row in rows {
-            held.secrets.insert(
-                row.try_get(0)?,
-                Sealed {
-                    key_id: row.try_get(1)?,
-                    nonce: row.try_get(2)?,
-                    ciphertext: row.try_get(3)?,
-                },
-            );
-        }
+        held.grants.sort();
         Ok(held)
     }
 
