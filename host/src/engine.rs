@@ -124,6 +124,13 @@ pub struct Config {
     pub hot_capacity: usize,
     /// Where the key that seals secrets comes from.
     pub secret_key: KeySource,
+    /// Turns in a row that may fail outside the orchestrator (an undecodable row, a module that
+    /// will not load, a failing commit) before the instance is parked.
+    pub max_turn_failures: u32,
+    /// Delay before retrying a turn that failed that way; doubled after each further failure.
+    pub turn_retry_ms: u64,
+    /// Upper bound of that delay.
+    pub turn_retry_max_ms: u64,
 }
 
 impl Config {
@@ -135,6 +142,9 @@ impl Config {
         Self {
             cache_dir: Some(PathBuf::from(cache)),
             secret_key: KeySource::beside(&db),
+            max_turn_failures: 5,
+            turn_retry_ms: 1_000,
+            turn_retry_max_ms: 60_000,
             db,
             limits: Limits::default(),
             lease_ms: 5_000,
@@ -346,8 +356,15 @@ impl Keel {
         .await
     }
 
-    /// Resumes a suspended instance.
+    /// Resumes a suspended instance, or takes a parked one back (its turns run again, from the
+    /// first try: fix what made them fail first).
     pub async fn resume(&self, id: &str, reason: &str) -> Result<()> {
+        let instance = self.live_instance(id).await?;
+        if instance.status == Status::Parked {
+            self.store().unpark(id, self.shared.clock.now_ms()).await?;
+            tracing::info!(instance = id, reason, "parked instance resumed");
+            return Ok(());
+        }
         self.send(
             id,
             Message::Resume {

@@ -93,6 +93,8 @@ pub struct Metrics {
     pub turn_latency: Histogram,
     /// How long activity attempts took, from start to the committed result.
     pub activity_latency: Histogram,
+    /// Instances parked because their turns kept failing outside the orchestrator.
+    pub instances_parked: AtomicU64,
     attempts: Mutex<BTreeMap<String, AttemptCounts>>,
 }
 

@@ -577,6 +577,15 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
         reply.expect(StatusCode::OK);
         let content_type = reply.headers[header::CONTENT_TYPE].to_str().unwrap();
         assert!(content_type.starts_with(kind), "{uri}: {content_type}");
+        // Only its own script and stylesheet, never framed by another site.
+        let policy = reply.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(
+            policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"),
+            "{uri}: {policy}"
+        );
+        assert_eq!(reply.headers[header::X_FRAME_OPTIONS], "DENY", "{uri}");
         let text = reply.text();
         assert!(
             !text.contains("src=\"http") && !text.contains("href=\"http"),

@@ -15,6 +15,7 @@ mod languages;
 mod leases;
 mod nondeterminism;
 mod patterns;
+mod poison;
 mod replay;
 mod rewind;
 mod runaway;

@@ -106,8 +106,14 @@ pub(crate) async fn render(state: &AppState) -> Result<String, engine::Error> {
     metric(
         "keel_turns_abandoned_total",
         "counter",
-        "Orchestration turns abandoned (lease lost, conflict); they run again.",
+        "Orchestration turns abandoned (lease lost, conflict, a failure outside the orchestrator); they run again, after a backoff for failures.",
         &[(String::new(), load(&engine.turns_abandoned))],
+    );
+    metric(
+        "keel_instances_parked_total",
+        "counter",
+        "Instances this process parked because their turns kept failing outside the orchestrator (keel_instances{status=\"Parked\"} counts those parked now).",
+        &[(String::new(), load(&engine.instances_parked))],
     );
     let attempts = engine.attempts();
     let label = |name: &str| format!("{{activity=\"{}\"}}", escape(name));

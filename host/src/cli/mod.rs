@@ -568,6 +568,12 @@ fn print_instance(instance: &Instance, json: bool) {
     if let Some(output) = &instance.output {
         println!("output    {output}");
     }
+    if let Some(reason) = &instance.parked {
+        println!(
+            "parked    {reason} (fix it, then `keel resume {}`)",
+            instance.id
+        );
+    }
     if let Some(failure) = &instance.failure {
         println!("failure   {failure}");
     }

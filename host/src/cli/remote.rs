@@ -59,6 +59,12 @@ fn print_instance(instance: &Value, json: bool) {
             println!("{label} {}", text(&instance[key]));
         }
     }
+    if let Some(reason) = instance["parked"].as_str() {
+        println!(
+            "parked    {reason} (fix it, then `keel resume {}`)",
+            field("id")
+        );
+    }
     if let Some(failure) = instance.get("failure").filter(|f| !f.is_null()) {
         println!(
             "failure   {}: {}",

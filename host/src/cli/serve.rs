@@ -2,7 +2,8 @@
 //! variables resolved into a [`ServeConfig`], with a graceful stop on SIGTERM or Ctrl-C.
 //!
 //! It wires existing pieces together (engine, [`crate::api::router`]) and holds no API or engine logic;
-//! it never prints a token the operator supplied, only one it generated.
+//! it never prints a token in full: a generated one goes to `<db>.token` (mode 0600), a supplied one
+//! is never shown.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -95,19 +96,28 @@ pub async fn run(keel: Keel, args: ServeArgs, db: &Path) -> Result<ExitCode> {
     let addr = listener
         .local_addr()
         .context("could not read the listening address")?;
+    if let Some(warning) = exposure_warning(addr) {
+        eprintln!("keel serve: warning: {warning}");
+    }
+    // A generated token goes to a file only the operator can read, not to the log in full.
+    let token_file = if config.token_source == TokenSource::Generated {
+        Some(write_token_file(db, &config.token)?)
+    } else {
+        None
+    };
     let worker = keel.run_worker();
     let app = crate::api::router(keel, config.token.clone());
     eprintln!("keel serve: database {}", db.display());
     eprintln!("keel serve: dashboard and API at http://{addr}/");
     match &config.token_source {
         TokenSource::Generated => {
+            let file = token_file.as_deref().unwrap_or(db).display();
             eprintln!(
-                "keel serve: API token (generated; set KEEL_API_TOKEN to choose one): {}",
-                config.token
+                "keel serve: API token (generated, {}…) written to {file}; set KEEL_API_TOKEN to choose one",
+                &config.token[..4.min(config.token.len())]
             );
             eprintln!(
-                "keel serve: open http://{addr}/#token={} to sign the dashboard in",
-                config.token
+                "keel serve: sign the dashboard in with http://{addr}/#token=<the token in {file}>"
             );
         }
         TokenSource::Flag => eprintln!("keel serve: API token from --token / KEEL_API_TOKEN"),
@@ -125,9 +135,65 @@ pub async fn run(keel: Keel, args: ServeArgs, db: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What to tell an operator whose server listens beyond the loopback interface: plain HTTP there
+/// carries the bearer token (and any secret set over the API) in clear.
+fn exposure_warning(addr: SocketAddr) -> Option<String> {
+    if addr.ip().is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "listening on {addr}, beyond loopback, without TLS: the bearer token and any secret set over \
+         the API cross the network in clear. Put a TLS-terminating proxy in front, or listen on 127.0.0.1"
+    ))
+}
+
+/// Writes a generated token to `<db>.token`, readable by its owner only, and returns the path.
+fn write_token_file(db: &Path, token: &str) -> Result<PathBuf> {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".token");
+    let path = PathBuf::from(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut file = options.open(&path)?;
+        writeln!(file, "{token}")
+    };
+    write()
+        .with_context(|| format!("could not write the generated token to {}", path.display()))?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_loopback_listener_goes_without_a_warning() {
+        assert!(exposure_warning("127.0.0.1:8080".parse().unwrap()).is_none());
+        assert!(exposure_warning("[::1]:8080".parse().unwrap()).is_none());
+        let warning = exposure_warning("0.0.0.0:8080".parse().unwrap()).unwrap();
+        assert!(warning.contains("without TLS"), "{warning}");
+        assert!(exposure_warning("10.1.2.3:80".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn a_generated_token_is_written_for_its_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_token_file(&dir.path().join("keel.db"), "tok-1234").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "tok-1234\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
 
     fn args(token: Option<&str>, token_file: Option<PathBuf>) -> ServeArgs {
         ServeArgs {

@@ -17,7 +17,8 @@ use crate::activity::Workers;
 use crate::engine::Shared;
 use crate::history::{Failure, HistoryEvent, ParentRef};
 use crate::store::{
-    Instance, Message, NewInstance, NewWorkItem, OutMessage, Status, Store, TurnCommit,
+    AfterFailure, Instance, Message, NewInstance, NewWorkItem, OutMessage, Status, Store,
+    TurnCommit, TurnFailed,
 };
 
 /// Errors of one turn.
@@ -160,17 +161,56 @@ impl Driver {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 if let Err(e) = result {
-                    tracing::warn!(error = %e, "turn abandoned");
                     driver.hot().take(&id);
-                    let _ = driver
-                        .store()
-                        .release_instance(&id, &driver.shared.owner)
-                        .await;
+                    driver.turn_failed(&id, &e).await;
                 }
                 drop(permit);
             }
             .instrument(span),
         );
+    }
+
+    /// After a turn that could not run or commit: a lost race (the lease or the history moved on)
+    /// just lets the instance go; any other failure is counted, backs the next turn off, and parks
+    /// the instance after `max_turn_failures` in a row, so a poisoned row costs a few tries, not a
+    /// spinning worker.
+    async fn turn_failed(&self, id: &str, error: &Error) {
+        let owner = &self.shared.owner;
+        if matches!(
+            error,
+            Error::Store(crate::store::Error::Conflict(_) | crate::store::Error::Closed)
+        ) {
+            tracing::debug!(error = %error, "turn abandoned");
+            let _ = self.store().release_instance(id, owner).await;
+            return;
+        }
+        let config = &self.shared.config;
+        let failed = TurnFailed {
+            id: id.to_owned(),
+            owner: owner.clone(),
+            reason: error.to_string(),
+            now: self.shared.clock.now_ms(),
+            backoff_ms: config.turn_retry_ms,
+            max_backoff_ms: config.turn_retry_max_ms,
+            max_failures: config.max_turn_failures,
+        };
+        match self.store().turn_failed(failed).await {
+            Ok(AfterFailure::Parked) => {
+                self.shared
+                    .metrics
+                    .instances_parked
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(error = %error, "instance parked: its turns keep failing outside the orchestrator; fix the cause, then `keel resume`");
+            }
+            Ok(AfterFailure::RetryAt(at)) => {
+                tracing::warn!(error = %error, retry_at_ms = at, "turn failed; it will be retried");
+            }
+            Ok(AfterFailure::NotLeased) => tracing::warn!(error = %error, "turn failed"),
+            Err(e) => {
+                tracing::error!(error = %error, store_error = %e, "turn failed and could not be recorded");
+                let _ = self.store().release_instance(id, owner).await;
+            }
+        }
     }
 
     /// Runs one turn of a claimed instance.

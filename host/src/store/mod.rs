@@ -7,6 +7,7 @@
 mod capabilities;
 mod maintenance;
 mod ops;
+mod parking;
 mod read;
 mod stats;
 mod writer;
@@ -26,6 +27,7 @@ use crate::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
 pub use capabilities::CapabilityChange;
 pub use maintenance::{MoveInstance, MoveRefused, Rewound};
 pub use ops::{FinishWorkItem, Finished, NewInstance, NewWorkItem, OutMessage, TurnCommit};
+pub use parking::{AfterFailure, TurnFailed};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
 pub(crate) use writer::Writer;
 
@@ -80,11 +82,14 @@ pub enum Status {
     Terminated,
     /// Between two executions of continue-as-new.
     ContinuedAsNew,
+    /// Its turns kept failing for reasons outside the guest (an undecodable stored row, a module that
+    /// will not load, a commit that always fails): no turn runs until an operator resumes it.
+    Parked,
 }
 
 impl Status {
     /// All statuses, for listings.
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Self::Pending,
         Self::Running,
         Self::Suspended,
@@ -92,6 +97,7 @@ impl Status {
         Self::Failed,
         Self::Terminated,
         Self::ContinuedAsNew,
+        Self::Parked,
     ];
 
     /// The stored name.
@@ -104,6 +110,7 @@ impl Status {
             Self::Failed => "Failed",
             Self::Terminated => "Terminated",
             Self::ContinuedAsNew => "ContinuedAsNew",
+            Self::Parked => "Parked",
         }
     }
 
@@ -126,7 +133,7 @@ impl FromStr for Status {
             .into_iter()
             .find(|st| st.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                format!("unknown status {s:?}; expected one of Pending, Running, Suspended, Completed, Failed, Terminated, ContinuedAsNew")
+                format!("unknown status {s:?}; expected one of Pending, Running, Suspended, Completed, Failed, Terminated, ContinuedAsNew, Parked")
             })
     }
 }
@@ -205,6 +212,9 @@ pub struct Instance {
     pub updated_at: u64,
     /// Events in the current execution's history.
     pub history_len: u32,
+    /// Why the instance is parked, while it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parked: Option<String>,
 }
 
 /// A recorded event with its position and time.

@@ -224,6 +224,15 @@ pub(crate) enum Op {
         now: u64,
         reply: Reply<bool>,
     },
+    TurnFailed {
+        failed: super::parking::TurnFailed,
+        reply: Reply<super::parking::AfterFailure>,
+    },
+    Unpark {
+        id: String,
+        now: u64,
+        reply: Reply<bool>,
+    },
 }
 
 /// What applying an operation produced.
@@ -247,6 +256,7 @@ impl Op {
                 | Op::DeleteModules { .. }
                 | Op::Activate { .. }
                 | Op::Capability { .. }
+                | Op::TurnFailed { .. }
         )
     }
 
@@ -269,6 +279,8 @@ impl Op {
             Op::Rewind { reply, .. } => drop(reply.send(Err(e))),
             Op::DeleteModules { reply, .. } => drop(reply.send(Err(e))),
             Op::Capability { reply, .. } => drop(reply.send(Err(e))),
+            Op::TurnFailed { reply, .. } => drop(reply.send(Err(e))),
+            Op::Unpark { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 
@@ -363,6 +375,12 @@ impl Op {
             }
             Op::Capability { change, now, reply } => {
                 respond(super::capabilities::apply(conn, &change, now).await, reply)
+            }
+            Op::TurnFailed { failed, reply } => {
+                respond(super::parking::turn_failed(conn, &failed).await, reply)
+            }
+            Op::Unpark { id, now, reply } => {
+                respond(super::parking::unpark(conn, &id, now).await, reply)
             }
         }
     }
@@ -515,6 +533,8 @@ async fn claim_instances(
              SELECT DISTINCT m.instance FROM inbox m JOIN instances i ON i.id = m.instance
              WHERE m.visible_at <= ?3
                AND (i.locked_until IS NULL OR i.locked_until < ?3)
+               AND (i.not_before IS NULL OR i.not_before <= ?3)
+               AND (i.status != 'Parked' OR m.kind = 'Terminate')
                AND (i.status != 'Suspended' OR m.kind IN ('Resume', 'Terminate'))
              LIMIT ?4)
          RETURNING id",
@@ -535,7 +555,8 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
     let updated = sqlx::query(
         "UPDATE instances SET history_len = ?, status = ?, output = COALESCE(?, output),
              failure = COALESCE(?, failure), custom_status = COALESCE(?, custom_status),
-             updated_at = ?, locked_by = NULL, locked_until = NULL
+             updated_at = ?, locked_by = NULL, locked_until = NULL, turn_failures = 0,
+             not_before = NULL
          WHERE id = ? AND execution = ? AND history_len = ? AND locked_by = ?",
     )
     .bind(i64::try_from(new_len).unwrap_or(i64::MAX))

@@ -65,7 +65,7 @@ pub struct FunctionRow {
 }
 
 const INSTANCE_COLUMNS: &str = "id, name, execution, status, module, input, output, failure, \
-     custom_status, parent, created_at, updated_at, history_len";
+     custom_status, parent, created_at, updated_at, history_len, parked";
 
 fn function_from_row(r: &SqliteRow) -> Result<FunctionRow> {
     Ok(FunctionRow {
@@ -107,6 +107,7 @@ fn instance_from_row(r: &SqliteRow) -> Result<Instance> {
         created_at: to_u64(r.try_get(10)?),
         updated_at: to_u64(r.try_get(11)?),
         history_len: to_u32(r.try_get(12)?),
+        parked: r.try_get(13)?,
     })
 }
 

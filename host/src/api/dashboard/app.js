@@ -4,7 +4,7 @@
 
 const TOKEN_KEY = "keel.token";
 const TERMINAL = ["Completed", "Failed", "Terminated"];
-const STATUSES = ["Pending", "Running", "Suspended", "Completed", "Failed", "Terminated", "ContinuedAsNew"];
+const STATUSES = ["Pending", "Running", "Suspended", "Completed", "Failed", "Terminated", "ContinuedAsNew", "Parked"];
 const $ = (id) => document.getElementById(id);
 
 let refreshTimer = null;
@@ -140,14 +140,17 @@ async function renderInstance(id) {
   $("i-input").textContent = pretty(i.input);
   $("i-output").textContent = pretty(i.output);
   $("i-custom").textContent = pretty(i.customStatus);
-  $("i-failure-pane").hidden = !i.failure;
-  $("i-failure").textContent = i.failure ? pretty(i.failure) : "";
+  $("i-failure-pane").hidden = !i.failure && !i.parked;
+  $("i-failure").textContent = i.parked
+    ? "parked: " + i.parked + "\nFix the cause, then resume the instance."
+    : i.failure ? pretty(i.failure) : "";
   const ended = TERMINAL.includes(i.status);
   for (const button of document.querySelectorAll(".actions button")) {
     const action = button.dataset.action;
     button.disabled = action === "purge" ? !ended
       : action === "rewind" ? i.status !== "Failed"
-      : ended || (action === "resume" && i.status !== "Suspended") || (action === "suspend" && i.status === "Suspended");
+      : ended || (action === "resume" && i.status !== "Suspended" && i.status !== "Parked")
+        || (action === "suspend" && (i.status === "Suspended" || i.status === "Parked"));
   }
   const history = i.history || [];
   const t0 = history.length ? history[0].recordedAt : i.createdAt;
