@@ -129,8 +129,11 @@ pub struct Config {
     pub max_turn_failures: u32,
     /// Delay before retrying a turn that failed that way; doubled after each further failure.
     pub turn_retry_ms: u64,
-    /// Upper bound of that delay.
+    /// Upper bound of that delay (also of an activity attempt the host could not run).
     pub turn_retry_max_ms: u64,
+    /// Deliveries of one activity attempt without a result (the host could not run it, or its
+    /// worker died) before its task fails with `HostError`.
+    pub max_deliveries: u32,
 }
 
 impl Config {
@@ -145,6 +148,7 @@ impl Config {
             max_turn_failures: 5,
             turn_retry_ms: 1_000,
             turn_retry_max_ms: 60_000,
+            max_deliveries: 5,
             db,
             limits: Limits::default(),
             lease_ms: 5_000,

@@ -127,3 +127,71 @@ async fn undecodable_rows_park_their_instances_and_leave_the_others_alone() {
     }
     worker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attempt_the_host_cannot_run_is_delivered_again_without_spending_an_attempt() {
+    let t = engine_with(&["keel_test_patterns", "fan_out"], |c| {
+        c.turn_retry_ms = 50;
+        c.turn_retry_max_ms = 200;
+        c.max_deliveries = 50;
+    })
+    .await;
+    // Break the activity's module behind the engine's back, and start an engine that has never
+    // compiled it (an empty cache): loading it fails until the bytes are repaired.
+    let url = format!("sqlite://{}", t.db().display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let (digest, bytes): (String, Vec<u8>) = sqlx::query_as(
+        "SELECT m.digest, m.bytes FROM modules m JOIN functions f ON f.digest = m.digest
+         WHERE f.name = 'Square'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE modules SET bytes = x'0061736d0d000100' WHERE digest = ?")
+        .bind(&digest)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = t.config.clone();
+    config.cache_dir = Some(cache.path().to_path_buf());
+    let keel = keel::Keel::open(config).await.unwrap();
+    let worker = Running::start(&keel);
+    // A single attempt allowed: a host failure must not be counted as that attempt.
+    let input = json!({"activity": "Square", "input": 7}).to_string();
+    let id = keel
+        .start("Call", &input, Some("host-failure"))
+        .await
+        .unwrap();
+    for _ in 0..1500 {
+        let deliveries: Option<i64> =
+            sqlx::query_scalar("SELECT deliveries FROM work_items WHERE instance = 'host-failure'")
+                .fetch_optional(&mut db)
+                .await
+                .unwrap();
+        if deliveries.unwrap_or(0) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query("UPDATE modules SET bytes = ? WHERE digest = ?")
+        .bind(&bytes)
+        .bind(&digest)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let instance = keel
+        .wait(id.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    worker.stop().await;
+    assert_completed(&instance);
+    assert_eq!(instance.output, Some(json!({"ok": 49})));
+    let history = keel.history(id.as_str()).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .all(|r| !matches!(r.event.kind(), "TaskRetrying" | "TaskFailed")),
+        "a host failure was recorded as an attempt: {history:?}"
+    );
+}

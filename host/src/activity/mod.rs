@@ -19,6 +19,9 @@ use crate::history::{Failure, HistoryEvent};
 use crate::orchestration::driver::Driver;
 use crate::store::{FinishWorkItem, Finished, Message, OutMessage, WorkItem};
 
+/// Failure kind of an attempt the host could not run (the module would not load, a read failed).
+pub(crate) const HOST_ERROR: &str = "HostError";
+
 /// Failure kinds that another attempt cannot fix: the input, the output or the function's
 /// capabilities must change first.
 const PERMANENT: [&str; 7] = [
@@ -89,12 +92,48 @@ impl Workers {
 
     async fn attempt(&self, item: WorkItem) {
         let started = std::time::Instant::now();
-        let result = self.run(&item).await;
+        let config = &self.shared.config;
+        let result = if item.deliveries > config.max_deliveries {
+            // Claimed again and again without a result: its workers died, or the host failed it
+            // each time. Running it once more would only repeat that.
+            Err(Failure::new(
+                HOST_ERROR,
+                format!(
+                    "the attempt was delivered {} times without a result: its workers stopped or \
+                     the host could not run it each time (see the worker logs)",
+                    item.deliveries - 1
+                ),
+            ))
+        } else {
+            self.run(&item).await
+        };
+        let now = self.shared.clock.now_ms();
+        if let Err(failure) = &result
+            && failure.kind == HOST_ERROR
+            && item.deliveries <= config.max_deliveries
+        {
+            // Not the activity's fault: the same attempt runs again later, and the retry policy's
+            // attempts are not spent on it.
+            let delay = crate::store::backoff(
+                item.deliveries,
+                config.turn_retry_ms,
+                config.turn_retry_max_ms,
+            );
+            tracing::warn!(%failure, retry_in_ms = delay, "activity attempt could not run; it will be delivered again");
+            let finish = FinishWorkItem::HostFailed {
+                id: item.id,
+                owner: self.shared.owner.clone(),
+                visible_at: now.saturating_add(delay),
+            };
+            if let Err(e) = self.shared.store.finish_work_item(finish, None, now).await {
+                tracing::error!(error = %e, "could not reschedule the attempt; its lease will expire");
+            }
+            return;
+        }
         self.shared.metrics.record_attempt(
             crate::versions::split_versioned(&item.name).0,
             result.is_err(),
         );
-        let now = self.shared.clock.now_ms();
         let deliver = |event| OutMessage {
             instance: item.instance.clone(),
             execution: Some(item.execution),

@@ -78,9 +78,9 @@ impl ApiError {
                         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_module")
                     }
                     module::Error::NotDeployed(_) => (StatusCode::NOT_FOUND, "not_found"),
-                    module::Error::Store(_) | module::Error::Cache(_) => {
-                        (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-                    }
+                    module::Error::Store(_)
+                    | module::Error::Cache(_)
+                    | module::Error::Damaged(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
                 },
                 E::Capability(c) => match c {
                     capability::Error::BadGrant { .. } => {

@@ -53,6 +53,12 @@ pub enum Error {
          Keel's built-in functions (keel.http): rename the function"
     )]
     ReservedName(String),
+    /// The stored bytes do not hash to their digest.
+    #[error(
+        "the stored bytes of module {0} do not match its digest: the database row is damaged; \
+         deploy the module again"
+    )]
+    Damaged(String),
     /// No module with this digest is stored.
     #[error("no module with digest {0} is deployed")]
     NotDeployed(String),

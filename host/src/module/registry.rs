@@ -145,6 +145,10 @@ impl Registry {
                 .module_bytes(digest)
                 .await?
                 .ok_or_else(|| Error::NotDeployed(digest.to_owned()))?;
+            // A damaged row must not be compiled, nor cached under the digest of the real module.
+            if Digest::of(&bytes).as_str() != digest {
+                return Err(Error::Damaged(digest.to_owned()));
+            }
             Ok(Arc::new(self.compile(digest, &bytes).await?))
         })
         .await

@@ -27,7 +27,7 @@ use crate::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
 pub use capabilities::CapabilityChange;
 pub use maintenance::{MoveInstance, MoveRefused, Rewound};
 pub use ops::{FinishWorkItem, Finished, NewInstance, NewWorkItem, OutMessage, TurnCommit};
-pub use parking::{AfterFailure, TurnFailed};
+pub use parking::{AfterFailure, TurnFailed, backoff};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
 pub(crate) use writer::Writer;
 
@@ -252,6 +252,8 @@ pub struct WorkItem {
     pub attempt: u32,
     /// When the first attempt became due.
     pub first_at: u64,
+    /// Times it was claimed since its last attempt produced a result (this claim included).
+    pub deliveries: u32,
 }
 
 /// Handle to the store: a read pool and the group-commit writer.

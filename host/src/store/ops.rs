@@ -133,6 +133,16 @@ pub enum FinishWorkItem {
         /// The `TaskRetrying` record for the orchestrator.
         message: OutMessage,
     },
+    /// The attempt could not run for a host reason: run the same attempt again at `visible_at`,
+    /// recording nothing in the history.
+    HostFailed {
+        /// Work item id.
+        id: i64,
+        /// Lease owner.
+        owner: String,
+        /// When it is due again.
+        visible_at: u64,
+    },
 }
 
 type Reply<T> = oneshot::Sender<Result<T>>;
@@ -601,8 +611,8 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
         let lease = index < lease_count;
         let row = sqlx::query(
             "INSERT INTO work_items (instance, execution, task_id, name, input, options, attempt,
-                                     first_at, visible_at, locked_by, locked_until)
-             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING id",
+                                     first_at, visible_at, locked_by, locked_until, deliveries)
+             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&c.instance)
         .bind(i64::from(c.execution))
@@ -614,6 +624,7 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
         .bind(to_i64(c.now))
         .bind(lease.then_some(c.owner.as_str()))
         .bind(lease.then_some(to_i64(lease_until)))
+        .bind(i64::from(lease))
         .fetch_one(&mut *conn)
         .await?;
         if lease {
@@ -627,6 +638,7 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
                 options: w.options.clone(),
                 attempt: 1,
                 first_at: c.now,
+                deliveries: 1,
             });
         }
     }
@@ -717,12 +729,13 @@ async fn claim_work_items(
     limit: u32,
 ) -> Result<Vec<WorkItem>> {
     let rows = sqlx::query(
-        "UPDATE work_items SET locked_by = ?1, locked_until = ?2
+        "UPDATE work_items SET locked_by = ?1, locked_until = ?2, deliveries = deliveries + 1
          WHERE id IN (
              SELECT id FROM work_items
              WHERE visible_at <= ?3 AND (locked_until IS NULL OR locked_until < ?3)
              ORDER BY visible_at, id LIMIT ?4)
-         RETURNING id, instance, execution, task_id, name, input, options, attempt, first_at",
+         RETURNING id, instance, execution, task_id, name, input, options, attempt, first_at,
+                   deliveries",
     )
     .bind(owner)
     .bind(to_i64(until))
@@ -742,6 +755,7 @@ async fn claim_work_items(
                 options: parse_json("work item options", &r.try_get::<String, _>(6)?)?,
                 attempt: to_u32(r.try_get(7)?),
                 first_at: to_u64(r.try_get(8)?),
+                deliveries: to_u32(r.try_get(9)?),
             })
         })
         .collect()
@@ -753,6 +767,29 @@ async fn finish_work_item(
     claim_until: Option<u64>,
     now: u64,
 ) -> Result<Finished> {
+    if let FinishWorkItem::HostFailed {
+        id,
+        owner,
+        visible_at,
+    } = f
+    {
+        let changed = sqlx::query(
+            "UPDATE work_items SET visible_at = ?, locked_by = NULL, locked_until = NULL
+             WHERE id = ? AND locked_by = ?",
+        )
+        .bind(to_i64(*visible_at))
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(if changed.rows_affected() == 1 {
+            Finished::Committed {
+                claimed_instance: false,
+            }
+        } else {
+            Finished::LeaseLost
+        });
+    }
     let (changed, message) = match f {
         FinishWorkItem::Done { id, owner, message } => (
             sqlx::query("DELETE FROM work_items WHERE id = ? AND locked_by = ?")
@@ -770,7 +807,7 @@ async fn finish_work_item(
             message,
         } => (
             sqlx::query(
-                "UPDATE work_items SET attempt = ?, visible_at = ?, locked_by = NULL,
+                "UPDATE work_items SET attempt = ?, visible_at = ?, deliveries = 0, locked_by = NULL,
                      locked_until = NULL
                  WHERE id = ? AND locked_by = ?",
             )
@@ -782,6 +819,7 @@ async fn finish_work_item(
             .await?,
             message,
         ),
+        FinishWorkItem::HostFailed { .. } => return Ok(Finished::LeaseLost),
     };
     // A lost lease means another worker owns the item now: this attempt's result is dropped.
     if changed.rows_affected() != 1 {
@@ -791,7 +829,9 @@ async fn finish_work_item(
     let mut claimed_instance = false;
     if let Some(until) = claim_until {
         let owner = match f {
-            FinishWorkItem::Done { owner, .. } | FinishWorkItem::Retry { owner, .. } => owner,
+            FinishWorkItem::Done { owner, .. }
+            | FinishWorkItem::Retry { owner, .. }
+            | FinishWorkItem::HostFailed { owner, .. } => owner,
         };
         let leased = sqlx::query(
             "UPDATE instances SET locked_by = ?, locked_until = ?

@@ -40,7 +40,7 @@ pub enum AfterFailure {
 }
 
 /// Delay before the turn after `failures` failures in a row: `backoff · 2^(failures-1)`, capped.
-pub(super) fn backoff(failures: u32, backoff_ms: u64, max_ms: u64) -> u64 {
+pub fn backoff(failures: u32, backoff_ms: u64, max_ms: u64) -> u64 {
     let exponent = failures.saturating_sub(1).min(62);
     backoff_ms.saturating_mul(1u64 << exponent).min(max_ms)
 }
