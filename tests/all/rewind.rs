@@ -290,3 +290,34 @@ async fn listings_page_with_tokens_filter_by_time_and_purge_in_bulk() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error["code"], "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewound_instance_keeps_the_timer_it_was_waiting_for() {
+    let t = engine(&["keel_test_patterns"]).await;
+    // The activity fails at once, so the instance fails while its 800 ms timer is still pending.
+    let id = t
+        .keel
+        .start("TimerAndActivity", "800", Some("timer-kept"))
+        .await
+        .unwrap();
+    let failed = finish(&t.keel, id.as_str()).await;
+    assert_eq!(failed.status, Status::Failed);
+    assert_eq!(failed.failure.unwrap().kind, "NotReady");
+
+    // Fixed by configuration; the timer fires while the instance is failed and must be kept for it.
+    t.keel
+        .set_config("FailUnlessReady", "READY", "yes")
+        .await
+        .unwrap();
+    let worker = crate::support::Running::start(&t.keel);
+    sleep_until(now_ms() + 1_000).await;
+    t.keel.rewind("timer-kept", "configured").await.unwrap();
+    let instance = t
+        .keel
+        .wait(id.as_str(), Duration::from_secs(20))
+        .await
+        .expect("the rewound instance waited forever for a timer that was deleted when it failed");
+    worker.stop().await;
+    assert_completed(&instance);
+    assert_eq!(instance.output, Some(serde_json::json!({"ready": "yes"})));
+}

@@ -545,6 +545,7 @@ async fn claim_instances(
                AND (i.locked_until IS NULL OR i.locked_until < ?3)
                AND (i.not_before IS NULL OR i.not_before <= ?3)
                AND (i.status != 'Parked' OR m.kind = 'Terminate')
+               AND i.status != 'Failed'
                AND (i.status != 'Suspended' OR m.kind IN ('Resume', 'Terminate'))
              LIMIT ?4)
          RETURNING id",
@@ -646,8 +647,9 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
     for child in &c.children {
         start_child(conn, c, child).await?;
     }
-    if c.status.is_terminal() {
-        // Nothing can consume these any more.
+    if c.status.is_terminal() && c.status != Status::Failed {
+        // Nothing can consume these any more. A failed instance keeps them: a rewind brings it back
+        // to the timers, results and activities it was waiting for (none of them runs meanwhile).
         sqlx::query("DELETE FROM inbox WHERE instance = ?")
             .bind(&c.instance)
             .execute(&mut *conn)
@@ -731,8 +733,10 @@ async fn claim_work_items(
     let rows = sqlx::query(
         "UPDATE work_items SET locked_by = ?1, locked_until = ?2, deliveries = deliveries + 1
          WHERE id IN (
-             SELECT id FROM work_items
+             SELECT id FROM work_items w
              WHERE visible_at <= ?3 AND (locked_until IS NULL OR locked_until < ?3)
+               AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = w.instance
+                               AND i.status = 'Failed')
              ORDER BY visible_at, id LIMIT ?4)
          RETURNING id, instance, execution, task_id, name, input, options, attempt, first_at,
                    deliveries",

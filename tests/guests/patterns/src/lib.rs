@@ -95,6 +95,15 @@ fn busy_then_call(ctx: &Context, input: BusyThenCallInput) -> Result<Value, Fail
     ctx.call_activity(&input.activity, &input.input).get()
 }
 
+/// Starts a durable timer of `ms`, then waits for `FailUnlessReady` before the timer: the instance
+/// fails while its timer is still pending, which a rewind must not lose.
+fn timer_and_activity(ctx: &Context, ms: u64) -> Result<Value, Failure> {
+    let timer = ctx.timer(Duration::from_millis(ms));
+    let ready: Value = ctx.call_activity("FailUnlessReady", &Value::Null).get()?;
+    timer.get::<()>()?;
+    Ok(json!({ "ready": ready }))
+}
+
 /// Shows that an activity's failure reaches the orchestrator as a value it can handle.
 fn catch_failure(ctx: &Context, _input: Value) -> Result<Value, Failure> {
     match ctx
@@ -186,6 +195,13 @@ struct LeakInput {
     var: String,
     #[serde(default)]
     fail: bool,
+}
+
+/// Fails unless the configuration value `READY` is set (`keel config set FailUnlessReady READY=…`).
+fn fail_unless_ready(_input: Value) -> Result<Value, Failure> {
+    std::env::var("READY")
+        .map(Value::String)
+        .map_err(|_| Failure::new("NotReady", "READY is not configured"))
 }
 
 /// Does everything an activity should not do with a secret: prints it, returns it, fails with it.
@@ -354,6 +370,7 @@ keel_sdk::module! {
         "Child" => child,
         "Counter" => counter,
         "EternalParent" => eternal_parent,
+        "TimerAndActivity" => timer_and_activity,
         "BusyThenCall" => busy_then_call,
         "CatchFailure" => catch_failure,
         "Retrying" => retrying,
@@ -376,6 +393,7 @@ keel_sdk::module! {
         "Bomb" => bomb,
         "Trap" => trap,
         "Leak" => leak,
+        "FailUnlessReady" => fail_unless_ready,
         "HttpLoop" => http_loop,
     },
 }
