@@ -338,12 +338,24 @@ impl Keel {
         .await
     }
 
-    /// Terminates instance `id`.
+    /// Terminates instance `id` and, recursively, its running sub-orchestrations (Temporal's default
+    /// parent-close policy; Durable Task's recursive terminate).
     pub async fn terminate(&self, id: &str, reason: &str) -> Result<()> {
+        self.terminate_with(id, reason, false).await
+    }
+
+    /// Terminates instance `id`; with `abandon_children`, its running sub-orchestrations go on.
+    pub async fn terminate_with(
+        &self,
+        id: &str,
+        reason: &str,
+        abandon_children: bool,
+    ) -> Result<()> {
         self.send(
             id,
             Message::Terminate {
                 reason: reason.to_owned(),
+                abandon_children,
             },
         )
         .await

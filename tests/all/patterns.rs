@@ -242,3 +242,103 @@ async fn an_instance_id_in_use_is_refused() {
     let again = t.keel.start("Steps", "null", Some("same")).await;
     assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn terminating_a_parent_terminates_its_running_children_unless_abandoned() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let worker = Running::start(&t.keel);
+    for parent in ["closed", "abandoning"] {
+        t.keel
+            .start("WaitingParent", "2", Some(parent))
+            .await
+            .unwrap();
+        for child in 0..2 {
+            let child = format!("{parent}:{child}");
+            wait_for_event(&t.keel, parent, "SubOrchestrationCreated").await;
+            for _ in 0..1000 {
+                if t.keel.status(&child).await.unwrap().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            wait_for_event(&t.keel, &child, "EventAwaited").await;
+        }
+    }
+    t.keel
+        .terminate("closed", "no longer needed")
+        .await
+        .unwrap();
+    t.keel
+        .terminate_with("abandoning", "the children may finish", true)
+        .await
+        .unwrap();
+    for id in ["closed", "closed:0", "closed:1", "abandoning"] {
+        let instance = t.keel.wait(id, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(instance.status, Status::Terminated, "{id}");
+    }
+    for child in ["closed:0", "closed:1"] {
+        let history = t.keel.history(child).await.unwrap();
+        let reason = history
+            .iter()
+            .find_map(|r| match &r.event {
+                keel::HistoryEvent::ExecutionTerminated { reason } => Some(reason.clone()),
+                _ => None,
+            })
+            .expect("the child recorded its termination");
+        assert!(reason.contains("parent closed was terminated"), "{reason}");
+    }
+    // Abandoned children run on, and finish when their event comes.
+    for child in ["abandoning:0", "abandoning:1"] {
+        let status = t.keel.status(child).await.unwrap().unwrap().status;
+        assert_eq!(status, Status::Running, "{child}");
+        t.keel.raise_event(child, "Go", "1").await.unwrap();
+        assert_completed(&t.keel.wait(child, Duration::from_secs(60)).await.unwrap());
+    }
+    worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_for_a_purged_parent_leaves_no_orphan_message() {
+    use sqlx::Connection as _;
+    let t = engine(&["keel_test_patterns"]).await;
+    let worker = Running::start(&t.keel);
+    t.keel
+        .start("WaitingParent", "1", Some("gone"))
+        .await
+        .unwrap();
+    wait_for_event(&t.keel, "gone", "SubOrchestrationCreated").await;
+    for _ in 0..1000 {
+        if t.keel.status("gone:0").await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    wait_for_event(&t.keel, "gone:0", "EventAwaited").await;
+    t.keel
+        .terminate_with("gone", "abandon", true)
+        .await
+        .unwrap();
+    t.keel.wait("gone", Duration::from_secs(60)).await.unwrap();
+    t.keel.purge("gone").await.unwrap();
+    // The child finishes and reports to a parent that no longer exists.
+    t.keel.raise_event("gone:0", "Go", "1").await.unwrap();
+    assert_completed(
+        &t.keel
+            .wait("gone:0", Duration::from_secs(60))
+            .await
+            .unwrap(),
+    );
+    worker.stop().await;
+    let url = format!("sqlite://{}", t.db().display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM inbox WHERE instance NOT IN (SELECT id FROM instances)",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(
+        orphans, 0,
+        "messages wait forever for an instance that is gone"
+    );
+}

@@ -247,11 +247,24 @@ async fn reason(state: &AppState, body: Body, default: &str) -> Result<String, A
 pub(crate) async fn terminate(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<TerminateQuery>,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     let reason = reason(&state, body, "terminated through the API").await?;
-    state.keel.terminate(&id, &reason).await?;
+    state
+        .keel
+        .terminate_with(&id, &reason, query.abandon_children)
+        .await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Query of `POST /api/instances/{id}/terminate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TerminateQuery {
+    /// Leave running sub-orchestrations running.
+    #[serde(default)]
+    abandon_children: bool,
 }
 
 /// `POST /api/instances/{id}/suspend`.

@@ -183,6 +183,9 @@ pub enum Command {
         /// Why.
         #[arg(long, default_value = "terminated by the operator")]
         reason: String,
+        /// Leave its running sub-orchestrations running (by default they are terminated too).
+        #[arg(long)]
+        abandon_children: bool,
     },
     /// Suspend an instance.
     Suspend {
@@ -397,8 +400,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             done(json, &format!("raised {event} to {id}"));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Terminate { id, reason } => {
-            keel.terminate(&id, &reason).await?;
+        Command::Terminate {
+            id,
+            reason,
+            abandon_children,
+        } => {
+            keel.terminate_with(&id, &reason, abandon_children).await?;
             done(json, &format!("termination of {id} requested"));
             Ok(ExitCode::SUCCESS)
         }

@@ -253,8 +253,17 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
             remote.call("POST", &path, data.as_bytes()).await?;
             done(json, &format!("raised {event} to {id}"));
         }
-        Command::Terminate { id, reason } => {
-            let path = format!("{}/terminate", instance(&id));
+        Command::Terminate {
+            id,
+            reason,
+            abandon_children,
+        } => {
+            let query = if abandon_children {
+                "?abandonChildren=true"
+            } else {
+                ""
+            };
+            let path = format!("{}/terminate{query}", instance(&id));
             remote.call("POST", &path, &reason_body(&reason)).await?;
             done(json, &format!("termination of {id} requested"));
         }

@@ -250,8 +250,22 @@ impl Driver {
             self.store().commit_turn(commit).await?;
             return Ok(());
         }
-        if let Some(reason) = plan.terminate {
+        if let Some((reason, abandon_children)) = plan.terminate {
             self.hot().take(id);
+            if !abandon_children {
+                // Its running children go too, each recording why (and theirs, in their turn).
+                for child in self.store().running_children(id).await? {
+                    commit.messages.push(OutMessage {
+                        instance: child,
+                        execution: None,
+                        message: Message::Terminate {
+                            reason: format!("its parent {id} was terminated: {reason}"),
+                            abandon_children: false,
+                        },
+                        visible_at: now,
+                    });
+                }
+            }
             let failure = Failure::new("Terminated", format!("terminated: {reason}"));
             commit
                 .events
@@ -492,7 +506,7 @@ struct Plan {
     suspended: bool,
     start: bool,
     wake: bool,
-    terminate: Option<String>,
+    terminate: Option<(String, bool)>,
     messages: Vec<HistoryEvent>,
     consumed: Vec<i64>,
 }
@@ -517,8 +531,11 @@ impl Plan {
             return;
         }
         match message {
-            Message::Terminate { reason } => {
-                self.terminate.get_or_insert(reason);
+            Message::Terminate {
+                reason,
+                abandon_children,
+            } => {
+                self.terminate.get_or_insert((reason, abandon_children));
                 self.consumed.push(row);
             }
             Message::Suspend { reason } => {

@@ -153,6 +153,9 @@ pub enum Message {
     Terminate {
         /// Why.
         reason: String,
+        /// Leave its running sub-orchestrations running (by default they are terminated too).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        abandon_children: bool,
     },
     /// Suspend the instance.
     Suspend {

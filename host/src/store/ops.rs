@@ -509,9 +509,12 @@ async fn create_instance(conn: &mut SqliteConnection, inst: &NewInstance, now: u
     .await
 }
 
+/// Queues `m` for its instance; a message for an instance that no longer exists (a result for a
+/// purged parent) is dropped, since nothing could ever consume it.
 pub(super) async fn insert_message(conn: &mut SqliteConnection, m: &OutMessage) -> Result<()> {
     sqlx::query(
-        "INSERT INTO inbox (instance, execution, kind, message, visible_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO inbox (instance, execution, kind, message, visible_at)
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?1)",
     )
     .bind(&m.instance)
     .bind(m.execution.map(i64::from))

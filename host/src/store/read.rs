@@ -200,6 +200,20 @@ impl Store {
             .collect()
     }
 
+    /// The sub-orchestrations of `parent` that have not ended.
+    pub async fn running_children(&self, parent: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT id FROM instances WHERE json_extract(parent, '$.instance') = ?
+               AND status NOT IN ('Completed', 'Failed', 'Terminated') ORDER BY id",
+        )
+        .bind(parent)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(Error::from))
+            .collect()
+    }
+
     /// Whether any instance has a visible message, and whether any work item is due: a cheap read
     /// that spares idle workers a write transaction.
     pub async fn has_work(&self, now: u64) -> Result<(bool, bool)> {

@@ -104,6 +104,20 @@ fn timer_and_activity(ctx: &Context, ms: u64) -> Result<Value, Failure> {
     Ok(json!({ "ready": ready }))
 }
 
+/// Starts `n` `WaitForEvent` children (ids `{instance}:0`, ...) and waits for all of them.
+fn waiting_parent(ctx: &Context, n: u32) -> Result<Value, Failure> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| ctx.call_orchestrator("WaitForEvent", None, &Value::Null))
+        .collect();
+    let outputs: Vec<Value> = ctx.all_as(&tasks)?;
+    Ok(json!({ "children": outputs }))
+}
+
+/// Waits for the event `Go` and returns its data.
+fn wait_for_event(ctx: &Context, _input: Value) -> Result<Value, Failure> {
+    ctx.wait_event("Go").get()
+}
+
 /// Shows that an activity's failure reaches the orchestrator as a value it can handle.
 fn catch_failure(ctx: &Context, _input: Value) -> Result<Value, Failure> {
     match ctx
@@ -370,6 +384,8 @@ keel_sdk::module! {
         "Child" => child,
         "Counter" => counter,
         "EternalParent" => eternal_parent,
+        "WaitingParent" => waiting_parent,
+        "WaitForEvent" => wait_for_event,
         "TimerAndActivity" => timer_and_activity,
         "BusyThenCall" => busy_then_call,
         "CatchFailure" => catch_failure,
