@@ -11,6 +11,11 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// CPU time an orchestrator may use in one turn before it fails, in milliseconds.
     pub turn_cpu_ms: u64,
+    /// Wall-clock time one turn (replay included) may take before the instance fails, in
+    /// milliseconds: bounds a guest that waits on something outside Keel (a WASI sleep).
+    pub turn_wall_ms: u64,
+    /// Wall-clock time of the manifest call at deploy, in milliseconds.
+    pub manifest_wall_ms: u64,
     /// Time limit of one activity attempt when the call sets none, in milliseconds.
     pub activity_timeout_ms: u64,
     /// CPU time the manifest call may use at deploy, in milliseconds.
@@ -28,6 +33,8 @@ impl Default for Limits {
         Self {
             memory_bytes: 256 << 20,
             turn_cpu_ms: 5_000,
+            turn_wall_ms: 120_000,
+            manifest_wall_ms: 30_000,
             activity_timeout_ms: 60_000,
             manifest_cpu_ms: 2_000,
             max_payload_bytes: 1 << 20,

@@ -70,7 +70,17 @@ impl Keel {
         })
         .await
         .map_err(|e| Error::Runtime(e.to_string()))?;
-        let end = hot.next_turn().await;
+        // The same wall-clock bound as a turn: a replay that waits on a sleep must not hold the check.
+        let wall_ms = shared.config.limits.turn_wall_ms;
+        let Ok(end) =
+            tokio::time::timeout(std::time::Duration::from_millis(wall_ms), hot.next_turn()).await
+        else {
+            let failure = Failure::new(
+                "TurnTimeout",
+                format!("the replay did not finish within {wall_ms} ms of wall-clock time"),
+            );
+            return Ok((ReplayCheck::Diverged { failure }, instance));
+        };
         let check = match end {
             Some(TurnEnd::Finished(events)) => match events.last() {
                 Some(HistoryEvent::ExecutionFailed { failure }) => ReplayCheck::Diverged {

@@ -91,3 +91,27 @@ async fn an_orchestrator_that_loops_forever_fails_its_instance() {
     assert_eq!(failure.kind, "CpuLimitExceeded", "{failure}");
     assert!(failure.message.contains("2000 ms"), "{failure}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_orchestrator_that_sleeps_in_real_time_fails_at_the_turn_time_limit() {
+    let t = crate::support::engine_with(&["keel_test_patterns"], |c| {
+        c.limits.turn_wall_ms = 1_000;
+    })
+    .await;
+    let worker = Running::start(&t.keel);
+    let sleeper = t.keel.start("SleepInTurn", "null", None).await.unwrap();
+    let other = t
+        .keel
+        .start("Parent", r#"{"children":[1]}"#, None)
+        .await
+        .unwrap();
+    let timeout = std::time::Duration::from_secs(60);
+    let slept = t.keel.wait(sleeper.as_str(), timeout).await.unwrap();
+    let healthy = t.keel.wait(other.as_str(), timeout).await.unwrap();
+    worker.stop().await;
+    assert_completed(&healthy);
+    assert_eq!(slept.status, keel::store::Status::Failed);
+    let failure = slept.failure.unwrap();
+    assert_eq!(failure.kind, "TurnTimeout", "{failure}");
+    assert!(failure.message.contains("1000 ms"), "{failure}");
+}

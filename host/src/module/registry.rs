@@ -271,14 +271,38 @@ impl Registry {
             },
         );
         let mut store = self.runtime.store(state);
+        let wall = std::time::Duration::from_millis(limits.manifest_wall_ms);
+        let call = async { self.call_manifest(loaded, &mut store).await };
+        // A manifest that waits on something outside Keel (a sleep) must not hold a deploy forever.
+        let listed = tokio::time::timeout(wall, call).await.map_err(|_| {
+            Error::Manifest(format!(
+                "the manifest call did not return within {} ms",
+                limits.manifest_wall_ms
+            ))
+        })??;
+        let listed = listed.map_err(|e| {
+            let failure = store
+                .data()
+                .failure_of(&e, "CpuLimitExceeded", limits.manifest_cpu_ms);
+            Error::Manifest(failure.to_string())
+        })?;
+        self.check_manifest(loaded, listed)
+    }
+
+    /// Instantiates the module in `store` and calls its manifest.
+    async fn call_manifest(
+        &self,
+        loaded: &Loaded,
+        store: &mut wasmtime::Store<HostState>,
+    ) -> Result<Result<Vec<(String, FunctionKind)>, wasmtime::Error>> {
         let listed = if let Some(pre) = &loaded.orchestrator {
             let instance = pre
-                .instantiate_async(&mut store)
+                .instantiate_async(&mut *store)
                 .await
                 .map_err(|e| Error::Manifest(format!("{e:#}")))?;
             instance
                 .keel_workflow_manifest()
-                .call_describe(&mut store)
+                .call_describe(&mut *store)
                 .await
                 .map(|infos| {
                     infos
@@ -288,10 +312,10 @@ impl Registry {
                 })
         } else if let Some(pre) = &loaded.activity {
             let instance = pre
-                .instantiate_async(&mut store)
+                .instantiate_async(&mut *store)
                 .await
                 .map_err(|e| Error::Manifest(format!("{e:#}")))?;
-            instance.keel_workflow_manifest().call_describe(&mut store).await.map(|infos| {
+            instance.keel_workflow_manifest().call_describe(&mut *store).await.map(|infos| {
                 infos
                     .into_iter()
                     .map(|i| {
@@ -306,12 +330,15 @@ impl Registry {
         } else {
             return Err(Error::WrongWorld(String::new()));
         };
-        let listed = listed.map_err(|e| {
-            let failure = store
-                .data()
-                .failure_of(&e, "CpuLimitExceeded", limits.manifest_cpu_ms);
-            Error::Manifest(failure.to_string())
-        })?;
+        Ok(listed)
+    }
+
+    /// Checks what a manifest lists against what the component exports.
+    fn check_manifest(
+        &self,
+        loaded: &Loaded,
+        listed: Vec<(String, FunctionKind)>,
+    ) -> Result<Vec<(String, String)>> {
         if listed.is_empty() {
             return Err(Error::Manifest("the manifest lists no functions".into()));
         }

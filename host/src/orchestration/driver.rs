@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -304,11 +305,31 @@ impl Driver {
             time_ms: now,
             messages: plan.messages,
         };
+        let delivered = batch.messages.clone();
         let mut hot = self.activate(&instance, batch).await?;
-        let end = hot
-            .next_turn()
-            .await
-            .ok_or_else(|| Error::Lost(id.to_owned()))?;
+        let wall_ms = self.shared.config.limits.turn_wall_ms;
+        let end = match tokio::time::timeout(Duration::from_millis(wall_ms), hot.next_turn()).await
+        {
+            Ok(end) => end.ok_or_else(|| Error::Lost(id.to_owned()))?,
+            Err(_) => {
+                // The guest waits on something outside Keel (a WASI sleep, which the virtual clock
+                // does not cover): stop it, and record the turn's messages and the failure.
+                drop(hot);
+                let failure = Failure::new(
+                    "TurnTimeout",
+                    format!(
+                        "the orchestrator's turn did not finish within {wall_ms} ms of wall-clock \
+                         time: it waited on something outside Keel (such as a sleep); \
+                         orchestrators wait with durable timers"
+                    ),
+                );
+                let mut events = vec![HistoryEvent::OrchestratorStarted { time_ms: now }];
+                events.extend(delivered);
+                events.push(HistoryEvent::ExecutionFailed { failure });
+                self.execute_timed_out(&instance, events, commit).await?;
+                return Ok(());
+            }
+        };
         let (events, finished) = match end {
             TurnEnd::Blocked(events) => (events, false),
             TurnEnd::Finished(events) => (events, true),
@@ -338,6 +359,21 @@ impl Driver {
                 .fetch_add(evicted, std::sync::atomic::Ordering::Relaxed);
         }
         self.workers.dispatch(result?);
+        Ok(())
+    }
+
+    /// Commits a turn whose guest was stopped at the wall-clock limit, with `events` ending in its
+    /// failure.
+    async fn execute_timed_out(
+        &self,
+        instance: &Instance,
+        events: Vec<HistoryEvent>,
+        mut commit: TurnCommit,
+    ) -> Result<(), Error> {
+        commit.status = Status::Running;
+        self.apply_events(instance, &events, &mut commit).await?;
+        commit.events = events;
+        self.store().commit_turn(commit).await?;
         Ok(())
     }
 

@@ -118,6 +118,13 @@ fn wait_for_event(ctx: &Context, _input: Value) -> Result<Value, Failure> {
     ctx.wait_event("Go").get()
 }
 
+/// Waits an hour the wrong way: a WASI sleep (a real-time wait the host's virtual clock does not
+/// cover) instead of a durable timer.
+fn sleep_in_turn(_ctx: &Context, _input: Value) -> Result<Value, Failure> {
+    std::thread::sleep(Duration::from_secs(3600));
+    Ok(json!("woke up"))
+}
+
 /// Shows that an activity's failure reaches the orchestrator as a value it can handle.
 fn catch_failure(ctx: &Context, _input: Value) -> Result<Value, Failure> {
     match ctx
@@ -384,6 +391,7 @@ keel_sdk::module! {
         "Child" => child,
         "Counter" => counter,
         "EternalParent" => eternal_parent,
+        "SleepInTurn" => sleep_in_turn,
         "WaitingParent" => waiting_parent,
         "WaitForEvent" => wait_for_event,
         "TimerAndActivity" => timer_and_activity,
