@@ -83,3 +83,41 @@ fn a_bad_keel_toml_is_refused_with_its_name() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
 }
+
+#[test]
+fn engine_limits_come_from_flags_the_environment_and_the_file_and_are_shown_at_start() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keel.toml"),
+        "[engine]\nmemory-mb = 96\nmax-turns = 99\nturn-wall-ms = 1111\n",
+    )
+    .unwrap();
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .current_dir(dir.path())
+        .args(["worker", "--turn-wall-ms", "4321"])
+        .env("KEEL_MAX_TURNS", "7")
+        .env("RUST_LOG", "warn")
+        .env_remove("KEEL_DB")
+        .env_remove("KEEL_CONFIG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting keel worker");
+    let stderr = worker.stderr.take().unwrap();
+    let line = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("keel worker: limits:"));
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let line = line.expect("keel worker printed its limits");
+    // The file's memory, the environment's turns over the file's, the flag's wall time over the file's.
+    assert!(line.contains("guest memory 96 MiB"), "{line}");
+    assert!(line.contains("7 turns"), "{line}");
+    assert!(line.contains("4321 ms wall"), "{line}");
+    // A key the [engine] table does not know is refused, naming the file.
+    std::fs::write(dir.path().join("keel.toml"), "[engine]\nmemory = 1\n").unwrap();
+    let out = keel_in(dir.path(), &["list"], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keel.toml"));
+}

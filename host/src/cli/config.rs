@@ -8,6 +8,10 @@
 //! server = "http://keel:8080"         # --server / KEEL_SERVER
 //! secret-key-file = "/etc/keel/key"   # --secret-key-file / KEEL_SECRET_KEY_FILE
 //!
+//! [engine]                            # every key: a global flag and KEEL_<KEY> (see cli/knobs.rs)
+//! memory-mb = 256                     # --memory-mb / KEEL_MEMORY_MB
+//! max-turns = 64                      # --max-turns / KEEL_MAX_TURNS
+//!
 //! [serve]
 //! listen = "0.0.0.0:8080"             # keel serve --listen / KEEL_LISTEN
 //! token-file = "/etc/keel/token"      # keel serve --token-file / KEEL_API_TOKEN_FILE
@@ -41,6 +45,9 @@ pub struct FileConfig {
     /// Defaults of `keel serve`.
     #[serde(default)]
     pub serve: ServeFile,
+    /// The engine's limits and knobs (flags and environment variables win).
+    #[serde(default)]
+    pub engine: super::knobs::Knobs,
 }
 
 /// The `[serve]` table.
@@ -101,6 +108,7 @@ fn apply(cli: &mut Cli, matches: &ArgMatches, file: FileConfig) {
     if unset(matches, "secret_key_file") {
         cli.secret_key_file = cli.secret_key_file.take().or(file.secret_key_file);
     }
+    cli.knobs = std::mem::take(&mut cli.knobs).or(file.engine);
     if let (Command::Serve(args), Some(serve)) =
         (&mut cli.command, matches.subcommand_matches("serve"))
     {

@@ -14,6 +14,7 @@ use serde_json::json;
 pub mod build;
 pub mod capabilities;
 pub mod config;
+pub mod knobs;
 pub mod new;
 mod remote;
 pub mod serve;
@@ -45,6 +46,9 @@ pub struct Cli {
     /// `keel secret set`). KEEL_SECRET_KEY, holding the key itself, wins over the file.
     #[arg(long, global = true, env = "KEEL_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// The engine's limits and knobs (also `[engine]` in keel.toml).
+    #[command(flatten)]
+    pub knobs: knobs::Knobs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -476,6 +480,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 "keel worker running on {}; Ctrl-C to stop",
                 cli.db.display()
             );
+            eprintln!(
+                "keel worker: limits: {}",
+                knobs::summary(&keel.shared().config)
+            );
             wait_for_signal().await;
             eprintln!("stopping: finishing running turns and activities…");
             worker.shutdown().await;
@@ -487,6 +495,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 /// The engine configuration the command line asks for.
 fn engine_config(cli: &Cli) -> Config {
     let mut config = Config::new(&cli.db);
+    cli.knobs.apply(&mut config);
     if let Some(file) = &cli.secret_key_file {
         config.secret_key.file = file.clone();
     }

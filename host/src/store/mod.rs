@@ -10,6 +10,7 @@ mod ops;
 mod parking;
 mod read;
 mod stats;
+mod work_items;
 mod writer;
 
 use std::path::Path;

@@ -1,0 +1,204 @@
+//! The engine's limits and knobs as users reach them: each one a global flag, an environment variable
+//! and a key of the `[engine]` table of `keel.toml` (flag > environment > file > default), applied to
+//! the engine's [`Config`] and shown by `keel serve` and `keel worker` when they start.
+//!
+//! It only carries numbers into the configuration; what they bound is the engine's business.
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::engine::Config;
+
+/// Limits and knobs of the engine; unset ones keep their defaults.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Knobs {
+    /// Linear memory one guest instance may grow to, in MiB [default: 256].
+    #[arg(long, global = true, env = "KEEL_MEMORY_MB", value_name = "MIB")]
+    pub memory_mb: Option<u64>,
+    /// CPU time one orchestrator turn may use, in ms [default: 5000].
+    #[arg(long, global = true, env = "KEEL_TURN_CPU_MS", value_name = "MS")]
+    pub turn_cpu_ms: Option<u64>,
+    /// Wall-clock time one turn (replay included) may take, in ms [default: 120000].
+    #[arg(long, global = true, env = "KEEL_TURN_WALL_MS", value_name = "MS")]
+    pub turn_wall_ms: Option<u64>,
+    /// Time limit of an activity attempt whose call sets none, in ms [default: 60000].
+    #[arg(
+        long,
+        global = true,
+        env = "KEEL_ACTIVITY_TIMEOUT_MS",
+        value_name = "MS"
+    )]
+    pub activity_timeout_ms: Option<u64>,
+    /// Largest JSON payload (input, output, event data), in bytes [default: 1048576].
+    #[arg(
+        long,
+        global = true,
+        env = "KEEL_MAX_PAYLOAD_BYTES",
+        value_name = "BYTES"
+    )]
+    pub max_payload_bytes: Option<u64>,
+    /// Largest HTTP response body an attempt may receive, in bytes [default: 16777216].
+    #[arg(
+        long,
+        global = true,
+        env = "KEEL_HTTP_RESPONSE_MAX_BYTES",
+        value_name = "BYTES"
+    )]
+    pub http_response_max_bytes: Option<u64>,
+    /// HTTP requests one attempt may have in flight [default: 16].
+    #[arg(
+        long,
+        global = true,
+        env = "KEEL_HTTP_MAX_CONCURRENT",
+        value_name = "N"
+    )]
+    pub http_max_concurrent: Option<u64>,
+    /// Turns a worker runs at once [default: 64].
+    #[arg(long, global = true, env = "KEEL_MAX_TURNS", value_name = "N")]
+    pub max_turns: Option<u64>,
+    /// Activity attempts a worker runs at once [default: 64].
+    #[arg(long, global = true, env = "KEEL_MAX_ACTIVITIES", value_name = "N")]
+    pub max_activities: Option<u64>,
+    /// Orchestrator guests a worker keeps in memory between turns [default: 10000].
+    #[arg(long, global = true, env = "KEEL_HOT_CAPACITY", value_name = "N")]
+    pub hot_capacity: Option<u64>,
+    /// How long a claimed instance or work item stays leased without renewal, in ms [default: 5000].
+    #[arg(long, global = true, env = "KEEL_LEASE_MS", value_name = "MS")]
+    pub lease_ms: Option<u64>,
+    /// Turns in a row that may fail outside the orchestrator before the instance is parked
+    /// [default: 5].
+    #[arg(long, global = true, env = "KEEL_MAX_TURN_FAILURES", value_name = "N")]
+    pub max_turn_failures: Option<u64>,
+    /// Deliveries of an activity attempt without a result before its task fails [default: 5].
+    #[arg(long, global = true, env = "KEEL_MAX_DELIVERIES", value_name = "N")]
+    pub max_deliveries: Option<u64>,
+}
+
+fn to_usize(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+fn to_u32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+impl Knobs {
+    /// These knobs, with the unset ones taken from `file`.
+    #[must_use]
+    pub fn or(self, file: Knobs) -> Knobs {
+        Knobs {
+            memory_mb: self.memory_mb.or(file.memory_mb),
+            turn_cpu_ms: self.turn_cpu_ms.or(file.turn_cpu_ms),
+            turn_wall_ms: self.turn_wall_ms.or(file.turn_wall_ms),
+            activity_timeout_ms: self.activity_timeout_ms.or(file.activity_timeout_ms),
+            max_payload_bytes: self.max_payload_bytes.or(file.max_payload_bytes),
+            http_response_max_bytes: self
+                .http_response_max_bytes
+                .or(file.http_response_max_bytes),
+            http_max_concurrent: self.http_max_concurrent.or(file.http_max_concurrent),
+            max_turns: self.max_turns.or(file.max_turns),
+            max_activities: self.max_activities.or(file.max_activities),
+            hot_capacity: self.hot_capacity.or(file.hot_capacity),
+            lease_ms: self.lease_ms.or(file.lease_ms),
+            max_turn_failures: self.max_turn_failures.or(file.max_turn_failures),
+            max_deliveries: self.max_deliveries.or(file.max_deliveries),
+        }
+    }
+
+    /// Writes the set knobs into `config`.
+    pub fn apply(&self, config: &mut Config) {
+        let limits = &mut config.limits;
+        if let Some(v) = self.memory_mb {
+            limits.memory_bytes = to_usize(v.saturating_mul(1 << 20));
+        }
+        if let Some(v) = self.turn_cpu_ms {
+            limits.turn_cpu_ms = v;
+        }
+        if let Some(v) = self.turn_wall_ms {
+            limits.turn_wall_ms = v;
+        }
+        if let Some(v) = self.activity_timeout_ms {
+            limits.activity_timeout_ms = v;
+        }
+        if let Some(v) = self.max_payload_bytes {
+            limits.max_payload_bytes = to_usize(v);
+        }
+        if let Some(v) = self.http_response_max_bytes {
+            limits.http_response_max_bytes = v;
+        }
+        if let Some(v) = self.http_max_concurrent {
+            limits.http_max_concurrent = to_usize(v);
+        }
+        if let Some(v) = self.max_turns {
+            config.max_turns = to_usize(v).max(1);
+        }
+        if let Some(v) = self.max_activities {
+            config.max_activities = to_usize(v).max(1);
+        }
+        if let Some(v) = self.hot_capacity {
+            config.hot_capacity = to_usize(v);
+        }
+        if let Some(v) = self.lease_ms {
+            config.lease_ms = v.max(1);
+        }
+        if let Some(v) = self.max_turn_failures {
+            config.max_turn_failures = to_u32(v).max(1);
+        }
+        if let Some(v) = self.max_deliveries {
+            config.max_deliveries = to_u32(v).max(1);
+        }
+    }
+}
+
+/// The limits in force, one line, for the start-up banner of `keel serve` and `keel worker`.
+pub fn summary(config: &Config) -> String {
+    let l = &config.limits;
+    format!(
+        "guest memory {} MiB; turn {} ms CPU, {} ms wall; attempt {} ms; payload {} bytes; \
+         HTTP response {} bytes, {} requests in flight; {} turns and {} attempts at once; \
+         {} hot guests; lease {} ms; park after {} failed turns; {} deliveries per attempt",
+        l.memory_bytes >> 20,
+        l.turn_cpu_ms,
+        l.turn_wall_ms,
+        l.activity_timeout_ms,
+        l.max_payload_bytes,
+        l.http_response_max_bytes,
+        l.http_max_concurrent,
+        config.max_turns,
+        config.max_activities,
+        config.hot_capacity,
+        config.lease_ms,
+        config.max_turn_failures,
+        config.max_deliveries,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_knobs_reach_the_configuration_and_the_file_fills_the_rest() {
+        let flags = Knobs {
+            memory_mb: Some(64),
+            max_turns: Some(8),
+            ..Knobs::default()
+        };
+        let file: Knobs = toml::from_str("memory-mb = 512\nturn-wall-ms = 9000\nmax-turns = 99\n")
+            .expect("a valid [engine] table");
+        let knobs = flags.or(file);
+        let mut config = Config::new("x.db");
+        knobs.apply(&mut config);
+        assert_eq!(config.limits.memory_bytes, 64 << 20);
+        assert_eq!(config.limits.turn_wall_ms, 9000);
+        assert_eq!(config.max_turns, 8);
+        assert_eq!(config.max_activities, 64);
+        let line = summary(&config);
+        assert!(
+            line.contains("guest memory 64 MiB") && line.contains("9000 ms wall"),
+            "{line}"
+        );
+        assert!(toml::from_str::<Knobs>("memory = 1\n").is_err());
+    }
+}
