@@ -13,7 +13,8 @@ use crate::support::{assert_completed, engine};
 
 const INSTANCES: usize = 40;
 
-fn worker(db: &std::path::Path) -> Child {
+/// A `keel worker` process on `db`, logging warnings only.
+pub(crate) fn worker(db: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_keel"))
         .args(["worker", "--db"])
         .arg(db)
@@ -85,47 +86,58 @@ async fn a_killed_worker_loses_nothing_and_repeats_nothing() {
 
     for (i, (id, instance)) in ids.iter().zip(outcome).enumerate() {
         let instance = instance.unwrap_or_else(|e| panic!("instance {id}: {e}"));
-        assert_completed(&instance);
-        let order = format!("order-{i}");
-        assert_eq!(instance.output.as_ref().unwrap()["orderId"], json!(order));
-        assert_eq!(
-            instance.output.as_ref().unwrap()["trackingNumber"],
-            json!(format!("TRK-{order}"))
-        );
         let history = t.keel.history(id.as_str()).await.unwrap();
-        let mut scheduled = Vec::new();
-        let mut completed = Vec::new();
-        for r in &history {
-            match &r.event {
-                HistoryEvent::TaskScheduled { id, name, .. } => scheduled.push((*id, name.clone())),
-                HistoryEvent::TaskCompleted { id, .. } => completed.push(*id),
-                _ => {}
-            }
-        }
-        let names: Vec<&str> = scheduled.iter().map(|(_, n)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "VerifyPayment",
-                "CheckInventory",
-                "ShipOrder",
-                "SendConfirmationEmail"
-            ],
-            "instance {id}"
-        );
-        assert_eq!(
-            completed,
-            [0, 1, 2, 3],
-            "instance {id}: each task completed once"
-        );
-        let ends = history.iter().filter(|r| r.event.is_terminal()).count();
-        assert_eq!(ends, 1, "instance {id}");
-        // Sequence numbers are dense: no event was lost or written twice.
-        let seqs: Vec<u32> = history.iter().map(|r| r.seq).collect();
-        assert_eq!(
-            seqs,
-            (0..history.len() as u32).collect::<Vec<_>>(),
-            "instance {id}"
-        );
+        assert_order_done(id.as_str(), i, &instance, &history);
     }
+}
+
+/// Checks one order instance after a crash: completed with its own order's output, the four tasks
+/// scheduled in order and each completed once, one terminal event, and dense sequence numbers.
+pub(crate) fn assert_order_done(
+    id: &str,
+    i: usize,
+    instance: &keel::store::Instance,
+    history: &[keel::store::HistoryRecord],
+) {
+    assert_completed(instance);
+    let order = format!("order-{i}");
+    assert_eq!(instance.output.as_ref().unwrap()["orderId"], json!(order));
+    assert_eq!(
+        instance.output.as_ref().unwrap()["trackingNumber"],
+        json!(format!("TRK-{order}"))
+    );
+    let mut scheduled = Vec::new();
+    let mut completed = Vec::new();
+    for r in history {
+        match &r.event {
+            HistoryEvent::TaskScheduled { id, name, .. } => scheduled.push((*id, name.clone())),
+            HistoryEvent::TaskCompleted { id, .. } => completed.push(*id),
+            _ => {}
+        }
+    }
+    let names: Vec<&str> = scheduled.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "VerifyPayment",
+            "CheckInventory",
+            "ShipOrder",
+            "SendConfirmationEmail"
+        ],
+        "instance {id}"
+    );
+    assert_eq!(
+        completed,
+        [0, 1, 2, 3],
+        "instance {id}: each task completed once"
+    );
+    let ends = history.iter().filter(|r| r.event.is_terminal()).count();
+    assert_eq!(ends, 1, "instance {id}");
+    // Sequence numbers are dense: no event was lost or written twice.
+    let seqs: Vec<u32> = history.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        seqs,
+        (0..history.len() as u32).collect::<Vec<_>>(),
+        "instance {id}"
+    );
 }

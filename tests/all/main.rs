@@ -7,6 +7,7 @@
 mod api;
 mod bad_input;
 mod capabilities;
+mod chaos;
 mod cli;
 mod config_file;
 mod crash;
