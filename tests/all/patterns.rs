@@ -205,6 +205,52 @@ async fn a_suspended_instance_holds_its_events_until_resumed() {
     assert!(suspended < raised, "{history:?}");
 }
 
+/// A suspend that reaches the inbox ordered before the instance's start (sent by a process whose clock
+/// is behind the one that created it) still suspends the instance after it starts, and a resume lets
+/// it go on: it is not left suspended with its start held forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suspend_ordered_before_the_start_suspends_after_it_and_resume_lets_it_run() {
+    use keel::store::{Message, OutMessage};
+    let t = engine(&["keel_test_patterns"]).await;
+    let id = t.keel.start("Steps", "null", None).await.unwrap();
+    t.keel
+        .store()
+        .send(vec![OutMessage {
+            instance: id.to_string(),
+            execution: None,
+            message: Message::Suspend {
+                reason: "skewed clock".into(),
+            },
+            visible_at: 1,
+        }])
+        .await
+        .unwrap();
+    let worker = Running::start(&t.keel);
+    wait_for_event(&t.keel, id.as_str(), "ExecutionSuspended").await;
+    assert_eq!(
+        t.keel.status(id.as_str()).await.unwrap().unwrap().status,
+        Status::Suspended
+    );
+    t.keel.resume(id.as_str(), "go on").await.unwrap();
+    wait_for_event(&t.keel, id.as_str(), "EventAwaited").await;
+    t.keel
+        .raise_event(id.as_str(), "go", r#""x""#)
+        .await
+        .unwrap();
+    let instance = t
+        .keel
+        .wait(id.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    worker.stop().await;
+    assert_completed(&instance);
+    let history = kinds(&t.keel.history(id.as_str()).await.unwrap());
+    assert_eq!(history[0], "ExecutionStarted", "{history:?}");
+    let suspended = history.iter().position(|k| *k == "ExecutionSuspended");
+    let resumed = history.iter().position(|k| *k == "ExecutionResumed");
+    assert!(suspended.is_some() && suspended < resumed, "{history:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn terminate_ends_an_instance_and_purge_removes_it() {
     let t = engine(&["keel_test_patterns"]).await;

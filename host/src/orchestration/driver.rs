@@ -225,7 +225,12 @@ impl Driver {
         span.record("name", instance.name.as_str());
         let inbox = self.store().inbox(id, now).await?;
         let mut plan = Plan::new(&instance);
-        for (row, execution, message) in inbox {
+        // The start goes first: a suspend (or an event) that another process's clock ordered before
+        // it still comes after it, since nothing can happen to an instance before it starts.
+        let (starts, others): (Vec<_>, Vec<_>) = inbox
+            .into_iter()
+            .partition(|(_, _, message)| matches!(message, Message::Start));
+        for (row, execution, message) in starts.into_iter().chain(others) {
             plan.add(row, execution, message);
         }
         let mut commit = TurnCommit {
@@ -278,10 +283,13 @@ impl Driver {
             return Ok(());
         }
         if instance.history_len == 0 && !plan.start {
-            // Suspended before its first turn: only the status changes; the start waits in the inbox.
-            if plan.suspended {
-                commit.status = Status::Suspended;
-            }
+            // Suspended before its first turn: only the status changes; the start waits in the inbox
+            // until a resume, after which it is claimed again.
+            commit.status = if plan.suspended {
+                Status::Suspended
+            } else {
+                Status::Pending
+            };
             self.store().commit_turn(commit).await?;
             return Ok(());
         }

@@ -52,6 +52,12 @@ pub enum Error {
     /// A conditional write found the row changed underneath it.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// SQLite rolled back the whole transaction this write was part of, because of a later write of
+    /// the same batch; nothing of it was written, and it may be tried again.
+    #[error(
+        "the transaction was rolled back by another write of its batch ({0}); nothing was written"
+    )]
+    RolledBack(String),
     /// The writer task is gone (the store is shutting down).
     #[error("the store is closed")]
     Closed,
