@@ -172,6 +172,8 @@ pub(crate) struct Shared {
     /// This process's lease owner id.
     pub(crate) owner: String,
     pub(crate) metrics: Metrics,
+    /// The leased rows live tasks are working on: the only ones whose leases are renewed.
+    pub(crate) held: Arc<crate::held::Held>,
 }
 
 /// A handle to Keel: store, modules, management operations and workers.
@@ -205,6 +207,7 @@ impl Keel {
                 config,
                 owner: format!("worker-{}", uuid::Uuid::new_v4().simple()),
                 metrics: Metrics::default(),
+                held: Arc::default(),
             }),
         })
     }
@@ -595,7 +598,15 @@ async fn renew_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             _ = stopped.changed() => break,
         }
         let until = shared.clock.now_ms() + shared.config.lease_ms;
-        if let Err(e) = shared.store.renew_leases(&shared.owner, until).await {
+        let (instances, work_items) = shared.held.rows();
+        if instances.is_empty() && work_items.is_empty() {
+            continue;
+        }
+        let renewed = shared
+            .store
+            .renew_leases(&shared.owner, until, instances, work_items)
+            .await;
+        if let Err(e) = renewed {
             tracing::warn!(error = %e, "could not renew leases");
         }
     }

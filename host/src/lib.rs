@@ -12,6 +12,7 @@ pub mod capability;
 pub mod cli;
 pub mod clock;
 pub mod engine;
+mod held;
 pub mod history;
 mod http1;
 pub mod ids;

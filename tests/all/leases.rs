@@ -74,3 +74,55 @@ async fn a_graceful_shutdown_keeps_its_leases_until_its_attempts_have_finished()
         "another worker ran the activity while the first was draining"
     );
 }
+
+/// A result that cannot be committed (the database refuses the write, as when its disk is full) does
+/// not leave the work item leased for as long as the worker lives: the lease runs out and the attempt
+/// is picked up again once the database accepts writes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_that_cannot_be_committed_lets_its_lease_run_out_and_the_work_is_done_again() {
+    use sqlx::Connection as _;
+    let server = TestServer::start().await;
+    let t = engine_with(&["keel_test_patterns"], |c| c.lease_ms = 400).await;
+    t.keel.grant("HttpLoop", &server.url).await.unwrap();
+    let url = format!("sqlite://{}", t.db().display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    // Removing a finished work item fails, so committing the activity's result fails.
+    sqlx::query(
+        "CREATE TRIGGER full BEFORE DELETE ON work_items \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let input = json!({
+        "activity": "HttpLoop",
+        "input": {"url": format!("{}/ok", server.url), "times": 1}
+    });
+    let id = t
+        .keel
+        .start("Call", &input.to_string(), None)
+        .await
+        .unwrap();
+    let worker = t.keel.run_worker();
+    for _ in 0..1000 {
+        if server.hits("/ok") >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(server.hits("/ok") >= 1, "the attempt never ran");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The disk has room again.
+    sqlx::query("DROP TRIGGER full")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let instance = t
+        .keel
+        .wait(id.as_str(), std::time::Duration::from_secs(20))
+        .await
+        .expect("the attempt was picked up again once its lease ran out");
+    worker.shutdown().await;
+    assert_completed(&instance);
+    assert!(server.hits("/ok") >= 2, "the attempt ran only once");
+}

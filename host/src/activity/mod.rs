@@ -77,8 +77,10 @@ impl Workers {
                 name = %item.name,
                 attempt = item.attempt
             );
+            let hold = self.shared.held.work_item(item.id);
             tokio::spawn(
                 async move {
+                    let _hold = hold;
                     let Ok(permit) = workers.permits.clone().acquire_owned().await else {
                         return;
                     };

@@ -143,8 +143,10 @@ impl Driver {
             execution = tracing::field::Empty,
             name = tracing::field::Empty,
         );
+        let hold = self.shared.held.instance(&id);
         tokio::spawn(
             async move {
+                let _hold = hold;
                 let Ok(permit) = driver.permits.clone().acquire_owned().await else {
                     return;
                 };

@@ -203,6 +203,8 @@ pub(crate) enum Op {
     RenewLeases {
         owner: String,
         until: u64,
+        instances: Vec<String>,
+        work_items: Vec<i64>,
         reply: Reply<()>,
     },
     Purge {
@@ -365,8 +367,13 @@ impl Op {
             Op::RenewLeases {
                 owner,
                 until,
+                instances,
+                work_items,
                 reply,
-            } => respond(renew_leases(conn, &owner, until).await, reply),
+            } => respond(
+                renew_leases(conn, &owner, until, &instances, &work_items).await,
+                reply,
+            ),
             Op::Purge { id, reply } => respond(purge(conn, &id).await, reply),
             Op::PurgeEnded { ids, reply } => respond(purge_ended(conn, &ids).await, reply),
             Op::MoveInstance { change, reply } => {
@@ -724,13 +731,27 @@ async fn start_child(
     .await
 }
 
-async fn renew_leases(conn: &mut SqliteConnection, owner: &str, until: u64) -> Result<()> {
-    for table in ["work_items", "instances"] {
+/// Extends `owner`'s leases on the listed rows only (passed as JSON arrays): a row it still holds
+/// but no live task works on is left to expire.
+async fn renew_leases(
+    conn: &mut SqliteConnection,
+    owner: &str,
+    until: u64,
+    instances: &[String],
+    work_items: &[i64],
+) -> Result<()> {
+    let lists = [
+        ("work_items", json_text(&work_items)),
+        ("instances", json_text(&instances)),
+    ];
+    for (table, ids) in lists {
         sqlx::query(&format!(
-            "UPDATE {table} SET locked_until = ? WHERE locked_by = ?"
+            "UPDATE {table} SET locked_until = ?1
+             WHERE locked_by = ?2 AND id IN (SELECT value FROM json_each(?3))"
         ))
         .bind(to_i64(until))
         .bind(owner)
+        .bind(ids)
         .execute(&mut *conn)
         .await?;
     }

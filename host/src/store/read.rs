@@ -470,12 +470,20 @@ impl Store {
             .await
     }
 
-    /// Extends every lease `owner` holds.
-    pub async fn renew_leases(&self, owner: &str, until: u64) -> Result<()> {
+    /// Extends the leases `owner` holds on `instances` and `work_items`.
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        until: u64,
+        instances: Vec<String>,
+        work_items: Vec<i64>,
+    ) -> Result<()> {
         self.writer()
             .submit(|reply| Op::RenewLeases {
                 owner: owner.to_owned(),
                 until,
+                instances,
+                work_items,
                 reply,
             })
             .await
