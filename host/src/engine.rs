@@ -597,7 +597,7 @@ async fn renew_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             _ = tokio::time::sleep(every) => {}
             _ = stopped.changed() => break,
         }
-        let until = shared.clock.now_ms() + shared.config.lease_ms;
+        let until = shared.clock.now_ms().saturating_add(shared.config.lease_ms);
         let (instances, work_items) = shared.held.rows();
         if instances.is_empty() && work_items.is_empty() {
             continue;

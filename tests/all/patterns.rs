@@ -388,3 +388,33 @@ async fn a_result_for_a_purged_parent_leaves_no_orphan_message() {
         "messages wait forever for an instance that is gone"
     );
 }
+
+/// A retry interval near the largest number a policy can hold puts the next attempt at the end of
+/// time, not (wrapped around) in the past: the task waits instead of being retried at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_interval_at_the_end_of_time_does_not_wrap_into_the_past() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let input = json!({"activity": "AlwaysFails", "retry": [3, u64::MAX - 1]});
+    let id = t
+        .keel
+        .start("Call", &input.to_string(), None)
+        .await
+        .unwrap();
+    let worker = Running::start(&t.keel);
+    let history = wait_for_event(&t.keel, id.as_str(), "TaskRetrying").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = t.keel.status(id.as_str()).await.unwrap().unwrap().status;
+    let later = kinds(&t.keel.history(id.as_str()).await.unwrap());
+    worker.stop().await;
+    let retry_at = history.iter().find_map(|r| match &r.event {
+        keel::HistoryEvent::TaskRetrying { retry_at_ms, .. } => Some(*retry_at_ms),
+        _ => None,
+    });
+    assert!(retry_at >= Some(u64::MAX - 1), "{retry_at:?}");
+    assert_eq!(status, Status::Running, "{later:?}");
+    assert_eq!(
+        later.iter().filter(|k| **k == "TaskRetrying").count(),
+        1,
+        "{later:?}"
+    );
+}

@@ -56,7 +56,7 @@ impl Workers {
             .claim_work_items(
                 &self.shared.owner,
                 now,
-                now + self.shared.config.lease_ms,
+                now.saturating_add(self.shared.config.lease_ms),
                 u32::try_from(free).unwrap_or(u32::MAX),
             )
             .await?;
@@ -172,12 +172,12 @@ impl Workers {
                         id: item.id,
                         owner: self.shared.owner.clone(),
                         next_attempt: item.attempt + 1,
-                        visible_at: now + delay,
+                        visible_at: now.saturating_add(delay),
                         message: deliver(HistoryEvent::TaskRetrying {
                             id: item.task_id,
                             failure,
                             attempt: item.attempt,
-                            retry_at_ms: now + delay,
+                            retry_at_ms: now.saturating_add(delay),
                         }),
                     },
                     None => FinishWorkItem::Done {
@@ -193,7 +193,9 @@ impl Workers {
             }
         };
         let driver = self.driver.get().and_then(Weak::upgrade);
-        let claim = driver.as_ref().map(|_| now + self.shared.config.lease_ms);
+        let claim = driver
+            .as_ref()
+            .map(|_| now.saturating_add(self.shared.config.lease_ms));
         match self.shared.store.finish_work_item(finish, claim, now).await {
             Ok(Finished::Committed { claimed_instance }) => {
                 self.shared

@@ -140,7 +140,14 @@ fn parse_time(text: &str) -> Option<u64> {
     let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
     let mut hms = hms.splitn(3, ':').map(str::parse::<i64>);
     let (h, min, s) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next()?.ok()?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 || s > 60 {
+    // Four-digit years, as RFC 3339 has them, keep the arithmetic below far from overflowing.
+    if !(0..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&d)
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&min)
+        || !(0..=60).contains(&s)
+    {
         return None;
     }
     let ms = if frac.is_empty() {
@@ -163,6 +170,14 @@ fn parse_time(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_beyond_four_digit_years_are_refused_without_overflowing() {
+        assert_eq!(parse_time("9223372036854775807-01-01T00:00:00Z"), None);
+        assert_eq!(parse_time("-5-01-01T00:00:00Z"), None);
+        assert_eq!(parse_time("2026-01-01T-1:00:00Z"), None);
+        assert!(parse_time("9999-12-31T23:59:59.999Z").is_some());
+    }
 
     #[test]
     fn times_parse_as_epoch_milliseconds() {

@@ -123,7 +123,7 @@ impl Driver {
             .claim_instances(
                 &self.shared.owner,
                 now,
-                now + lease,
+                now.saturating_add(lease),
                 u32::try_from(free).unwrap_or(u32::MAX),
             )
             .await?;
@@ -356,7 +356,10 @@ impl Driver {
         // compiling or replaying the guest may have taken longer than a lease, and a lease that is
         // over when it is written lets a poll claim the same work item again (a duplicate attempt).
         commit.claim_work = Some((
-            self.shared.clock.now_ms() + self.shared.config.lease_ms,
+            self.shared
+                .clock
+                .now_ms()
+                .saturating_add(self.shared.config.lease_ms),
             self.workers.permits.available_permits(),
         ));
         let result = self.store().commit_turn(commit).await;

@@ -194,12 +194,20 @@ struct CallInput {
     activity: String,
     #[serde(default)]
     input: Value,
+    /// Attempts and first retry interval of a retry policy, when given.
+    #[serde(default)]
+    retry: Option<(u32, u64)>,
 }
 
-/// Runs any activity once and reports its output or its failure as data.
+/// Runs any activity (once, or under the retry policy given) and reports its output or its failure
+/// as data.
 fn call(ctx: &Context, input: CallInput) -> Result<Value, Failure> {
+    let mut options = ActivityOptions::new();
+    if let Some((attempts, first_ms)) = input.retry {
+        options = options.retry(RetryPolicy::new(attempts, Duration::from_millis(first_ms)));
+    }
     match ctx
-        .call_activity(&input.activity, &input.input)
+        .call_activity_with(&input.activity, &input.input, options)
         .get::<Value>()
     {
         Ok(output) => Ok(json!({ "ok": output })),
