@@ -134,6 +134,10 @@ pub struct Config {
     /// Deliveries of one activity attempt without a result (the host could not run it, or its
     /// worker died) before its task fails with `HostError`.
     pub max_deliveries: u32,
+    /// HTTP API requests handled at once; more are refused with `503` and `Retry-After`.
+    pub api_max_requests: usize,
+    /// Writes queued for the store's writer beyond which API writes are refused with `503`.
+    pub writer_queue_max: usize,
 }
 
 impl Config {
@@ -156,6 +160,8 @@ impl Config {
             max_turns: 64,
             max_activities: 64,
             hot_capacity: 10_000,
+            api_max_requests: 256,
+            writer_queue_max: 20_000,
         }
     }
 }

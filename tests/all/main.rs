@@ -15,6 +15,7 @@ mod dashboard;
 mod languages;
 mod leases;
 mod nondeterminism;
+mod overload;
 mod patterns;
 mod poison;
 mod replay;

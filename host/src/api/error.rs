@@ -42,6 +42,9 @@ pub enum ApiError {
     /// No such resource (other than an instance, which the engine reports).
     #[error("{0}")]
     NotFound(String),
+    /// The server is at its bound (requests in flight, or writes queued); try again shortly.
+    #[error("the server is busy ({0}); retry after a second")]
+    Overloaded(String),
     /// The engine refused or failed the operation.
     #[error(transparent)]
     Engine(#[from] engine::Error),
@@ -57,6 +60,7 @@ impl ApiError {
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::NoRoute(_) | Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::Engine(e) => match e {
                 E::InvalidJson { .. } => (StatusCode::BAD_REQUEST, "invalid_json"),
                 E::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -120,7 +124,8 @@ fn chain(e: &dyn std::error::Error) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let message = if status.is_server_error() && status != StatusCode::GATEWAY_TIMEOUT {
+        let said = matches!(self, Self::Overloaded(_)) || status == StatusCode::GATEWAY_TIMEOUT;
+        let message = if status.is_server_error() && !said {
             tracing::error!(code, error = %chain(&self), "API request failed");
             "internal error; the server log has the details".to_owned()
         } else {
@@ -129,6 +134,12 @@ impl IntoResponse for ApiError {
         };
         let mut response =
             (status, Json(json!({"code": code, "message": message}))).into_response();
+        if matches!(self, Self::Overloaded(_)) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -4,6 +4,7 @@
 //! It translates HTTP to calls on [`crate::Keel`] and never holds engine logic or touches the store's
 //! tables directly: whatever the API can do, the CLI can do through the same engine calls.
 
+mod admission;
 mod auth;
 mod capabilities;
 mod dashboard;
@@ -51,6 +52,7 @@ pub(crate) struct AppState {
 /// The whole HTTP surface over `keel`: every `/api` route and `/metrics` behind `token`, `/healthz` and
 /// the dashboard's static files open.
 pub fn router(keel: Keel, token: String) -> Router {
+    let admission = admission::Admission::new(&keel);
     let state = AppState {
         keel,
         metrics: Arc::new(ApiMetrics::default()),
@@ -103,6 +105,7 @@ pub fn router(keel: Keel, token: String) -> Router {
         .merge(dashboard::routes())
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(from_fn_with_state(admission, admission::admit))
         .layer(from_fn_with_state(state.clone(), metrics::count_responses))
         .with_state(state)
 }

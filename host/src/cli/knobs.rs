@@ -73,6 +73,12 @@ pub struct Knobs {
     /// Deliveries of an activity attempt without a result before its task fails [default: 5].
     #[arg(long, global = true, env = "KEEL_MAX_DELIVERIES", value_name = "N")]
     pub max_deliveries: Option<u64>,
+    /// API requests `keel serve` handles at once; more get `503` and `Retry-After` [default: 256].
+    #[arg(long, global = true, env = "KEEL_API_MAX_REQUESTS", value_name = "N")]
+    pub api_max_requests: Option<u64>,
+    /// Writes queued for the database beyond which API writes get `503` [default: 20000].
+    #[arg(long, global = true, env = "KEEL_WRITER_QUEUE_MAX", value_name = "N")]
+    pub writer_queue_max: Option<u64>,
 }
 
 fn to_usize(v: u64) -> usize {
@@ -103,6 +109,8 @@ impl Knobs {
             lease_ms: self.lease_ms.or(file.lease_ms),
             max_turn_failures: self.max_turn_failures.or(file.max_turn_failures),
             max_deliveries: self.max_deliveries.or(file.max_deliveries),
+            api_max_requests: self.api_max_requests.or(file.api_max_requests),
+            writer_queue_max: self.writer_queue_max.or(file.writer_queue_max),
         }
     }
 
@@ -148,6 +156,12 @@ impl Knobs {
         if let Some(v) = self.max_deliveries {
             config.max_deliveries = to_u32(v).max(1);
         }
+        if let Some(v) = self.api_max_requests {
+            config.api_max_requests = to_usize(v).max(1);
+        }
+        if let Some(v) = self.writer_queue_max {
+            config.writer_queue_max = to_usize(v);
+        }
     }
 }
 
@@ -157,7 +171,8 @@ pub fn summary(config: &Config) -> String {
     format!(
         "guest memory {} MiB; turn {} ms CPU, {} ms wall; attempt {} ms; payload {} bytes; \
          HTTP response {} bytes, {} requests in flight; {} turns and {} attempts at once; \
-         {} hot guests; lease {} ms; park after {} failed turns; {} deliveries per attempt",
+         {} hot guests; lease {} ms; park after {} failed turns; {} deliveries per attempt; \
+         API {} requests at once, writes refused past {} queued",
         l.memory_bytes >> 20,
         l.turn_cpu_ms,
         l.turn_wall_ms,
@@ -171,6 +186,8 @@ pub fn summary(config: &Config) -> String {
         config.lease_ms,
         config.max_turn_failures,
         config.max_deliveries,
+        config.api_max_requests,
+        config.writer_queue_max,
     )
 }
 

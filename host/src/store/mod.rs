@@ -306,6 +306,11 @@ impl Store {
         &self.changed
     }
 
+    /// Writes queued for the writer and not yet in a transaction: how far behind the disk is.
+    pub fn write_backlog(&self) -> usize {
+        self.writer.backlog()
+    }
+
     pub(crate) fn writer(&self) -> &Writer {
         &self.writer
     }

@@ -5,6 +5,7 @@
 //! runs inside its own savepoint: one that fails is rolled back alone and the rest still commit.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::SqliteConnection;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -41,14 +42,22 @@ pub(super) fn respond<T: Send + 'static>(
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Op>,
+    /// Operations queued and not yet taken into a transaction.
+    queued: Arc<AtomicUsize>,
 }
 
 impl Writer {
     /// Starts the writer task on `conn`; `changed` is notified after each commit that wrote work.
     pub(super) fn spawn(conn: SqliteConnection, changed: Arc<Notify>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, rx, changed));
-        Self { tx }
+        let queued = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(run(conn, rx, changed, queued.clone()));
+        Self { tx, queued }
+    }
+
+    /// Operations waiting for a transaction.
+    pub(super) fn backlog(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Queues `op`, built around a reply channel, and waits for its committed result.
@@ -57,7 +66,11 @@ impl Writer {
         make: impl FnOnce(oneshot::Sender<Result<T>>) -> Op,
     ) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(make(reply)).map_err(|_| Error::Closed)?;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(make(reply)).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::Closed);
+        }
         rx.await.map_err(|_| Error::Closed)?
     }
 }
@@ -66,9 +79,11 @@ async fn run(
     mut conn: SqliteConnection,
     mut rx: mpsc::UnboundedReceiver<Op>,
     changed: Arc<Notify>,
+    queued: Arc<AtomicUsize>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        queued.fetch_sub(batch.len(), Ordering::Relaxed);
         let wakes = batch.iter().any(Op::wakes_workers);
         commit_batch(&mut conn, std::mem::take(&mut batch)).await;
         if wakes {
