@@ -134,6 +134,9 @@ pub struct Config {
     /// Deliveries of one activity attempt without a result (the host could not run it, or its
     /// worker died) before its task fails with `HostError`.
     pub max_deliveries: u32,
+    /// Events one execution's history may hold; a turn that would go past fails the execution with
+    /// `HistoryTooLarge` (a warning is logged past a fifth of it). Continue-as-new starts afresh.
+    pub max_history_events: u32,
     /// HTTP API requests handled at once; more are refused with `503` and `Retry-After`.
     pub api_max_requests: usize,
     /// Writes queued for the store's writer beyond which API writes are refused with `503`.
@@ -160,6 +163,7 @@ impl Config {
             max_turns: 64,
             max_activities: 64,
             hot_capacity: 10_000,
+            max_history_events: 51_200,
             api_max_requests: 256,
             writer_queue_max: 20_000,
         }

@@ -115,3 +115,44 @@ async fn an_orchestrator_that_sleeps_in_real_time_fails_at_the_turn_time_limit()
     assert_eq!(failure.kind, "TurnTimeout", "{failure}");
     assert!(failure.message.contains("1000 ms"), "{failure}");
 }
+
+/// An execution whose history grows past `max_history_events` fails with `HistoryTooLarge`, telling
+/// the author to continue as new; an orchestration that continues as new keeps each execution short
+/// and runs on past the same bound in total.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_history_past_its_bound_fails_the_execution_and_continue_as_new_stays_under_it() {
+    let t = crate::support::engine_with(&["keel_test_patterns", "fan_out"], |c| {
+        c.max_history_events = 30;
+    })
+    .await;
+    let worker = Running::start(&t.keel);
+    let long = t
+        .keel
+        .start("Sequence", r#"{"steps":40}"#, None)
+        .await
+        .unwrap();
+    let eternal = t
+        .keel
+        .start("Counter", r#"{"n":0,"until":40}"#, None)
+        .await
+        .unwrap();
+    let long = t
+        .keel
+        .wait(long.as_str(), std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let eternal = t
+        .keel
+        .wait(eternal.as_str(), std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    worker.stop().await;
+    assert_eq!(long.status, Status::Failed);
+    let failure = long.failure.expect("a failure");
+    assert_eq!(failure.kind, "HistoryTooLarge", "{failure:?}");
+    assert!(failure.message.contains("continue"), "{}", failure.message);
+    let history = t.keel.history(long.id.as_str()).await.unwrap();
+    assert!(history.len() <= 34, "{} events", history.len());
+    assert_completed(&eternal);
+    assert_eq!(eternal.output, Some(json!({"n": 40})));
+}

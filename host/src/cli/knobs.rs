@@ -73,6 +73,10 @@ pub struct Knobs {
     /// Deliveries of an activity attempt without a result before its task fails [default: 5].
     #[arg(long, global = true, env = "KEEL_MAX_DELIVERIES", value_name = "N")]
     pub max_deliveries: Option<u64>,
+    /// Events one execution's history may hold before it fails with `HistoryTooLarge`
+    /// [default: 51200].
+    #[arg(long, global = true, env = "KEEL_MAX_HISTORY_EVENTS", value_name = "N")]
+    pub max_history_events: Option<u64>,
     /// API requests `keel serve` handles at once; more get `503` and `Retry-After` [default: 256].
     #[arg(long, global = true, env = "KEEL_API_MAX_REQUESTS", value_name = "N")]
     pub api_max_requests: Option<u64>,
@@ -109,6 +113,7 @@ impl Knobs {
             lease_ms: self.lease_ms.or(file.lease_ms),
             max_turn_failures: self.max_turn_failures.or(file.max_turn_failures),
             max_deliveries: self.max_deliveries.or(file.max_deliveries),
+            max_history_events: self.max_history_events.or(file.max_history_events),
             api_max_requests: self.api_max_requests.or(file.api_max_requests),
             writer_queue_max: self.writer_queue_max.or(file.writer_queue_max),
         }
@@ -156,6 +161,9 @@ impl Knobs {
         if let Some(v) = self.max_deliveries {
             config.max_deliveries = to_u32(v).max(1);
         }
+        if let Some(v) = self.max_history_events {
+            config.max_history_events = to_u32(v).max(1);
+        }
         if let Some(v) = self.api_max_requests {
             config.api_max_requests = to_usize(v).max(1);
         }
@@ -172,6 +180,7 @@ pub fn summary(config: &Config) -> String {
         "guest memory {} MiB; turn {} ms CPU, {} ms wall; attempt {} ms; payload {} bytes; \
          HTTP response {} bytes, {} requests in flight; {} turns and {} attempts at once; \
          {} hot guests; lease {} ms; park after {} failed turns; {} deliveries per attempt; \
+         {} history events per execution; \
          API {} requests at once, writes refused past {} queued",
         l.memory_bytes >> 20,
         l.turn_cpu_ms,
@@ -186,6 +195,7 @@ pub fn summary(config: &Config) -> String {
         config.lease_ms,
         config.max_turn_failures,
         config.max_deliveries,
+        config.max_history_events,
         config.api_max_requests,
         config.writer_queue_max,
     )

@@ -336,7 +336,7 @@ impl Driver {
                 let mut events = vec![HistoryEvent::OrchestratorStarted { time_ms: now }];
                 events.extend(delivered);
                 events.push(HistoryEvent::ExecutionFailed { failure });
-                self.execute_timed_out(&instance, events, commit).await?;
+                self.commit_failed_turn(&instance, events, commit).await?;
                 return Ok(());
             }
         };
@@ -344,6 +344,31 @@ impl Driver {
             TurnEnd::Blocked(events) => (events, false),
             TurnEnd::Finished(events) => (events, true),
         };
+        let len = u64::from(instance.history_len).saturating_add(events.len() as u64);
+        let max = u64::from(self.shared.config.max_history_events);
+        if len > max {
+            drop(hot);
+            let failure = Failure::new(
+                "HistoryTooLarge",
+                format!(
+                    "this turn would take the execution's history to {len} events, over the \
+                     limit of {max}: an orchestration that loops for long should continue as new \
+                     (`continue_as_new`), which starts the next execution with an empty history"
+                ),
+            );
+            let mut failed = vec![HistoryEvent::OrchestratorStarted { time_ms: now }];
+            failed.extend(delivered);
+            failed.push(HistoryEvent::ExecutionFailed { failure });
+            self.commit_failed_turn(&instance, failed, commit).await?;
+            return Ok(());
+        }
+        if len > max / 5 && u64::from(instance.history_len) <= max / 5 {
+            tracing::warn!(
+                events = len,
+                limit = max,
+                "the execution's history is past a fifth of its limit; continue as new before it fails"
+            );
+        }
         commit.status = if plan.suspended {
             Status::Suspended
         } else {
@@ -375,9 +400,9 @@ impl Driver {
         Ok(())
     }
 
-    /// Commits a turn whose guest was stopped at the wall-clock limit, with `events` ending in its
-    /// failure.
-    async fn execute_timed_out(
+    /// Commits a turn whose guest was stopped by the host (the wall-clock limit, the history bound),
+    /// with `events` ending in the execution's failure.
+    async fn commit_failed_turn(
         &self,
         instance: &Instance,
         events: Vec<HistoryEvent>,
