@@ -45,7 +45,14 @@ impl Rng {
 /// that what is checked is that nothing is lost or doubled.
 fn worker(db: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(["worker", "--lease-ms", "1500", "--max-deliveries", "1000", "--db"])
+        .args([
+            "worker",
+            "--lease-ms",
+            "1500",
+            "--max-deliveries",
+            "1000",
+            "--db",
+        ])
         .arg(db)
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())

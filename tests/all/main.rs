@@ -12,6 +12,7 @@ mod cli;
 mod config_file;
 mod crash;
 mod dashboard;
+mod fuzz;
 mod languages;
 mod leases;
 mod nondeterminism;
