@@ -8,7 +8,7 @@
 //! `KEEL_CHAOS_SEED` replays a run's kill schedule.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use keel::store::{InstanceFilter, Status};
@@ -44,21 +44,7 @@ impl Rng {
 /// an attempt that crashes its workers and fails with `HostError`. Here that bound is lifted, so
 /// that what is checked is that nothing is lost or doubled.
 fn worker(db: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args([
-            "worker",
-            "--lease-ms",
-            "1500",
-            "--max-deliveries",
-            "1000",
-            "--db",
-        ])
-        .arg(db)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting keel worker")
+    crate::crash::worker_with(db, &["--lease-ms", "1500", "--max-deliveries", "1000"])
 }
 
 #[tokio::test(flavor = "multi_thread")]

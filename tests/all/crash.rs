@@ -13,10 +13,16 @@ use crate::support::{assert_completed, engine};
 
 const INSTANCES: usize = 40;
 
-/// A `keel worker` process on `db`, logging warnings only.
-pub(crate) fn worker(db: &std::path::Path) -> Child {
+fn worker(db: &std::path::Path) -> Child {
+    worker_with(db, &[])
+}
+
+/// A `keel worker` process on `db` with extra `flags`, logging warnings only.
+pub(crate) fn worker_with(db: &std::path::Path, flags: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(["worker", "--db"])
+        .arg("worker")
+        .args(flags)
+        .arg("--db")
         .arg(db)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
