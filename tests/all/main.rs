@@ -10,6 +10,7 @@ mod capabilities;
 mod chaos;
 mod cli;
 mod config_file;
+mod cpu_budget;
 mod crash;
 mod dashboard;
 mod fuzz;

@@ -72,13 +72,17 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
         policy,
     ));
     let input = item.input.to_string();
-    let call = async {
-        let guest = pre.instantiate_async(&mut store).await?;
-        guest
-            .keel_workflow_activities()
-            .call_run(&mut store, function, &input)
-            .await
-    };
+    let meter = store.data().cpu.clone();
+    let call = crate::module::cpu::Metered::new(
+        async {
+            let guest = pre.instantiate_async(&mut store).await?;
+            guest
+                .keel_workflow_activities()
+                .call_run(&mut store, function, &input)
+                .await
+        },
+        meter,
+    );
     // The epoch budget stops a guest that computes; this stops one that waits on the host.
     let result = tokio::time::timeout(
         Duration::from_millis(timeout_ms.saturating_add(1_000)),

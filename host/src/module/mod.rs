@@ -3,6 +3,7 @@
 //!
 //! It runs guests but never decides what their calls mean: that is orchestration's and activity's job.
 
+pub(crate) mod cpu;
 pub(crate) mod guest_output;
 pub mod registry;
 pub mod runtime;

@@ -272,7 +272,11 @@ impl Registry {
         );
         let mut store = self.runtime.store(state);
         let wall = std::time::Duration::from_millis(limits.manifest_wall_ms);
-        let call = async { self.call_manifest(loaded, &mut store).await };
+        let meter = store.data().cpu.clone();
+        let call = super::cpu::Metered::new(
+            async { self.call_manifest(loaded, &mut store).await },
+            meter,
+        );
         // A manifest that waits on something outside Keel (a sleep) must not hold a deploy forever.
         let listed = tokio::time::timeout(wall, call).await.map_err(|_| {
             Error::Manifest(format!(

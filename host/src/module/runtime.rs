@@ -13,6 +13,7 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDea
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::cpu::CpuMeter;
 use crate::capability::outgoing::{Outgoing, Policy, Violation};
 use crate::history::Failure;
 use crate::limits::{EPOCH_TICK_MS, Limits};
@@ -26,10 +27,10 @@ pub(crate) struct HostState {
     pub(crate) limits: StoreLimits,
     /// Present while the store runs an orchestrator; `None` for activities and manifest calls.
     pub(crate) orchestration: Option<OrchestrationState>,
-    /// Epoch ticks used since the budget was last reset.
-    pub(crate) ticks_used: u64,
-    /// Ticks allowed before the guest is interrupted.
-    pub(crate) tick_budget: u64,
+    /// CPU time the guest used since its budget was last reset.
+    pub(crate) cpu: Arc<CpuMeter>,
+    /// CPU time allowed before the guest is interrupted.
+    pub(crate) cpu_budget: Duration,
     /// Set when the guest was interrupted for exceeding its budget.
     pub(crate) interrupted: bool,
     memory_cap: usize,
@@ -55,8 +56,8 @@ impl HostState {
                 .trap_on_grow_failure(true)
                 .build(),
             orchestration: None,
-            ticks_used: 0,
-            tick_budget: Limits::ticks(budget_ms),
+            cpu: Arc::default(),
+            cpu_budget: Duration::from_millis(budget_ms),
             interrupted: false,
             memory_cap: memory_bytes,
         }
@@ -64,7 +65,7 @@ impl HostState {
 
     /// Starts a fresh CPU budget: called whenever the guest resumes after waiting on the host.
     pub(crate) fn reset_budget(&mut self) {
-        self.ticks_used = 0;
+        self.cpu.reset();
     }
 
     /// Turns an error from a guest call into the failure recorded for it.
@@ -196,8 +197,7 @@ impl Runtime {
             if state.violation.is_set() {
                 return Ok(UpdateDeadline::Interrupt);
             }
-            state.ticks_used += 1;
-            if state.ticks_used > state.tick_budget {
+            if state.cpu.used() > state.cpu_budget {
                 state.interrupted = true;
                 return Ok(UpdateDeadline::Interrupt);
             }

@@ -17,6 +17,7 @@ use super::context::{OrchestrationState, TurnEnd};
 use super::replay::{LiveBatch, Replay};
 use crate::capability::outgoing::Policy;
 use crate::history::{Failure, HistoryEvent};
+use crate::module::cpu::Metered;
 use crate::module::guest_output::GuestOutput;
 use crate::module::runtime::HostState;
 use crate::module::{Loaded, Runtime};
@@ -138,11 +139,12 @@ impl HotInstance {
             .instantiate_async(&mut store)
             .await
             .map_err(|e| SpawnError(format!("{e:#}")))?;
+        let meter = store.data().cpu.clone();
         let task = tokio::spawn(async move {
-            let result = guest
+            let run = guest
                 .keel_workflow_orchestrators()
-                .call_run(&mut store, &name, &input)
-                .await;
+                .call_run(&mut store, &name, &input);
+            let result = Metered::new(run, meter).await;
             let host = store.data_mut();
             let failure_of = |e: &wasmtime::Error, host: &HostState| {
                 host.failure_of(e, "CpuLimitExceeded", turn_cpu_ms)
