@@ -18,7 +18,8 @@ use crate::history::HistoryEvent;
 use crate::ids::InstanceId;
 use crate::limits::Limits;
 use crate::module::{Deployed, Registry, Runtime};
-use crate::orchestration::driver::{Driver, HotCache};
+use crate::orchestration::driver::Driver;
+use crate::orchestration::hot_cache::{HotBounds, HotCache};
 use crate::store::{
     FunctionRow, HistoryRecord, Instance, InstanceFilter, Message, ModuleRow, NewInstance,
     OutMessage, Status, Store,
@@ -122,6 +123,9 @@ pub struct Config {
     pub max_activities: usize,
     /// Orchestrator guests kept in memory between turns.
     pub hot_capacity: usize,
+    /// Bytes of linear memory and tables those guests may hold together; the least recently used
+    /// go first past it.
+    pub hot_bytes: usize,
     /// Where the key that seals secrets comes from.
     pub secret_key: KeySource,
     /// Turns in a row that may fail outside the orchestrator (an undecodable row, a module that
@@ -163,6 +167,7 @@ impl Config {
             max_turns: 64,
             max_activities: 64,
             hot_capacity: 10_000,
+            hot_bytes: 4 << 30,
             max_history_events: 51_200,
             api_max_requests: 256,
             writer_queue_max: 20_000,
@@ -483,7 +488,10 @@ impl Keel {
         });
         let driver = Arc::new(Driver {
             shared: shared.clone(),
-            hot: std::sync::Mutex::new(HotCache::new(shared.config.hot_capacity)),
+            hot: std::sync::Mutex::new(HotCache::new(HotBounds {
+                count: shared.config.hot_capacity,
+                bytes: shared.config.hot_bytes,
+            })),
             permits: Arc::new(Semaphore::new(shared.config.max_turns)),
             workers: workers.clone(),
         });
@@ -528,6 +536,11 @@ impl WorkerHandle {
     /// Number of orchestrator guests held in memory.
     pub fn hot_instances(&self) -> usize {
         self.driver.hot_len()
+    }
+
+    /// Bytes of linear memory and tables the hot orchestrator guests hold.
+    pub fn hot_bytes(&self) -> usize {
+        self.driver.hot_bytes()
     }
 
     /// Stops claiming work, waits (up to 10 s) for running turns and attempts to commit while it

@@ -1,4 +1,4 @@
-//! Sandbox limits applied to every guest: memory, CPU time per turn or attempt, payload size, and the
+//! Sandbox limits applied to every guest: memory (all memories and tables of a store together), CPU time per turn or attempt, payload size, and the
 //! bounds of activities' outgoing HTTP (response size, requests in flight).
 //!
 //! Limits are configuration only; the runtime enforces them (StoreLimits, epoch interruption) and the
@@ -26,6 +26,8 @@ pub struct Limits {
     pub http_response_max_bytes: u64,
     /// Most HTTP requests one activity attempt may have in flight at once.
     pub http_max_concurrent: usize,
+    /// Most core instances, memories and tables one store may create.
+    pub store_counts: StoreCounts,
 }
 
 impl Default for Limits {
@@ -40,6 +42,29 @@ impl Default for Limits {
             max_payload_bytes: 1 << 20,
             http_response_max_bytes: 16 << 20,
             http_max_concurrent: 16,
+            store_counts: StoreCounts::default(),
+        }
+    }
+}
+
+/// Bounds on the number of things a store may create (each far above what real guests use: a
+/// componentize-py component instantiates 14 core modules, with one memory and two tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Core module instances.
+    pub instances: usize,
+    /// Linear memories.
+    pub memories: usize,
+    /// Tables.
+    pub tables: usize,
+}
+
+impl Default for StoreCounts {
+    fn default() -> Self {
+        Self {
+            instances: 64,
+            memories: 16,
+            tables: 64,
         }
     }
 }

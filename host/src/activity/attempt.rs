@@ -65,12 +65,7 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
         max_response_bytes: limits.http_response_max_bytes,
         max_concurrent: limits.http_max_concurrent,
     }));
-    let mut store = runtime.store(HostState::new(
-        wasi.build(),
-        limits.memory_bytes,
-        timeout_ms,
-        policy,
-    ));
+    let mut store = runtime.store(HostState::new(wasi.build(), limits, timeout_ms, policy));
     let input = item.input.to_string();
     let meter = store.data().cpu.clone();
     let call = crate::module::cpu::Metered::new(

@@ -13,7 +13,8 @@ use crate::engine::Config;
 #[derive(Debug, Default, Clone, PartialEq, Eq, Args, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Knobs {
-    /// Linear memory one guest instance may grow to, in MiB [default: 256].
+    /// Linear memory and tables one guest instance may hold (all its memories and tables together), in
+    /// MiB [default: 256].
     #[arg(long, global = true, env = "KEEL_MEMORY_MB", value_name = "MIB")]
     pub memory_mb: Option<u64>,
     /// CPU time one orchestrator turn may use, in ms [default: 5000].
@@ -63,6 +64,9 @@ pub struct Knobs {
     /// Orchestrator guests a worker keeps in memory between turns [default: 10000].
     #[arg(long, global = true, env = "KEEL_HOT_CAPACITY", value_name = "N")]
     pub hot_capacity: Option<u64>,
+    /// Guest memory and tables the hot orchestrator guests may hold together, in MiB [default: 4096].
+    #[arg(long, global = true, env = "KEEL_HOT_MB", value_name = "MIB")]
+    pub hot_mb: Option<u64>,
     /// How long a claimed instance or work item stays leased without renewal, in ms [default: 5000].
     #[arg(long, global = true, env = "KEEL_LEASE_MS", value_name = "MS")]
     pub lease_ms: Option<u64>,
@@ -110,6 +114,7 @@ impl Knobs {
             max_turns: self.max_turns.or(file.max_turns),
             max_activities: self.max_activities.or(file.max_activities),
             hot_capacity: self.hot_capacity.or(file.hot_capacity),
+            hot_mb: self.hot_mb.or(file.hot_mb),
             lease_ms: self.lease_ms.or(file.lease_ms),
             max_turn_failures: self.max_turn_failures.or(file.max_turn_failures),
             max_deliveries: self.max_deliveries.or(file.max_deliveries),
@@ -152,6 +157,9 @@ impl Knobs {
         if let Some(v) = self.hot_capacity {
             config.hot_capacity = to_usize(v);
         }
+        if let Some(v) = self.hot_mb {
+            config.hot_bytes = to_usize(v.saturating_mul(1 << 20));
+        }
         if let Some(v) = self.lease_ms {
             config.lease_ms = v.max(1);
         }
@@ -179,7 +187,7 @@ pub fn summary(config: &Config) -> String {
     format!(
         "guest memory {} MiB; turn {} ms CPU, {} ms wall; attempt {} ms; payload {} bytes; \
          HTTP response {} bytes, {} requests in flight; {} turns and {} attempts at once; \
-         {} hot guests; lease {} ms; park after {} failed turns; {} deliveries per attempt; \
+         {} hot guests in {} MiB; lease {} ms; park after {} failed turns; {} deliveries per attempt; \
          {} history events per execution; \
          API {} requests at once, writes refused past {} queued",
         l.memory_bytes >> 20,
@@ -192,6 +200,7 @@ pub fn summary(config: &Config) -> String {
         config.max_turns,
         config.max_activities,
         config.hot_capacity,
+        config.hot_bytes >> 20,
         config.lease_ms,
         config.max_turn_failures,
         config.max_deliveries,

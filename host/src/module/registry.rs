@@ -264,7 +264,7 @@ impl Registry {
         let limits = self.runtime.limits();
         let state = HostState::new(
             WasiCtxBuilder::new().build(),
-            limits.memory_bytes,
+            limits,
             limits.manifest_cpu_ms,
             Policy::Refused {
                 who: "manifest call".to_owned(),

@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::cpu::CpuMeter;
+use super::memory::{Footprint, GuestLimiter};
 use crate::capability::outgoing::{Outgoing, Policy, Violation};
 use crate::history::Failure;
 use crate::limits::{EPOCH_TICK_MS, Limits};
@@ -24,7 +25,8 @@ use crate::wit;
 pub(crate) struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    /// Memory and tables of all the store's instances together, and how many it may create.
+    limiter: GuestLimiter,
     /// Present while the store runs an orchestrator; `None` for activities and manifest calls.
     pub(crate) orchestration: Option<OrchestrationState>,
     /// CPU time the guest used since its budget was last reset.
@@ -42,8 +44,9 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    /// State with `wasi`, a memory cap, a CPU budget of `budget_ms` and the `wasi:http` `policy`.
-    pub(crate) fn new(wasi: WasiCtx, memory_bytes: usize, budget_ms: u64, policy: Policy) -> Self {
+    /// State with `wasi`, the memory bounds of `limits`, a CPU budget of `budget_ms` and the
+    /// `wasi:http` `policy`.
+    pub(crate) fn new(wasi: WasiCtx, limits: &Limits, budget_ms: u64, policy: Policy) -> Self {
         let violation = Violation::default();
         Self {
             http: WasiHttpCtx::new(),
@@ -51,16 +54,18 @@ impl HostState {
             violation,
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
+            limiter: GuestLimiter::new(limits.memory_bytes, limits.store_counts),
             orchestration: None,
             cpu: Arc::default(),
             cpu_budget: Duration::from_millis(budget_ms),
             interrupted: false,
-            memory_cap: memory_bytes,
+            memory_cap: limits.memory_bytes,
         }
+    }
+
+    /// The bytes of memory and tables the store holds, kept up to date as the guest grows.
+    pub(crate) fn footprint(&self) -> Footprint {
+        self.limiter.footprint()
     }
 
     /// Starts a fresh CPU budget: called whenever the guest resumes after waiting on the host.
@@ -87,11 +92,12 @@ impl HostState {
             );
         }
         let text = format!("{error:?}");
-        if text.contains("forcing trap when growing memory") {
+        if self.limiter.refused() {
             return Failure::new(
                 "MemoryLimitExceeded",
                 format!(
-                    "the guest tried to grow its memory beyond the limit of {} MiB",
+                    "the guest tried to grow its memory and tables beyond the limit of {} MiB \
+                     (all memories and tables of the instance together)",
                     self.limits_memory_mib()
                 ),
             );
@@ -190,7 +196,7 @@ impl Runtime {
     /// A store for `state`, with its memory limit and CPU budget armed.
     pub(crate) fn store(&self, state: HostState) -> Store<HostState> {
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();

@@ -4,7 +4,6 @@
 //! It decides what a turn's new events mean for the store (work items, timers, children, parent
 //! notifications) and never interprets a guest call itself; that is the replay core's job.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use tracing::Instrument;
 
 use super::context::TurnEnd;
 use super::hot::{HotInstance, Spawn};
+use super::hot_cache::HotCache;
 use super::replay::LiveBatch;
 use crate::activity::Workers;
 use crate::engine::Shared;
@@ -37,58 +37,6 @@ pub enum Error {
     /// The guest task ended without reporting its turn.
     #[error("the orchestrator of instance {0} stopped without finishing its turn")]
     Lost(String),
-}
-
-/// Hot instances by instance id, bounded, least recently used evicted first.
-#[derive(Debug)]
-pub(crate) struct HotCache {
-    capacity: usize,
-    clock: u64,
-    entries: HashMap<String, (u64, HotInstance)>,
-}
-
-impl HotCache {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            clock: 0,
-            entries: HashMap::new(),
-        }
-    }
-
-    fn take(&mut self, id: &str) -> Option<HotInstance> {
-        self.entries.remove(id).map(|(_, hot)| hot)
-    }
-
-    /// Keeps `hot`, evicting the least recently used beyond the capacity; returns how many went.
-    fn put(&mut self, id: String, hot: HotInstance) -> u64 {
-        if self.capacity == 0 {
-            return 1;
-        }
-        let mut evicted = 0;
-        self.clock += 1;
-        self.entries.insert(id, (self.clock, hot));
-        while self.entries.len() > self.capacity {
-            let oldest = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (used, _))| *used)
-                .map(|(id, _)| id.clone());
-            match oldest {
-                Some(id) => {
-                    self.entries.remove(&id);
-                    evicted += 1;
-                }
-                None => break,
-            }
-        }
-        evicted
-    }
-
-    /// Number of instances held.
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
 }
 
 /// Runs turns for claimed instances.
@@ -538,13 +486,17 @@ impl Driver {
 
     /// Drops every hot instance (used at shutdown).
     pub(crate) fn evict_all(&self) {
-        let mut hot = self.hot();
-        hot.entries.clear();
+        self.hot().clear();
     }
 
     /// Number of hot instances.
     pub(crate) fn hot_len(&self) -> usize {
         self.hot().len()
+    }
+
+    /// Bytes of guest memory and tables the hot instances hold.
+    pub(crate) fn hot_bytes(&self) -> usize {
+        self.hot().bytes()
     }
 }
 

@@ -19,6 +19,7 @@ use crate::capability::outgoing::Policy;
 use crate::history::{Failure, HistoryEvent};
 use crate::module::cpu::Metered;
 use crate::module::guest_output::GuestOutput;
+use crate::module::memory::Footprint;
 use crate::module::runtime::HostState;
 use crate::module::{Loaded, Runtime};
 
@@ -56,6 +57,15 @@ pub(crate) struct HotInstance {
     batches: mpsc::UnboundedSender<LiveBatch>,
     turns: mpsc::UnboundedReceiver<TurnEnd>,
     task: tokio::task::JoinHandle<()>,
+    /// The guest's memory and tables, as its store counts them.
+    footprint: Footprint,
+}
+
+impl HotInstance {
+    /// Bytes of linear memory and tables the guest holds.
+    pub(crate) fn footprint(&self) -> usize {
+        self.footprint.bytes()
+    }
 }
 
 impl Drop for HotInstance {
@@ -111,7 +121,7 @@ impl HotInstance {
         let (turn_tx, turn_rx) = mpsc::unbounded_channel();
         let mut state = HostState::new(
             wasi,
-            limits.memory_bytes,
+            &limits,
             limits.turn_cpu_ms,
             Policy::Refused {
                 who: format!("orchestrator {}", s.name),
@@ -140,6 +150,7 @@ impl HotInstance {
             .await
             .map_err(|e| SpawnError(format!("{e:#}")))?;
         let meter = store.data().cpu.clone();
+        let footprint = store.data().footprint();
         let task = tokio::spawn(async move {
             let run = guest
                 .keel_workflow_orchestrators()
@@ -204,6 +215,7 @@ impl HotInstance {
             batches: batch_tx,
             turns: turn_rx,
             task,
+            footprint,
         })
     }
 

@@ -5,4 +5,5 @@
 pub(crate) mod context;
 pub mod driver;
 pub(crate) mod hot;
+pub(crate) mod hot_cache;
 pub mod replay;
