@@ -14,6 +14,7 @@ mod cpu_budget;
 mod crash;
 mod dashboard;
 mod fuzz;
+mod incarnations;
 mod languages;
 mod leases;
 mod nondeterminism;
