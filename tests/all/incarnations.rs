@@ -1,6 +1,6 @@
 //! Reused instance ids: an ended instance's id may be started again (directly, or after a purge),
 //! and nothing of the earlier incarnation — a late child result, a cascading terminate, an activity
-//! result — may reach the later one.
+//! result, an idempotency key — may reach or be mistaken for the later one.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use keel::store::Status;
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 
-use crate::support::{Running, TestEngine, assert_completed, engine, wait_for_event};
+use crate::support::{Running, TestEngine, assert_completed, engine, finish, wait_for_event};
 
 /// How an ended instance's id is taken again.
 #[derive(Debug, Clone, Copy)]
@@ -245,4 +245,88 @@ async fn an_activity_result_of_an_earlier_incarnation_is_dropped() {
     t.keel.raise_event("busy", "Go", "1").await.unwrap();
     assert_completed(&t.keel.wait("busy", Duration::from_secs(60)).await.unwrap());
     worker.stop().await;
+}
+
+/// The key of task 0 of `id` as the `IdempotencyKey` activity saw it in each attempt, from the
+/// output and the failures recorded in the history (`TaskRetrying`, `TaskFailed`).
+async fn keys_seen(keel: &Keel, id: &str) -> Vec<String> {
+    let history = keel.history(id).await.unwrap();
+    let mut keys: Vec<String> = history
+        .iter()
+        .filter_map(|r| match &r.event {
+            HistoryEvent::TaskRetrying { failure, .. }
+            | HistoryEvent::TaskFailed { failure, .. } => {
+                failure.details.as_ref().map(|d| d["key"].clone())
+            }
+            HistoryEvent::TaskCompleted { output, .. } => Some(output["key"].clone()),
+            _ => None,
+        })
+        .map(|key| key.as_str().expect("a key").to_owned())
+        .collect();
+    keys.dedup();
+    keys
+}
+
+/// `KEEL_IDEMPOTENCY_KEY` is the same for every attempt of one task and after a rewind, and differs
+/// between two incarnations of one id, whether the id was reused directly or after a purge: a
+/// service that deduplicates by key must not take a new order's charge for the old one's.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_idempotency_key_is_stable_for_a_task_and_new_for_each_incarnation() {
+    let t = engine(&["keel_test_patterns"]).await;
+    // Fails its first attempt and succeeds at the second, under a retry policy.
+    let input = json!({"activity": "IdempotencyKey", "input": 2, "retry": [3, 10]}).to_string();
+    let mut keys = Vec::new();
+    for round in 0..3 {
+        if round == 2 {
+            t.keel.purge("order").await.unwrap();
+        }
+        t.keel.start("Call", &input, Some("order")).await.unwrap();
+        let done = finish(&t.keel, "order").await;
+        assert_completed(&done);
+        assert_eq!(done.output.unwrap()["ok"]["attempt"], json!(2));
+        let seen = keys_seen(&t.keel, "order").await;
+        assert_eq!(
+            seen.len(),
+            1,
+            "round {round}: one key for both attempts: {seen:?}"
+        );
+        let key = seen.into_iter().next().unwrap();
+        let run = done.run.expect("a new instance has a run");
+        assert_eq!(key, format!("order/{run}/0"));
+        keys.push(key);
+    }
+    assert_ne!(keys[0], keys[1], "the id was reused directly");
+    assert_ne!(keys[0], keys[2], "the id was reused after a purge");
+    assert_ne!(keys[1], keys[2], "the id was reused after a purge");
+
+    // A rewind runs the failed task again in the same incarnation, under the same key.
+    let failing = json!({"spins": 0, "activity": "IdempotencyKey", "input": 2}).to_string();
+    t.keel
+        .start("BusyThenCall", &failing, Some("rewound"))
+        .await
+        .unwrap();
+    assert_eq!(finish(&t.keel, "rewound").await.status, Status::Failed);
+    t.keel.rewind("rewound", "try again").await.unwrap();
+    assert_eq!(finish(&t.keel, "rewound").await.status, Status::Failed);
+    let history = t.keel.history("rewound").await.unwrap();
+    let failures = history
+        .iter()
+        .filter(|r| r.event.kind() == "TaskFailed")
+        .count();
+    assert_eq!(failures, 2, "{history:?}");
+    let seen = keys_seen(&t.keel, "rewound").await;
+    assert_eq!(
+        seen.len(),
+        1,
+        "one key before and after the rewind: {seen:?}"
+    );
+    let run = t
+        .keel
+        .status("rewound")
+        .await
+        .unwrap()
+        .unwrap()
+        .run
+        .unwrap();
+    assert_eq!(seen[0], format!("rewound/{run}/0"));
 }

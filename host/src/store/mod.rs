@@ -271,6 +271,9 @@ pub struct WorkItem {
     pub first_at: u64,
     /// Times it was claimed since its last attempt produced a result (this claim included).
     pub deliveries: u32,
+    /// The run token of the instance's incarnation (read when the item is claimed: a work item never
+    /// outlives its incarnation, since reusing or purging an id deletes its work items).
+    pub run: Option<String>,
 }
 
 /// Handle to the store: a read pool and the group-commit writer.

@@ -695,6 +695,7 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
                 attempt: 1,
                 first_at: c.now,
                 deliveries: 1,
+                run: c.run.clone(),
             });
         }
     }
