@@ -21,8 +21,8 @@ use crate::module::{Deployed, Registry, Runtime};
 use crate::orchestration::driver::Driver;
 use crate::orchestration::hot_cache::{HotBounds, HotCache};
 use crate::store::{
-    FunctionRow, HistoryRecord, Instance, InstanceFilter, Message, ModuleRow, NewInstance,
-    OutMessage, Status, Store,
+    FunctionRow, HistoryRecord, Incarnation, Instance, InstanceFilter, Message, ModuleRow,
+    NewInstance, OutMessage, Status, Store,
 };
 
 /// Errors of engine operations, as clients see them.
@@ -329,11 +329,14 @@ impl Keel {
     }
 
     async fn send(&self, id: &str, message: Message) -> Result<()> {
-        self.live_instance(id).await?;
+        let instance = self.live_instance(id).await?;
         self.store()
             .send(vec![OutMessage {
                 instance: id.to_owned(),
                 execution: None,
+                // The incarnation that was found live: if it ends and its id is started again
+                // before the message is queued, the new one does not get it.
+                incarnation: Incarnation::Run(instance.run),
                 message,
                 visible_at: self.shared.clock.now_ms(),
             }])

@@ -88,6 +88,11 @@ pub struct ParentRef {
     pub execution: u32,
     /// The parent's task waiting for the result.
     pub task_id: u32,
+    /// The parent's incarnation (its `run` token): a result is delivered only while the parent's id
+    /// still belongs to it. Absent in references recorded before run tokens existed, whose parents
+    /// have none either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 /// One record of what happened to an execution.
@@ -342,5 +347,20 @@ mod tests {
             r#"{"type":"TaskScheduled","id":3,"name":"VerifyPayment","input":{"orderId":"order-42"},"options":{}}"#
         );
         assert_eq!(serde_json::from_str::<HistoryEvent>(&text).unwrap(), event);
+    }
+
+    /// A parent reference stored before run tokens existed still decodes and is written back as it
+    /// was; one with the parent's run keeps it.
+    #[test]
+    fn parent_refs_with_and_without_a_run_round_trip() {
+        for stored in [
+            serde_json::json!({"instance": "order-7", "execution": 2, "taskId": 3}),
+            serde_json::json!({"instance": "order-7", "execution": 2, "taskId": 3,
+                               "run": "9f86d081884c7d65"}),
+        ] {
+            let parent: ParentRef = serde_json::from_value(stored.clone()).unwrap();
+            assert_eq!(parent.run.is_some(), stored.get("run").is_some());
+            assert_eq!(serde_json::to_value(&parent).unwrap(), stored);
+        }
     }
 }

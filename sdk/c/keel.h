@@ -374,7 +374,9 @@ typedef struct keel_activity_info {
     const char *instance_id;
     uint32_t task_id;
     uint32_t attempt;
-    char idempotency_key[256]; /* stable across every attempt of the call: `instance/task-id` */
+    /* Stable across every attempt of the call and new for each incarnation of the instance id:
+       `instance/run/task-id` (`instance/run@execution/task-id` after a continue-as-new). */
+    char idempotency_key[256];
 } keel_activity_info;
 
 /** Fills `info` inside an activity attempt run by Keel; false (nothing known) otherwise. */

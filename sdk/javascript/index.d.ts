@@ -207,7 +207,10 @@ export interface ActivityInfo {
   taskId: number;
   /** 1 for the first attempt. */
   attempt: number;
-  /** Stable across every attempt of this call (`instance/task-id`). */
+  /**
+   * Stable across every attempt of this call and new for each incarnation of the instance id
+   * (`instance/run/task-id`, `instance/run@execution/task-id` after a continue-as-new).
+   */
   idempotencyKey: string;
 }
 

@@ -15,6 +15,7 @@ mod crash;
 mod dashboard;
 mod fuzz;
 mod hot_cache;
+mod incarnations;
 mod languages;
 mod leases;
 mod nondeterminism;

@@ -210,7 +210,7 @@ async fn a_suspended_instance_holds_its_events_until_resumed() {
 /// it go on: it is not left suspended with its start held forever.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_suspend_ordered_before_the_start_suspends_after_it_and_resume_lets_it_run() {
-    use keel::store::{Message, OutMessage};
+    use keel::store::{Incarnation, Message, OutMessage};
     let t = engine(&["keel_test_patterns"]).await;
     let id = t.keel.start("Steps", "null", None).await.unwrap();
     t.keel
@@ -218,6 +218,7 @@ async fn a_suspend_ordered_before_the_start_suspends_after_it_and_resume_lets_it
         .send(vec![OutMessage {
             instance: id.to_string(),
             execution: None,
+            incarnation: Incarnation::Any,
             message: Message::Suspend {
                 reason: "skewed clock".into(),
             },

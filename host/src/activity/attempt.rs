@@ -134,14 +134,21 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
         })
 }
 
-/// The key every attempt of one activity call shares, different for every call: `instance/task`, and
-/// after the first execution `instance@execution/task`, since task ids restart with each execution
-/// of a continue-as-new.
+/// The key every attempt of one activity call shares, different for every call: `instance/run/task`,
+/// and after the first execution `instance/run@execution/task`, since task ids restart with each
+/// execution of a continue-as-new. `run` is the incarnation's token, so that a new instance started
+/// under an ended one's id (directly or after a purge) gets keys of its own; a rewind keeps it.
+/// Instances created before run tokens existed keep the keys they had: `instance/task`,
+/// `instance@execution/task`.
 fn idempotency_key(item: &WorkItem) -> String {
+    let incarnation = match &item.run {
+        Some(run) => format!("{}/{run}", item.instance),
+        None => item.instance.clone(),
+    };
     if item.execution <= 1 {
-        format!("{}/{}", item.instance, item.task_id)
+        format!("{incarnation}/{}", item.task_id)
     } else {
-        format!("{}@{}/{}", item.instance, item.execution, item.task_id)
+        format!("{incarnation}@{}/{}", item.execution, item.task_id)
     }
 }
 
@@ -165,5 +172,39 @@ pub(super) fn mask(redactor: &Redactor, failure: Failure) -> Failure {
         kind: failure.kind,
         message: redactor.text(&failure.message).into_owned(),
         details: failure.details.map(|d| redactor.json(d)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(execution: u32, run: Option<&str>) -> WorkItem {
+        WorkItem {
+            id: 1,
+            instance: "order-7".into(),
+            execution,
+            task_id: 3,
+            name: "Charge".into(),
+            input: Value::Null,
+            options: Default::default(),
+            attempt: 2,
+            first_at: 0,
+            deliveries: 1,
+            run: run.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_name_the_incarnation_when_it_has_a_run() {
+        let run = Some("9f86d081884c7d65");
+        assert_eq!(idempotency_key(&item(1, run)), "order-7/9f86d081884c7d65/3");
+        assert_eq!(
+            idempotency_key(&item(2, run)),
+            "order-7/9f86d081884c7d65@2/3"
+        );
+        // Instances created before run tokens keep their keys.
+        assert_eq!(idempotency_key(&item(1, None)), "order-7/3");
+        assert_eq!(idempotency_key(&item(2, None)), "order-7@2/3");
     }
 }

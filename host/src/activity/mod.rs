@@ -17,7 +17,7 @@ use tracing::Instrument;
 use crate::engine::Shared;
 use crate::history::{Failure, HistoryEvent};
 use crate::orchestration::driver::Driver;
-use crate::store::{FinishWorkItem, Finished, Message, OutMessage, WorkItem};
+use crate::store::{FinishWorkItem, Finished, Incarnation, Message, OutMessage, WorkItem};
 
 /// Failure kind of an attempt the host could not run (the module would not load, a read failed).
 pub(crate) const HOST_ERROR: &str = "HostError";
@@ -139,6 +139,10 @@ impl Workers {
         let deliver = |event| OutMessage {
             instance: item.instance.clone(),
             execution: Some(item.execution),
+            // The commit is conditional on the work item row (its id is never reused), and reusing
+            // or purging the instance's id deletes its work items: a result of an earlier
+            // incarnation finds its row gone and is dropped as a lost lease.
+            incarnation: Incarnation::Any,
             message: Message::Deliver { event },
             visible_at: now,
         };

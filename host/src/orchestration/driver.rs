@@ -18,8 +18,8 @@ use crate::activity::Workers;
 use crate::engine::Shared;
 use crate::history::{Failure, HistoryEvent, ParentRef};
 use crate::store::{
-    AfterFailure, Instance, Message, NewInstance, NewWorkItem, OutMessage, Status, Store,
-    TurnCommit, TurnFailed,
+    AfterFailure, Incarnation, Instance, Message, NewInstance, NewWorkItem, OutMessage, Status,
+    Store, TurnCommit, TurnFailed,
 };
 
 /// Errors of one turn.
@@ -186,6 +186,7 @@ impl Driver {
         let mut commit = TurnCommit {
             instance: id.to_owned(),
             execution: instance.execution,
+            run: instance.run.clone(),
             owner: self.shared.owner.clone(),
             expected_len: instance.history_len,
             events: Vec::new(),
@@ -209,11 +210,18 @@ impl Driver {
         if let Some((reason, abandon_children)) = plan.terminate {
             self.hot().take(id);
             if !abandon_children {
-                // Its running children go too, each recording why (and theirs, in their turn).
-                for child in self.store().running_children(id).await? {
+                // Its running children go too, each recording why (and theirs, in their turn):
+                // its own, not those an earlier incarnation of its id abandoned, and each only while
+                // the child's id still belongs to the child it started.
+                let children = self
+                    .store()
+                    .running_children(id, instance.run.as_deref())
+                    .await?;
+                for (child, run) in children {
                     commit.messages.push(OutMessage {
                         instance: child,
                         execution: None,
+                        incarnation: Incarnation::Run(run),
                         message: Message::Terminate {
                             reason: format!("its parent {id} was terminated: {reason}"),
                             abandon_children: false,
@@ -424,6 +432,9 @@ impl Driver {
                 HistoryEvent::TimerCreated { id, fire_at_ms } => commit.messages.push(OutMessage {
                     instance: instance.id.clone(),
                     execution: Some(instance.execution),
+                    // Written with the turn, whose commit is conditional on this incarnation; a
+                    // reuse of the id purges the inbox.
+                    incarnation: Incarnation::Any,
                     message: Message::Deliver {
                         event: HistoryEvent::TimerFired { id: *id },
                     },
@@ -444,11 +455,13 @@ impl Driver {
                             instance: instance.id.clone(),
                             execution: instance.execution,
                             task_id: *id,
+                            run: instance.run.clone(),
                         }),
                     }),
                     None => commit.messages.push(OutMessage {
                         instance: instance.id.clone(),
                         execution: Some(instance.execution),
+                        incarnation: Incarnation::Any,
                         message: Message::Deliver {
                             event: HistoryEvent::SubOrchestrationFailed {
                                 id: *id,
@@ -521,6 +534,9 @@ fn notify_parent(
     commit.messages.push(OutMessage {
         instance: parent.instance.clone(),
         execution: Some(parent.execution),
+        // The parent's id may have been started again since (after a terminate that abandoned this
+        // child, or a purge): the result is for the incarnation that is waiting for it, or nobody.
+        incarnation: Incarnation::Run(parent.run.clone()),
         message: Message::Deliver { event },
         visible_at: commit.now,
     });

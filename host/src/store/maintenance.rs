@@ -4,7 +4,7 @@
 
 use sqlx::{Row, SqliteConnection};
 
-use super::ops::{OutMessage, insert_message, purge};
+use super::ops::{Incarnation, OutMessage, insert_message, purge};
 use super::{Error, Message, Result, Status, json_text, parse_json, to_i64};
 use crate::history::HistoryEvent;
 
@@ -183,6 +183,8 @@ pub(super) async fn rewind(
                 &OutMessage {
                     instance: instance.clone(),
                     execution: Some(execution),
+                    // In the same transaction as the rewind of this very row.
+                    incarnation: Incarnation::Any,
                     message: Message::Wake,
                     visible_at: now,
                 },

@@ -27,7 +27,9 @@ use crate::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
 
 pub use capabilities::CapabilityChange;
 pub use maintenance::{MoveInstance, MoveRefused, Rewound};
-pub use ops::{FinishWorkItem, Finished, NewInstance, NewWorkItem, OutMessage, TurnCommit};
+pub use ops::{
+    FinishWorkItem, Finished, Incarnation, NewInstance, NewWorkItem, OutMessage, TurnCommit,
+};
 pub use parking::{AfterFailure, TurnFailed, backoff};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
 pub(crate) use writer::Writer;
@@ -225,6 +227,11 @@ pub struct Instance {
     /// Why the instance is parked, while it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parked: Option<String>,
+    /// This incarnation's token: set when the instance is created, kept through continue-as-new and
+    /// rewinds, new when an ended instance's id is started again. `None` for instances created before
+    /// run tokens existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 /// A recorded event with its position and time.
@@ -264,6 +271,9 @@ pub struct WorkItem {
     pub first_at: u64,
     /// Times it was claimed since its last attempt produced a result (this claim included).
     pub deliveries: u32,
+    /// The run token of the instance's incarnation (read when the item is claimed: a work item never
+    /// outlives its incarnation, since reusing or purging an id deletes its work items).
+    pub run: Option<String>,
 }
 
 /// Handle to the store: a read pool and the group-commit writer.

@@ -30,6 +30,20 @@ pub struct NewInstance {
     pub parent: Option<ParentRef>,
 }
 
+/// Which incarnation of its recipient's id a message is for. An ended instance's id may be started
+/// again (or purged and started again): each start is a new incarnation with a run token of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Incarnation {
+    /// Whichever holds the id when the message is queued: a message to itself written in the turn's
+    /// own conditional commit, or an activity result, whose commit is conditional on its work item
+    /// (which does not outlive its incarnation).
+    #[default]
+    Any,
+    /// Only the incarnation with this run token; `None` is one created before run tokens existed (a
+    /// NULL run). A message for another incarnation, or for an id that is gone, is dropped.
+    Run(Option<String>),
+}
+
 /// A message to put in an instance's inbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutMessage {
@@ -37,6 +51,8 @@ pub struct OutMessage {
     pub instance: String,
     /// Execution it is meant for; `None` for whichever is current.
     pub execution: Option<u32>,
+    /// Incarnation it is meant for.
+    pub incarnation: Incarnation,
     /// The message.
     pub message: Message,
     /// When it becomes visible (a timer's firing time; otherwise now).
@@ -63,6 +79,9 @@ pub struct TurnCommit {
     pub instance: String,
     /// Its execution.
     pub execution: u32,
+    /// The incarnation the turn ran on (the instance's run token); the commit fails if the id now
+    /// belongs to another.
+    pub run: Option<String>,
     /// The worker holding the instance's lease.
     pub owner: String,
     /// History length the turn started from; the commit fails if it changed.
@@ -485,13 +504,14 @@ async fn create_instance(conn: &mut SqliteConnection, inst: &NewInstance, now: u
                 inst.id
             )));
         }
-        // An ended instance's id may be reused: its old history goes.
+        // An ended instance's id may be reused: its old history, inbox and work items go, and the
+        // new incarnation gets a run token of its own.
         purge(conn, &inst.id).await?;
     }
     sqlx::query(
         "INSERT INTO instances (id, name, execution, status, module, input, parent, created_at,
-                                updated_at, history_len)
-         VALUES (?, ?, 1, 'Pending', ?, ?, ?, ?, ?, 0)",
+                                updated_at, history_len, run)
+         VALUES (?, ?, 1, 'Pending', ?, ?, ?, ?, ?, 0, ?)",
     )
     .bind(&inst.id)
     .bind(&inst.name)
@@ -500,6 +520,7 @@ async fn create_instance(conn: &mut SqliteConnection, inst: &NewInstance, now: u
     .bind(inst.parent.as_ref().map(json_text))
     .bind(to_i64(now))
     .bind(to_i64(now))
+    .bind(new_run())
     .execute(&mut *conn)
     .await?;
     insert_message(
@@ -507,6 +528,7 @@ async fn create_instance(conn: &mut SqliteConnection, inst: &NewInstance, now: u
         &OutMessage {
             instance: inst.id.clone(),
             execution: Some(1),
+            incarnation: Incarnation::Any,
             message: Message::Start,
             visible_at: now,
         },
@@ -514,20 +536,44 @@ async fn create_instance(conn: &mut SqliteConnection, inst: &NewInstance, now: u
     .await
 }
 
-/// Queues `m` for its instance; a message for an instance that no longer exists (a result for a
-/// purged parent) is dropped, since nothing could ever consume it.
+/// A new incarnation's run token: 64 random bits as 16 hex digits. A v4 UUID's two halves have their
+/// fixed version and variant bits in different places, so their XOR is 64 random bits.
+fn new_run() -> String {
+    let (high, low) = uuid::Uuid::new_v4().as_u64_pair();
+    format!("{:016x}", high ^ low)
+}
+
+/// Queues `m` for its instance. A message for an instance that no longer exists (a result for a
+/// purged parent), or for an incarnation that no longer holds the id (a result for a parent whose id
+/// was started again), is dropped, since nothing could ever consume it; the drop is logged at debug
+/// level.
 pub(super) async fn insert_message(conn: &mut SqliteConnection, m: &OutMessage) -> Result<()> {
-    sqlx::query(
+    let (any, run) = match &m.incarnation {
+        Incarnation::Any => (true, None),
+        Incarnation::Run(run) => (false, run.as_deref()),
+    };
+    let queued = sqlx::query(
         "INSERT INTO inbox (instance, execution, kind, message, visible_at)
-         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?1)",
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?1
+                                                 AND (?6 OR run IS ?7))",
     )
     .bind(&m.instance)
     .bind(m.execution.map(i64::from))
     .bind(m.message.kind())
     .bind(json_text(&m.message))
     .bind(to_i64(m.visible_at))
+    .bind(any)
+    .bind(run)
     .execute(&mut *conn)
     .await?;
+    if queued.rows_affected() == 0 {
+        tracing::debug!(
+            instance = %m.instance,
+            run = ?run,
+            kind = m.message.kind(),
+            "message dropped: its instance is gone, or its id now belongs to another incarnation"
+        );
+    }
     Ok(())
 }
 
@@ -576,7 +622,7 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
              failure = COALESCE(?, failure), custom_status = COALESCE(?, custom_status),
              updated_at = ?, locked_by = NULL, locked_until = NULL, turn_failures = 0,
              not_before = NULL
-         WHERE id = ? AND execution = ? AND history_len = ? AND locked_by = ?",
+         WHERE id = ? AND execution = ? AND history_len = ? AND locked_by = ? AND run IS ?",
     )
     .bind(i64::try_from(new_len).unwrap_or(i64::MAX))
     .bind(c.status.as_str())
@@ -588,11 +634,12 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
     .bind(i64::from(c.execution))
     .bind(i64::from(c.expected_len))
     .bind(&c.owner)
+    .bind(c.run.as_deref())
     .execute(&mut *conn)
     .await?;
     if updated.rows_affected() != 1 {
         return Err(Error::Conflict(format!(
-            "instance {} changed while its turn ran (lease lost or history moved on)",
+            "instance {} changed while its turn ran (lease lost, history moved on, or id started again)",
             c.instance
         )));
     }
@@ -648,6 +695,7 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
                 attempt: 1,
                 first_at: c.now,
                 deliveries: 1,
+                run: c.run.clone(),
             });
         }
     }
@@ -684,6 +732,7 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
             &OutMessage {
                 instance: c.instance.clone(),
                 execution: Some(next),
+                incarnation: Incarnation::Any,
                 message: Message::Start,
                 visible_at: c.now,
             },
@@ -713,6 +762,8 @@ async fn start_child(
         &OutMessage {
             instance: parent.instance.clone(),
             execution: Some(parent.execution),
+            // In the parent's own commit, which is conditional on its incarnation.
+            incarnation: Incarnation::Any,
             message: Message::Deliver {
                 event: HistoryEvent::SubOrchestrationFailed {
                     id: task_id,

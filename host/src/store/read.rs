@@ -65,7 +65,7 @@ pub struct FunctionRow {
 }
 
 const INSTANCE_COLUMNS: &str = "id, name, execution, status, module, input, output, failure, \
-     custom_status, parent, created_at, updated_at, history_len, parked";
+     custom_status, parent, created_at, updated_at, history_len, parked, run";
 
 fn function_from_row(r: &SqliteRow) -> Result<FunctionRow> {
     Ok(FunctionRow {
@@ -108,6 +108,7 @@ fn instance_from_row(r: &SqliteRow) -> Result<Instance> {
         updated_at: to_u64(r.try_get(11)?),
         history_len: to_u32(r.try_get(12)?),
         parked: r.try_get(13)?,
+        run: r.try_get(14)?,
     })
 }
 
@@ -200,17 +201,24 @@ impl Store {
             .collect()
     }
 
-    /// The sub-orchestrations of `parent` that have not ended.
-    pub async fn running_children(&self, parent: &str) -> Result<Vec<String>> {
+    /// The sub-orchestrations of incarnation `run` of `parent` that have not ended, with their own
+    /// runs: children an earlier incarnation of the id abandoned are not its own.
+    pub async fn running_children(
+        &self,
+        parent: &str,
+        run: Option<&str>,
+    ) -> Result<Vec<(String, Option<String>)>> {
         let rows = sqlx::query(
-            "SELECT id FROM instances WHERE json_extract(parent, '$.instance') = ?
+            "SELECT id, run FROM instances WHERE json_extract(parent, '$.instance') = ?
+               AND json_extract(parent, '$.run') IS ?
                AND status NOT IN ('Completed', 'Failed', 'Terminated') ORDER BY id",
         )
         .bind(parent)
+        .bind(run)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| r.try_get(0).map_err(Error::from))
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
     }
 

@@ -25,7 +25,8 @@ pub(super) async fn claim_work_items(
                                AND i.status = 'Failed')
              ORDER BY visible_at, id LIMIT ?4)
          RETURNING id, instance, execution, task_id, name, input, options, attempt, first_at,
-                   deliveries",
+                   deliveries,
+                   (SELECT run FROM instances i WHERE i.id = work_items.instance)",
     )
     .bind(owner)
     .bind(to_i64(until))
@@ -46,6 +47,7 @@ pub(super) async fn claim_work_items(
                 attempt: to_u32(r.try_get(7)?),
                 first_at: to_u64(r.try_get(8)?),
                 deliveries: to_u32(r.try_get(9)?),
+                run: r.try_get(10)?,
             })
         })
         .collect()

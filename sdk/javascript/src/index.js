@@ -566,7 +566,8 @@ export function activityInfoFrom(lookup) {
     instanceId,
     taskId,
     attempt: Number(attemptText),
-    // Defined as `instance/task-id`; deriving it keeps the information usable with an older host.
+    // An older host that does not set it used `instance/task-id`; deriving that keeps the
+    // information usable with it.
     idempotencyKey: lookup(IDEMPOTENCY_KEY_VAR) ?? `${instanceId}/${taskId}`,
   };
 }

@@ -234,7 +234,8 @@ class ActivityOptions:
 @dataclass(frozen=True)
 class ActivityInfo:
     """The instance, task and attempt (1-based) an activity attempt belongs to, and a key stable across
-    every attempt of the call (``instance/task-id``) for deduplicating side effects."""
+    every attempt of the call and new for each incarnation of the instance id (``instance/run/task-id``,
+    ``instance/run@execution/task-id`` after a continue-as-new) for deduplicating side effects."""
 
     instance_id: str
     task_id: int

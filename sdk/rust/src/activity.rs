@@ -12,8 +12,9 @@ pub struct ActivityInfo {
     pub task_id: u32,
     /// The attempt number, 1 for the first attempt.
     pub attempt: u32,
-    /// A key stable across every attempt of this call (`instance/task-id`), for deduplicating side
-    /// effects: execution is at least once.
+    /// A key stable across every attempt of this call and new for each incarnation of the instance
+    /// id (`instance/run/task-id`, `instance/run@execution/task-id` after a continue-as-new), for
+    /// deduplicating side effects: execution is at least once.
     pub idempotency_key: String,
 }
 
@@ -39,8 +40,8 @@ impl ActivityInfo {
         let instance_id = lookup(INSTANCE_ID_VAR)?;
         let task_id = lookup(TASK_ID_VAR)?.trim().parse().ok()?;
         let attempt = lookup(ATTEMPT_VAR)?.trim().parse().ok()?;
-        // The key is defined as `instance/task-id`; deriving it keeps the information usable with a
-        // host that does not set the variable.
+        // A host that does not set the variable used `instance/task-id` (it had no run tokens);
+        // deriving that keeps the information usable with it.
         let idempotency_key =
             lookup(IDEMPOTENCY_KEY_VAR).unwrap_or_else(|| format!("{instance_id}/{task_id}"));
         Some(Self {

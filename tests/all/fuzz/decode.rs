@@ -48,7 +48,7 @@ const VARIANTS: [&str; 30] = [
     "",
 ];
 
-const FIELDS: [&str; 24] = [
+const FIELDS: [&str; 25] = [
     "id",
     "name",
     "input",
@@ -65,6 +65,7 @@ const FIELDS: [&str; 24] = [
     "timeMs",
     "module",
     "parent",
+    "run",
     "voided",
     "event",
     "abandonChildren",

@@ -149,12 +149,14 @@ fn message_event() -> impl Strategy<Value = HistoryEvent> {
 
 /// Turn markers and the events that start, end or change an execution.
 fn lifecycle_event() -> impl Strategy<Value = HistoryEvent> {
-    let parent =
-        (name(), any::<u32>(), task_id()).prop_map(|(instance, execution, task_id)| ParentRef {
+    let parent = (name(), any::<u32>(), task_id(), option::of(name())).prop_map(
+        |(instance, execution, task_id, run)| ParentRef {
             instance,
             execution,
             task_id,
-        });
+            run,
+        },
+    );
     prop_oneof![
         4 => any::<u64>().prop_map(|time_ms| HistoryEvent::OrchestratorStarted { time_ms }),
         1 => (name(), name(), json_value(), option::of(parent)).prop_map(

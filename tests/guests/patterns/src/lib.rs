@@ -113,6 +113,20 @@ fn waiting_parent(ctx: &Context, n: u32) -> Result<Value, Failure> {
     Ok(json!({ "children": outputs }))
 }
 
+#[derive(Debug, Deserialize)]
+struct NamedChildInput {
+    child: String,
+}
+
+/// Starts one `WaitForEvent` child under the id it is given and returns `{"child": its output}`: two
+/// incarnations of one parent id can each have a child of their own.
+fn parent_of_named(ctx: &Context, input: NamedChildInput) -> Result<Value, Failure> {
+    let output: Value = ctx
+        .call_orchestrator("WaitForEvent", Some(&input.child), &Value::Null)
+        .get()?;
+    Ok(json!({ "child": output }))
+}
+
 /// Waits for the event `Go` and returns its data.
 fn wait_for_event(ctx: &Context, _input: Value) -> Result<Value, Failure> {
     ctx.wait_event("Go").get()
@@ -362,6 +376,33 @@ fn fail_until_attempt(k: u32) -> Result<Value, Failure> {
     Ok(json!({ "attempt": info.attempt }))
 }
 
+/// Reports the attempt's `KEEL_IDEMPOTENCY_KEY`: fails with kind `NotYet` (the key in the details)
+/// until the attempt number reaches `k`, then returns `{"key", "attempt"}`.
+fn idempotency_key(k: u32) -> Result<Value, Failure> {
+    let info = activity_info().ok_or_else(|| {
+        Failure::new(
+            "NoActivityInfo",
+            "KEEL_ATTEMPT and the other KEEL_* variables are not set for this attempt",
+        )
+    })?;
+    let reading = json!({ "key": info.idempotency_key, "attempt": info.attempt });
+    if info.attempt < k {
+        return Err(Failure::new(
+            "NotYet",
+            format!("attempt {} of the {k} needed", info.attempt),
+        )
+        .with_details(&reading));
+    }
+    Ok(reading)
+}
+
+/// Waits `ms` milliseconds of real time (a WASI sleep), then returns `ms`: an attempt that is still
+/// running when the test changes the instance under it.
+fn sleep(ms: u64) -> Result<u64, Failure> {
+    std::thread::sleep(Duration::from_millis(ms));
+    Ok(ms)
+}
+
 /// Burns CPU forever; only the host's time limit ends it.
 fn spin(_input: Value) -> Result<Value, Failure> {
     busy_loop()
@@ -402,6 +443,7 @@ keel_sdk::module! {
         "SleepInTurn" => sleep_in_turn,
         "WaitingParent" => waiting_parent,
         "WaitForEvent" => wait_for_event,
+        "ParentOfNamed" => parent_of_named,
         "TimerAndActivity" => timer_and_activity,
         "BusyThenCall" => busy_then_call,
         "CatchFailure" => catch_failure,
@@ -427,5 +469,7 @@ keel_sdk::module! {
         "Leak" => leak,
         "FailUnlessReady" => fail_unless_ready,
         "HttpLoop" => http_loop,
+        "IdempotencyKey" => idempotency_key,
+        "Sleep" => sleep,
     },
 }
