@@ -96,6 +96,26 @@ pub enum Error {
         /// Its status.
         status: Status,
     },
+    /// A name or id is longer than `max_name_bytes`.
+    #[error("[KEEL-E9] the {what} is {size} bytes; the limit is {limit} bytes")]
+    NameTooLong {
+        /// Which name.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The instance has `max_inbox_events` raised events it has not taken in yet.
+    #[error(
+        "[KEEL-E10] instance {id} already has {limit} events waiting to be taken in; raise more once it has caught up"
+    )]
+    InboxFull {
+        /// The instance.
+        id: String,
+        /// The limit.
+        limit: u32,
+    },
     /// Waiting for an instance took too long.
     #[error("instance {0} did not end in time")]
     WaitTimeout(String),
@@ -126,6 +146,8 @@ pub struct Config {
     /// Bytes of linear memory and tables those guests may hold together; the least recently used
     /// go first past it.
     pub hot_bytes: usize,
+    /// Raised events one instance may have waiting in its inbox; more are refused (`InboxFull`).
+    pub max_inbox_events: u32,
     /// Where the key that seals secrets comes from.
     pub secret_key: KeySource,
     /// Turns in a row that may fail outside the orchestrator (an undecodable row, a module that
@@ -168,6 +190,7 @@ impl Config {
             max_activities: 64,
             hot_capacity: 10_000,
             hot_bytes: 4 << 30,
+            max_inbox_events: 10_000,
             max_history_events: 51_200,
             api_max_requests: 256,
             writer_queue_max: 20_000,
@@ -273,8 +296,24 @@ impl Keel {
         })
     }
 
+    /// Refuses a name or id longer than `max_name_bytes`.
+    fn name(&self, what: &'static str, name: &str) -> Result<()> {
+        let limit = self.shared.config.limits.max_name_bytes;
+        if name.len() > limit {
+            return Err(Error::NameTooLong {
+                what,
+                size: name.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
     /// Starts an instance of orchestrator `name` with JSON `input`, under `id` or a generated id.
     pub async fn start(&self, name: &str, input: &str, id: Option<&str>) -> Result<InstanceId> {
+        if let Some(id) = id {
+            self.name("instance id", id)?;
+        }
         let input = self.parse("input", input)?;
         let Some(module) = self.store().active_function(name, "orchestrator").await? else {
             let deployed: Vec<String> = self
@@ -346,7 +385,15 @@ impl Keel {
 
     /// Raises external event `name` with JSON `data` to instance `id`.
     pub async fn raise_event(&self, id: &str, name: &str, data: &str) -> Result<()> {
+        self.name("event name", name)?;
         let data = self.parse("event data", data)?;
+        let limit = self.shared.config.max_inbox_events;
+        if self.store().waiting_events(id).await? >= u64::from(limit) {
+            return Err(Error::InboxFull {
+                id: id.to_owned(),
+                limit,
+            });
+        }
         self.send(
             id,
             Message::Deliver {

@@ -28,6 +28,33 @@ impl Failure {
             details: None,
         }
     }
+
+    /// A failure a guest reported, with its kind and message cut to `max_text` bytes and its
+    /// details (JSON text) kept only if they parse and fit in `max_details` bytes.
+    pub fn from_guest(
+        kind: &str,
+        message: &str,
+        details: Option<&str>,
+        max_text: usize,
+        max_details: usize,
+    ) -> Self {
+        let mut message = crate::text::cut(message, max_text).into_owned();
+        let details = details.and_then(|d| {
+            if d.len() > max_details {
+                message.push_str(&format!(
+                    " (details of {} bytes dropped; the limit is {max_details} bytes)",
+                    d.len()
+                ));
+                return None;
+            }
+            serde_json::from_str(d).ok()
+        });
+        Self {
+            kind: crate::text::cut(kind, max_text.min(256)).into_owned(),
+            message,
+            details,
+        }
+    }
 }
 
 impl fmt::Display for Failure {

@@ -23,6 +23,7 @@ pub mod operator;
 pub mod orchestration;
 pub mod store;
 pub mod telemetry;
+mod text;
 pub mod upgrade;
 pub mod versions;
 mod wit;

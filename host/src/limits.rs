@@ -28,6 +28,18 @@ pub struct Limits {
     pub http_max_concurrent: usize,
     /// Most core instances, memories and tables one store may create.
     pub store_counts: StoreCounts,
+    /// Longest name a guest or a client may give (activity, orchestrator and event names, instance
+    /// ids), in bytes.
+    pub max_name_bytes: usize,
+    /// Most tasks (activities, sub-orchestrations, timers, event waits) one turn may schedule.
+    pub max_turn_tasks: u32,
+    /// Most log lines (the `log` call, stdout and stderr) one turn or attempt may write; the rest
+    /// are dropped with one warning.
+    pub max_log_lines: u32,
+    /// Longest log line, in bytes; longer lines are cut.
+    pub max_log_bytes: usize,
+    /// Longest failure kind and message a guest may report, in bytes; longer ones are cut.
+    pub max_failure_bytes: usize,
 }
 
 impl Default for Limits {
@@ -43,6 +55,11 @@ impl Default for Limits {
             http_response_max_bytes: 16 << 20,
             http_max_concurrent: 16,
             store_counts: StoreCounts::default(),
+            max_name_bytes: 256,
+            max_turn_tasks: 20_000,
+            max_log_lines: 1_000,
+            max_log_bytes: 8 * 1024,
+            max_failure_bytes: 16 * 1024,
         }
     }
 }

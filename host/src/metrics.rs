@@ -98,6 +98,12 @@ pub struct Metrics {
     attempts: Mutex<BTreeMap<String, AttemptCounts>>,
 }
 
+/// Distinct activity names counted under their own label.
+pub const MAX_ACTIVITY_LABELS: usize = 1_000;
+
+/// The label the attempts of further names are counted under.
+pub const OTHER_ACTIVITIES: &str = "(other)";
+
 impl Metrics {
     /// Records an attempt of activity `name` (as called, without a version range).
     pub fn record_attempt(&self, name: &str, failed: bool) {
@@ -106,10 +112,14 @@ impl Metrics {
             counts.attempts += 1;
             counts.failures += u64::from(failed);
         };
-        // Only the first attempt of a name allocates its key.
-        match attempts.get_mut(name) {
-            Some(counts) => count(counts),
-            None => count(attempts.entry(name.to_owned()).or_default()),
+        // Only the first attempt of a name allocates its key; past `MAX_ACTIVITY_LABELS` names (an
+        // orchestrator calling made-up names), the rest share one label.
+        if let Some(counts) = attempts.get_mut(name) {
+            count(counts);
+        } else if attempts.len() >= MAX_ACTIVITY_LABELS {
+            count(attempts.entry(OTHER_ACTIVITIES.to_owned()).or_default());
+        } else {
+            count(attempts.entry(name.to_owned()).or_default());
         }
     }
 
@@ -138,5 +148,18 @@ mod tests {
         assert_eq!(s.buckets[3], (0.005, 2));
         assert_eq!(s.buckets.last(), Some(&(f64::INFINITY, 3)));
         assert!((s.sum_seconds - 60.0033).abs() < 1e-6);
+    }
+
+    #[test]
+    fn activity_labels_are_bounded() {
+        let m = Metrics::default();
+        for i in 0..MAX_ACTIVITY_LABELS + 50 {
+            m.record_attempt(&format!("made-up-{i}"), true);
+        }
+        m.record_attempt("made-up-0", false);
+        let attempts = m.attempts();
+        assert_eq!(attempts.len(), MAX_ACTIVITY_LABELS + 1);
+        assert_eq!(attempts[OTHER_ACTIVITIES].attempts, 50);
+        assert_eq!(attempts["made-up-0"].attempts, 2);
     }
 }

@@ -14,6 +14,7 @@ mod cpu_budget;
 mod crash;
 mod dashboard;
 mod fuzz;
+mod guest_bounds;
 mod hot_cache;
 mod incarnations;
 mod languages;

@@ -17,6 +17,7 @@ use crate::capability::redact::Redactor;
 use crate::engine::Shared;
 use crate::history::Failure;
 use crate::module::guest_output::GuestOutput;
+use crate::module::log_budget::LogBudget;
 use crate::module::runtime::HostState;
 use crate::store::WorkItem;
 
@@ -44,6 +45,7 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
         .unwrap_or(limits.activity_timeout_ms);
     let label = format!("{}/{}#{}", item.instance, item.task_id, item.name);
     let muted = Arc::new(AtomicBool::new(false));
+    let logs = Arc::new(LogBudget::new(limits.max_log_lines, limits.max_log_bytes));
     let redactor = Arc::new(granted.redactor);
     let mut wasi = WasiCtxBuilder::new();
     for (key, value) in &granted.env {
@@ -54,9 +56,10 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
         .env("KEEL_ATTEMPT", item.attempt.to_string())
         .env("KEEL_IDEMPOTENCY_KEY", idempotency_key(item))
         .stdout(
-            GuestOutput::new(label.clone(), "stdout", muted.clone()).redacting(redactor.clone()),
+            GuestOutput::new(label.clone(), "stdout", muted.clone(), logs.clone())
+                .redacting(redactor.clone()),
         )
-        .stderr(GuestOutput::new(label, "stderr", muted).redacting(redactor.clone()));
+        .stderr(GuestOutput::new(label, "stderr", muted, logs).redacting(redactor.clone()));
     let policy = Policy::Granted(Box::new(Grants {
         function: function.to_owned(),
         patterns: granted.patterns,
@@ -105,11 +108,13 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
         Ok(Ok(Err(f))) => {
             return Err(mask(
                 &redactor,
-                Failure {
-                    kind: f.kind,
-                    message: f.message,
-                    details: f.details.and_then(|d| serde_json::from_str(&d).ok()),
-                },
+                Failure::from_guest(
+                    &f.kind,
+                    &f.message,
+                    f.details.as_deref(),
+                    limits.max_failure_bytes,
+                    limits.max_payload_bytes,
+                ),
             ));
         }
         Ok(Ok(Ok(output))) => output,

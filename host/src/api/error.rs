@@ -70,6 +70,8 @@ impl ApiError {
                 E::Ended { .. } => (StatusCode::GONE, "instance_ended"),
                 E::NotEnded { .. } => (StatusCode::CONFLICT, "instance_not_ended"),
                 E::NotFailed { .. } => (StatusCode::CONFLICT, "instance_not_failed"),
+                E::NameTooLong { .. } => (StatusCode::BAD_REQUEST, "name_too_long"),
+                E::InboxFull { .. } => (StatusCode::TOO_MANY_REQUESTS, "inbox_full"),
                 E::Module(m) => match m {
                     module::Error::NotWasm
                     | module::Error::CoreModule

@@ -67,6 +67,18 @@ pub struct Knobs {
     /// Guest memory and tables the hot orchestrator guests may hold together, in MiB [default: 4096].
     #[arg(long, global = true, env = "KEEL_HOT_MB", value_name = "MIB")]
     pub hot_mb: Option<u64>,
+    /// Longest name or instance id a guest or a client may give, in bytes [default: 256].
+    #[arg(long, global = true, env = "KEEL_MAX_NAME_BYTES", value_name = "BYTES")]
+    pub max_name_bytes: Option<u64>,
+    /// Most tasks one orchestrator turn may schedule [default: 20000].
+    #[arg(long, global = true, env = "KEEL_MAX_TURN_TASKS", value_name = "N")]
+    pub max_turn_tasks: Option<u64>,
+    /// Most log lines one turn or attempt may write; the rest are dropped [default: 1000].
+    #[arg(long, global = true, env = "KEEL_MAX_LOG_LINES", value_name = "N")]
+    pub max_log_lines: Option<u64>,
+    /// Raised events one instance may have waiting to be taken in [default: 10000].
+    #[arg(long, global = true, env = "KEEL_MAX_INBOX_EVENTS", value_name = "N")]
+    pub max_inbox_events: Option<u64>,
     /// How long a claimed instance or work item stays leased without renewal, in ms [default: 5000].
     #[arg(long, global = true, env = "KEEL_LEASE_MS", value_name = "MS")]
     pub lease_ms: Option<u64>,
@@ -115,6 +127,10 @@ impl Knobs {
             max_activities: self.max_activities.or(file.max_activities),
             hot_capacity: self.hot_capacity.or(file.hot_capacity),
             hot_mb: self.hot_mb.or(file.hot_mb),
+            max_name_bytes: self.max_name_bytes.or(file.max_name_bytes),
+            max_turn_tasks: self.max_turn_tasks.or(file.max_turn_tasks),
+            max_log_lines: self.max_log_lines.or(file.max_log_lines),
+            max_inbox_events: self.max_inbox_events.or(file.max_inbox_events),
             lease_ms: self.lease_ms.or(file.lease_ms),
             max_turn_failures: self.max_turn_failures.or(file.max_turn_failures),
             max_deliveries: self.max_deliveries.or(file.max_deliveries),
@@ -157,6 +173,18 @@ impl Knobs {
         if let Some(v) = self.hot_capacity {
             config.hot_capacity = to_usize(v);
         }
+        if let Some(v) = self.max_name_bytes {
+            config.limits.max_name_bytes = to_usize(v).max(1);
+        }
+        if let Some(v) = self.max_turn_tasks {
+            config.limits.max_turn_tasks = to_u32(v).max(1);
+        }
+        if let Some(v) = self.max_log_lines {
+            config.limits.max_log_lines = to_u32(v);
+        }
+        if let Some(v) = self.max_inbox_events {
+            config.max_inbox_events = to_u32(v).max(1);
+        }
         if let Some(v) = self.hot_mb {
             config.hot_bytes = to_usize(v.saturating_mul(1 << 20));
         }
@@ -188,7 +216,8 @@ pub fn summary(config: &Config) -> String {
         "guest memory {} MiB; turn {} ms CPU, {} ms wall; attempt {} ms; payload {} bytes; \
          HTTP response {} bytes, {} requests in flight; {} turns and {} attempts at once; \
          {} hot guests in {} MiB; lease {} ms; park after {} failed turns; {} deliveries per attempt; \
-         {} history events per execution; \
+         {} history events per execution; {} tasks and {} log lines per turn; names up to {} bytes; \
+         {} events waiting per instance; \
          API {} requests at once, writes refused past {} queued",
         l.memory_bytes >> 20,
         l.turn_cpu_ms,
@@ -205,6 +234,10 @@ pub fn summary(config: &Config) -> String {
         config.max_turn_failures,
         config.max_deliveries,
         config.max_history_events,
+        l.max_turn_tasks,
+        l.max_log_lines,
+        l.max_name_bytes,
+        config.max_inbox_events,
         config.api_max_requests,
         config.writer_queue_max,
     )

@@ -13,9 +13,8 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+use super::log_budget::LogBudget;
 use crate::capability::redact::Redactor;
-
-const MAX_LINE: usize = 8 * 1024;
 
 /// Where a guest's stdout or stderr goes.
 #[derive(Clone)]
@@ -24,20 +23,24 @@ pub(crate) struct GuestOutput {
     stream: &'static str,
     muted: Arc<AtomicBool>,
     redactor: Option<Arc<Redactor>>,
+    budget: Arc<LogBudget>,
 }
 
 impl GuestOutput {
-    /// Output labelled with `label` (instance or activity), dropped while `muted` is set.
+    /// Output labelled with `label` (instance or activity), dropped while `muted` is set, within
+    /// the lines and line length of `budget`.
     pub(crate) fn new(
         label: impl Into<Arc<str>>,
         stream: &'static str,
         muted: Arc<AtomicBool>,
+        budget: Arc<LogBudget>,
     ) -> Self {
         Self {
             label: label.into(),
             stream,
             muted,
             redactor: None,
+            budget,
         }
     }
 
@@ -72,7 +75,10 @@ struct LineWriter {
 
 impl LineWriter {
     fn emit(&mut self) {
-        if !self.out.muted.load(Ordering::Relaxed) && !self.line.is_empty() {
+        if !self.out.muted.load(Ordering::Relaxed)
+            && !self.line.is_empty()
+            && self.out.budget.take(&self.out.label)
+        {
             let text = String::from_utf8_lossy(&self.line);
             let text = match &self.out.redactor {
                 Some(r) => std::borrow::Cow::Owned(r.text(&text).into_owned()),
@@ -93,7 +99,7 @@ impl AsyncWrite for LineWriter {
         for &b in buf {
             if b == b'\n' {
                 self.emit();
-            } else if self.line.len() < MAX_LINE {
+            } else if self.line.len() < self.out.budget.line_bytes() {
                 self.line.push(b);
             }
         }

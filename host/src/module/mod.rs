@@ -5,6 +5,7 @@
 
 pub(crate) mod cpu;
 pub(crate) mod guest_output;
+pub(crate) mod log_budget;
 pub(crate) mod memory;
 pub mod registry;
 pub mod runtime;

@@ -346,8 +346,21 @@ impl Registry {
         if listed.is_empty() {
             return Err(Error::Manifest("the manifest lists no functions".into()));
         }
+        if listed.len() > MAX_MANIFEST_ENTRIES {
+            return Err(Error::Manifest(format!(
+                "the manifest lists {} functions; the limit is {MAX_MANIFEST_ENTRIES}",
+                listed.len()
+            )));
+        }
+        let max_name = self.runtime.limits().max_name_bytes;
         let mut functions = Vec::with_capacity(listed.len());
         for (name, kind) in listed {
+            if name.is_empty() || name.len() > max_name {
+                return Err(Error::Manifest(format!(
+                    "the manifest lists a function name of {} bytes; names have 1 to {max_name} bytes",
+                    name.len()
+                )));
+            }
             if name.starts_with(crate::capability::RESERVED_FUNCTION_PREFIX) {
                 return Err(Error::ReservedName(name));
             }
@@ -372,6 +385,9 @@ impl Registry {
         Ok(functions)
     }
 }
+
+/// Most functions one module's manifest may list.
+const MAX_MANIFEST_ENTRIES: usize = 1_000;
 
 fn check_header(bytes: &[u8]) -> Result<()> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {

@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 
 use super::replay::{Blocked, Call, LiveBatch, Replay};
 use crate::history::{ActivityOptions, Failure, HistoryEvent, Outcome, RetryPolicy};
+use crate::module::log_budget::LogBudget;
 use crate::module::runtime::HostState;
+use crate::text::cut;
 use crate::wit::orchestrator::keel::workflow::{context, types};
 
 /// How a turn ended, as reported to the driver.
@@ -36,6 +38,14 @@ pub(crate) struct OrchestrationState {
     pub(crate) muted: Arc<AtomicBool>,
     pub(crate) rng: StdRng,
     pub(crate) max_payload: usize,
+    /// Longest name (activity, orchestrator, event, child id) the guest may give.
+    pub(crate) max_name_bytes: usize,
+    /// Most tasks one live turn may schedule.
+    pub(crate) max_turn_tasks: u32,
+    /// Tasks the live turn scheduled so far.
+    pub(crate) turn_tasks: u32,
+    /// Log lines left in this turn (the `log` call, stdout and stderr share it).
+    pub(crate) logs: Arc<LogBudget>,
     /// Why the host stopped the guest, when it did (divergence, misuse, oversize payload).
     pub(crate) fatal: Option<Failure>,
     /// Set when the driver dropped this instance from memory: nothing is to be recorded.
@@ -74,7 +84,35 @@ impl OrchestrationState {
         })
     }
 
+    /// Refuses a name longer than the limit (live turns only: a recorded history replays as it is).
+    fn name(&mut self, what: &str, name: &str) -> wasmtime::Result<()> {
+        if name.len() > self.max_name_bytes && !self.core.is_replaying() {
+            return Err(self.fatal(Failure::new(
+                "NameTooLong",
+                format!(
+                    "the orchestrator gave {what} of {} bytes; the limit is {} bytes",
+                    name.len(),
+                    self.max_name_bytes
+                ),
+            )));
+        }
+        Ok(())
+    }
+
     fn schedule(&mut self, call: Call) -> wasmtime::Result<u32> {
+        if !self.core.is_replaying() {
+            self.turn_tasks += 1;
+            if self.turn_tasks > self.max_turn_tasks {
+                return Err(self.fatal(Failure::new(
+                    "TooManyTasks",
+                    format!(
+                        "the orchestrator scheduled more than {} tasks in one turn; \
+                         split the work across turns or sub-orchestrations",
+                        self.max_turn_tasks
+                    ),
+                )));
+            }
+        }
         match self.core.schedule(call) {
             Ok(id) => Ok(id),
             Err(nd) => Err(self.fatal(Failure::new("NonDeterminism", nd.to_string()))),
@@ -104,7 +142,11 @@ impl OrchestrationState {
                         return Err(wasmtime::Error::msg("instance evicted"));
                     }
                     match self.batches.recv().await {
-                        Some(batch) => self.core.push_live(batch),
+                        Some(batch) => {
+                            self.core.push_live(batch);
+                            self.turn_tasks = 0;
+                            self.logs.refill();
+                        }
                         None => {
                             self.evicted = true;
                             return Err(wasmtime::Error::msg("instance evicted"));
@@ -159,6 +201,7 @@ impl context::Host for HostState {
         opts: types::ActivityOptions,
     ) -> wasmtime::Result<u32> {
         let s = state(self)?;
+        s.name("an activity name", &name)?;
         let input = s.json("activity input", &input)?;
         s.schedule(Call::Activity {
             name,
@@ -174,6 +217,10 @@ impl context::Host for HostState {
         input: String,
     ) -> wasmtime::Result<u32> {
         let s = state(self)?;
+        s.name("an orchestrator name", &name)?;
+        if let Some(id) = &instance_id {
+            s.name("a sub-orchestration instance id", id)?;
+        }
         let input = s.json("sub-orchestration input", &input)?;
         s.schedule(Call::Orchestrator {
             name,
@@ -187,7 +234,9 @@ impl context::Host for HostState {
     }
 
     async fn wait_event(&mut self, name: String) -> wasmtime::Result<u32> {
-        state(self)?.schedule(Call::WaitEvent { name })
+        let s = state(self)?;
+        s.name("an event name", &name)?;
+        s.schedule(Call::WaitEvent { name })
     }
 
     async fn await_all(&mut self, tasks: Vec<u32>) -> wasmtime::Result<Vec<types::Outcome>> {
@@ -238,9 +287,10 @@ impl context::Host for HostState {
 
     async fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
         let s = state(self)?;
-        if s.core.is_replaying() {
+        if s.core.is_replaying() || !s.logs.take(s.core.instance()) {
             return Ok(());
         }
+        let message = cut(&message, s.logs.line_bytes());
         match level {
             types::LogLevel::Trace => tracing::trace!(target: "keel::guest", "{message}"),
             types::LogLevel::Debug => tracing::debug!(target: "keel::guest", "{message}"),

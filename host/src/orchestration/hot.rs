@@ -19,6 +19,7 @@ use crate::capability::outgoing::Policy;
 use crate::history::{Failure, HistoryEvent};
 use crate::module::cpu::Metered;
 use crate::module::guest_output::GuestOutput;
+use crate::module::log_budget::LogBudget;
 use crate::module::memory::Footprint;
 use crate::module::runtime::HostState;
 use crate::module::{Loaded, Runtime};
@@ -108,14 +109,25 @@ impl HotInstance {
         let muted = Arc::new(AtomicBool::new(false));
         let seed = seed(s.instance, s.execution);
         let label: Arc<str> = Arc::from(s.instance);
+        let logs = Arc::new(LogBudget::new(limits.max_log_lines, limits.max_log_bytes));
         let wasi = WasiCtxBuilder::new()
             .wall_clock(TurnWallClock(time_ms.clone()))
             .monotonic_clock(TurnMonotonicClock(time_ms.clone()))
             .secure_random(StdRng::seed_from_u64(seed))
             .insecure_random(StdRng::seed_from_u64(seed.rotate_left(17)))
             .insecure_random_seed(u128::from(seed))
-            .stdout(GuestOutput::new(label.clone(), "stdout", muted.clone()))
-            .stderr(GuestOutput::new(label, "stderr", muted.clone()))
+            .stdout(GuestOutput::new(
+                label.clone(),
+                "stdout",
+                muted.clone(),
+                logs.clone(),
+            ))
+            .stderr(GuestOutput::new(
+                label,
+                "stderr",
+                muted.clone(),
+                logs.clone(),
+            ))
             .build();
         let (batch_tx, batch_rx) = mpsc::unbounded_channel();
         let (turn_tx, turn_rx) = mpsc::unbounded_channel();
@@ -135,6 +147,10 @@ impl HotInstance {
             muted,
             rng: StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15),
             max_payload: limits.max_payload_bytes,
+            max_name_bytes: limits.max_name_bytes,
+            max_turn_tasks: limits.max_turn_tasks,
+            turn_tasks: 0,
+            logs,
             fatal: None,
             evicted: false,
         };
@@ -145,6 +161,7 @@ impl HotInstance {
         let input = s.input.to_string();
         let turn_cpu_ms = limits.turn_cpu_ms;
         let max_payload = limits.max_payload_bytes;
+        let max_failure = limits.max_failure_bytes;
         let guest = pre
             .instantiate_async(&mut store)
             .await
@@ -187,11 +204,13 @@ impl HotInstance {
                     Err(failure) => orch.core.fail(failure),
                 },
                 Ok(Err(f)) => {
-                    let failure = Failure {
-                        kind: f.kind,
-                        message: f.message,
-                        details: f.details.and_then(|d| serde_json::from_str(&d).ok()),
-                    };
+                    let failure = Failure::from_guest(
+                        &f.kind,
+                        &f.message,
+                        f.details.as_deref(),
+                        max_failure,
+                        max_payload,
+                    );
                     if let Err(nd) = orch.core.complete(Err(failure)) {
                         orch.core
                             .fail(Failure::new("NonDeterminism", nd.to_string()));

@@ -160,6 +160,11 @@ impl Replay {
         }
     }
 
+    /// The instance replayed.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     /// Orchestration time of the current turn.
     pub fn now_ms(&self) -> u64 {
         self.now_ms

@@ -336,6 +336,16 @@ impl Store {
         row.map(|r| r.try_get(0).map_err(Error::from)).transpose()
     }
 
+    /// Raised events waiting in instance `id`'s inbox for its next turn.
+    pub async fn waiting_events(&self, id: &str) -> Result<u64> {
+        let row =
+            sqlx::query("SELECT COUNT(*) FROM inbox WHERE instance = ? AND kind = 'EventRaised'")
+                .bind(id)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(to_u64(row.try_get(0)?))
+    }
+
     /// Number of deployed module versions: used to label a deploy without an explicit version.
     pub async fn module_count(&self) -> Result<u64> {
         let row = sqlx::query("SELECT COUNT(*) FROM modules")

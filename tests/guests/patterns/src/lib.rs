@@ -426,6 +426,64 @@ fn trap(_input: Value) -> Result<Value, Failure> {
     panic!("deliberate trap")
 }
 
+#[derive(Debug, Deserialize)]
+struct ChattyInput {
+    /// Lines to log in each of the two turns, half through the context and half on stdout.
+    lines: u32,
+    /// Bytes of each line.
+    bytes: usize,
+}
+
+/// Logs `lines` lines of `bytes` bytes, waits for event `go`, and logs as many again: the host's
+/// log budget per turn bounds both turns.
+fn chatty(ctx: &Context, input: ChattyInput) -> Result<Value, Failure> {
+    let line = "x".repeat(input.bytes);
+    for turn in ["first", "second"] {
+        for i in 0..input.lines {
+            if i % 2 == 0 {
+                ctx.info(format!("{turn} {i} {line}"));
+            } else {
+                println!("{turn} {i} {line}");
+            }
+        }
+        if turn == "first" {
+            ctx.wait_event("go").get::<Value>()?;
+        }
+    }
+    Ok(Value::Null)
+}
+
+#[derive(Debug, Deserialize)]
+struct FanInput {
+    count: u32,
+}
+
+/// Schedules `count` `Echo` calls in one turn and waits for them all.
+fn fan(ctx: &Context, input: FanInput) -> Result<Value, Failure> {
+    let tasks: Vec<_> = (0..input.count)
+        .map(|i| ctx.call_activity("Echo", &i))
+        .collect();
+    let mut total = 0u64;
+    for task in tasks {
+        total += task.get::<u64>()?;
+    }
+    Ok(json!(total))
+}
+
+#[derive(Debug, Deserialize)]
+struct FailLoudlyInput {
+    kind_bytes: usize,
+    message_bytes: usize,
+}
+
+/// Fails with a kind and a message of the sizes asked for.
+fn fail_loudly(input: FailLoudlyInput) -> Result<Value, Failure> {
+    Err(Failure::new(
+        "K".repeat(input.kind_bytes),
+        "m".repeat(input.message_bytes),
+    ))
+}
+
 fn busy_loop() -> ! {
     let mut counter = 0u64;
     loop {
@@ -456,6 +514,8 @@ keel_sdk::module! {
         "Determinism" => determinism,
         "Timer" => timer,
         "Call" => call,
+        "Chatty" => chatty,
+        "Fan" => fan,
     },
     activities: {
         "Double" => double,
@@ -471,5 +531,6 @@ keel_sdk::module! {
         "HttpLoop" => http_loop,
         "IdempotencyKey" => idempotency_key,
         "Sleep" => sleep,
+        "FailLoudly" => fail_loudly,
     },
 }
