@@ -375,8 +375,10 @@ typedef struct keel_activity_info {
     uint32_t task_id;
     uint32_t attempt;
     /* Stable across every attempt of the call and new for each incarnation of the instance id:
-       `instance/run/task-id` (`instance/run@execution/task-id` after a continue-as-new). */
-    char idempotency_key[256];
+       `instance/run/task-id` (`instance/run@execution/task-id` after a continue-as-new). Room for
+       ids of up to 980 bytes (instance ids a client gives are at most 256 by default; ids Keel
+       derives for sub-orchestrations grow with their depth); a longer key is cut. */
+    char idempotency_key[1024];
 } keel_activity_info;
 
 /** Fills `info` inside an activity attempt run by Keel; false (nothing known) otherwise. */
