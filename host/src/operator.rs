@@ -7,8 +7,10 @@ use crate::store::{Error as StoreError, InstanceFilter, Rewound, Status};
 impl Keel {
     /// Rewinds failed instance `id` to its last good point: the failures recorded after its last
     /// call no longer count, failed activities there run again from their first attempt, failed
-    /// sub-orchestrations there are rewound too, and the instance runs on. The history keeps
-    /// everything, with an `ExecutionRewound` event naming what it voided.
+    /// sub-orchestrations there are rewound too (only the incarnation the parent started: a purged
+    /// child is started again, and an id another instance now holds fails the task with
+    /// `InstanceExists`), and the instance runs on. The history keeps everything, with an
+    /// `ExecutionRewound` event naming what it voided.
     pub async fn rewind(&self, id: &str, reason: &str) -> Result<Rewound> {
         let instance = self
             .status(id)

@@ -10,7 +10,7 @@ use axum::http::{Request, StatusCode, header};
 use keel::HistoryEvent;
 use keel::store::Status;
 use keel::upgrade::ReplayCheck;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use crate::support::{assert_completed, engine, finish, guest};
@@ -320,4 +320,157 @@ async fn a_rewound_instance_keeps_the_timer_it_was_waiting_for() {
     worker.stop().await;
     assert_completed(&instance);
     assert_eq!(instance.output, Some(serde_json::json!({"ready": "yes"})));
+}
+
+/// Starts `ParentOfNamed` as `parent` with a `TimerAndActivity` child under id `child`, whose
+/// activity fails until `FailUnlessReady` is configured, and runs both to their failure.
+async fn failed_parent(keel: &keel::Keel, parent: &str, child: &str) {
+    let input = json!({"child": child, "orchestrator": "TimerAndActivity", "input": 0});
+    keel.start("ParentOfNamed", &input.to_string(), Some(parent))
+        .await
+        .unwrap();
+    let failed = finish(keel, parent).await;
+    assert_eq!(failed.status, Status::Failed);
+    assert_eq!(failed.failure.unwrap().kind, "NotReady");
+    let child = keel.status(child).await.unwrap().unwrap();
+    assert_eq!(child.status, Status::Failed);
+    assert_eq!(child.parent.unwrap().instance, parent);
+}
+
+/// Waits for `id` to end with a worker running, failing the test if it is still waiting after 20 s.
+async fn ends(keel: &keel::Keel, id: &str, what: &str) -> keel::store::Instance {
+    let worker = crate::support::Running::start(keel);
+    let ended = keel.wait(id, Duration::from_secs(20)).await;
+    worker.stop().await;
+    ended.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// The cascade: a failed parent's rewind rewinds the failed child it started (same incarnation),
+/// whose failed activity runs again, and both complete.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewound_parent_rewinds_the_failed_child_it_started() {
+    let t = engine(&["keel_test_patterns"]).await;
+    failed_parent(&t.keel, "fp", "fp-child").await;
+    let child_run = t.keel.status("fp-child").await.unwrap().unwrap().run;
+    t.keel
+        .set_config("FailUnlessReady", "READY", "yes")
+        .await
+        .unwrap();
+    let rewound = t.keel.rewind("fp", "configured").await.unwrap();
+    assert_eq!(rewound.instances, ["fp", "fp-child"]);
+    assert_eq!(rewound.tasks, ["fp-child/1"]);
+    let done = ends(&t.keel, "fp", "the rewound parent never ended").await;
+    assert_completed(&done);
+    assert_eq!(done.output, Some(json!({"child": {"ready": "yes"}})));
+    let child = t.keel.status("fp-child").await.unwrap().unwrap();
+    assert_completed(&child);
+    assert_eq!(
+        child.run, child_run,
+        "the child was rewound, not started again"
+    );
+}
+
+/// A failed parent's child id was taken since by an unrelated instance, which failed too: the
+/// parent's rewind must leave that instance alone (it is not the child the parent waits for, and
+/// would never report to it), and the parent's task fails again with `InstanceExists`, as a first
+/// start under a taken id does, instead of the parent waiting forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewound_parent_leaves_alone_an_instance_that_took_its_childs_id() {
+    let t = engine(&["keel_test_patterns"]).await;
+    failed_parent(&t.keel, "rp", "rp-child").await;
+    let child_run = t.keel.status("rp-child").await.unwrap().unwrap().run;
+    // The ended child's id is started again directly, as an instance of its own, which fails too.
+    t.keel
+        .start("TimerAndActivity", "0", Some("rp-child"))
+        .await
+        .unwrap();
+    let other = finish(&t.keel, "rp-child").await;
+    assert_eq!(other.status, Status::Failed);
+    assert_eq!(other.parent, None);
+    assert_ne!(other.run, child_run);
+    let other_history = t.keel.history("rp-child").await.unwrap();
+    // Rewound now, the unrelated instance would complete.
+    t.keel
+        .set_config("FailUnlessReady", "READY", "yes")
+        .await
+        .unwrap();
+
+    let rewound = t.keel.rewind("rp", "configured").await.unwrap();
+    assert_eq!(
+        t.keel.status("rp-child").await.unwrap().unwrap(),
+        other,
+        "the parent's rewind changed the unrelated instance that took its child's id"
+    );
+    assert_eq!(t.keel.history("rp-child").await.unwrap(), other_history);
+    assert_eq!(rewound.instances, ["rp"]);
+    assert!(rewound.tasks.is_empty(), "{rewound:?}");
+
+    let parent = ends(
+        &t.keel,
+        "rp",
+        "the rewound parent waited forever for a child that is gone",
+    )
+    .await;
+    assert_eq!(parent.status, Status::Failed);
+    let failure = parent.failure.unwrap();
+    assert_eq!(failure.kind, "InstanceExists", "{failure:?}");
+    assert!(failure.message.contains("rp-child"), "{failure:?}");
+    // The rewind voided the child's failure and the parent's; the task failed again, once.
+    let history = t.keel.history("rp").await.unwrap();
+    let rewind_at = history
+        .iter()
+        .position(|r| r.event.kind() == "ExecutionRewound")
+        .expect("the rewind is recorded");
+    let after: Vec<_> = crate::support::kinds(&history[rewind_at + 1..]);
+    assert_eq!(after, ["SubOrchestrationFailed", "ExecutionFailed"]);
+    assert!(matches!(
+        &history[rewind_at + 1..].iter().find(|r| r.event.kind() == "SubOrchestrationFailed").unwrap().event,
+        HistoryEvent::SubOrchestrationFailed { id: 0, failure } if failure.kind == "InstanceExists"
+    ));
+    // Still untouched once the parent has run.
+    assert_eq!(t.keel.status("rp-child").await.unwrap().unwrap(), other);
+    assert_eq!(t.keel.history("rp-child").await.unwrap(), other_history);
+}
+
+/// A failed parent's failed child was purged: the parent's rewind starts the child again under the
+/// same id, as a new incarnation that reports to the parent, as the parent's first start did.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewound_parent_starts_its_purged_child_again() {
+    let t = engine(&["keel_test_patterns"]).await;
+    failed_parent(&t.keel, "pp", "pp-child").await;
+    let child_run = t.keel.status("pp-child").await.unwrap().unwrap().run;
+    t.keel.purge("pp-child").await.unwrap();
+    t.keel
+        .set_config("FailUnlessReady", "READY", "yes")
+        .await
+        .unwrap();
+
+    let rewound = t.keel.rewind("pp", "configured").await.unwrap();
+    assert_eq!(rewound.instances, ["pp"]);
+    assert!(rewound.tasks.is_empty(), "{rewound:?}");
+    let done = ends(
+        &t.keel,
+        "pp",
+        "the rewound parent waited forever for its purged child",
+    )
+    .await;
+    assert_completed(&done);
+    assert_eq!(done.output, Some(json!({"child": {"ready": "yes"}})));
+    let child = t.keel.status("pp-child").await.unwrap().unwrap();
+    assert_completed(&child);
+    assert_ne!(child.run, child_run, "a new incarnation");
+    assert_eq!(
+        child.parent,
+        Some(keel::history::ParentRef {
+            instance: "pp".into(),
+            execution: 1,
+            task_id: 0,
+            run: done.run.clone(),
+        })
+    );
+    let history = t.keel.history("pp-child").await.unwrap();
+    assert!(
+        !history.iter().any(|r| r.event.kind() == "ExecutionRewound"),
+        "{history:?}"
+    );
 }

@@ -220,7 +220,9 @@ pub enum Command {
         name: Option<String>,
     },
     /// Rewind a failed instance: the failures after its last call no longer count, failed activities
-    /// there run again, and the instance goes on from its last good point.
+    /// there run again, failed sub-orchestrations there are rewound (a purged one is started again;
+    /// one whose id another instance now holds fails its task with InstanceExists and that instance
+    /// is left alone), and the instance goes on from its last good point.
     Rewind {
         /// Instance id.
         id: String,

@@ -4,9 +4,11 @@
 
 use sqlx::{Row, SqliteConnection};
 
-use super::ops::{Incarnation, OutMessage, insert_message, purge};
+use serde_json::Value;
+
+use super::ops::{Incarnation, NewInstance, OutMessage, create_instance, insert_message, purge};
 use super::{Error, Message, Result, Status, json_text, parse_json, to_i64};
-use crate::history::HistoryEvent;
+use crate::history::{Failure, HistoryEvent, ParentRef};
 
 /// Moving one instance's current execution to another module.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +99,12 @@ pub struct Rewound {
 /// sub-orchestrations, the failure of the execution itself) are voided by an `ExecutionRewound`
 /// event, those activities are scheduled again from their first attempt, failed sub-orchestrations
 /// are rewound in turn, and the instance runs again from its last good point.
+///
+/// A sub-orchestration is rewound only if its id still holds the incarnation this task started
+/// ([`started_by`]). If the id is free (the child was purged), the child is started again as the
+/// task's first start did; if another instance holds it, that instance is left alone and the task
+/// fails again with `InstanceExists`, as a first start under a taken id does. Either way the parent
+/// gets a result: it never waits for one that cannot come.
 pub(super) async fn rewind(
     conn: &mut SqliteConnection,
     id: &str,
@@ -107,10 +115,11 @@ pub(super) async fn rewind(
     let mut pending = vec![id.to_owned()];
     while let Some(instance) = pending.pop() {
         let top = instance == id;
-        let row = sqlx::query("SELECT status, execution, history_len FROM instances WHERE id = ?")
-            .bind(&instance)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row =
+            sqlx::query("SELECT status, execution, history_len, run FROM instances WHERE id = ?")
+                .bind(&instance)
+                .fetch_optional(&mut *conn)
+                .await?;
         let Some(row) = row else {
             if top {
                 return Ok(None);
@@ -120,6 +129,7 @@ pub(super) async fn rewind(
         let status: String = row.try_get(0)?;
         let execution: i64 = row.try_get(1)?;
         let len: i64 = row.try_get(2)?;
+        let run: Option<String> = row.try_get(3)?;
         if status != Status::Failed.as_str() {
             if top {
                 return Err(Error::Conflict(format!(
@@ -176,6 +186,17 @@ pub(super) async fn rewind(
         .bind(&instance)
         .execute(&mut *conn)
         .await?;
+        for child in &plan.children {
+            let parent = ParentRef {
+                instance: instance.clone(),
+                execution,
+                task_id: child.task,
+                run: run.clone(),
+            };
+            if retry_child(conn, child, parent, now).await? {
+                pending.push(child.instance.clone());
+            }
+        }
         if plan.tasks.is_empty() && plan.children.is_empty() {
             // Nothing to wait for: the orchestrator itself failed, so give it a turn to go on.
             insert_message(
@@ -191,7 +212,6 @@ pub(super) async fn rewind(
             )
             .await?;
         }
-        pending.extend(plan.children);
         done.instances.push(instance);
     }
     Ok(Some(done))
@@ -203,8 +223,111 @@ struct RewindPlan {
     voided: Vec<u32>,
     /// `(task, name, input JSON, options JSON)` of activities to schedule again.
     tasks: Vec<(u32, String, String, String)>,
-    /// Failed sub-orchestrations to rewind.
-    children: Vec<String>,
+    /// Failed sub-orchestrations to run again.
+    children: Vec<FailedChild>,
+}
+
+/// A sub-orchestration whose failure a rewind voids, as its parent's history started it.
+#[derive(Debug, PartialEq)]
+struct FailedChild {
+    /// The parent's task waiting for it.
+    task: u32,
+    /// Its instance id.
+    instance: String,
+    /// Its orchestrator.
+    name: String,
+    /// Its input.
+    input: Value,
+}
+
+/// Whether a child row whose stored parent is `stored` is the incarnation that `parent`'s task
+/// started. The runs must be equal, NULL only to NULL, which is the rule a child's result is
+/// delivered by (`run IS ?`): a row from before run tokens existed names a parent that has none
+/// either, and is then told apart by the parent's id, execution and task alone.
+fn started_by(stored: Option<&ParentRef>, parent: &ParentRef) -> bool {
+    stored == Some(parent)
+}
+
+/// Gets the failed sub-orchestration `child` of `parent` (whose failure was just voided) going again,
+/// and returns whether it is to be rewound: it is, if its row is the incarnation this task started
+/// and it failed. Its id free (it was purged), it is started again as the task's first start did; its
+/// id held by another instance (ended, and its id started again), that instance is not touched and
+/// the task fails again with `InstanceExists`, as a first start under a taken id does.
+async fn retry_child(
+    conn: &mut SqliteConnection,
+    child: &FailedChild,
+    parent: ParentRef,
+    now: u64,
+) -> Result<bool> {
+    let row = sqlx::query("SELECT status, parent FROM instances WHERE id = ?")
+        .bind(&child.instance)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let failure = match row {
+        Some(row) => {
+            let status: String = row.try_get(0)?;
+            let stored: Option<String> = row.try_get(1)?;
+            let stored: Option<ParentRef> = stored
+                .map(|p| parse_json("parent reference", &p))
+                .transpose()?;
+            if started_by(stored.as_ref(), &parent) {
+                // A child of this task that has not failed (rewound on its own since) reports to
+                // the parent when it ends, as it always did.
+                return Ok(status == Status::Failed.as_str());
+            }
+            Failure::new(
+                "InstanceExists",
+                format!(
+                    "cannot start sub-orchestration again: instance {} already exists and is \
+                     not the one this task started",
+                    child.instance
+                ),
+            )
+        }
+        None => {
+            let module: Option<String> = sqlx::query_scalar(
+                "SELECT digest FROM functions WHERE name = ? AND kind = 'orchestrator' AND active = 1",
+            )
+            .bind(&child.name)
+            .fetch_optional(&mut *conn)
+            .await?;
+            match module {
+                Some(module) => {
+                    let start = NewInstance {
+                        id: child.instance.clone(),
+                        name: child.name.clone(),
+                        module,
+                        input: child.input.clone(),
+                        parent: Some(parent),
+                    };
+                    create_instance(conn, &start, now).await?;
+                    return Ok(false);
+                }
+                None => Failure::new(
+                    "OrchestratorNotFound",
+                    format!("no orchestrator named {} is deployed", child.name),
+                ),
+            }
+        }
+    };
+    insert_message(
+        conn,
+        &OutMessage {
+            instance: parent.instance,
+            execution: Some(parent.execution),
+            // In the same transaction as the parent's rewind.
+            incarnation: Incarnation::Any,
+            message: Message::Deliver {
+                event: HistoryEvent::SubOrchestrationFailed {
+                    id: parent.task_id,
+                    failure,
+                },
+            },
+            visible_at: now,
+        },
+    )
+    .await?;
+    Ok(false)
 }
 
 fn plan_rewind(events: &[(u32, HistoryEvent)]) -> RewindPlan {
@@ -248,8 +371,16 @@ fn plan_rewind(events: &[(u32, HistoryEvent)]) -> RewindPlan {
             HistoryEvent::SubOrchestrationFailed { id, .. } => {
                 let child = events.iter().find_map(|(_, e)| match e {
                     HistoryEvent::SubOrchestrationCreated {
-                        id: task, instance, ..
-                    } if task == id => Some(instance.clone()),
+                        id: task,
+                        name,
+                        instance,
+                        input,
+                    } if task == id => Some(FailedChild {
+                        task: *id,
+                        instance: instance.clone(),
+                        name: name.clone(),
+                        input: input.clone(),
+                    }),
                     _ => None,
                 });
                 if let Some(child) = child {
@@ -373,5 +504,92 @@ impl super::Store {
         self.writer()
             .submit(|reply| super::ops::Op::DeleteModules { digests, reply })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parent(run: Option<&str>) -> ParentRef {
+        ParentRef {
+            instance: "p".into(),
+            execution: 2,
+            task_id: 3,
+            run: run.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_child_row_is_the_task_s_only_if_it_names_the_parent_s_incarnation_and_task() {
+        let ours = parent(Some("r1"));
+        assert!(started_by(Some(&parent(Some("r1"))), &ours));
+        // Another incarnation of the parent's id, or nobody's child.
+        assert!(!started_by(Some(&parent(Some("r0"))), &ours));
+        assert!(!started_by(None, &ours));
+        // Another parent, execution or task.
+        for other in [
+            ParentRef {
+                instance: "q".into(),
+                ..parent(Some("r1"))
+            },
+            ParentRef {
+                execution: 1,
+                ..parent(Some("r1"))
+            },
+            ParentRef {
+                task_id: 0,
+                ..parent(Some("r1"))
+            },
+        ] {
+            assert!(!started_by(Some(&other), &ours), "{other:?}");
+        }
+        // Rows from before run tokens: told apart by id, execution and task; a NULL run matches only
+        // a NULL run, as for the delivery of the child's result.
+        assert!(started_by(Some(&parent(None)), &parent(None)));
+        assert!(!started_by(Some(&parent(None)), &ours));
+        assert!(!started_by(Some(&parent(Some("r1"))), &parent(None)));
+    }
+
+    #[test]
+    fn a_rewind_plans_the_failed_child_as_its_parent_started_it() {
+        let events = [
+            (
+                0,
+                HistoryEvent::SubOrchestrationCreated {
+                    id: 0,
+                    name: "Child".into(),
+                    instance: "c".into(),
+                    input: json!({"n": 1}),
+                },
+            ),
+            (
+                1,
+                HistoryEvent::SubOrchestrationFailed {
+                    id: 0,
+                    failure: Failure::new("Boom", "failed"),
+                },
+            ),
+            (
+                2,
+                HistoryEvent::ExecutionFailed {
+                    failure: Failure::new("Boom", "failed"),
+                },
+            ),
+        ];
+        let plan = plan_rewind(&events);
+        assert_eq!(plan.voided, [1, 2]);
+        assert!(plan.tasks.is_empty());
+        assert_eq!(
+            plan.children,
+            [FailedChild {
+                task: 0,
+                instance: "c".into(),
+                name: "Child".into(),
+                input: json!({"n": 1}),
+            }]
+        );
     }
 }

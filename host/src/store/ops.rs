@@ -487,7 +487,11 @@ async fn activate_function(
     Ok(true)
 }
 
-async fn create_instance(conn: &mut SqliteConnection, inst: &NewInstance, now: u64) -> Result<()> {
+pub(super) async fn create_instance(
+    conn: &mut SqliteConnection,
+    inst: &NewInstance,
+    now: u64,
+) -> Result<()> {
     let existing = sqlx::query("SELECT status FROM instances WHERE id = ?")
         .bind(&inst.id)
         .fetch_optional(&mut *conn)

@@ -116,13 +116,24 @@ fn waiting_parent(ctx: &Context, n: u32) -> Result<Value, Failure> {
 #[derive(Debug, Deserialize)]
 struct NamedChildInput {
     child: String,
+    /// The child's orchestrator; `WaitForEvent` when absent.
+    #[serde(default = "wait_for_event_name")]
+    orchestrator: String,
+    /// The child's input.
+    #[serde(default)]
+    input: Value,
 }
 
-/// Starts one `WaitForEvent` child under the id it is given and returns `{"child": its output}`: two
-/// incarnations of one parent id can each have a child of their own.
+fn wait_for_event_name() -> String {
+    "WaitForEvent".to_owned()
+}
+
+/// Starts one child (`WaitForEvent` unless `orchestrator` names another) under the id it is given
+/// and returns `{"child": its output}`, or fails with the child's failure: two incarnations of one
+/// parent id can each have a child of their own, and a test can reuse a child's id on purpose.
 fn parent_of_named(ctx: &Context, input: NamedChildInput) -> Result<Value, Failure> {
     let output: Value = ctx
-        .call_orchestrator("WaitForEvent", Some(&input.child), &Value::Null)
+        .call_orchestrator(&input.orchestrator, Some(&input.child), &input.input)
         .get()?;
     Ok(json!({ "child": output }))
 }
