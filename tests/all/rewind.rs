@@ -474,3 +474,44 @@ async fn a_rewound_parent_starts_its_purged_child_again() {
         "{history:?}"
     );
 }
+
+/// A child the operator terminated reports its termination to its parent as a failure; when the
+/// parent fails of it and is rewound, that failure is voided, but a terminated child is not rewound
+/// (only failed ones are): the parent must get the termination again, not wait forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewound_parent_whose_child_was_terminated_gets_the_termination_again() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let input = json!({"child": "tp-child"});
+    t.keel
+        .start("ParentOfNamed", &input.to_string(), Some("tp"))
+        .await
+        .unwrap();
+    let worker = crate::support::Running::start(&t.keel);
+    crate::support::wait_for_event(&t.keel, "tp", "SubOrchestrationCreated").await;
+    crate::support::wait_for_event(&t.keel, "tp-child", "EventAwaited").await;
+    t.keel.terminate("tp-child", "not needed").await.unwrap();
+    let failed = t.keel.wait("tp", Duration::from_secs(20)).await.unwrap();
+    worker.stop().await;
+    assert_eq!(failed.status, Status::Failed);
+    let first = failed.failure.expect("the child's termination");
+    assert_eq!(
+        t.keel.status("tp-child").await.unwrap().unwrap().status,
+        Status::Terminated
+    );
+
+    let rewound = t.keel.rewind("tp", "try again").await.unwrap();
+    assert_eq!(rewound.instances, ["tp"]);
+    let again = ends(
+        &t.keel,
+        "tp",
+        "the rewound parent waited forever for a terminated child",
+    )
+    .await;
+    assert_eq!(again.status, Status::Failed);
+    assert_eq!(again.failure, Some(first));
+    assert_eq!(
+        t.keel.status("tp-child").await.unwrap().unwrap().status,
+        Status::Terminated,
+        "a terminated child stays terminated"
+    );
+}

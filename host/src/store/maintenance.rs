@@ -238,6 +238,8 @@ struct FailedChild {
     name: String,
     /// Its input.
     input: Value,
+    /// The failure the parent got from it, which the rewind voids.
+    failure: Failure,
 }
 
 /// Whether a child row whose stored parent is `stored` is the incarnation that `parent`'s task
@@ -271,18 +273,25 @@ async fn retry_child(
                 .map(|p| parse_json("parent reference", &p))
                 .transpose()?;
             if started_by(stored.as_ref(), &parent) {
-                // A child of this task that has not failed (rewound on its own since) reports to
-                // the parent when it ends, as it always did.
-                return Ok(status == Status::Failed.as_str());
+                if status == Status::Terminated.as_str() {
+                    // A terminated child is not rewound, and it has already reported: the parent
+                    // gets the same failure again rather than waiting for a report that never comes.
+                    child.failure.clone()
+                } else {
+                    // A child of this task that has not failed (rewound on its own since) reports
+                    // to the parent when it ends, as it always did.
+                    return Ok(status == Status::Failed.as_str());
+                }
+            } else {
+                Failure::new(
+                    "InstanceExists",
+                    format!(
+                        "cannot start sub-orchestration again: instance {} already exists and is \
+                         not the one this task started",
+                        child.instance
+                    ),
+                )
             }
-            Failure::new(
-                "InstanceExists",
-                format!(
-                    "cannot start sub-orchestration again: instance {} already exists and is \
-                     not the one this task started",
-                    child.instance
-                ),
-            )
         }
         None => {
             let module: Option<String> = sqlx::query_scalar(
@@ -368,7 +377,7 @@ fn plan_rewind(events: &[(u32, HistoryEvent)]) -> RewindPlan {
                         .push((*id, name.clone(), json_text(input), json_text(options)));
                 }
             }
-            HistoryEvent::SubOrchestrationFailed { id, .. } => {
+            HistoryEvent::SubOrchestrationFailed { id, failure } => {
                 let child = events.iter().find_map(|(_, e)| match e {
                     HistoryEvent::SubOrchestrationCreated {
                         id: task,
@@ -380,6 +389,7 @@ fn plan_rewind(events: &[(u32, HistoryEvent)]) -> RewindPlan {
                         instance: instance.clone(),
                         name: name.clone(),
                         input: input.clone(),
+                        failure: failure.clone(),
                     }),
                     _ => None,
                 });
@@ -589,6 +599,7 @@ mod tests {
                 instance: "c".into(),
                 name: "Child".into(),
                 input: json!({"n": 1}),
+                failure: Failure::new("Boom", "failed"),
             }]
         );
     }
