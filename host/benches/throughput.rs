@@ -1,8 +1,10 @@
-//! Throughput benchmark: a 1,000-step sequential orchestration (hot instances versus replay on every
-//! turn), a 1,000-way fan-out, and 200 concurrent order-processing instances, on a real SQLite file
-//! with `synchronous=FULL`. Prints its figures; asserts nothing about speed.
+//! Throughput benchmark on a real SQLite file with `synchronous=FULL`: sequential chains (1,000 and
+//! 10,000 steps, on disk and on tmpfs, with the process's CPU time per step), a chain replayed on
+//! every turn versus a hot one, fan-outs of 1,000 and 10,000, many concurrent chains, and 200
+//! order-processing instances. Prints its figures; asserts nothing about speed.
 //!
-//! Run with `cargo bench -p keel --bench throughput` (add `-- --quick` for smaller sizes).
+//! Run with `cargo bench -p keel --bench throughput` (add `-- --quick` for smaller sizes, and words
+//! such as `sequence`, `replay`, `fan-out`, `concurrent`, `orders` to run only those scenarios).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,10 +17,22 @@ use keel::{Config, Keel};
 mod support;
 
 struct Sizes {
-    steps: u64,
+    steps: Vec<u64>,
     cold_steps: u64,
-    fan_out: u64,
+    fan_out: Vec<u64>,
+    concurrent: Vec<(usize, u64)>,
     orders: usize,
+}
+
+/// CPU time (user + system) this process has used so far.
+fn cpu_time() -> Duration {
+    cpu_time::ProcessTime::now().as_duration()
+}
+
+/// Wall-clock and CPU time of a measured run.
+struct Measured {
+    wall: Duration,
+    cpu: Duration,
 }
 
 async fn open(dir: &Path, hot_capacity: usize) -> Keel {
@@ -35,66 +49,128 @@ async fn open(dir: &Path, hot_capacity: usize) -> Keel {
 }
 
 async fn run_one(keel: &Keel, name: &str, input: &str) -> Duration {
+    measure(keel, name, input).await.wall
+}
+
+async fn measure(keel: &Keel, name: &str, input: &str) -> Measured {
     let worker = keel.run_worker();
+    let cpu = cpu_time();
     let started = Instant::now();
     let id = keel.start(name, input, None).await.expect("start");
     let instance = keel
         .wait(id.as_str(), Duration::from_secs(3600))
         .await
         .expect("wait");
-    let elapsed = started.elapsed();
+    let wall = started.elapsed();
+    let cpu = cpu_time() - cpu;
     worker.shutdown().await;
     assert_eq!(instance.status, Status::Completed, "{:?}", instance.failure);
-    elapsed
+    Measured { wall, cpu }
 }
 
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |name: &str| words.is_empty() || words.iter().any(|w| name.contains(w.as_str()));
     let sizes = if quick {
         Sizes {
-            steps: 100,
+            steps: vec![100, 1000],
             cold_steps: 50,
-            fan_out: 100,
+            fan_out: vec![100],
+            concurrent: vec![(20, 10)],
             orders: 20,
         }
     } else {
         Sizes {
-            steps: 1000,
+            steps: vec![1000, 10_000],
             cold_steps: 200,
-            fan_out: 1000,
+            fan_out: vec![1000, 10_000],
+            concurrent: vec![(200, 10), (2000, 10)],
             orders: 200,
         }
     };
     support::guests();
     println!("keel throughput benchmark (SQLite, synchronous=FULL, release build)");
+    if wanted("sequence") {
+        sequence(&sizes).await;
+    }
+    if wanted("replay") {
+        replay(&sizes).await;
+    }
+    if wanted("fan-out") {
+        fan_out(&sizes).await;
+    }
+    if wanted("concurrent") {
+        concurrent(&sizes).await;
+    }
+    if wanted("orders") {
+        orders(&sizes).await;
+    }
+}
 
-    // 1. Sequential chain, hot instance: one resume per step.
+/// Directories to run on: the temporary directory's disk, and tmpfs where there is one.
+fn places() -> Vec<(&'static str, tempfile::TempDir)> {
+    let mut places = vec![("disk", tempfile::tempdir().expect("tempdir"))];
+    if Path::new("/dev/shm").is_dir() {
+        places.push((
+            "tmpfs",
+            tempfile::tempdir_in("/dev/shm").expect("tempdir on tmpfs"),
+        ));
+    }
+    places
+}
+
+/// 1. Sequential chains on a hot instance: one resume, one attempt per step; the figures per step
+///    should not grow with the chain's length.
+async fn sequence(sizes: &Sizes) {
+    for (place, dir) in places() {
+        let keel = open(dir.path(), 10_000).await;
+        let warm = run_one(&keel, "Sequence", r#"{"steps":100}"#).await;
+        println!(
+            "sequence   ({place}: warm-up run of 100 steps {:.2} s)",
+            warm.as_secs_f64()
+        );
+        let mut first: Option<(u64, Measured)> = None;
+        for &steps in &sizes.steps {
+            let input = format!(r#"{{"steps":{steps}}}"#);
+            let m = measure(&keel, "Sequence", &input).await;
+            println!(
+                "sequence   {steps:>6} steps, hot, {place:<5}   {:>8.2} s  {:>8.0} steps/s  {:>7.0} us wall/step  {:>6.0} us CPU/step",
+                m.wall.as_secs_f64(),
+                steps as f64 / m.wall.as_secs_f64(),
+                m.wall.as_micros() as f64 / steps as f64,
+                m.cpu.as_micros() as f64 / steps as f64,
+            );
+            if let Some((base, b)) = &first {
+                println!(
+                    "ratio      {steps} / {base} steps, {place}: wall {:.2}x, CPU {:.2}x (flat in history length = {:.0}x)",
+                    m.wall.as_secs_f64() / b.wall.as_secs_f64(),
+                    m.cpu.as_secs_f64() / b.cpu.as_secs_f64(),
+                    steps as f64 / *base as f64,
+                );
+            } else {
+                first = Some((steps, m));
+            }
+        }
+    }
+}
+
+/// The same chain with the hot cache off: every turn replays the whole history (O(n^2)), beside
+/// the hot chain in the same run.
+async fn replay(sizes: &Sizes) {
     let dir = tempfile::tempdir().expect("tempdir");
     let keel = open(dir.path(), 10_000).await;
-    let input = format!(r#"{{"steps":{}}}"#, sizes.steps);
-    let warm = run_one(&keel, "Sequence", &input).await;
-    println!(
-        "sequence   (first run, includes warm-up: {:.2} s)",
-        warm.as_secs_f64()
-    );
-    let hot = run_one(&keel, "Sequence", &input).await;
-    let hot_rate = sizes.steps as f64 / hot.as_secs_f64();
-    println!(
-        "sequence   {:>5} steps, hot instance      {:>8.2} s  {:>8.0} steps/s",
-        sizes.steps,
-        hot.as_secs_f64(),
-        hot_rate
-    );
-
-    // Same chain with the hot cache off: every turn replays the whole history (O(n^2)).
     let dir_cold = tempfile::tempdir().expect("tempdir");
     let cold_keel = open(dir_cold.path(), 0).await;
     for steps in [sizes.cold_steps / 2, sizes.cold_steps] {
         let input = format!(r#"{{"steps":{steps}}}"#);
         let cold = run_one(&cold_keel, "Sequence", &input).await;
         println!(
-            "sequence   {:>5} steps, replay every turn {:>8.2} s  {:>8.0} steps/s",
+            "sequence   {:>6} steps, replay every turn {:>8.2} s  {:>8.0} steps/s",
             steps,
             cold.as_secs_f64(),
             steps as f64 / cold.as_secs_f64()
@@ -104,25 +180,70 @@ async fn main() {
     let hot_small = run_one(&keel, "Sequence", &input).await;
     let cold_small = run_one(&cold_keel, "Sequence", &input).await;
     println!(
-        "ratio      {:>5} steps: replay-every-turn {:.2} s / hot {:.2} s = {:.1}x",
+        "ratio      {:>6} steps: replay-every-turn {:.2} s / hot {:.2} s = {:.1}x",
         sizes.cold_steps,
         cold_small.as_secs_f64(),
         hot_small.as_secs_f64(),
         cold_small.as_secs_f64() / hot_small.as_secs_f64()
     );
+}
 
-    // 2. Fan-out: N activities scheduled in one turn, joined with await-all.
-    let input = format!(r#"{{"count":{}}}"#, sizes.fan_out);
-    let fan = run_one(&keel, "FanOut", &input).await;
-    println!(
-        "fan-out    {:>5} activities              {:>8.2} s  {:>8.0} activities/s",
-        sizes.fan_out,
-        fan.as_secs_f64(),
-        sizes.fan_out as f64 / fan.as_secs_f64()
-    );
+/// 2. Fan-out: N activities scheduled in one turn, joined with await-all.
+async fn fan_out(sizes: &Sizes) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keel = open(dir.path(), 10_000).await;
+    run_one(&keel, "FanOut", r#"{"count":10}"#).await;
+    for &count in &sizes.fan_out {
+        let input = format!(r#"{{"count":{count}}}"#);
+        let m = measure(&keel, "FanOut", &input).await;
+        println!(
+            "fan-out    {count:>6} activities            {:>8.2} s  {:>8.0} activities/s  {:>6.0} us CPU/activity",
+            m.wall.as_secs_f64(),
+            count as f64 / m.wall.as_secs_f64(),
+            m.cpu.as_micros() as f64 / count as f64,
+        );
+    }
+}
 
-    // 3. Concurrent order-processing instances (4 activities each, one of them retried once; the
-    //    payment and the confirmation are HTTP calls to the example's service, a Python process).
+/// 3. Many chains at once: N instances of a `steps`-step chain started together.
+async fn concurrent(sizes: &Sizes) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keel = open(dir.path(), 10_000).await;
+    run_one(&keel, "Sequence", r#"{"steps":10}"#).await;
+    for &(count, steps) in &sizes.concurrent {
+        let worker = keel.run_worker();
+        let input = format!(r#"{{"steps":{steps}}}"#);
+        let cpu = cpu_time();
+        let started = Instant::now();
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            ids.push(keel.start("Sequence", &input, None).await.expect("start"));
+        }
+        for id in &ids {
+            let instance = keel
+                .wait(id.as_str(), Duration::from_secs(3600))
+                .await
+                .expect("wait");
+            assert_eq!(instance.status, Status::Completed, "{:?}", instance.failure);
+        }
+        let wall = started.elapsed();
+        let cpu = cpu_time() - cpu;
+        worker.shutdown().await;
+        let total = count as u64 * steps;
+        println!(
+            "concurrent {count:>6} x {steps}-step chains       {:>8.2} s  {:>8.0} steps/s  {:>6.0} us CPU/step",
+            wall.as_secs_f64(),
+            total as f64 / wall.as_secs_f64(),
+            cpu.as_micros() as f64 / total as f64,
+        );
+    }
+}
+
+/// 4. Concurrent order-processing instances (4 activities each, one of them retried once; the
+///    payment and the confirmation are HTTP calls to the example's service, a Python process).
+async fn orders(sizes: &Sizes) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keel = open(dir.path(), 10_000).await;
     let shop = support::Shop::start("bench-token");
     shop.configure(&keel).await;
     let worker = keel.run_worker();
@@ -148,7 +269,7 @@ async fn main() {
     let activities = sizes.orders * 4;
     let attempts = sizes.orders * 5;
     println!(
-        "orders     {:>5} instances               {:>8.2} s  {:>8.1} instances/s  {:>7.0} activity steps/s  ({} attempts incl. retries: {:.0}/s)",
+        "orders     {:>6} instances               {:>8.2} s  {:>8.1} instances/s  {:>7.0} activity steps/s  ({} attempts incl. retries: {:.0}/s)",
         sizes.orders,
         elapsed,
         sizes.orders as f64 / elapsed,
