@@ -87,6 +87,9 @@ pub struct Metrics {
     pub hot_evictions: AtomicU64,
     /// Turns committed.
     pub turns: AtomicU64,
+    /// Activity results committed with the turn they unblocked, in the worker that produced them,
+    /// instead of through the instance's inbox and a turn of their own.
+    pub results_with_turn: AtomicU64,
     /// Turns abandoned (lease lost, store conflict, guest could not start); they run again later.
     pub turns_abandoned: AtomicU64,
     /// How long turns took, from claim to commit.

@@ -102,6 +102,12 @@ async fn keel_run_exports_its_turns_and_attempts_over_otlp() {
         let end: u128 = span["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
         assert!(start <= end);
     }
+    // Each turn and attempt is a root of the instance's trace: an attempt is not a child of the turn
+    // that scheduled it, nor a turn of the attempt whose result ran it (which chained every span of
+    // an instance into one ever deeper path).
+    for span in turns.iter().chain(&attempts) {
+        assert!(span.get("parentSpanId").is_none(), "{span:#}");
+    }
     assert!(turns.iter().all(|t| {
         attribute(t, "keel.name").and_then(|v| v["stringValue"].as_str()) == Some("ProcessOrder")
             && attribute(t, "keel.execution").and_then(|v| v["intValue"].as_str()) == Some("1")

@@ -69,7 +69,10 @@ impl Workers {
     pub(crate) fn dispatch(self: &Arc<Self>, items: Vec<WorkItem>) {
         for item in items {
             let workers = self.clone();
+            // A root span: an attempt is not part of the turn that scheduled it (which may have
+            // ended long before), nor of the attempt whose result ran that turn.
             let span = tracing::info_span!(
+                parent: None,
                 "activity.attempt",
                 instance = %item.instance,
                 execution = item.execution,
@@ -148,7 +151,7 @@ impl Workers {
         };
         let finish = match result {
             Ok(output) => {
-                tracing::info!("activity completed");
+                tracing::debug!("activity completed");
                 FinishWorkItem::Done {
                     id: item.id,
                     owner: self.shared.owner.clone(),
@@ -197,6 +200,17 @@ impl Workers {
             }
         };
         let driver = self.driver.get().and_then(Weak::upgrade);
+        if let (Some(driver), FinishWorkItem::Done { message, .. }) = (&driver, &finish)
+            && let Message::Deliver { event } = &message.message
+            && driver.offer_result(&item, event.clone()).await
+        {
+            // Committed with the turn it unblocked.
+            self.shared
+                .metrics
+                .activity_latency
+                .observe(started.elapsed());
+            return;
+        }
         let claim = driver
             .as_ref()
             .map(|_| now.saturating_add(self.shared.config.lease_ms));

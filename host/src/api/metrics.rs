@@ -85,6 +85,15 @@ pub(crate) async fn render(state: &AppState) -> Result<String, engine::Error> {
         &[(String::new(), engine.hot_hits.load(Ordering::Relaxed))],
     );
     metric(
+        "keel_results_with_turn_total",
+        "counter",
+        "Activity results committed in one transaction with the turn they unblocked.",
+        &[(
+            String::new(),
+            engine.results_with_turn.load(Ordering::Relaxed),
+        )],
+    );
+    metric(
         "keel_replays_total",
         "counter",
         "Orchestrator guests started by replaying history.",

@@ -19,7 +19,7 @@ use crate::engine::Shared;
 use crate::history::{Failure, HistoryEvent, ParentRef};
 use crate::store::{
     AfterFailure, Incarnation, Instance, Message, NewInstance, NewWorkItem, OutMessage, Status,
-    Store, TurnCommit, TurnFailed,
+    Store, TurnCommit, TurnFailed, WorkItem,
 };
 
 /// Errors of one turn.
@@ -85,7 +85,9 @@ impl Driver {
     /// Runs the turn of an instance this worker has leased, as soon as a permit is free.
     pub(crate) fn dispatch(self: &Arc<Self>, id: String) {
         let driver = self.clone();
+        // A root span, whoever dispatched the turn (a poll, or the attempt whose result claimed it).
         let span = tracing::info_span!(
+            parent: None,
             "orchestration.turn",
             instance = %id,
             execution = tracing::field::Empty,
@@ -201,6 +203,7 @@ impl Driver {
             next_execution: None,
             now,
             claim_work: None,
+            finishes: None,
         };
         if instance.status.is_terminal() {
             // Late messages (a timer, a duplicate result) for an ended instance are dropped.
@@ -273,22 +276,11 @@ impl Driver {
         };
         let delivered = batch.messages.clone();
         let mut hot = self.activate(&instance, batch).await?;
-        let wall_ms = self.shared.config.limits.turn_wall_ms;
-        let end = match tokio::time::timeout(Duration::from_millis(wall_ms), hot.next_turn()).await
-        {
-            Ok(end) => end.ok_or_else(|| Error::Lost(id.to_owned()))?,
-            Err(_) => {
-                // The guest waits on something outside Keel (a WASI sleep, which the virtual clock
-                // does not cover): stop it, and record the turn's messages and the failure.
+        let (events, finished) = match self.run_guest(&mut hot, id, instance.history_len).await? {
+            Ran::Turn { events, finished } => (events, finished),
+            Ran::Stopped(failure) => {
+                // The guest was stopped by the host: record the turn's messages and the failure.
                 drop(hot);
-                let failure = Failure::new(
-                    "TurnTimeout",
-                    format!(
-                        "the orchestrator's turn did not finish within {wall_ms} ms of wall-clock \
-                         time: it waited on something outside Keel (such as a sleep); \
-                         orchestrators wait with durable timers"
-                    ),
-                );
                 let mut events = vec![HistoryEvent::OrchestratorStarted { time_ms: now }];
                 events.extend(delivered);
                 events.push(HistoryEvent::ExecutionFailed { failure });
@@ -296,42 +288,188 @@ impl Driver {
                 return Ok(());
             }
         };
+        commit.status = if plan.suspended {
+            Status::Suspended
+        } else {
+            Status::Running
+        };
+        let committed = self
+            .commit_ran(Box::new(instance), hot, events, finished, commit)
+            .await?;
+        self.workers.dispatch(committed);
+        Ok(())
+    }
+
+    /// Offers an activity's result to the hot guest of the instance waiting for it, in the worker
+    /// that ran the attempt: the turn runs at once, without reading the store, and the result, the
+    /// turn's events and what it schedules commit in one transaction (one flush per step of a
+    /// chain, where the result alone and then the turn took two). The commit removes the work item
+    /// while it is still leased to this worker, and only if nothing else moved the instance (its
+    /// lease, history length, status, incarnation). Returns whether it committed; if not, nothing
+    /// was written, the guest is dropped, and the caller commits the result to the inbox as usual.
+    pub(crate) async fn offer_result(&self, item: &WorkItem, event: HistoryEvent) -> bool {
+        let taken = self.hot().take_if(&item.instance, |hot| {
+            hot.execution == item.execution
+                && hot
+                    .row
+                    .as_ref()
+                    .is_some_and(|row| row.status == Status::Running && row.run == item.run)
+        });
+        let Some(mut hot) = taken else {
+            return false;
+        };
+        let Some(row) = hot.row.take() else {
+            return false;
+        };
+        let Ok(_permit) = self.permits.clone().acquire_owned().await else {
+            return false;
+        };
+        let span = tracing::info_span!(
+            parent: None,
+            "orchestration.turn",
+            instance = %item.instance,
+            execution = item.execution,
+            name = %row.name,
+        );
+        let started = std::time::Instant::now();
+        let committed = self
+            .result_turn(item, event, hot, row)
+            .instrument(span)
+            .await;
+        let metrics = &self.shared.metrics;
+        match committed {
+            Some(items) => {
+                metrics
+                    .turns
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics
+                    .hot_hits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics
+                    .results_with_turn
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics.turn_latency.observe(started.elapsed());
+                self.workers.dispatch(items);
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn result_turn(
+        &self,
+        item: &WorkItem,
+        event: HistoryEvent,
+        mut hot: HotInstance,
+        row: Box<Instance>,
+    ) -> Option<Vec<WorkItem>> {
+        let now = self.shared.clock.now_ms();
+        let batch = LiveBatch {
+            time_ms: now,
+            messages: vec![event],
+        };
+        if !hot.deliver(batch) {
+            return None;
+        }
+        // A guest the host has to stop (wall-clock limit, history bound) is left to the ordinary
+        // turn, which records why.
+        let Ok(Ran::Turn { events, finished }) =
+            self.run_guest(&mut hot, &row.id, row.history_len).await
+        else {
+            return None;
+        };
+        let commit = TurnCommit {
+            instance: row.id.clone(),
+            execution: row.execution,
+            run: row.run.clone(),
+            owner: self.shared.owner.clone(),
+            expected_len: row.history_len,
+            events: Vec::new(),
+            consumed: Vec::new(),
+            status: Status::Running,
+            output: None,
+            failure: None,
+            custom_status: None,
+            work_items: Vec::new(),
+            messages: Vec::new(),
+            children: Vec::new(),
+            next_execution: None,
+            now,
+            claim_work: None,
+            finishes: Some(item.id),
+        };
+        match self.commit_ran(row, hot, events, finished, commit).await {
+            Ok(items) => Some(items),
+            Err(e) => {
+                tracing::debug!(error = %e, "the result's turn did not commit; the result goes to the inbox");
+                None
+            }
+        }
+    }
+
+    /// Resumes `hot` for the batch delivered to it and waits for the end of its turn, within the
+    /// turn's wall-clock limit and the history bound.
+    async fn run_guest(
+        &self,
+        hot: &mut HotInstance,
+        id: &str,
+        history_len: u32,
+    ) -> Result<Ran, Error> {
+        let wall_ms = self.shared.config.limits.turn_wall_ms;
+        let end = match tokio::time::timeout(Duration::from_millis(wall_ms), hot.next_turn()).await
+        {
+            Ok(end) => end.ok_or_else(|| Error::Lost(id.to_owned()))?,
+            // The guest waits on something outside Keel (a WASI sleep, which the virtual clock does
+            // not cover).
+            Err(_) => {
+                return Ok(Ran::Stopped(Failure::new(
+                    "TurnTimeout",
+                    format!(
+                        "the orchestrator's turn did not finish within {wall_ms} ms of wall-clock \
+                         time: it waited on something outside Keel (such as a sleep); \
+                         orchestrators wait with durable timers"
+                    ),
+                )));
+            }
+        };
         let (events, finished) = match end {
             TurnEnd::Blocked(events) => (events, false),
             TurnEnd::Finished(events) => (events, true),
         };
-        let len = u64::from(instance.history_len).saturating_add(events.len() as u64);
+        let len = u64::from(history_len).saturating_add(events.len() as u64);
         let max = u64::from(self.shared.config.max_history_events);
         if len > max {
-            drop(hot);
-            let failure = Failure::new(
+            return Ok(Ran::Stopped(Failure::new(
                 "HistoryTooLarge",
                 format!(
                     "this turn would take the execution's history to {len} events, over the \
                      limit of {max}: an orchestration that loops for long should continue as new \
                      (`continue_as_new`), which starts the next execution with an empty history"
                 ),
-            );
-            let mut failed = vec![HistoryEvent::OrchestratorStarted { time_ms: now }];
-            failed.extend(delivered);
-            failed.push(HistoryEvent::ExecutionFailed { failure });
-            self.commit_failed_turn(&instance, failed, commit).await?;
-            return Ok(());
+            )));
         }
-        if len > max / 5 && u64::from(instance.history_len) <= max / 5 {
+        if len > max / 5 && u64::from(history_len) <= max / 5 {
             tracing::warn!(
                 events = len,
                 limit = max,
                 "the execution's history is past a fifth of its limit; continue as new before it fails"
             );
         }
-        commit.status = if plan.suspended {
-            Status::Suspended
-        } else {
-            Status::Running
-        };
-        self.apply_events(&instance, &events, &mut commit).await?;
-        let new_len = instance.history_len + u32::try_from(events.len()).unwrap_or(u32::MAX);
+        Ok(Ran::Turn { events, finished })
+    }
+
+    /// Commits a turn the guest ran to its end (`commit.status` set by the caller), and keeps the
+    /// guest hot with the row as committed. Returns the work items leased to this worker.
+    async fn commit_ran(
+        &self,
+        mut row: Box<Instance>,
+        mut hot: HotInstance,
+        events: Vec<HistoryEvent>,
+        finished: bool,
+        mut commit: TurnCommit,
+    ) -> Result<Vec<WorkItem>, Error> {
+        self.apply_events(&row, &events, &mut commit).await?;
+        let new_len = row.history_len + u32::try_from(events.len()).unwrap_or(u32::MAX);
         commit.events = events;
         // The lease of the work handed to this worker starts now, not when the turn started: loading,
         // compiling or replaying the guest may have taken longer than a lease, and a lease that is
@@ -343,17 +481,27 @@ impl Driver {
                 .saturating_add(self.shared.config.lease_ms),
             self.workers.permits.available_permits(),
         ));
-        let result = self.store().commit_turn(commit).await;
-        if result.is_ok() && !finished {
+        let status = commit.status;
+        let custom_status = commit.custom_status.clone();
+        let now = commit.now;
+        let committed = self.store().commit_turn(commit).await?;
+        if !finished {
+            row.history_len = new_len;
+            row.status = status;
+            row.updated_at = now;
+            if custom_status.is_some() {
+                row.custom_status = custom_status;
+            }
+            let id = row.id.clone();
             hot.history_len = new_len;
-            let evicted = self.hot().put(id.to_owned(), hot);
+            hot.row = Some(row);
+            let evicted = self.hot().put(id, hot);
             self.shared
                 .metrics
                 .hot_evictions
                 .fetch_add(evicted, std::sync::atomic::Ordering::Relaxed);
         }
-        self.workers.dispatch(result?);
-        Ok(())
+        Ok(committed)
     }
 
     /// Commits a turn whose guest was stopped by the host (the wall-clock limit, the history bound),
@@ -540,6 +688,17 @@ fn notify_parent(
         message: Message::Deliver { event },
         visible_at: commit.now,
     });
+}
+
+/// How a guest's turn ended.
+enum Ran {
+    /// It blocked in `await-*` or returned, with these new events.
+    Turn {
+        events: Vec<HistoryEvent>,
+        finished: bool,
+    },
+    /// The host stopped it, for this reason.
+    Stopped(Failure),
 }
 
 /// What a turn does with the inbox: which messages it consumes and delivers.

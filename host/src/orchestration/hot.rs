@@ -55,6 +55,9 @@ pub(crate) struct HotInstance {
     pub(crate) execution: u32,
     /// History length committed so far for that execution.
     pub(crate) history_len: u32,
+    /// The instance's row as the driver last committed it, so that a turn on an activity result
+    /// handed over in memory needs no read (its commit checks that the row did not change).
+    pub(crate) row: Option<Box<crate::store::Instance>>,
     batches: mpsc::UnboundedSender<LiveBatch>,
     turns: mpsc::UnboundedReceiver<TurnEnd>,
     task: tokio::task::JoinHandle<()>,
@@ -231,6 +234,7 @@ impl HotInstance {
         Ok(Self {
             execution: s.execution,
             history_len,
+            row: None,
             batches: batch_tx,
             turns: turn_rx,
             task,

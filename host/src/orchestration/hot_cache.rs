@@ -64,6 +64,18 @@ impl HotCache {
         Some(entry.hot)
     }
 
+    /// Takes instance `id` out of the cache if `fits` says it is the one wanted; otherwise leaves it.
+    pub(crate) fn take_if(
+        &mut self,
+        id: &str,
+        fits: impl FnOnce(&HotInstance) -> bool,
+    ) -> Option<HotInstance> {
+        if !fits(&self.entries.get(id)?.hot) {
+            return None;
+        }
+        self.take(id)
+    }
+
     /// Keeps `hot`, evicting the least recently used beyond either bound; returns how many went
     /// (`hot` itself when it alone is over the byte bound or the cache is disabled).
     pub(crate) fn put(&mut self, id: String, hot: HotInstance) -> u64 {

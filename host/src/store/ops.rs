@@ -111,6 +111,11 @@ pub struct TurnCommit {
     /// Lease the first `n` new work items to the committing worker until the given time, so that it
     /// can run them without a separate claim.
     pub claim_work: Option<(u64, usize)>,
+    /// For a turn run on an activity's result in the worker that produced it, the result's work
+    /// item: the commit removes it (it must still be leased to `owner`) and, instead of `owner`'s
+    /// lease on the instance, requires the instance to be running and leased to nobody. The result
+    /// is then recorded only in the history, with the turn that acted on it.
+    pub finishes: Option<i64>,
 }
 
 /// What committing an activity result did.
@@ -621,31 +626,55 @@ async fn claim_instances(
 
 async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
     let new_len = c.expected_len as usize + c.events.len();
-    let updated = sqlx::query(
-        "UPDATE instances SET history_len = ?, status = ?, output = COALESCE(?, output),
-             failure = COALESCE(?, failure), custom_status = COALESCE(?, custom_status),
-             updated_at = ?, locked_by = NULL, locked_until = NULL, turn_failures = 0,
+    let update = if c.finishes.is_some() {
+        // Not leased by anyone: a turn that claimed it (for another message) has the guest's state
+        // from the store and runs on its own; this one then fails and the result goes to the inbox.
+        "UPDATE instances SET history_len = ?1, status = ?2, output = COALESCE(?3, output),
+             failure = COALESCE(?4, failure), custom_status = COALESCE(?5, custom_status),
+             updated_at = ?6, locked_by = NULL, locked_until = NULL, turn_failures = 0,
              not_before = NULL
-         WHERE id = ? AND execution = ? AND history_len = ? AND locked_by = ? AND run IS ?",
-    )
-    .bind(i64::try_from(new_len).unwrap_or(i64::MAX))
-    .bind(c.status.as_str())
-    .bind(c.output.as_ref().map(json_text))
-    .bind(c.failure.as_ref().map(json_text))
-    .bind(c.custom_status.as_ref().map(json_text))
-    .bind(to_i64(c.now))
-    .bind(&c.instance)
-    .bind(i64::from(c.execution))
-    .bind(i64::from(c.expected_len))
-    .bind(&c.owner)
-    .bind(c.run.as_deref())
-    .execute(&mut *conn)
-    .await?;
+         WHERE id = ?7 AND execution = ?8 AND history_len = ?9 AND run IS ?11
+           AND (locked_by IS NULL OR locked_until < ?6) AND status = 'Running'
+           AND (not_before IS NULL OR not_before <= ?6) AND ?10 IS NOT NULL"
+    } else {
+        "UPDATE instances SET history_len = ?1, status = ?2, output = COALESCE(?3, output),
+             failure = COALESCE(?4, failure), custom_status = COALESCE(?5, custom_status),
+             updated_at = ?6, locked_by = NULL, locked_until = NULL, turn_failures = 0,
+             not_before = NULL
+         WHERE id = ?7 AND execution = ?8 AND history_len = ?9 AND locked_by = ?10 AND run IS ?11"
+    };
+    let updated = sqlx::query(update)
+        .bind(i64::try_from(new_len).unwrap_or(i64::MAX))
+        .bind(c.status.as_str())
+        .bind(c.output.as_ref().map(json_text))
+        .bind(c.failure.as_ref().map(json_text))
+        .bind(c.custom_status.as_ref().map(json_text))
+        .bind(to_i64(c.now))
+        .bind(&c.instance)
+        .bind(i64::from(c.execution))
+        .bind(i64::from(c.expected_len))
+        .bind(&c.owner)
+        .bind(c.run.as_deref())
+        .execute(&mut *conn)
+        .await?;
     if updated.rows_affected() != 1 {
         return Err(Error::Conflict(format!(
             "instance {} changed while its turn ran (lease lost, history moved on, or id started again)",
             c.instance
         )));
+    }
+    if let Some(work_item) = c.finishes {
+        let done = sqlx::query("DELETE FROM work_items WHERE id = ? AND locked_by = ?")
+            .bind(work_item)
+            .bind(&c.owner)
+            .execute(&mut *conn)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::Conflict(format!(
+                "the work item of the result for instance {} is no longer leased to this worker",
+                c.instance
+            )));
+        }
     }
     for (offset, event) in c.events.iter().enumerate() {
         sqlx::query(

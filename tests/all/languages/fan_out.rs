@@ -35,6 +35,13 @@ pub(crate) async fn a_sequence_is_served_by_one_hot_guest_without_replays(lang: 
     let metrics = t.keel.metrics();
     assert_eq!(metrics.replays.load(Ordering::Relaxed), 1, "{lang}");
     assert_eq!(metrics.hot_hits.load(Ordering::Relaxed), 100, "{lang}");
+    // Each result reached the guest in memory and committed with the turn it unblocked: one
+    // transaction per step, none of them through the inbox.
+    assert_eq!(
+        metrics.results_with_turn.load(Ordering::Relaxed),
+        100,
+        "{lang}"
+    );
     if lang != Lang::Rust {
         let r = super::engine_for(Lang::Rust, "fan_out").await;
         let (_, rust_history) = run(&r, "Sequence", r#"{"steps":100}"#, "seq").await;

@@ -318,8 +318,13 @@ pub(crate) async fn a_secret_reaches_the_service_and_nothing_else(lang: Lang) {
     let t = engine_for(lang, "http_calls").await;
     let secret = format!("sk-{lang}-{}", uuid::Uuid::new_v4().simple());
     let token = "api-token-for-secrets";
-    let server =
-        crate::support::serve_with(&t.db(), token, &["--otlp-endpoint", &collector.url], "info");
+    let server = crate::support::serve_with(
+        &t.db(),
+        token,
+        &["--otlp-endpoint", &collector.url],
+        // Keel's debug lines too (an attempt's end is one), so that every line is checked.
+        "keel=debug,info",
+    );
     let api = |method: &str, path: &str, body: &[u8]| {
         crate::support::http(server.port, method, path, body, token)
     };
