@@ -118,6 +118,21 @@ pub struct TurnCommit {
     pub finishes: Option<i64>,
 }
 
+impl TurnCommit {
+    /// Whether committing this turn can give a worker's poll something to do: a turn that held the
+    /// instance's lease may leave messages that arrived meanwhile, and messages, children, a next
+    /// execution or work items not leased to the committer are new work. A turn on an activity's
+    /// result whose new work items all go to the committing worker leaves nothing to poll for.
+    fn wakes_workers(&self) -> bool {
+        let leased = self.claim_work.map_or(0, |(_, count)| count);
+        self.finishes.is_none()
+            || !self.messages.is_empty()
+            || !self.children.is_empty()
+            || self.next_execution.is_some()
+            || self.work_items.len() > leased
+    }
+}
+
 /// What committing an activity result did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finished {
@@ -280,6 +295,9 @@ pub(super) enum Applied {
 impl Op {
     /// Whether committing this operation can give a worker something new to do.
     pub(super) fn wakes_workers(&self) -> bool {
+        if let Op::CommitTurn { commit, .. } = self {
+            return commit.wakes_workers();
+        }
         !matches!(
             self,
             Op::ClaimInstances { .. }
