@@ -34,6 +34,14 @@ pub fn label_version(label: &str) -> Option<semver::Version> {
     semver::Version::parse(&padded).ok()
 }
 
+/// The failure of a call of an activity that no module provides.
+pub(crate) fn not_deployed(name: &str) -> Failure {
+    Failure::new(
+        "ActivityNotFound",
+        format!("no activity named {name} is deployed"),
+    )
+}
+
 /// The module that runs a call of activity `called` (a name, or `name@range`): the active version
 /// when it satisfies the range (or there is none), else the highest version that does.
 pub(crate) async fn resolve_activity(store: &Store, called: &str) -> Result<String, Failure> {
@@ -43,12 +51,7 @@ pub(crate) async fn resolve_activity(store: &Store, called: &str) -> Result<Stri
             .active_function(name, "activity")
             .await
             .map_err(|e| Failure::new("HostError", e.to_string()))?
-            .ok_or_else(|| {
-                Failure::new(
-                    "ActivityNotFound",
-                    format!("no activity named {name} is deployed"),
-                )
-            });
+            .ok_or_else(|| not_deployed(name));
     };
     let range = semver::VersionReq::parse(req).map_err(|e| {
         Failure::new(
@@ -61,10 +64,7 @@ pub(crate) async fn resolve_activity(store: &Store, called: &str) -> Result<Stri
         .await
         .map_err(|e| Failure::new("HostError", e.to_string()))?;
     if rows.is_empty() {
-        return Err(Failure::new(
-            "ActivityNotFound",
-            format!("no activity named {name} is deployed"),
-        ));
+        return Err(not_deployed(name));
     }
     let matching = |r: &&FunctionRow| label_version(&r.version).is_some_and(|v| range.matches(&v));
     if let Some(active) = rows.iter().filter(|r| r.active).find(matching) {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wasmtime_wasi::WasiCtxBuilder;
 
+use crate::capability::Holdings;
 use crate::capability::granted::{Granted, SECRET_UNAVAILABLE};
 use crate::capability::outgoing::{Grants, Policy};
 use crate::capability::redact::Redactor;
@@ -23,8 +24,20 @@ use crate::store::WorkItem;
 
 /// Runs one attempt of `item` in a fresh instance of the active module providing the activity.
 pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failure> {
-    let function = crate::versions::split_versioned(&item.name).0;
-    let digest = crate::versions::resolve_activity(&shared.store, &item.name).await?;
+    let (function, range) = crate::versions::split_versioned(&item.name);
+    let (digest, held) = if range.is_none() {
+        // The active module and the capabilities in one read.
+        let (active, held) = shared
+            .store
+            .activity_setup(function)
+            .await
+            .map_err(|e| Failure::new("HostError", e.to_string()))?;
+        let active = active.ok_or_else(|| crate::versions::not_deployed(function))?;
+        (active, held)
+    } else {
+        let digest = crate::versions::resolve_activity(&shared.store, &item.name).await?;
+        (digest, holdings(shared, function).await?)
+    };
     let module = shared
         .registry
         .load(&digest)
@@ -36,7 +49,8 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
             format!("module {digest} exports no activities"),
         )
     })?;
-    let granted = grant(shared, function).await?;
+    let granted = Granted::open(function, held, &shared.config.secret_key)
+        .map_err(|e| Failure::new(SECRET_UNAVAILABLE, e.to_string()))?;
     let runtime = shared.registry.runtime();
     let limits = runtime.limits();
     let timeout_ms = item
@@ -159,13 +173,18 @@ fn idempotency_key(item: &WorkItem) -> String {
 
 /// The capabilities `function` holds now, opened for one attempt.
 pub(super) async fn grant(shared: &Shared, function: &str) -> Result<Granted, Failure> {
-    let held = shared
+    let held = holdings(shared, function).await?;
+    Granted::open(function, held, &shared.config.secret_key)
+        .map_err(|e| Failure::new(SECRET_UNAVAILABLE, e.to_string()))
+}
+
+/// The capabilities `function` holds now.
+async fn holdings(shared: &Shared, function: &str) -> Result<Holdings, Failure> {
+    shared
         .store
         .holdings(function)
         .await
-        .map_err(|e| Failure::new("HostError", e.to_string()))?;
-    Granted::open(function, held, &shared.config.secret_key)
-        .map_err(|e| Failure::new(SECRET_UNAVAILABLE, e.to_string()))
+        .map_err(|e| Failure::new("HostError", e.to_string()))
 }
 
 /// `failure` with the attempt's secret values masked.

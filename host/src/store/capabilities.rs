@@ -76,17 +76,31 @@ pub enum CapabilityChange {
 }
 
 impl Store {
-    /// What `function` holds, in one query (every activity attempt reads it).
+    /// What `function` holds, in one query.
     pub async fn holdings(&self, function: &str) -> Result<Holdings> {
+        Ok(self.held(function, false).await?.1)
+    }
+
+    /// The active module of activity `function` and what the function holds, in one query: what
+    /// every attempt of an unversioned activity call reads.
+    pub async fn activity_setup(&self, function: &str) -> Result<(Option<String>, Holdings)> {
+        self.held(function, true).await
+    }
+
+    async fn held(&self, function: &str, active: bool) -> Result<(Option<String>, Holdings)> {
         let rows = sqlx::query(
             "SELECT 'g', pattern, NULL, NULL, NULL FROM grants WHERE function = ?1
              UNION ALL SELECT 'c', key, value, NULL, NULL FROM function_config WHERE function = ?1
-             UNION ALL SELECT 's', name, key_id, nonce, ciphertext FROM secrets WHERE function = ?1",
+             UNION ALL SELECT 's', name, key_id, nonce, ciphertext FROM secrets WHERE function = ?1
+             UNION ALL SELECT 'a', digest, NULL, NULL, NULL FROM functions
+                 WHERE ?2 AND name = ?1 AND kind = 'activity' AND active = 1",
         )
         .bind(function)
+        .bind(active)
         .fetch_all(self.pool())
         .await?;
         let mut held = Holdings::default();
+        let mut digest = None;
         for row in rows {
             let kind: String = row.try_get(0)?;
             let name: String = row.try_get(1)?;
@@ -95,6 +109,7 @@ impl Store {
                 "c" => {
                     held.config.insert(name, row.try_get(2)?);
                 }
+                "a" => digest = Some(name),
                 _ => {
                     held.secrets.insert(
                         name,
@@ -108,7 +123,7 @@ impl Store {
             }
         }
         held.grants.sort();
-        Ok(held)
+        Ok((digest, held))
     }
 
     /// Every grant, as `(function, pattern)`, ordered.
