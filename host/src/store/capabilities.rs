@@ -6,9 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{Connection, params};
+use sqlx::Row;
 
 use super::ops::Op;
+use super::writer::execute;
 use super::{Result, Store, to_i64};
 use crate::capability::{Holdings, Sealed};
 
@@ -145,95 +147,74 @@ impl Store {
 }
 
 /// The SQL of one change, inside the writer's savepoint.
-pub(super) async fn apply(
-    conn: &mut SqliteConnection,
-    change: &CapabilityChange,
-    now: u64,
-) -> Result<bool> {
+pub(super) fn apply(conn: &Connection, change: &CapabilityChange, now: u64) -> Result<bool> {
     let now = to_i64(now);
     let affected = match change {
         CapabilityChange::Grant { function, pattern } => {
-            sqlx::query(
+            execute(
+                conn,
                 "INSERT INTO grants (function, pattern, created_at) VALUES (?, ?, ?)
                  ON CONFLICT(function, pattern) DO NOTHING",
-            )
-            .bind(function)
-            .bind(pattern)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
+                params![function, pattern, now],
+            )?;
             1
         }
-        CapabilityChange::Revoke { function, pattern } => {
-            sqlx::query("DELETE FROM grants WHERE function = ? AND pattern = ?")
-                .bind(function)
-                .bind(pattern)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        }
+        CapabilityChange::Revoke { function, pattern } => execute(
+            conn,
+            "DELETE FROM grants WHERE function = ? AND pattern = ?",
+            params![function, pattern],
+        )?,
         CapabilityChange::SetConfig {
             function,
             key,
             value,
         } => {
-            set_config(conn, function, key, value, now).await?;
+            set_config(conn, function, key, value, now)?;
             1
         }
-        CapabilityChange::UnsetConfig { function, key } => {
-            sqlx::query("DELETE FROM function_config WHERE function = ? AND key = ?")
-                .bind(function)
-                .bind(key)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        }
+        CapabilityChange::UnsetConfig { function, key } => execute(
+            conn,
+            "DELETE FROM function_config WHERE function = ? AND key = ?",
+            params![function, key],
+        )?,
         CapabilityChange::SetSecret {
             function,
             name,
             sealed,
         } => {
-            set_secret(conn, function, name, sealed, now).await?;
+            set_secret(conn, function, name, sealed, now)?;
             1
         }
-        CapabilityChange::UnsetSecret { function, name } => {
-            sqlx::query("DELETE FROM secrets WHERE function = ? AND name = ?")
-                .bind(function)
-                .bind(name)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        }
+        CapabilityChange::UnsetSecret { function, name } => execute(
+            conn,
+            "DELETE FROM secrets WHERE function = ? AND name = ?",
+            params![function, name],
+        )?,
         CapabilityChange::Replace {
             function,
             grants,
             config,
             secrets,
         } => {
-            sqlx::query("DELETE FROM grants WHERE function = ?")
-                .bind(function)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM function_config WHERE function = ?")
-                .bind(function)
-                .execute(&mut *conn)
-                .await?;
+            execute(conn, "DELETE FROM grants WHERE function = ?", [function])?;
+            execute(
+                conn,
+                "DELETE FROM function_config WHERE function = ?",
+                [function],
+            )?;
             for pattern in grants {
-                sqlx::query(
+                execute(
+                    conn,
                     "INSERT INTO grants (function, pattern, created_at) VALUES (?, ?, ?)
                      ON CONFLICT(function, pattern) DO NOTHING",
-                )
-                .bind(function)
-                .bind(pattern)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+                    params![function, pattern, now],
+                )?;
             }
             for (key, value) in config {
-                set_config(conn, function, key, value, now).await?;
+                set_config(conn, function, key, value, now)?;
             }
             for (name, sealed) in secrets {
-                set_secret(conn, function, name, sealed, now).await?;
+                set_secret(conn, function, name, sealed, now)?;
             }
             1
         }
@@ -241,46 +222,37 @@ pub(super) async fn apply(
     Ok(affected > 0)
 }
 
-async fn set_config(
-    conn: &mut SqliteConnection,
-    function: &str,
-    key: &str,
-    value: &str,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
+fn set_config(conn: &Connection, function: &str, key: &str, value: &str, now: i64) -> Result<()> {
+    execute(
+        conn,
         "INSERT INTO function_config (function, key, value, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT(function, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-    )
-    .bind(function)
-    .bind(key)
-    .bind(value)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+        params![function, key, value, now],
+    )?;
     Ok(())
 }
 
-async fn set_secret(
-    conn: &mut SqliteConnection,
+fn set_secret(
+    conn: &Connection,
     function: &str,
     name: &str,
     sealed: &Sealed,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    execute(
+        conn,
         "INSERT INTO secrets (function, name, key_id, nonce, ciphertext, updated_at)
          VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT(function, name) DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce,
              ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-    )
-    .bind(function)
-    .bind(name)
-    .bind(&sealed.key_id)
-    .bind(&sealed.nonce)
-    .bind(&sealed.ciphertext)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+        params![
+            function,
+            name,
+            sealed.key_id,
+            sealed.nonce,
+            sealed.ciphertext,
+            now
+        ],
+    )?;
     Ok(())
 }

@@ -2,11 +2,11 @@
 //! ended instances, and removing modules nothing uses. Like the turn writes, each runs as one
 //! savepoint of the group-commit writer and checks its own preconditions.
 
-use sqlx::{Row, SqliteConnection};
-
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::ops::{Incarnation, NewInstance, OutMessage, create_instance, insert_message, purge};
+use super::writer::execute;
 use super::{Error, Message, Result, Status, json_text, parse_json, to_i64};
 use crate::history::{Failure, HistoryEvent, ParentRef};
 
@@ -38,24 +38,27 @@ pub enum MoveRefused {
     Changed,
 }
 
-pub(super) async fn move_instance(
-    conn: &mut SqliteConnection,
+pub(super) fn move_instance(
+    conn: &Connection,
     m: &MoveInstance,
 ) -> Result<Result<(), MoveRefused>> {
-    let row = sqlx::query(
-        "SELECT execution, history_len, module, status, locked_until FROM instances WHERE id = ?",
-    )
-    .bind(&m.id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
+    let row = conn
+        .prepare_cached(
+            "SELECT execution, history_len, module, status, locked_until FROM instances WHERE id = ?",
+        )?
+        .query_row([&m.id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((execution, len, module, status, locked_until)) = row else {
         return Ok(Err(MoveRefused::Changed));
     };
-    let execution: i64 = row.try_get(0)?;
-    let len: i64 = row.try_get(1)?;
-    let module: String = row.try_get(2)?;
-    let status: String = row.try_get(3)?;
-    let locked_until: Option<i64> = row.try_get(4)?;
     let ended = status.parse::<Status>().map(Status::is_terminal);
     if execution != i64::from(m.execution)
         || len != i64::from(m.expected_len)
@@ -72,16 +75,13 @@ pub(super) async fn move_instance(
         to: m.to.clone(),
         version: m.version.clone(),
     };
-    append(conn, &m.id, m.execution, m.expected_len, &event, m.now).await?;
-    sqlx::query(
+    append(conn, &m.id, m.execution, m.expected_len, &event, m.now)?;
+    execute(
+        conn,
         "UPDATE instances SET module = ?, history_len = history_len + 1, updated_at = ?
          WHERE id = ?",
-    )
-    .bind(&m.to)
-    .bind(to_i64(m.now))
-    .bind(&m.id)
-    .execute(&mut *conn)
-    .await?;
+        params![m.to, to_i64(m.now), m.id],
+    )?;
     Ok(Ok(()))
 }
 
@@ -105,8 +105,8 @@ pub struct Rewound {
 /// task's first start did; if another instance holds it, that instance is left alone and the task
 /// fails again with `InstanceExists`, as a first start under a taken id does. Either way the parent
 /// gets a result: it never waits for one that cannot come.
-pub(super) async fn rewind(
-    conn: &mut SqliteConnection,
+pub(super) fn rewind(
+    conn: &Connection,
     id: &str,
     reason: &str,
     now: u64,
@@ -115,21 +115,25 @@ pub(super) async fn rewind(
     let mut pending = vec![id.to_owned()];
     while let Some(instance) = pending.pop() {
         let top = instance == id;
-        let row =
-            sqlx::query("SELECT status, execution, history_len, run FROM instances WHERE id = ?")
-                .bind(&instance)
-                .fetch_optional(&mut *conn)
-                .await?;
-        let Some(row) = row else {
+        let row = conn
+            .prepare_cached(
+                "SELECT status, execution, history_len, run FROM instances WHERE id = ?",
+            )?
+            .query_row([&instance], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .optional()?;
+        let Some((status, execution, len, run)) = row else {
             if top {
                 return Ok(None);
             }
             continue;
         };
-        let status: String = row.try_get(0)?;
-        let execution: i64 = row.try_get(1)?;
-        let len: i64 = row.try_get(2)?;
-        let run: Option<String> = row.try_get(3)?;
         if status != Status::Failed.as_str() {
             if top {
                 return Err(Error::Conflict(format!(
@@ -138,37 +142,37 @@ pub(super) async fn rewind(
             }
             continue;
         }
-        let rows = sqlx::query(
+        let mut stmt = conn.prepare_cached(
             "SELECT seq, event FROM history WHERE instance = ? AND execution = ? ORDER BY seq",
-        )
-        .bind(&instance)
-        .bind(execution)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut events = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let seq: i64 = r.try_get(0)?;
-            let event: HistoryEvent = parse_json("history event", &r.try_get::<String, _>(1)?)?;
+        )?;
+        let mut rows = stmt.query(params![instance, execution])?;
+        let mut events = Vec::new();
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            let event: HistoryEvent = parse_json("history event", &r.get::<_, String>(1)?)?;
             events.push((u32::try_from(seq).unwrap_or(u32::MAX), event));
         }
+        drop(rows);
+        drop(stmt);
         let plan = plan_rewind(&events);
         let execution = u32::try_from(execution).unwrap_or(u32::MAX);
         for (task, name, input, options) in &plan.tasks {
-            sqlx::query(
+            execute(
+                conn,
                 "INSERT INTO work_items (instance, execution, task_id, name, input, options, attempt,
                                          first_at, visible_at)
                  VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
-            )
-            .bind(&instance)
-            .bind(i64::from(execution))
-            .bind(i64::from(*task))
-            .bind(name)
-            .bind(input)
-            .bind(options)
-            .bind(to_i64(now))
-            .bind(to_i64(now))
-            .execute(&mut *conn)
-            .await?;
+                params![
+                    instance,
+                    i64::from(execution),
+                    i64::from(*task),
+                    name,
+                    input,
+                    options,
+                    to_i64(now),
+                    to_i64(now),
+                ],
+            )?;
             done.tasks.push(format!("{instance}/{task}"));
         }
         let event = HistoryEvent::ExecutionRewound {
@@ -176,16 +180,14 @@ pub(super) async fn rewind(
             voided: plan.voided,
         };
         let len = u32::try_from(len).unwrap_or(u32::MAX);
-        append(conn, &instance, execution, len, &event, now).await?;
-        sqlx::query(
+        append(conn, &instance, execution, len, &event, now)?;
+        execute(
+            conn,
             "UPDATE instances SET status = 'Running', failure = NULL, output = NULL,
                  history_len = history_len + 1, updated_at = ?, locked_by = NULL, locked_until = NULL
              WHERE id = ?",
-        )
-        .bind(to_i64(now))
-        .bind(&instance)
-        .execute(&mut *conn)
-        .await?;
+            params![to_i64(now), instance],
+        )?;
         for child in &plan.children {
             let parent = ParentRef {
                 instance: instance.clone(),
@@ -193,7 +195,7 @@ pub(super) async fn rewind(
                 task_id: child.task,
                 run: run.clone(),
             };
-            if retry_child(conn, child, parent, now).await? {
+            if retry_child(conn, child, parent, now)? {
                 pending.push(child.instance.clone());
             }
         }
@@ -209,8 +211,7 @@ pub(super) async fn rewind(
                     message: Message::Wake,
                     visible_at: now,
                 },
-            )
-            .await?;
+            )?;
         }
         done.instances.push(instance);
     }
@@ -255,20 +256,20 @@ fn started_by(stored: Option<&ParentRef>, parent: &ParentRef) -> bool {
 /// and it failed. Its id free (it was purged), it is started again as the task's first start did; its
 /// id held by another instance (ended, and its id started again), that instance is not touched and
 /// the task fails again with `InstanceExists`, as a first start under a taken id does.
-async fn retry_child(
-    conn: &mut SqliteConnection,
+fn retry_child(
+    conn: &Connection,
     child: &FailedChild,
     parent: ParentRef,
     now: u64,
 ) -> Result<bool> {
-    let row = sqlx::query("SELECT status, parent FROM instances WHERE id = ?")
-        .bind(&child.instance)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = conn
+        .prepare_cached("SELECT status, parent FROM instances WHERE id = ?")?
+        .query_row([&child.instance], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })
+        .optional()?;
     let failure = match row {
-        Some(row) => {
-            let status: String = row.try_get(0)?;
-            let stored: Option<String> = row.try_get(1)?;
+        Some((status, stored)) => {
             let stored: Option<ParentRef> = stored
                 .map(|p| parse_json("parent reference", &p))
                 .transpose()?;
@@ -294,12 +295,12 @@ async fn retry_child(
             }
         }
         None => {
-            let module: Option<String> = sqlx::query_scalar(
-                "SELECT digest FROM functions WHERE name = ? AND kind = 'orchestrator' AND active = 1",
-            )
-            .bind(&child.name)
-            .fetch_optional(&mut *conn)
-            .await?;
+            let module: Option<String> = conn
+                .prepare_cached(
+                    "SELECT digest FROM functions WHERE name = ? AND kind = 'orchestrator' AND active = 1",
+                )?
+                .query_row([&child.name], |r| r.get(0))
+                .optional()?;
             match module {
                 Some(module) => {
                     let start = NewInstance {
@@ -309,7 +310,7 @@ async fn retry_child(
                         input: child.input.clone(),
                         parent: Some(parent),
                     };
-                    create_instance(conn, &start, now).await?;
+                    create_instance(conn, &start, now)?;
                     return Ok(false);
                 }
                 None => Failure::new(
@@ -334,8 +335,7 @@ async fn retry_child(
             },
             visible_at: now,
         },
-    )
-    .await?;
+    )?;
     Ok(false)
 }
 
@@ -406,18 +406,17 @@ fn plan_rewind(events: &[(u32, HistoryEvent)]) -> RewindPlan {
 }
 
 /// Purges the instances among `ids` that have ended; returns how many went.
-pub(super) async fn purge_ended(conn: &mut SqliteConnection, ids: &[String]) -> Result<u64> {
+pub(super) fn purge_ended(conn: &Connection, ids: &[String]) -> Result<u64> {
     let mut purged = 0;
     for id in ids {
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM instances WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let status: Option<String> = conn
+            .prepare_cached("SELECT status FROM instances WHERE id = ?")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
         let ended = status
             .and_then(|s| s.parse::<Status>().ok())
             .is_some_and(Status::is_terminal);
-        if ended && purge(conn, id).await? {
+        if ended && purge(conn, id)? {
             purged += 1;
         }
     }
@@ -426,56 +425,47 @@ pub(super) async fn purge_ended(conn: &mut SqliteConnection, ids: &[String]) -> 
 
 /// Deletes the modules among `digests` that no function row keeps active and no instance that may
 /// still run (pending, running, suspended, or failed and so rewindable) is pinned to.
-pub(super) async fn delete_modules(
-    conn: &mut SqliteConnection,
-    digests: &[String],
-) -> Result<Vec<String>> {
+pub(super) fn delete_modules(conn: &Connection, digests: &[String]) -> Result<Vec<String>> {
     let mut deleted = Vec::new();
     for digest in digests {
-        let used: i64 = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM functions WHERE digest = ?1 AND active = 1)
-                  + (SELECT count(*) FROM instances WHERE module = ?1
-                       AND status IN ('Pending', 'Running', 'Suspended', 'Failed'))",
-        )
-        .bind(digest)
-        .fetch_one(&mut *conn)
-        .await?;
+        let used: i64 = conn
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM functions WHERE digest = ?1 AND active = 1)
+                      + (SELECT count(*) FROM instances WHERE module = ?1
+                           AND status IN ('Pending', 'Running', 'Suspended', 'Failed'))",
+            )?
+            .query_row([digest], |r| r.get(0))?;
         if used > 0 {
             continue;
         }
-        sqlx::query("DELETE FROM functions WHERE digest = ?")
-            .bind(digest)
-            .execute(&mut *conn)
-            .await?;
-        let gone = sqlx::query("DELETE FROM modules WHERE digest = ?")
-            .bind(digest)
-            .execute(&mut *conn)
-            .await?;
-        if gone.rows_affected() == 1 {
+        execute(conn, "DELETE FROM functions WHERE digest = ?", [digest])?;
+        let gone = execute(conn, "DELETE FROM modules WHERE digest = ?", [digest])?;
+        if gone == 1 {
             deleted.push(digest.clone());
         }
     }
     Ok(deleted)
 }
 
-async fn append(
-    conn: &mut SqliteConnection,
+fn append(
+    conn: &Connection,
     instance: &str,
     execution: u32,
     seq: u32,
     event: &HistoryEvent,
     now: u64,
 ) -> Result<()> {
-    sqlx::query(
+    execute(
+        conn,
         "INSERT INTO history (instance, execution, seq, event, recorded_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(instance)
-    .bind(i64::from(execution))
-    .bind(i64::from(seq))
-    .bind(json_text(event))
-    .bind(to_i64(now))
-    .execute(&mut *conn)
-    .await?;
+        params![
+            instance,
+            i64::from(execution),
+            i64::from(seq),
+            json_text(event),
+            to_i64(now),
+        ],
+    )?;
     Ok(())
 }
 

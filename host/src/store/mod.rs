@@ -1,5 +1,6 @@
-//! The durable store: SQLite through sqlx, its schema migrations, the read queries and the
-//! group-commit writer through which every write goes.
+//! The durable store: SQLite, its schema migrations (sqlx), the read queries (a read-only sqlx pool)
+//! and the group-commit writer through which every write goes (a rusqlite connection on a thread of
+//! its own).
 //!
 //! It knows rows and transactions, never guests or replay: callers hand it complete, already decided
 //! changes (a turn's commit, an activity's result) and it makes them durable atomically.
@@ -13,7 +14,7 @@ mod stats;
 mod work_items;
 mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,12 +35,26 @@ pub use parking::{AfterFailure, TurnFailed, backoff};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
 pub(crate) use writer::Writer;
 
+/// How long a connection waits for a lock another process holds before failing with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Errors of the store.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
-    /// The database refused or failed an operation.
+    /// The database refused or failed an operation (a read, or opening the store).
     #[error("database error: {0}")]
     Database(#[source] Arc<sqlx::Error>),
+    /// The database refused or failed a write.
+    #[error("database error: {0}")]
+    Sqlite(#[source] Arc<rusqlite::Error>),
+    /// The writer's connection could not be opened or set up.
+    #[error("could not open {path} for writing: {message}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
     /// Schema migration failed.
     #[error("could not migrate the database schema: {0}")]
     Migration(Arc<sqlx::migrate::MigrateError>),
@@ -60,7 +75,7 @@ pub enum Error {
         "the transaction was rolled back by another write of its batch ({0}); nothing was written"
     )]
     RolledBack(String),
-    /// The writer task is gone (the store is shutting down).
+    /// The writer thread is gone (the store is shutting down).
     #[error("the store is closed")]
     Closed,
 }
@@ -68,6 +83,12 @@ pub enum Error {
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         Self::Database(Arc::new(e))
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(Arc::new(e))
     }
 }
 
@@ -285,25 +306,27 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database at `path` and migrates its schema.
+    /// Opens (creating if needed) the SQLite database at `path`, migrates its schema and starts the
+    /// writer thread, which ends once every clone of the store is dropped.
     pub async fn open(path: &Path) -> Result<Self> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(BUSY_TIMEOUT);
         let mut conn = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations")
             .run(&mut conn)
             .await
             .map_err(|e| Error::Migration(Arc::new(e)))?;
+        conn.close().await?;
+        let changed = Arc::new(Notify::new());
+        let writer = Writer::open(path, changed.clone()).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        let changed = Arc::new(Notify::new());
-        let writer = Writer::spawn(conn, changed.clone());
         Ok(Self {
             pool,
             writer,

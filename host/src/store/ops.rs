@@ -3,14 +3,14 @@
 //! Every decision (what to schedule, which status follows) was made by the caller; these functions
 //! only check the preconditions that make a write safe (lease owner, expected history length).
 
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
-use sqlx::{Row, SqliteConnection};
 use tokio::sync::oneshot;
 
 use super::maintenance::{
     MoveInstance, MoveRefused, Rewound, delete_modules, move_instance, purge_ended, rewind,
 };
-use super::writer::{Done, respond};
+use super::writer::{Done, execute, respond};
 
 use super::{Error, Message, Result, Status, WorkItem, json_text, to_i64};
 use crate::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
@@ -337,7 +337,7 @@ impl Op {
     }
 
     /// Runs the operation's SQL on `conn` inside the current savepoint.
-    pub(super) async fn apply(self, conn: &mut SqliteConnection) -> Applied {
+    pub(super) fn apply(self, conn: &Connection) -> Applied {
         match self {
             Op::Deploy {
                 digest,
@@ -348,7 +348,7 @@ impl Op {
                 now,
                 reply,
             } => respond(
-                deploy(conn, &digest, &bytes, &version, &functions, activate, now).await,
+                deploy(conn, &digest, &bytes, &version, &functions, activate, now),
                 reply,
             ),
             Op::Activate {
@@ -356,37 +356,31 @@ impl Op {
                 kind,
                 digest,
                 reply,
-            } => respond(activate_function(conn, &name, &kind, &digest).await, reply),
+            } => respond(activate_function(conn, &name, &kind, &digest), reply),
             Op::CreateInstance {
                 instance,
                 now,
                 reply,
-            } => respond(create_instance(conn, &instance, now).await, reply),
-            Op::Send { messages, reply } => respond(send(conn, &messages).await, reply),
+            } => respond(create_instance(conn, &instance, now), reply),
+            Op::Send { messages, reply } => respond(send(conn, &messages), reply),
             Op::ClaimInstances {
                 owner,
                 now,
                 until,
                 limit,
                 reply,
-            } => respond(
-                claim_instances(conn, &owner, now, until, limit).await,
-                reply,
-            ),
+            } => respond(claim_instances(conn, &owner, now, until, limit), reply),
             Op::ReleaseInstance { id, owner, reply } => respond(
-                sqlx::query(
+                execute(
+                    conn,
                     "UPDATE instances SET locked_by = NULL, locked_until = NULL
                      WHERE id = ? AND locked_by = ?",
+                    params![id, owner],
                 )
-                .bind(&id)
-                .bind(&owner)
-                .execute(&mut *conn)
-                .await
-                .map(|_| ())
-                .map_err(Error::from),
+                .map(drop),
                 reply,
             ),
-            Op::CommitTurn { commit, reply } => respond(commit_turn(conn, &commit).await, reply),
+            Op::CommitTurn { commit, reply } => respond(commit_turn(conn, &commit), reply),
             Op::ClaimWorkItems {
                 owner,
                 now,
@@ -394,7 +388,7 @@ impl Op {
                 limit,
                 reply,
             } => respond(
-                super::work_items::claim_work_items(conn, &owner, now, until, limit).await,
+                super::work_items::claim_work_items(conn, &owner, now, until, limit),
                 reply,
             ),
             Op::FinishWorkItem {
@@ -403,7 +397,7 @@ impl Op {
                 now,
                 reply,
             } => respond(
-                super::work_items::finish_work_item(conn, &finish, claim_until, now).await,
+                super::work_items::finish_work_item(conn, &finish, claim_until, now),
                 reply,
             ),
             Op::RenewLeases {
@@ -413,38 +407,32 @@ impl Op {
                 work_items,
                 reply,
             } => respond(
-                renew_leases(conn, &owner, until, &instances, &work_items).await,
+                renew_leases(conn, &owner, until, &instances, &work_items),
                 reply,
             ),
-            Op::Purge { id, reply } => respond(purge(conn, &id).await, reply),
-            Op::PurgeEnded { ids, reply } => respond(purge_ended(conn, &ids).await, reply),
-            Op::MoveInstance { change, reply } => {
-                respond(move_instance(conn, &change).await, reply)
-            }
+            Op::Purge { id, reply } => respond(purge(conn, &id), reply),
+            Op::PurgeEnded { ids, reply } => respond(purge_ended(conn, &ids), reply),
+            Op::MoveInstance { change, reply } => respond(move_instance(conn, &change), reply),
             Op::Rewind {
                 id,
                 reason,
                 now,
                 reply,
-            } => respond(rewind(conn, &id, &reason, now).await, reply),
-            Op::DeleteModules { digests, reply } => {
-                respond(delete_modules(conn, &digests).await, reply)
-            }
+            } => respond(rewind(conn, &id, &reason, now), reply),
+            Op::DeleteModules { digests, reply } => respond(delete_modules(conn, &digests), reply),
             Op::Capability { change, now, reply } => {
-                respond(super::capabilities::apply(conn, &change, now).await, reply)
+                respond(super::capabilities::apply(conn, &change, now), reply)
             }
             Op::TurnFailed { failed, reply } => {
-                respond(super::parking::turn_failed(conn, &failed).await, reply)
+                respond(super::parking::turn_failed(conn, &failed), reply)
             }
-            Op::Unpark { id, now, reply } => {
-                respond(super::parking::unpark(conn, &id, now).await, reply)
-            }
+            Op::Unpark { id, now, reply } => respond(super::parking::unpark(conn, &id, now), reply),
         }
     }
 }
 
-async fn deploy(
-    conn: &mut SqliteConnection,
+fn deploy(
+    conn: &Connection,
     digest: &str,
     bytes: &[u8],
     version: &str,
@@ -456,71 +444,47 @@ async fn deploy(
         .iter()
         .map(|(name, kind)| serde_json::json!({"name": name, "kind": kind}))
         .collect();
-    sqlx::query(
+    execute(
+        conn,
         "INSERT INTO modules (digest, bytes, version, deployed_at, functions) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT(digest) DO NOTHING",
-    )
-    .bind(digest)
-    .bind(bytes)
-    .bind(version)
-    .bind(to_i64(now))
-    .bind(json_text(&listed))
-    .execute(&mut *conn)
-    .await?;
+        params![digest, bytes, version, to_i64(now), json_text(&listed)],
+    )?;
     for (name, kind) in functions {
-        sqlx::query(
+        execute(
+            conn,
             "INSERT INTO functions (name, kind, digest, version, deployed_at, active)
              VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT(name, kind, digest) DO NOTHING",
-        )
-        .bind(name)
-        .bind(kind)
-        .bind(digest)
-        .bind(version)
-        .bind(to_i64(now))
-        .execute(&mut *conn)
-        .await?;
+            params![name, kind, digest, version, to_i64(now)],
+        )?;
         if activate {
-            activate_function(conn, name, kind, digest).await?;
+            activate_function(conn, name, kind, digest)?;
         }
     }
     Ok(())
 }
 
-async fn activate_function(
-    conn: &mut SqliteConnection,
-    name: &str,
-    kind: &str,
-    digest: &str,
-) -> Result<bool> {
-    let found = sqlx::query("SELECT 1 FROM functions WHERE name = ? AND kind = ? AND digest = ?")
-        .bind(name)
-        .bind(kind)
-        .bind(digest)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if found.is_none() {
+fn activate_function(conn: &Connection, name: &str, kind: &str, digest: &str) -> Result<bool> {
+    let found = conn
+        .prepare_cached("SELECT 1 FROM functions WHERE name = ? AND kind = ? AND digest = ?")?
+        .exists(params![name, kind, digest])?;
+    if !found {
         return Ok(false);
     }
-    sqlx::query("UPDATE functions SET active = (digest = ?) WHERE name = ? AND kind = ?")
-        .bind(digest)
-        .bind(name)
-        .bind(kind)
-        .execute(&mut *conn)
-        .await?;
+    execute(
+        conn,
+        "UPDATE functions SET active = (digest = ?) WHERE name = ? AND kind = ?",
+        params![digest, name, kind],
+    )?;
     Ok(true)
 }
 
-pub(super) async fn create_instance(
-    conn: &mut SqliteConnection,
-    inst: &NewInstance,
-    now: u64,
-) -> Result<()> {
-    let existing = sqlx::query("SELECT status FROM instances WHERE id = ?")
-        .bind(&inst.id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(row) = existing {
-        let status: String = row.try_get(0)?;
+pub(super) fn create_instance(conn: &Connection, inst: &NewInstance, now: u64) -> Result<()> {
+    let existing: Option<String> = conn
+        .prepare_cached("SELECT status FROM instances WHERE id = ?")?
+        .query_row([&inst.id], |r| r.get(0))
+        .optional()?;
+    if let Some(status) = existing {
         let ended = status
             .parse::<Status>()
             .map(Status::is_terminal)
@@ -533,23 +497,24 @@ pub(super) async fn create_instance(
         }
         // An ended instance's id may be reused: its old history, inbox and work items go, and the
         // new incarnation gets a run token of its own.
-        purge(conn, &inst.id).await?;
+        purge(conn, &inst.id)?;
     }
-    sqlx::query(
+    execute(
+        conn,
         "INSERT INTO instances (id, name, execution, status, module, input, parent, created_at,
                                 updated_at, history_len, run)
          VALUES (?, ?, 1, 'Pending', ?, ?, ?, ?, ?, 0, ?)",
-    )
-    .bind(&inst.id)
-    .bind(&inst.name)
-    .bind(&inst.module)
-    .bind(json_text(&inst.input))
-    .bind(inst.parent.as_ref().map(json_text))
-    .bind(to_i64(now))
-    .bind(to_i64(now))
-    .bind(new_run())
-    .execute(&mut *conn)
-    .await?;
+        params![
+            inst.id,
+            inst.name,
+            inst.module,
+            json_text(&inst.input),
+            inst.parent.as_ref().map(json_text),
+            to_i64(now),
+            to_i64(now),
+            new_run(),
+        ],
+    )?;
     insert_message(
         conn,
         &OutMessage {
@@ -560,7 +525,6 @@ pub(super) async fn create_instance(
             visible_at: now,
         },
     )
-    .await
 }
 
 /// A new incarnation's run token: 64 random bits as 16 hex digits. A v4 UUID's two halves have their
@@ -574,26 +538,27 @@ fn new_run() -> String {
 /// purged parent), or for an incarnation that no longer holds the id (a result for a parent whose id
 /// was started again), is dropped, since nothing could ever consume it; the drop is logged at debug
 /// level.
-pub(super) async fn insert_message(conn: &mut SqliteConnection, m: &OutMessage) -> Result<()> {
+pub(super) fn insert_message(conn: &Connection, m: &OutMessage) -> Result<()> {
     let (any, run) = match &m.incarnation {
         Incarnation::Any => (true, None),
         Incarnation::Run(run) => (false, run.as_deref()),
     };
-    let queued = sqlx::query(
+    let queued = execute(
+        conn,
         "INSERT INTO inbox (instance, execution, kind, message, visible_at)
          SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?1
                                                  AND (?6 OR run IS ?7))",
-    )
-    .bind(&m.instance)
-    .bind(m.execution.map(i64::from))
-    .bind(m.message.kind())
-    .bind(json_text(&m.message))
-    .bind(to_i64(m.visible_at))
-    .bind(any)
-    .bind(run)
-    .execute(&mut *conn)
-    .await?;
-    if queued.rows_affected() == 0 {
+        params![
+            m.instance,
+            m.execution.map(i64::from),
+            m.message.kind(),
+            json_text(&m.message),
+            to_i64(m.visible_at),
+            any,
+            run,
+        ],
+    )?;
+    if queued == 0 {
         tracing::debug!(
             instance = %m.instance,
             run = ?run,
@@ -604,21 +569,21 @@ pub(super) async fn insert_message(conn: &mut SqliteConnection, m: &OutMessage) 
     Ok(())
 }
 
-async fn send(conn: &mut SqliteConnection, messages: &[OutMessage]) -> Result<()> {
+fn send(conn: &Connection, messages: &[OutMessage]) -> Result<()> {
     for m in messages {
-        insert_message(conn, m).await?;
+        insert_message(conn, m)?;
     }
     Ok(())
 }
 
-async fn claim_instances(
-    conn: &mut SqliteConnection,
+fn claim_instances(
+    conn: &Connection,
     owner: &str,
     now: u64,
     until: u64,
     limit: u32,
 ) -> Result<Vec<String>> {
-    let rows = sqlx::query(
+    let mut stmt = conn.prepare_cached(
         "UPDATE instances SET locked_by = ?1, locked_until = ?2
          WHERE id IN (
              SELECT DISTINCT m.instance FROM inbox m JOIN instances i ON i.id = m.instance
@@ -630,19 +595,17 @@ async fn claim_instances(
                AND (i.status != 'Suspended' OR m.kind IN ('Resume', 'Terminate'))
              LIMIT ?4)
          RETURNING id",
-    )
-    .bind(owner)
-    .bind(to_i64(until))
-    .bind(to_i64(now))
-    .bind(i64::from(limit))
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|r| r.try_get::<String, _>(0).map_err(Error::from))
-        .collect()
+    )?;
+    let ids = stmt
+        .query_map(
+            params![owner, to_i64(until), to_i64(now), i64::from(limit)],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(ids)
 }
 
-async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
+fn commit_turn(conn: &Connection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
     let new_len = c.expected_len as usize + c.events.len();
     let update = if c.finishes.is_some() {
         // Not leased by anyone: a turn that claimed it (for another message) has the guest's state
@@ -661,33 +624,36 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
              not_before = NULL
          WHERE id = ?7 AND execution = ?8 AND history_len = ?9 AND locked_by = ?10 AND run IS ?11"
     };
-    let updated = sqlx::query(update)
-        .bind(i64::try_from(new_len).unwrap_or(i64::MAX))
-        .bind(c.status.as_str())
-        .bind(c.output.as_ref().map(json_text))
-        .bind(c.failure.as_ref().map(json_text))
-        .bind(c.custom_status.as_ref().map(json_text))
-        .bind(to_i64(c.now))
-        .bind(&c.instance)
-        .bind(i64::from(c.execution))
-        .bind(i64::from(c.expected_len))
-        .bind(&c.owner)
-        .bind(c.run.as_deref())
-        .execute(&mut *conn)
-        .await?;
-    if updated.rows_affected() != 1 {
+    let updated = execute(
+        conn,
+        update,
+        params![
+            i64::try_from(new_len).unwrap_or(i64::MAX),
+            c.status.as_str(),
+            c.output.as_ref().map(json_text),
+            c.failure.as_ref().map(json_text),
+            c.custom_status.as_ref().map(json_text),
+            to_i64(c.now),
+            c.instance,
+            i64::from(c.execution),
+            i64::from(c.expected_len),
+            c.owner,
+            c.run.as_deref(),
+        ],
+    )?;
+    if updated != 1 {
         return Err(Error::Conflict(format!(
             "instance {} changed while its turn ran (lease lost, history moved on, or id started again)",
             c.instance
         )));
     }
     if let Some(work_item) = c.finishes {
-        let done = sqlx::query("DELETE FROM work_items WHERE id = ? AND locked_by = ?")
-            .bind(work_item)
-            .bind(&c.owner)
-            .execute(&mut *conn)
-            .await?;
-        if done.rows_affected() != 1 {
+        let done = execute(
+            conn,
+            "DELETE FROM work_items WHERE id = ? AND locked_by = ?",
+            params![work_item, c.owner],
+        )?;
+        if done != 1 {
             return Err(Error::Conflict(format!(
                 "the work item of the result for instance {} is no longer leased to this worker",
                 c.instance
@@ -695,48 +661,50 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
         }
     }
     for (offset, event) in c.events.iter().enumerate() {
-        sqlx::query(
+        execute(
+            conn,
             "INSERT INTO history (instance, execution, seq, event, recorded_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&c.instance)
-        .bind(i64::from(c.execution))
-        .bind(i64::try_from(c.expected_len as usize + offset).unwrap_or(i64::MAX))
-        .bind(json_text(event))
-        .bind(to_i64(c.now))
-        .execute(&mut *conn)
-        .await?;
+            params![
+                c.instance,
+                i64::from(c.execution),
+                i64::try_from(c.expected_len as usize + offset).unwrap_or(i64::MAX),
+                json_text(event),
+                to_i64(c.now),
+            ],
+        )?;
     }
     for id in &c.consumed {
-        sqlx::query("DELETE FROM inbox WHERE id = ?")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        execute(conn, "DELETE FROM inbox WHERE id = ?", [id])?;
     }
     let (lease_until, lease_count) = c.claim_work.unwrap_or((0, 0));
     let mut claimed = Vec::new();
     for (index, w) in c.work_items.iter().enumerate() {
         let lease = index < lease_count;
-        let row = sqlx::query(
-            "INSERT INTO work_items (instance, execution, task_id, name, input, options, attempt,
-                                     first_at, visible_at, locked_by, locked_until, deliveries)
-             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&c.instance)
-        .bind(i64::from(c.execution))
-        .bind(i64::from(w.task_id))
-        .bind(&w.name)
-        .bind(json_text(&w.input))
-        .bind(json_text(&w.options))
-        .bind(to_i64(c.now))
-        .bind(to_i64(c.now))
-        .bind(lease.then_some(c.owner.as_str()))
-        .bind(lease.then_some(to_i64(lease_until)))
-        .bind(i64::from(lease))
-        .fetch_one(&mut *conn)
-        .await?;
+        let id: i64 = conn
+            .prepare_cached(
+                "INSERT INTO work_items (instance, execution, task_id, name, input, options, attempt,
+                                         first_at, visible_at, locked_by, locked_until, deliveries)
+                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id",
+            )?
+            .query_row(
+                params![
+                    c.instance,
+                    i64::from(c.execution),
+                    i64::from(w.task_id),
+                    w.name,
+                    json_text(&w.input),
+                    json_text(&w.options),
+                    to_i64(c.now),
+                    to_i64(c.now),
+                    lease.then_some(c.owner.as_str()),
+                    lease.then_some(to_i64(lease_until)),
+                    i64::from(lease),
+                ],
+                |r| r.get(0),
+            )?;
         if lease {
             claimed.push(WorkItem {
-                id: row.try_get(0)?,
+                id,
                 instance: c.instance.clone(),
                 execution: c.execution,
                 task_id: w.task_id,
@@ -750,34 +718,29 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
             });
         }
     }
-    send(conn, &c.messages).await?;
+    send(conn, &c.messages)?;
     for child in &c.children {
-        start_child(conn, c, child).await?;
+        start_child(conn, c, child)?;
     }
     if c.status.is_terminal() && c.status != Status::Failed {
         // Nothing can consume these any more. A failed instance keeps them: a rewind brings it back
         // to the timers, results and activities it was waiting for (none of them runs meanwhile).
-        sqlx::query("DELETE FROM inbox WHERE instance = ?")
-            .bind(&c.instance)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("DELETE FROM work_items WHERE instance = ? AND locked_by IS NULL")
-            .bind(&c.instance)
-            .execute(&mut *conn)
-            .await?;
+        execute(conn, "DELETE FROM inbox WHERE instance = ?", [&c.instance])?;
+        execute(
+            conn,
+            "DELETE FROM work_items WHERE instance = ? AND locked_by IS NULL",
+            [&c.instance],
+        )?;
     }
     if let Some(input) = &c.next_execution {
         let next = c.execution + 1;
-        sqlx::query(
+        execute(
+            conn,
             "UPDATE instances SET execution = ?, history_len = 0, input = ?, output = NULL,
                  failure = NULL
              WHERE id = ?",
-        )
-        .bind(i64::from(next))
-        .bind(json_text(input))
-        .bind(&c.instance)
-        .execute(&mut *conn)
-        .await?;
+            params![i64::from(next), json_text(input), c.instance],
+        )?;
         insert_message(
             conn,
             &OutMessage {
@@ -787,25 +750,18 @@ async fn commit_turn(conn: &mut SqliteConnection, c: &TurnCommit) -> Result<Vec<
                 message: Message::Start,
                 visible_at: c.now,
             },
-        )
-        .await?;
+        )?;
     }
     Ok(claimed)
 }
 
 /// Starts a sub-orchestration, or tells the parent at once why it could not be started.
-async fn start_child(
-    conn: &mut SqliteConnection,
-    parent: &TurnCommit,
-    child: &NewInstance,
-) -> Result<()> {
-    let exists = sqlx::query("SELECT 1 FROM instances WHERE id = ?")
-        .bind(&child.id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some();
+fn start_child(conn: &Connection, parent: &TurnCommit, child: &NewInstance) -> Result<()> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM instances WHERE id = ?")?
+        .exists([&child.id])?;
     if !exists {
-        return create_instance(conn, child, parent.now).await;
+        return create_instance(conn, child, parent.now);
     }
     let task_id = child.parent.as_ref().map(|p| p.task_id).unwrap_or_default();
     insert_message(
@@ -830,13 +786,12 @@ async fn start_child(
             visible_at: parent.now,
         },
     )
-    .await
 }
 
 /// Extends `owner`'s leases on the listed rows only (passed as JSON arrays): a row it still holds
 /// but no live task works on is left to expire.
-async fn renew_leases(
-    conn: &mut SqliteConnection,
+fn renew_leases(
+    conn: &Connection,
     owner: &str,
     until: u64,
     instances: &[String],
@@ -847,29 +802,26 @@ async fn renew_leases(
         ("instances", json_text(&instances)),
     ];
     for (table, ids) in lists {
-        sqlx::query(&format!(
-            "UPDATE {table} SET locked_until = ?1
-             WHERE locked_by = ?2 AND id IN (SELECT value FROM json_each(?3))"
-        ))
-        .bind(to_i64(until))
-        .bind(owner)
-        .bind(ids)
-        .execute(&mut *conn)
-        .await?;
+        execute(
+            conn,
+            &format!(
+                "UPDATE {table} SET locked_until = ?1
+                 WHERE locked_by = ?2 AND id IN (SELECT value FROM json_each(?3))"
+            ),
+            params![to_i64(until), owner, ids],
+        )?;
     }
     Ok(())
 }
 
-pub(super) async fn purge(conn: &mut SqliteConnection, id: &str) -> Result<bool> {
+pub(super) fn purge(conn: &Connection, id: &str) -> Result<bool> {
     for table in ["history", "inbox", "work_items"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE instance = ?"))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        execute(
+            conn,
+            &format!("DELETE FROM {table} WHERE instance = ?"),
+            [id],
+        )?;
     }
-    let gone = sqlx::query("DELETE FROM instances WHERE id = ?")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(gone.rows_affected() == 1)
+    let gone = execute(conn, "DELETE FROM instances WHERE id = ?", [id])?;
+    Ok(gone == 1)
 }

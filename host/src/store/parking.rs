@@ -4,9 +4,10 @@
 //! The caller decides the backoff and the limit; this only writes them, and only while the failing
 //! worker still holds the instance's lease.
 
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::ops::Op;
+use super::writer::execute;
 use super::{Result, Store, to_i64};
 
 /// A turn of a leased instance failed for a reason outside the guest.
@@ -65,62 +66,53 @@ impl Store {
     }
 }
 
-pub(super) async fn turn_failed(
-    conn: &mut SqliteConnection,
-    f: &TurnFailed,
-) -> Result<AfterFailure> {
-    let row = sqlx::query(
-        "UPDATE instances SET turn_failures = turn_failures + 1, locked_by = NULL,
-             locked_until = NULL, updated_at = ?3
-         WHERE id = ?1 AND locked_by = ?2
-         RETURNING turn_failures",
-    )
-    .bind(&f.id)
-    .bind(&f.owner)
-    .bind(to_i64(f.now))
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
+pub(super) fn turn_failed(conn: &Connection, f: &TurnFailed) -> Result<AfterFailure> {
+    let failures: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE instances SET turn_failures = turn_failures + 1, locked_by = NULL,
+                 locked_until = NULL, updated_at = ?3
+             WHERE id = ?1 AND locked_by = ?2
+             RETURNING turn_failures",
+        )?
+        .query_row(params![f.id, f.owner, to_i64(f.now)], |r| r.get(0))
+        .optional()?;
+    let Some(failures) = failures else {
         return Ok(AfterFailure::NotLeased);
     };
-    let failures = u32::try_from(row.try_get::<i64, _>(0)?).unwrap_or(u32::MAX);
+    let failures = u32::try_from(failures).unwrap_or(u32::MAX);
     if failures >= f.max_failures {
         let reason = format!(
             "{failures} turns in a row failed outside the orchestrator; the last: {}",
             f.reason
         );
-        sqlx::query(
+        execute(
+            conn,
             "UPDATE instances SET status = 'Parked', parked = ?2, not_before = NULL WHERE id = ?1",
-        )
-        .bind(&f.id)
-        .bind(reason)
-        .execute(&mut *conn)
-        .await?;
+            params![f.id, reason],
+        )?;
         return Ok(AfterFailure::Parked);
     }
     let at = f
         .now
         .saturating_add(backoff(failures, f.backoff_ms, f.max_backoff_ms));
-    sqlx::query("UPDATE instances SET not_before = ?2 WHERE id = ?1")
-        .bind(&f.id)
-        .bind(to_i64(at))
-        .execute(&mut *conn)
-        .await?;
+    execute(
+        conn,
+        "UPDATE instances SET not_before = ?2 WHERE id = ?1",
+        params![f.id, to_i64(at)],
+    )?;
     Ok(AfterFailure::RetryAt(at))
 }
 
-pub(super) async fn unpark(conn: &mut SqliteConnection, id: &str, now: u64) -> Result<bool> {
+pub(super) fn unpark(conn: &Connection, id: &str, now: u64) -> Result<bool> {
     // Back to Pending if it never completed a turn, else Running; its next turn decides the rest.
-    let done = sqlx::query(
+    let done = execute(
+        conn,
         "UPDATE instances SET status = CASE WHEN history_len = 0 THEN 'Pending' ELSE 'Running' END,
              parked = NULL, turn_failures = 0, not_before = NULL, updated_at = ?2
          WHERE id = ?1 AND status = 'Parked'",
-    )
-    .bind(id)
-    .bind(to_i64(now))
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+        params![id, to_i64(now)],
+    )?;
+    Ok(done == 1)
 }
 
 #[cfg(test)]

@@ -4,19 +4,20 @@
 //!
 //! Every write is conditional on the lease: a worker that lost it changes nothing.
 
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{Connection, params};
 
 use super::ops::{FinishWorkItem, Finished, insert_message};
+use super::writer::execute;
 use super::{Result, WorkItem, parse_json, to_i64, to_u32, to_u64};
 
-pub(super) async fn claim_work_items(
-    conn: &mut SqliteConnection,
+pub(super) fn claim_work_items(
+    conn: &Connection,
     owner: &str,
     now: u64,
     until: u64,
     limit: u32,
 ) -> Result<Vec<WorkItem>> {
-    let rows = sqlx::query(
+    let mut stmt = conn.prepare_cached(
         "UPDATE work_items SET locked_by = ?1, locked_until = ?2, deliveries = deliveries + 1
          WHERE id IN (
              SELECT id FROM work_items w
@@ -27,34 +28,29 @@ pub(super) async fn claim_work_items(
          RETURNING id, instance, execution, task_id, name, input, options, attempt, first_at,
                    deliveries,
                    (SELECT run FROM instances i WHERE i.id = work_items.instance)",
-    )
-    .bind(owner)
-    .bind(to_i64(until))
-    .bind(to_i64(now))
-    .bind(i64::from(limit))
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(WorkItem {
-                id: r.try_get(0)?,
-                instance: r.try_get(1)?,
-                execution: to_u32(r.try_get(2)?),
-                task_id: to_u32(r.try_get(3)?),
-                name: r.try_get(4)?,
-                input: parse_json("work item input", &r.try_get::<String, _>(5)?)?,
-                options: parse_json("work item options", &r.try_get::<String, _>(6)?)?,
-                attempt: to_u32(r.try_get(7)?),
-                first_at: to_u64(r.try_get(8)?),
-                deliveries: to_u32(r.try_get(9)?),
-                run: r.try_get(10)?,
-            })
-        })
-        .collect()
+    )?;
+    let mut rows = stmt.query(params![owner, to_i64(until), to_i64(now), i64::from(limit)])?;
+    let mut items = Vec::new();
+    while let Some(r) = rows.next()? {
+        items.push(WorkItem {
+            id: r.get(0)?,
+            instance: r.get(1)?,
+            execution: to_u32(r.get(2)?),
+            task_id: to_u32(r.get(3)?),
+            name: r.get(4)?,
+            input: parse_json("work item input", &r.get::<_, String>(5)?)?,
+            options: parse_json("work item options", &r.get::<_, String>(6)?)?,
+            attempt: to_u32(r.get(7)?),
+            first_at: to_u64(r.get(8)?),
+            deliveries: to_u32(r.get(9)?),
+            run: r.get(10)?,
+        });
+    }
+    Ok(items)
 }
 
-pub(super) async fn finish_work_item(
-    conn: &mut SqliteConnection,
+pub(super) fn finish_work_item(
+    conn: &Connection,
     f: &FinishWorkItem,
     claim_until: Option<u64>,
     now: u64,
@@ -65,16 +61,13 @@ pub(super) async fn finish_work_item(
         visible_at,
     } = f
     {
-        let changed = sqlx::query(
+        let changed = execute(
+            conn,
             "UPDATE work_items SET visible_at = ?, locked_by = NULL, locked_until = NULL
              WHERE id = ? AND locked_by = ?",
-        )
-        .bind(to_i64(*visible_at))
-        .bind(id)
-        .bind(owner)
-        .execute(&mut *conn)
-        .await?;
-        return Ok(if changed.rows_affected() == 1 {
+            params![to_i64(*visible_at), id, owner],
+        )?;
+        return Ok(if changed == 1 {
             Finished::Committed {
                 claimed_instance: false,
             }
@@ -84,11 +77,11 @@ pub(super) async fn finish_work_item(
     }
     let (changed, message) = match f {
         FinishWorkItem::Done { id, owner, message } => (
-            sqlx::query("DELETE FROM work_items WHERE id = ? AND locked_by = ?")
-                .bind(id)
-                .bind(owner)
-                .execute(&mut *conn)
-                .await?,
+            execute(
+                conn,
+                "DELETE FROM work_items WHERE id = ? AND locked_by = ?",
+                params![id, owner],
+            )?,
             message,
         ),
         FinishWorkItem::Retry {
@@ -98,26 +91,22 @@ pub(super) async fn finish_work_item(
             visible_at,
             message,
         } => (
-            sqlx::query(
+            execute(
+                conn,
                 "UPDATE work_items SET attempt = ?, visible_at = ?, deliveries = 0, locked_by = NULL,
                      locked_until = NULL
                  WHERE id = ? AND locked_by = ?",
-            )
-            .bind(i64::from(*next_attempt))
-            .bind(to_i64(*visible_at))
-            .bind(id)
-            .bind(owner)
-            .execute(&mut *conn)
-            .await?,
+                params![i64::from(*next_attempt), to_i64(*visible_at), id, owner],
+            )?,
             message,
         ),
         FinishWorkItem::HostFailed { .. } => return Ok(Finished::LeaseLost),
     };
     // A lost lease means another worker owns the item now: this attempt's result is dropped.
-    if changed.rows_affected() != 1 {
+    if changed != 1 {
         return Ok(Finished::LeaseLost);
     }
-    insert_message(conn, message).await?;
+    insert_message(conn, message)?;
     let mut claimed_instance = false;
     if let Some(until) = claim_until {
         let owner = match f {
@@ -125,18 +114,14 @@ pub(super) async fn finish_work_item(
             | FinishWorkItem::Retry { owner, .. }
             | FinishWorkItem::HostFailed { owner, .. } => owner,
         };
-        let leased = sqlx::query(
+        let leased = execute(
+            conn,
             "UPDATE instances SET locked_by = ?, locked_until = ?
              WHERE id = ? AND (locked_until IS NULL OR locked_until < ?)
                AND status IN ('Pending', 'Running')",
-        )
-        .bind(owner)
-        .bind(to_i64(until))
-        .bind(&message.instance)
-        .bind(to_i64(now))
-        .execute(&mut *conn)
-        .await?;
-        claimed_instance = leased.rows_affected() == 1;
+            params![owner, to_i64(until), message.instance, to_i64(now)],
+        )?;
+        claimed_instance = leased == 1;
     }
     Ok(Finished::Committed { claimed_instance })
 }

@@ -1,20 +1,27 @@
-//! The group-commit writer: one task, one connection, many operations per transaction.
+//! The group-commit writer: one thread, one connection, many operations per transaction.
 //!
 //! A flush costs the same for one row or a thousand, so every write of the process queues here and
 //! whatever has queued while the previous transaction was flushing commits together. Each operation
-//! runs inside its own savepoint: one that fails is rolled back alone and the rest still commit.
+//! runs inside its own savepoint: one that fails is rolled back alone and the rest still commit. The
+//! connection (rusqlite) lives on a thread of its own and a batch runs on it synchronously, with
+//! statements prepared once and reused: a batch costs one hand-off in (the queue) and one out (the
+//! replies), never one per statement. It must never block on anything but SQLite.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, OpenFlags, Params};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::ops::{Applied, Op};
-use super::{Error, Result};
+use super::{BUSY_TIMEOUT, Error, Result};
 
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 512;
+
+/// Prepared statements kept for reuse: more than the distinct statements the operations run.
+const STATEMENT_CACHE: usize = 128;
 
 /// Called once the batch an operation belongs to has committed (or failed to).
 pub(super) type Done = Box<dyn FnOnce(Result<()>) + Send>;
@@ -38,7 +45,7 @@ pub(super) fn respond<T: Send + 'static>(
     }
 }
 
-/// Handle to the writer task.
+/// Handle to the writer thread.
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<Op>,
@@ -47,12 +54,27 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on `conn`; `changed` is notified after each commit that wrote work.
-    pub(super) fn spawn(conn: SqliteConnection, changed: Arc<Notify>) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Opens the write connection to the database at `path` on a new thread, which then commits
+    /// what is queued until every handle is dropped; `changed` is notified after each commit that
+    /// wrote work.
+    pub(super) async fn open(path: &Path, changed: Arc<Notify>) -> Result<Self> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(run(conn, rx, changed, queued.clone()));
-        Self { tx, queued }
+        let backlog = queued.clone();
+        let (opened_tx, opened) = oneshot::channel();
+        let file = path.to_owned();
+        std::thread::Builder::new()
+            .name("keel-writer".into())
+            .spawn(move || match connect(&file) {
+                Ok(conn) => {
+                    drop(opened_tx.send(Ok(())));
+                    run(&conn, &mut rx, &changed, &backlog);
+                }
+                Err(e) => drop(opened_tx.send(Err(e))),
+            })
+            .map_err(|e| open_error(path, &e))?;
+        opened.await.map_err(|_| Error::Closed)??;
+        Ok(Self { tx, queued })
     }
 
     /// Operations waiting for a transaction.
@@ -75,17 +97,73 @@ impl Writer {
     }
 }
 
-async fn run(
-    mut conn: SqliteConnection,
-    mut rx: mpsc::UnboundedReceiver<Op>,
-    changed: Arc<Notify>,
-    queued: Arc<AtomicUsize>,
+/// Opens the write connection with the settings the store relies on: WAL, `synchronous=FULL` (a
+/// commit is on disk when it returns), foreign keys enforced, and a wait for other processes' locks.
+/// The flags are those sqlx opens its connections with.
+fn connect(path: &Path) -> Result<Connection> {
+    let set_up = || -> rusqlite::Result<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_PRIVATE_CACHE;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    };
+    let conn = set_up().map_err(|e| open_error(path, &e))?;
+    // A setting SQLite could not apply is not an error of the pragma: read them back.
+    let settings = conn
+        .query_row(
+            "SELECT journal_mode, synchronous, foreign_keys \
+             FROM pragma_journal_mode, pragma_synchronous, pragma_foreign_keys",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .map_err(|e| open_error(path, &e))?;
+    // synchronous: 2 is FULL; foreign_keys: 1 is ON.
+    if !settings.0.eq_ignore_ascii_case("wal") || settings.1 != 2 || settings.2 != 1 {
+        return Err(Error::Open {
+            path: path.to_owned(),
+            message: format!(
+                "SQLite did not take the settings: journal_mode={}, synchronous={}, \
+                 foreign_keys={} (expected wal, 2 (FULL), 1)",
+                settings.0, settings.1, settings.2
+            ),
+        });
+    }
+    Ok(conn)
+}
+
+fn open_error(path: &Path, e: &dyn std::fmt::Display) -> Error {
+    Error::Open {
+        path: PathBuf::from(path),
+        message: e.to_string(),
+    }
+}
+
+/// Commits batches of what has queued until every sender is gone.
+fn run(
+    conn: &Connection,
+    rx: &mut mpsc::UnboundedReceiver<Op>,
+    changed: &Notify,
+    queued: &AtomicUsize,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
         queued.fetch_sub(batch.len(), Ordering::Relaxed);
         let wakes = batch.iter().any(Op::wakes_workers);
-        commit_batch(&mut conn, std::mem::take(&mut batch)).await;
+        commit_batch(conn, std::mem::take(&mut batch));
         if wakes {
             changed.notify_waiters();
         }
@@ -94,12 +172,13 @@ async fn run(
 
 /// Commits `ops` in one transaction, each in its own savepoint. When SQLite rolls back the whole
 /// transaction on its own (SQLITE_FULL, an I/O error, an interrupt, a trigger's `RAISE(ROLLBACK)`),
-/// the savepoint of the operation being applied is gone: every operation applied so far is failed
-/// (its writes were lost) and the operations not applied yet go on in a new transaction.
-async fn commit_batch(conn: &mut SqliteConnection, ops: Vec<Op>) {
+/// the connection is back in autocommit mode after the failed statement: every operation applied
+/// so far is failed (its writes were lost) and the operations not applied yet go on in a new
+/// transaction.
+fn commit_batch(conn: &Connection, ops: Vec<Op>) {
     let mut pending = ops.into_iter();
     loop {
-        if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+        if let Err(e) = execute(conn, "BEGIN IMMEDIATE", []) {
             for op in pending {
                 op.fail(e.clone());
             }
@@ -108,24 +187,37 @@ async fn commit_batch(conn: &mut SqliteConnection, ops: Vec<Op>) {
         let mut done: Vec<Done> = Vec::with_capacity(pending.len());
         let mut lost = None;
         for op in pending.by_ref() {
-            if let Err(e) = exec(conn, "SAVEPOINT op").await {
-                op.fail(e);
+            if let Err(e) = execute(conn, "SAVEPOINT op", []) {
+                op.fail(e.clone());
+                if conn.is_autocommit() {
+                    lost = Some(e);
+                    break;
+                }
                 continue;
             }
-            match op.apply(conn).await {
-                Applied::Ok(d) => match exec(conn, "RELEASE op").await {
-                    Ok(()) => done.push(d),
-                    Err(e) => {
-                        d(Err(rolled_back(&e)));
-                        lost = Some(e);
-                        break;
+            match op.apply(conn) {
+                Applied::Ok(d) => {
+                    let released = if conn.is_autocommit() {
+                        Err(Error::RolledBack("the transaction ended during it".into()))
+                    } else {
+                        execute(conn, "RELEASE op", []).map(drop)
+                    };
+                    match released {
+                        Ok(()) => done.push(d),
+                        Err(e) => {
+                            d(Err(rolled_back(&e)));
+                            lost = Some(e);
+                            break;
+                        }
                     }
-                },
+                }
                 Applied::Err(e, d) => {
-                    let undone = exec(conn, "ROLLBACK TO op").await;
-                    let _ = exec(conn, "RELEASE op").await;
+                    let gone = conn.is_autocommit() || execute(conn, "ROLLBACK TO op", []).is_err();
+                    if !conn.is_autocommit() {
+                        let _ = execute(conn, "RELEASE op", []);
+                    }
                     d(Err(e.clone()));
-                    if undone.is_err() {
+                    if gone {
                         lost = Some(e);
                         break;
                     }
@@ -135,15 +227,17 @@ async fn commit_batch(conn: &mut SqliteConnection, ops: Vec<Op>) {
         if let Some(cause) = lost {
             tracing::error!(error = %cause, "SQLite rolled back a whole batch; its earlier operations fail");
             // Normally there is no transaction left to roll back; if there is, it must not commit.
-            let _ = exec(conn, "ROLLBACK").await;
+            if !conn.is_autocommit() {
+                let _ = execute(conn, "ROLLBACK", []);
+            }
             for d in done {
                 d(Err(rolled_back(&cause)));
             }
             continue;
         }
-        let committed = exec(conn, "COMMIT").await;
-        if committed.is_err() {
-            let _ = exec(conn, "ROLLBACK").await;
+        let committed = execute(conn, "COMMIT", []).map(drop);
+        if committed.is_err() && !conn.is_autocommit() {
+            let _ = execute(conn, "ROLLBACK", []);
         }
         for d in done {
             d(committed.clone());
@@ -157,14 +251,13 @@ fn rolled_back(cause: &Error) -> Error {
     Error::RolledBack(cause.to_string())
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<()> {
-    sqlx::query(sql).execute(&mut *conn).await?;
-    Ok(())
+/// Runs `sql`, prepared once per connection and reused, and returns how many rows it changed.
+pub(super) fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<usize> {
+    Ok(conn.prepare_cached(sql)?.execute(params)?)
 }
 
 #[cfg(test)]
 mod tests {
-    use sqlx::Connection as _;
     use tokio::sync::oneshot;
 
     use super::*;
@@ -197,21 +290,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keel.db");
         let store = Store::open(&path).await.unwrap();
-        let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        exec(
-            &mut conn,
+        let conn = connect(&path).unwrap();
+        execute(
+            &conn,
             "CREATE TRIGGER poison BEFORE INSERT ON instances WHEN NEW.id = 'poison' \
              BEGIN SELECT RAISE(ROLLBACK, 'poisoned'); END",
+            [],
         )
-        .await
         .unwrap();
         let (a, a_rx) = create("a");
         let (p, p_rx) = create("poison");
         let (b, b_rx) = create("b");
         let (c, c_rx) = create("c");
-        commit_batch(&mut conn, vec![a, p, b, c]).await;
+        commit_batch(&conn, vec![a, p, b, c]);
 
         assert!(
             matches!(a_rx.await.unwrap(), Err(Error::RolledBack(_))),
