@@ -185,26 +185,8 @@ impl Driver {
         for (row, execution, message) in starts.into_iter().chain(others) {
             plan.add(row, execution, message);
         }
-        let mut commit = TurnCommit {
-            instance: id.to_owned(),
-            execution: instance.execution,
-            run: instance.run.clone(),
-            owner: self.shared.owner.clone(),
-            expected_len: instance.history_len,
-            events: Vec::new(),
-            consumed: plan.consumed,
-            status: instance.status,
-            output: None,
-            failure: None,
-            custom_status: None,
-            work_items: Vec::new(),
-            messages: Vec::new(),
-            children: Vec::new(),
-            next_execution: None,
-            now,
-            claim_work: None,
-            finishes: None,
-        };
+        let mut commit = TurnCommit::of(&instance, &self.shared.owner, now);
+        commit.consumed = plan.consumed;
         if instance.status.is_terminal() {
             // Late messages (a timer, a duplicate result) for an ended instance are dropped.
             self.store().commit_turn(commit).await?;
@@ -378,26 +360,9 @@ impl Driver {
         else {
             return None;
         };
-        let commit = TurnCommit {
-            instance: row.id.clone(),
-            execution: row.execution,
-            run: row.run.clone(),
-            owner: self.shared.owner.clone(),
-            expected_len: row.history_len,
-            events: Vec::new(),
-            consumed: Vec::new(),
-            status: Status::Running,
-            output: None,
-            failure: None,
-            custom_status: None,
-            work_items: Vec::new(),
-            messages: Vec::new(),
-            children: Vec::new(),
-            next_execution: None,
-            now,
-            claim_work: None,
-            finishes: Some(item.id),
-        };
+        // The row was checked to be running when the guest was taken.
+        let mut commit = TurnCommit::of(&row, &self.shared.owner, now);
+        commit.finishes = Some(item.id);
         match self.commit_ran(row, hot, events, finished, commit).await {
             Ok(items) => Some(items),
             Err(e) => {

@@ -119,6 +119,31 @@ pub struct TurnCommit {
 }
 
 impl TurnCommit {
+    /// A turn of `instance` by `owner` at `now` that changes nothing yet: the caller adds what the
+    /// turn consumed, recorded and derived.
+    pub fn of(instance: &super::Instance, owner: &str, now: u64) -> Self {
+        Self {
+            instance: instance.id.clone(),
+            execution: instance.execution,
+            run: instance.run.clone(),
+            owner: owner.to_owned(),
+            expected_len: instance.history_len,
+            events: Vec::new(),
+            consumed: Vec::new(),
+            status: instance.status,
+            output: None,
+            failure: None,
+            custom_status: None,
+            work_items: Vec::new(),
+            messages: Vec::new(),
+            children: Vec::new(),
+            next_execution: None,
+            now,
+            claim_work: None,
+            finishes: None,
+        }
+    }
+
     /// Whether committing this turn can give a worker's poll something to do: a turn that held the
     /// instance's lease may leave messages that arrived meanwhile, and messages, children, a next
     /// execution or work items not leased to the committer are new work. A turn on an activity's
