@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use super::ops::Op;
 use super::writer::execute;
-use super::{Result, Store, to_i64};
+use super::{Error, Result, Store, to_i64};
 use crate::capability::{Holdings, Sealed};
 
 /// One change to a function's capabilities.
@@ -90,37 +90,51 @@ impl Store {
     }
 
     async fn held(&self, function: &str, active: bool) -> Result<(Option<String>, Holdings)> {
-        let rows = sqlx::query(
-            "SELECT 'g', pattern, NULL, NULL, NULL FROM grants WHERE function = ?1
-             UNION ALL SELECT 'c', key, value, NULL, NULL FROM function_config WHERE function = ?1
-             UNION ALL SELECT 's', name, key_id, nonce, ciphertext FROM secrets WHERE function = ?1
-             UNION ALL SELECT 'a', digest, NULL, NULL, NULL FROM functions
-                 WHERE ?2 AND name = ?1 AND kind = 'activity' AND active = 1",
-        )
-        .bind(function)
-        .bind(active)
-        .fetch_all(self.pool())
-        .await?;
+        // Secrets' nonce and ciphertext are blobs; the other rows leave them NULL.
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+        );
+        let rows: Vec<Row> = self.read_here(|c| {
+            c.prepare_cached(
+                "SELECT 'g', pattern, NULL, NULL, NULL FROM grants WHERE function = ?1
+                 UNION ALL SELECT 'c', key, value, NULL, NULL FROM function_config WHERE function = ?1
+                 UNION ALL SELECT 's', name, key_id, nonce, ciphertext FROM secrets WHERE function = ?1
+                 UNION ALL SELECT 'a', digest, NULL, NULL, NULL FROM functions
+                     WHERE ?2 AND name = ?1 AND kind = 'activity' AND active = 1",
+            )?
+            .query_map(params![function, active], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
+        })?;
         let mut held = Holdings::default();
         let mut digest = None;
-        for row in rows {
-            let kind: String = row.try_get(0)?;
-            let name: String = row.try_get(1)?;
-            match kind.as_str() {
-                "g" => held.grants.push(name),
-                "c" => {
-                    held.config.insert(name, row.try_get(2)?);
+        for (kind, name, text, nonce, ciphertext) in rows {
+            match (kind.as_str(), text, nonce, ciphertext) {
+                ("g", ..) => held.grants.push(name),
+                ("c", Some(value), ..) => {
+                    held.config.insert(name, value);
                 }
-                "a" => digest = Some(name),
-                _ => {
+                ("a", ..) => digest = Some(name),
+                ("s", Some(key_id), Some(nonce), Some(ciphertext)) => {
                     held.secrets.insert(
                         name,
                         Sealed {
-                            key_id: row.try_get(2)?,
-                            nonce: row.try_get(3)?,
-                            ciphertext: row.try_get(4)?,
+                            key_id,
+                            nonce,
+                            ciphertext,
                         },
                     );
+                }
+                (kind, ..) => {
+                    return Err(Error::Corrupt {
+                        what: "capabilities",
+                        message: format!("row of kind {kind:?} for {name:?} has NULL columns"),
+                    });
                 }
             }
         }

@@ -6,6 +6,7 @@
 //! changes (a turn's commit, an activity's result) and it makes them durable atomically.
 
 mod capabilities;
+mod local_read;
 mod maintenance;
 mod ops;
 mod parking;
@@ -297,10 +298,11 @@ pub struct WorkItem {
     pub run: Option<String>,
 }
 
-/// Handle to the store: a read pool and the group-commit writer.
+/// Handle to the store: a read pool, reads on the calling thread, and the group-commit writer.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    local: Arc<local_read::LocalReads>,
     writer: Writer,
     changed: Arc<Notify>,
 }
@@ -329,6 +331,7 @@ impl Store {
             .await?;
         Ok(Self {
             pool,
+            local: Arc::new(local_read::LocalReads::new(path)),
             writer,
             changed,
         })
@@ -350,6 +353,14 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Runs a short read on the calling thread (see [`local_read`]).
+    fn read_here<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.local.run(read)
     }
 }
 

@@ -225,28 +225,27 @@ impl Store {
     /// Whether any instance has a visible message, and whether any work item is due: a cheap read
     /// that spares idle workers a write transaction.
     pub async fn has_work(&self, now: u64) -> Result<(bool, bool)> {
-        let row = sqlx::query(
-            "SELECT EXISTS(SELECT 1 FROM inbox WHERE visible_at <= ?1),
-                    EXISTS(SELECT 1 FROM work_items WHERE visible_at <= ?1
-                           AND (locked_until IS NULL OR locked_until < ?1))",
-        )
-        .bind(to_i64(now))
-        .fetch_one(self.pool())
-        .await?;
-        Ok((row.try_get(0)?, row.try_get(1)?))
+        self.read_here(|c| {
+            c.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM inbox WHERE visible_at <= ?1),
+                        EXISTS(SELECT 1 FROM work_items WHERE visible_at <= ?1
+                               AND (locked_until IS NULL OR locked_until < ?1))",
+            )?
+            .query_row([to_i64(now)], |r| Ok((r.get(0)?, r.get(1)?)))
+        })
     }
 
     /// The earliest time at which a message or work item becomes visible after `now`.
     pub async fn next_due(&self, now: u64) -> Result<Option<u64>> {
-        let row = sqlx::query(
-            "SELECT MIN(t) FROM (SELECT MIN(visible_at) AS t FROM inbox WHERE visible_at > ?1
-                                 UNION ALL
-                                 SELECT MIN(visible_at) FROM work_items WHERE visible_at > ?1)",
-        )
-        .bind(to_i64(now))
-        .fetch_one(self.pool())
-        .await?;
-        Ok(row.try_get::<Option<i64>, _>(0)?.map(to_u64))
+        let due: Option<i64> = self.read_here(|c| {
+            c.prepare_cached(
+                "SELECT MIN(t) FROM (SELECT MIN(visible_at) AS t FROM inbox WHERE visible_at > ?1
+                                     UNION ALL
+                                     SELECT MIN(visible_at) FROM work_items WHERE visible_at > ?1)",
+            )?
+            .query_row([to_i64(now)], |r| r.get(0))
+        })?;
+        Ok(due.map(to_u64))
     }
 
     /// Deployed modules, newest first.
