@@ -99,7 +99,7 @@ impl Store {
             Option<Vec<u8>>,
         );
         let rows: Vec<Row> = self.read_here(|c| {
-            c.prepare_cached(
+            Ok(c.prepare_cached(
                 "SELECT 'g', pattern, NULL, NULL, NULL FROM grants WHERE function = ?1
                  UNION ALL SELECT 'c', key, value, NULL, NULL FROM function_config WHERE function = ?1
                  UNION ALL SELECT 's', name, key_id, nonce, ciphertext FROM secrets WHERE function = ?1
@@ -109,7 +109,7 @@ impl Store {
             .query_map(params![function, active], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?
-            .collect()
+            .collect::<rusqlite::Result<_>>()?)
         })?;
         let mut held = Holdings::default();
         let mut digest = None;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Error, Result};
+use super::Result;
 
 /// Idle connections kept for the next read: about one per thread that reads at the same time.
 const MAX_IDLE: usize = 8;
@@ -43,10 +43,7 @@ impl LocalReads {
     }
 
     /// Runs `read` on an idle connection (or a new one) on this thread.
-    pub(super) fn run<T>(
-        &self,
-        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T> {
+    pub(super) fn run<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let idle = self
             .idle
             .lock()
@@ -61,7 +58,7 @@ impl LocalReads {
         if idle.len() < MAX_IDLE {
             idle.push(conn);
         }
-        result.map_err(Error::from)
+        result
     }
 
     fn open(&self) -> Result<Connection> {
@@ -79,6 +76,7 @@ impl LocalReads {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Error;
 
     #[tokio::test]
     async fn reads_see_every_committed_write_and_reuse_their_connections() {
@@ -112,7 +110,7 @@ mod tests {
     fn a_missing_database_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let reads = LocalReads::new(&dir.path().join("absent").join("k.db"));
-        let err = reads.run(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)));
+        let err = reads.run(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?));
         assert!(matches!(err, Err(Error::Sqlite(_))), "{err:?}");
     }
 }

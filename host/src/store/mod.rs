@@ -356,10 +356,7 @@ impl Store {
     }
 
     /// Runs a short read on the calling thread (see [`local_read`]).
-    fn read_here<T>(
-        &self,
-        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
-    ) -> Result<T> {
+    fn read_here<T>(&self, read: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
         self.local.run(read)
     }
 }

@@ -67,6 +67,41 @@ pub struct FunctionRow {
 const INSTANCE_COLUMNS: &str = "id, name, execution, status, module, input, output, failure, \
      custom_status, parent, created_at, updated_at, history_len, parked, run";
 
+const INSTANCE_BY_ID: &str = "SELECT id, name, execution, status, module, input, output, failure, \
+     custom_status, parent, created_at, updated_at, history_len, parked, run \
+     FROM instances WHERE id = ?";
+
+/// A result row of either kind of connection, read by column index.
+trait Columns {
+    fn text(&self, i: usize) -> Result<String>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>>;
+    fn int(&self, i: usize) -> Result<i64>;
+}
+
+impl Columns for SqliteRow {
+    fn text(&self, i: usize) -> Result<String> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.try_get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.try_get(i)?)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<String> {
+        Ok(self.get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.get(i)?)
+    }
+}
+
 fn function_from_row(r: &SqliteRow) -> Result<FunctionRow> {
     Ok(FunctionRow {
         name: r.try_get(0)?,
@@ -77,51 +112,48 @@ fn function_from_row(r: &SqliteRow) -> Result<FunctionRow> {
     })
 }
 
-fn instance_from_row(r: &SqliteRow) -> Result<Instance> {
+fn instance_from_row(r: &impl Columns) -> Result<Instance> {
     let opt_json = |i: usize, what: &'static str| -> Result<Option<Value>> {
-        r.try_get::<Option<String>, _>(i)?
-            .map(|t| parse_json(what, &t))
-            .transpose()
+        r.opt_text(i)?.map(|t| parse_json(what, &t)).transpose()
     };
-    let status: String = r.try_get(3)?;
+    let status = r.text(3)?;
     Ok(Instance {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        execution: to_u32(r.try_get(2)?),
+        id: r.text(0)?,
+        name: r.text(1)?,
+        execution: to_u32(r.int(2)?),
         status: status.parse().map_err(|message| Error::Corrupt {
             what: "instance status",
             message,
         })?,
-        module: r.try_get(4)?,
-        input: parse_json("instance input", &r.try_get::<String, _>(5)?)?,
+        module: r.text(4)?,
+        input: parse_json("instance input", &r.text(5)?)?,
         output: opt_json(6, "instance output")?,
         failure: r
-            .try_get::<Option<String>, _>(7)?
+            .opt_text(7)?
             .map(|t| parse_json("instance failure", &t))
             .transpose()?,
         custom_status: opt_json(8, "custom status")?,
         parent: r
-            .try_get::<Option<String>, _>(9)?
+            .opt_text(9)?
             .map(|t| parse_json("instance parent", &t))
             .transpose()?,
-        created_at: to_u64(r.try_get(10)?),
-        updated_at: to_u64(r.try_get(11)?),
-        history_len: to_u32(r.try_get(12)?),
-        parked: r.try_get(13)?,
-        run: r.try_get(14)?,
+        created_at: to_u64(r.int(10)?),
+        updated_at: to_u64(r.int(11)?),
+        history_len: to_u32(r.int(12)?),
+        parked: r.opt_text(13)?,
+        run: r.opt_text(14)?,
     })
 }
 
 impl Store {
     /// The instance with this id.
+    /// Read on the calling thread: every turn that is not handed its result in memory reads it.
     pub async fn instance(&self, id: &str) -> Result<Option<Instance>> {
-        let row = sqlx::query(&format!(
-            "SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(instance_from_row).transpose()
+        self.read_here(|c| {
+            let mut stmt = c.prepare_cached(INSTANCE_BY_ID)?;
+            let mut rows = stmt.query([id])?;
+            rows.next()?.map(instance_from_row).transpose()
+        })
     }
 
     /// Instances matching `filter`, newest first.
@@ -181,24 +213,24 @@ impl Store {
     }
 
     /// The visible inbox messages of an instance, oldest first, with their row ids and executions.
+    /// Read on the calling thread, like [`Store::instance`].
     pub async fn inbox(&self, id: &str, now: u64) -> Result<Vec<(i64, Option<u32>, Message)>> {
-        let rows = sqlx::query(
-            "SELECT id, execution, message FROM inbox WHERE instance = ? AND visible_at <= ?
-             ORDER BY visible_at, id",
-        )
-        .bind(id)
-        .bind(to_i64(now))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    r.try_get::<Option<i64>, _>(1)?.map(to_u32),
-                    parse_json("inbox message", &r.try_get::<String, _>(2)?)?,
-                ))
-            })
-            .collect()
+        self.read_here(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, execution, message FROM inbox WHERE instance = ? AND visible_at <= ?
+                 ORDER BY visible_at, id",
+            )?;
+            let mut rows = stmt.query(rusqlite::params![id, to_i64(now)])?;
+            let mut messages = Vec::new();
+            while let Some(r) = rows.next()? {
+                messages.push((
+                    r.get(0)?,
+                    r.get::<_, Option<i64>>(1)?.map(to_u32),
+                    parse_json("inbox message", &r.get::<_, String>(2)?)?,
+                ));
+            }
+            Ok(messages)
+        })
     }
 
     /// The sub-orchestrations of incarnation `run` of `parent` that have not ended, with their own
@@ -226,24 +258,24 @@ impl Store {
     /// that spares idle workers a write transaction.
     pub async fn has_work(&self, now: u64) -> Result<(bool, bool)> {
         self.read_here(|c| {
-            c.prepare_cached(
+            Ok(c.prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM inbox WHERE visible_at <= ?1),
                         EXISTS(SELECT 1 FROM work_items WHERE visible_at <= ?1
                                AND (locked_until IS NULL OR locked_until < ?1))",
             )?
-            .query_row([to_i64(now)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([to_i64(now)], |r| Ok((r.get(0)?, r.get(1)?)))?)
         })
     }
 
     /// The earliest time at which a message or work item becomes visible after `now`.
     pub async fn next_due(&self, now: u64) -> Result<Option<u64>> {
         let due: Option<i64> = self.read_here(|c| {
-            c.prepare_cached(
+            Ok(c.prepare_cached(
                 "SELECT MIN(t) FROM (SELECT MIN(visible_at) AS t FROM inbox WHERE visible_at > ?1
                                      UNION ALL
                                      SELECT MIN(visible_at) FROM work_items WHERE visible_at > ?1)",
             )?
-            .query_row([to_i64(now)], |r| r.get(0))
+            .query_row([to_i64(now)], |r| r.get(0))?)
         })?;
         Ok(due.map(to_u64))
     }
