@@ -1,10 +1,12 @@
 //! Throughput benchmark on a real SQLite file with `synchronous=FULL`: sequential chains (1,000 and
 //! 10,000 steps, on disk and on tmpfs, with the process's CPU time per step), a chain replayed on
-//! every turn versus a hot one, fan-outs of 1,000 and 10,000, many concurrent chains, and 200
+//! every turn versus a hot one, the replay of a 10,000-event history, fan-outs of 1,000 and 10,000,
+//! many concurrent chains, 1,000 waiting instances after a restart versus hot, and 200
 //! order-processing instances. Prints its figures; asserts nothing about speed.
 //!
 //! Run with `cargo bench -p keel --bench throughput` (add `-- --quick` for smaller sizes, and words
-//! such as `sequence`, `replay`, `fan-out`, `concurrent`, `orders` to run only those scenarios).
+//! such as `sequence`, `replay`, `fan-out`, `concurrent`, `restart`, `orders` to run only those
+//! scenarios).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,8 +21,11 @@ mod support;
 struct Sizes {
     steps: Vec<u64>,
     cold_steps: u64,
+    /// Steps of the chain whose history (three events a step) is replayed on its own.
+    replayed_steps: u64,
     fan_out: Vec<u64>,
     concurrent: Vec<(usize, u64)>,
+    waiting: usize,
     orders: usize,
 }
 
@@ -40,7 +45,7 @@ async fn open(dir: &Path, hot_capacity: usize) -> Keel {
     config.cache_dir = Some(support::cache_dir());
     config.hot_capacity = hot_capacity;
     let keel = Keel::open(config).await.expect("open");
-    for module in ["fan_out", "order_processing"] {
+    for module in ["fan_out", "order_processing", "approval"] {
         keel.deploy(support::guest(module), None)
             .await
             .expect("deploy");
@@ -80,16 +85,20 @@ async fn main() {
         Sizes {
             steps: vec![100, 1000],
             cold_steps: 50,
+            replayed_steps: 333,
             fan_out: vec![100],
             concurrent: vec![(20, 10)],
+            waiting: 100,
             orders: 20,
         }
     } else {
         Sizes {
             steps: vec![1000, 10_000],
             cold_steps: 200,
+            replayed_steps: 3_333,
             fan_out: vec![1000, 10_000],
             concurrent: vec![(200, 10), (2000, 10)],
+            waiting: 1000,
             orders: 200,
         }
     };
@@ -106,6 +115,9 @@ async fn main() {
     }
     if wanted("concurrent") {
         concurrent(&sizes).await;
+    }
+    if wanted("restart") {
+        restart(&sizes).await;
     }
     if wanted("orders") {
         orders(&sizes).await;
@@ -186,6 +198,33 @@ async fn replay(sizes: &Sizes) {
         hot_small.as_secs_f64(),
         cold_small.as_secs_f64() / hot_small.as_secs_f64()
     );
+    // One replay of a long history on its own: the check an upgrade runs, which reads the history,
+    // builds a guest and replays every event in memory.
+    let input = format!(r#"{{"steps":{}}}"#, sizes.replayed_steps);
+    let worker = keel.run_worker();
+    let id = keel.start("Sequence", &input, None).await.expect("start");
+    keel.wait(id.as_str(), Duration::from_secs(3600))
+        .await
+        .expect("wait");
+    worker.shutdown().await;
+    let events = keel.history(id.as_str()).await.expect("history").len();
+    let module = support::guest("fan_out");
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let check = keel
+            .check_replay(id.as_str(), &module)
+            .await
+            .expect("replay");
+        times.push(started.elapsed());
+        assert_eq!(check, keel::upgrade::ReplayCheck::Compatible);
+    }
+    times.sort();
+    println!(
+        "replay     {events:>6} events, one replay        {:>8.1} ms median, {:.1} ms fastest of 5",
+        times[2].as_secs_f64() * 1000.0,
+        times[0].as_secs_f64() * 1000.0,
+    );
 }
 
 /// 2. Fan-out: N activities scheduled in one turn, joined with await-all.
@@ -239,7 +278,102 @@ async fn concurrent(sizes: &Sizes) {
     }
 }
 
-/// 4. Concurrent order-processing instances (4 activities each, one of them retried once; the
+/// 4. Waiting instances woken at once: N approvals waiting for their event, then the event raised to
+///    each at once; the time until every first turn after the event has committed, and until all
+///    have completed (a turn, an activity, a turn each). Once with the engine kept (the guests hot),
+///    once after closing it and opening a new one on the same file (every first turn replays), in
+///    the same run.
+async fn restart(sizes: &Sizes) {
+    let mut times = Vec::new();
+    for restarted in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut keel = open(dir.path(), 10_000).await;
+        let worker = keel.run_worker();
+        let mut ids = Vec::with_capacity(sizes.waiting);
+        for i in 0..sizes.waiting {
+            let input = format!(r#"{{"requestId":"r-{i}","timeoutMs":3600000}}"#);
+            ids.push(keel.start("Approval", &input, None).await.expect("start"));
+        }
+        for id in &ids {
+            // Waiting once its first turn has committed.
+            while keel
+                .status(id.as_str())
+                .await
+                .expect("status")
+                .is_none_or(|i| i.history_len == 0)
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        worker.shutdown().await;
+        if restarted {
+            let mut config = Config::new(dir.path().join("bench.db"));
+            config.cache_dir = Some(support::cache_dir());
+            // The old engine (its hot guests, caches and writer) goes when replaced.
+            keel = Keel::open(config).await.expect("open again");
+        }
+        let worker = keel.run_worker();
+        let started = Instant::now();
+        // Raised all at once, as many clients would: they commit together.
+        let raises = ids.iter().map(|id| {
+            let keel = keel.clone();
+            let id = id.clone();
+            tokio::spawn(async move {
+                keel.raise_event(id.as_str(), "Approved", r#"{"by":"bench"}"#)
+                    .await
+                    .expect("raise")
+            })
+        });
+        for raised in futures::future::join_all(raises).await {
+            raised.expect("raise task");
+        }
+        let raised = started.elapsed();
+        // The turn the event wakes sets the custom status before the activity runs.
+        for id in &ids {
+            while keel
+                .status(id.as_str())
+                .await
+                .expect("status")
+                .and_then(|i| i.custom_status)
+                .is_none_or(|s| s["state"] != "approved")
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        let first_turns = started.elapsed();
+        for id in &ids {
+            let instance = keel
+                .wait(id.as_str(), Duration::from_secs(3600))
+                .await
+                .expect("wait");
+            assert_eq!(instance.status, Status::Completed, "{:?}", instance.failure);
+        }
+        let wall = started.elapsed();
+        worker.shutdown().await;
+        let how = if restarted {
+            "after a restart"
+        } else {
+            "hot           "
+        };
+        println!(
+            "restart    {:>6} waiting instances, {how}  events raised {:>5.2} s, first turns done {:>5.2} s, all completed {:>5.2} s",
+            sizes.waiting,
+            raised.as_secs_f64(),
+            first_turns.as_secs_f64(),
+            wall.as_secs_f64(),
+        );
+        times.push(first_turns);
+    }
+    println!(
+        "ratio      {} waiting instances, first turns: after a restart {:.2} s / hot {:.2} s = {:.1}x",
+        sizes.waiting,
+        times[1].as_secs_f64(),
+        times[0].as_secs_f64(),
+        times[1].as_secs_f64() / times[0].as_secs_f64()
+    );
+}
+
+/// 5. Concurrent order-processing instances (4 activities each, one of them retried once; the
 ///    payment and the confirmation are HTTP calls to the example's service, a Python process).
 async fn orders(sizes: &Sizes) {
     let dir = tempfile::tempdir().expect("tempdir");
