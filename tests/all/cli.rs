@@ -191,3 +191,48 @@ fn a_worker_process_picks_up_starts_and_events_from_other_processes() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["output"]["approvedBy"], "bob");
 }
+
+/// Runs keel with its stdout a pipe whose reading end is already closed, as in `keel list | head -0`.
+fn keel_into_closed_pipe(db: &std::path::Path, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("running keel")
+}
+
+#[test]
+fn a_closed_stdout_pipe_ends_every_command_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let module = guests().join("approval.wasm");
+    let out = keel(&db, &["deploy", module.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for args in [
+        &["list"][..],
+        &["--json", "list"],
+        &["modules"],
+        &["modules", "show", "Approval"],
+        &["grants"],
+    ] {
+        let out = keel_into_closed_pipe(&db, args);
+        let stderr = text(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        // Success, or the quiet end of a Unix tool whose reader went away: killed by SIGPIPE (13).
+        assert!(
+            out.status.success() || out.status.signal() == Some(13),
+            "{args:?} ended with {:?}: {stderr}",
+            out.status
+        );
+    }
+}

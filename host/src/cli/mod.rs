@@ -265,6 +265,30 @@ impl clap::builder::ValueParserFactory for Status {
     }
 }
 
+/// Lets a closed stdout or stderr end the process the way it ends any Unix tool: killed by
+/// `SIGPIPE`, silently (a shell sees status 141), instead of Rust's default of ignoring the signal,
+/// which makes `println!` panic with "failed printing to stdout: Broken pipe" when the reader of
+/// `keel list | head -1` goes away. Done once, at start, it covers every write of every command,
+/// including ones added later, without threading write errors through each printer.
+///
+/// Not for `keel worker` and `keel serve`: an engine must not die mid-turn because whoever read its
+/// log went away (their sockets never raise the signal: Rust sends with `MSG_NOSIGNAL`).
+pub fn end_quietly_on_closed_pipe(command: &Command) {
+    if matches!(command, Command::Worker | Command::Serve(_)) {
+        return;
+    }
+    #[cfg(unix)]
+    #[allow(
+        unsafe_code,
+        reason = "restoring one signal's default disposition installs no handler and touches no memory"
+    )]
+    // SAFETY: SIG_DFL is a valid disposition for SIGPIPE; no Rust code depends on it being ignored
+    // except through the EPIPE errors it now never sees.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Runs a parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     // Building and scaffolding work on files only: no database, no server.
