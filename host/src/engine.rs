@@ -116,9 +116,43 @@ pub enum Error {
         /// The limit.
         limit: u32,
     },
+    /// The database's directory does not exist (SQLite would only say it is "unable to open").
+    #[error(
+        "[KEEL-E11] cannot open the database {}: the directory {} {reason}; create it, or point \
+         --db (KEEL_DB) at a file in an existing directory",
+        db.display(),
+        dir.display()
+    )]
+    DatabaseDirectory {
+        /// The database file.
+        db: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// What is wrong with the directory.
+        reason: &'static str,
+    },
     /// Waiting for an instance took too long.
     #[error("instance {0} did not end in time")]
     WaitTimeout(String),
+}
+
+/// Refuses a database whose directory is missing, before SQLite fails with "unable to open
+/// database file" without saying why. Other problems (permissions, a damaged file) are left to SQLite.
+fn database_directory(db: &std::path::Path) -> Result<()> {
+    let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let reason = match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(_) => "is not a directory",
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist",
+        Err(_) => return Ok(()),
+    };
+    Err(Error::DatabaseDirectory {
+        db: db.to_owned(),
+        dir: dir.to_owned(),
+        reason,
+    })
 }
 
 /// Result of engine operations.
@@ -228,6 +262,7 @@ impl Keel {
 
     /// Opens the store in `config` with `clock`.
     pub async fn open_with_clock(config: Config, clock: SharedClock) -> Result<Self> {
+        database_directory(&config.db)?;
         let store = Store::open(&config.db).await?;
         let runtime =
             Runtime::new(config.limits.clone()).map_err(|e| Error::Runtime(format!("{e:#}")))?;

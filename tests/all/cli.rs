@@ -236,3 +236,23 @@ fn a_closed_stdout_pipe_ends_every_command_quietly() {
         );
     }
 }
+
+#[test]
+fn a_database_in_a_missing_directory_is_one_coded_error_naming_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing-dir").join("x");
+    let out = keel(&missing.join("keel.db"), &["list"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("[KEEL-E11]"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} does not exist", missing.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unable to open database file"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        !dir.path().join("missing-dir").exists(),
+        "nothing is created"
+    );
+}

@@ -105,7 +105,9 @@ impl ApiError {
                     }
                 },
                 E::WaitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-                E::Store(_) | E::Runtime(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+                E::Store(_) | E::Runtime(_) | E::DatabaseDirectory { .. } => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                }
             },
         }
     }

@@ -304,9 +304,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(server) = cli.server.as_deref().filter(|_| !local) {
         return remote::run(server, cli.command, cli.json).await;
     }
-    let keel = Keel::open(engine_config(&cli))
-        .await
-        .with_context(|| format!("could not open the database {}", cli.db.display()))?;
+    let keel = match Keel::open(engine_config(&cli)).await {
+        Ok(keel) => keel,
+        // Already one line naming the database and what to do.
+        Err(e @ crate::engine::Error::DatabaseDirectory { .. }) => return Err(e.into()),
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("could not open the database {}", cli.db.display())));
+        }
+    };
     let json = cli.json;
     let command = match capabilities_action(cli.command) {
         Split::Capability(action) => {
