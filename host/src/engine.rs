@@ -301,16 +301,15 @@ impl Keel {
 
     /// Deploys a module and activates its functions.
     pub async fn deploy(&self, bytes: Vec<u8>, version: Option<String>) -> Result<Deployed> {
-        Ok(self.shared.registry.deploy(bytes, version).await?)
+        Ok(self.shared.registry.deploy(bytes, version, true).await?)
     }
 
     /// Makes the module `digest` (a unique prefix is enough) the active provider of `name`.
     pub async fn activate(&self, name: &str, digest: &str) -> Result<bool> {
         let functions = self.functions().await?;
-        let Some(row) = functions
-            .iter()
-            .find(|f| f.name == name && (f.digest.starts_with(digest) || f.version == digest))
-        else {
+        let Some(row) = functions.iter().find(|f| {
+            f.name == name && (f.digest.starts_with(digest) || f.labels.iter().any(|l| l == digest))
+        }) else {
             return Ok(false);
         };
         Ok(self.store().activate(name, &row.kind, &row.digest).await?)

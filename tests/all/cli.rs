@@ -256,3 +256,107 @@ fn a_database_in_a_missing_directory_is_one_coded_error_naming_the_directory() {
         "nothing is created"
     );
 }
+
+/// The `deploy` line keel printed on stderr for `path`.
+fn deploy_line(out: &Output) -> String {
+    text(&out.stderr)
+        .lines()
+        .find(|l| l.contains("version"))
+        .unwrap_or_else(|| panic!("no deploy line in {}", text(&out.stderr)))
+        .to_owned()
+}
+
+#[test]
+fn a_version_label_given_for_known_bytes_is_recorded_and_activates() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let module = guests().join("approval.wasm");
+    let module = module.to_str().unwrap();
+    let out = keel(&db, &["deploy", module]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        deploy_line(&out).contains("version 1"),
+        "{}",
+        deploy_line(&out)
+    );
+    let out = keel(&db, &["deploy", module, "--version", "9.9.9"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(deploy_line(&out).contains("9.9.9"), "{}", deploy_line(&out));
+
+    // Both labels name the one module.
+    let out = keel(&db, &["--json", "modules", "show", "Approval"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let versions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let versions = versions.as_array().unwrap();
+    assert_eq!(versions.len(), 1, "one module: {versions:?}");
+    assert_eq!(
+        versions[0]["labels"],
+        serde_json::json!(["1", "9.9.9"]),
+        "{versions:?}"
+    );
+    let out = keel(&db, &["modules"]);
+    assert!(text(&out.stdout).contains("9.9.9"), "{}", text(&out.stdout));
+    for name in ["Approval@9.9.9", "Approval@1"] {
+        let out = keel(&db, &["activate", name]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn running_an_unchanged_module_again_keeps_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let module = guests().join("order_processing.wasm");
+    for _ in 0..2 {
+        let out = keel(
+            &db,
+            &[
+                "run",
+                module.to_str().unwrap(),
+                "-o",
+                "ProcessOrder",
+                "-i",
+                r#"{"orderId":"order-9","amount":-1,"items":["book"]}"#,
+            ],
+        );
+        let line = deploy_line(&out);
+        assert!(
+            line.contains("version 1") && !line.contains("version 2"),
+            "{line}"
+        );
+    }
+    let out = keel(&db, &["--json", "modules"]);
+    let modules: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels: Vec<&serde_json::Value> = modules["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["labels"])
+        .collect();
+    assert_eq!(labels, [&serde_json::json!(["1"])]);
+}
+
+#[test]
+fn the_default_version_counts_per_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    for module in ["approval", "fan_out", "versioned_v1", "versioned_v2"] {
+        let path = guests().join(format!("{module}.wasm"));
+        let out = keel(&db, &["deploy", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let expected = if module == "versioned_v2" {
+            "version 2"
+        } else {
+            "version 1"
+        };
+        assert!(
+            deploy_line(&out).contains(expected),
+            "{module}: {}",
+            deploy_line(&out)
+        );
+    }
+    let out = keel(&db, &["activate", "Stamp@1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = keel(&db, &["activate", "FanOut@1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

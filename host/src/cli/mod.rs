@@ -570,15 +570,30 @@ async fn deploy(keel: &Keel, path: &PathBuf, version: Option<String>, json: bool
             .iter()
             .map(|(name, kind)| format!("{name} ({kind})"))
             .collect();
-        eprintln!(
-            "deployed {} as {} version {}: {}",
-            path.display(),
-            &deployed.digest[..12.min(deployed.digest.len())],
-            deployed.version,
-            names.join(", ")
-        );
+        let digest = &deployed.digest[..12.min(deployed.digest.len())];
+        let path = path.display();
+        let names = names.join(", ");
+        if deployed.already_deployed {
+            eprintln!(
+                "{path} is already deployed as {digest} {}: {names}",
+                versions_text(&deployed.labels)
+            );
+        } else {
+            eprintln!(
+                "deployed {path} as {digest} version {}: {names}",
+                deployed.version
+            );
+        }
     }
     Ok(())
+}
+
+/// `version 1`, or `versions 1, 2.0.0` for a module carrying several labels.
+pub(crate) fn versions_text(labels: &[String]) -> String {
+    match labels {
+        [one] => format!("version {one}"),
+        labels => format!("versions {}", labels.join(", ")),
+    }
 }
 
 fn done(json: bool, message: &str) {

@@ -56,7 +56,11 @@ pub(crate) async fn modules(
             } else {
                 let verb = if dry_run { "would remove" } else { "removed" };
                 for m in &collected.modules {
-                    println!("{verb} {} version {}", short(&m.digest), m.version);
+                    println!(
+                        "{verb} {} {}",
+                        short(&m.digest),
+                        super::versions_text(&m.labels)
+                    );
                 }
                 println!(
                     "{verb} {} module(s), {} bytes",
@@ -83,13 +87,22 @@ pub(crate) fn print_versions(versions: &[FunctionVersion], json: bool) -> Result
         println!(
             "{:<14} {:<12} {:<13} {:>6}  {}",
             short(&v.digest),
-            v.version,
+            labels_or_version(&v.labels, &v.version),
             v.kind,
             v.pinned,
             if v.active { "yes" } else { "" }
         );
     }
     Ok(())
+}
+
+/// A module's labels, comma-separated; its first label when a server too old to list them sent none.
+fn labels_or_version(labels: &[String], version: &str) -> String {
+    if labels.is_empty() {
+        version.to_owned()
+    } else {
+        labels.join(", ")
+    }
 }
 
 async fn list(keel: &Keel, json: bool) -> Result<()> {
@@ -112,7 +125,7 @@ async fn list(keel: &Keel, json: bool) -> Result<()> {
         println!(
             "{:<14} {:<10} {:>10}  {}",
             short(&m.digest),
-            m.version,
+            labels_or_version(&m.labels, &m.version),
             m.size,
             names.join(", ")
         );
