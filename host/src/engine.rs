@@ -131,6 +131,27 @@ pub enum Error {
         /// What is wrong with the directory.
         reason: &'static str,
     },
+    /// No function of that name is deployed.
+    #[error("[KEEL-E12] no function named {name:?} is deployed (deployed: {deployed})")]
+    UnknownFunction {
+        /// The name asked for.
+        name: String,
+        /// The names that are deployed.
+        deployed: String,
+    },
+    /// The function has no version with that label or digest.
+    #[error(
+        "[KEEL-E13] {name} has no deployed version labelled {asked:?} nor a module whose digest \
+         starts with it (its versions: {versions})"
+    )]
+    UnknownVersion {
+        /// The function.
+        name: String,
+        /// The label or digest prefix asked for.
+        asked: String,
+        /// Its deployed versions: labels, digest, whether active.
+        versions: String,
+    },
     /// Waiting for an instance took too long.
     #[error("instance {0} did not end in time")]
     WaitTimeout(String),
@@ -304,15 +325,51 @@ impl Keel {
         Ok(self.shared.registry.deploy(bytes, version, true).await?)
     }
 
-    /// Makes the module `digest` (a unique prefix is enough) the active provider of `name`.
-    pub async fn activate(&self, name: &str, digest: &str) -> Result<bool> {
+    /// Makes the module labelled `version` (or whose digest starts with it) the active provider of
+    /// `name`, and returns that version.
+    pub async fn activate(&self, name: &str, version: &str) -> Result<FunctionRow> {
         let functions = self.functions().await?;
-        let Some(row) = functions.iter().find(|f| {
-            f.name == name && (f.digest.starts_with(digest) || f.labels.iter().any(|l| l == digest))
-        }) else {
-            return Ok(false);
+        let versions: Vec<&FunctionRow> = functions.iter().filter(|f| f.name == name).collect();
+        if versions.is_empty() {
+            let mut deployed: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+            deployed.dedup();
+            return Err(Error::UnknownFunction {
+                name: name.to_owned(),
+                deployed: if deployed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    deployed.join(", ")
+                },
+            });
+        }
+        // A label names its module exactly; a digest prefix only when no label matches.
+        let Some(row) = versions
+            .iter()
+            .find(|f| f.labels.iter().any(|l| l == version))
+            .or_else(|| versions.iter().find(|f| f.digest.starts_with(version)))
+        else {
+            let listed: Vec<String> = versions
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} ({}{})",
+                        f.labels.join(", "),
+                        &f.digest[..12.min(f.digest.len())],
+                        if f.active { ", active" } else { "" }
+                    )
+                })
+                .collect();
+            return Err(Error::UnknownVersion {
+                name: name.to_owned(),
+                asked: version.to_owned(),
+                versions: listed.join("; "),
+            });
         };
-        Ok(self.store().activate(name, &row.kind, &row.digest).await?)
+        self.store().activate(name, &row.kind, &row.digest).await?;
+        Ok(FunctionRow {
+            active: true,
+            ..(*row).clone()
+        })
     }
 
     fn parse(&self, what: &'static str, text: &str) -> Result<Value> {

@@ -113,8 +113,10 @@ pub struct FunctionVersion {
     pub labels: Vec<String>,
     /// Whether new calls and starts use it.
     pub active: bool,
-    /// Instances that have not ended and are pinned to this module.
-    pub pinned: u64,
+    /// For an orchestrator, the instances that have not ended and are pinned to this module. None
+    /// for an activity: each attempt runs on the version it resolves to then, nothing pins it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<u64>,
 }
 
 /// What a module garbage collection removed (or, for a dry run, would remove).
@@ -135,7 +137,8 @@ impl Keel {
         for kind in ["orchestrator", "activity"] {
             for row in self.store().function_versions(name, kind).await? {
                 versions.push(FunctionVersion {
-                    pinned: pinned.get(&row.digest).copied().unwrap_or(0),
+                    pinned: (kind == "orchestrator")
+                        .then(|| pinned.get(&row.digest).copied().unwrap_or(0)),
                     name: row.name,
                     kind: row.kind,
                     digest: row.digest,

@@ -360,3 +360,106 @@ fn the_default_version_counts_per_function() {
     let out = keel(&db, &["activate", "FanOut@1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// Starts `Drift` of the versioned fixture as `drift` and runs a worker process until it waits for
+/// its event: an instance no other module of the fixture can take over.
+fn drift_waiting(db: &std::path::Path) {
+    let v1 = guests().join("versioned_v1.wasm");
+    let out = keel(db, &["deploy", v1.to_str().unwrap(), "--version", "1.0.0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = keel(db, &["start", "Drift", "--id", "drift"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--db")
+        .arg(db)
+        .arg("worker")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut waiting = false;
+    for _ in 0..500 {
+        if text(&keel(db, &["history", "drift"]).stdout).contains("EventAwaited") {
+            waiting = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    worker.kill().ok();
+    worker.wait().ok();
+    assert!(waiting, "the worker did not run Drift");
+}
+
+#[test]
+fn an_upgrade_that_moves_nothing_does_not_activate_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    drift_waiting(&db);
+    let v2 = guests().join("versioned_v2.wasm");
+    let out = keel(
+        &db,
+        &["upgrade", v2.to_str().unwrap(), "--version", "3.0.0"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("not activated"), "{said}");
+    let out = keel(&db, &["--json", "modules", "show", "Drift"]);
+    let versions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let active: Vec<&str> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["active"] == true)
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(active, ["1.0.0"], "{versions}");
+    // It is deployed all the same, and can be activated by hand.
+    let out = keel(&db, &["activate", "Drift@3.0.0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn activate_names_what_exists_when_the_version_or_function_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let v1 = guests().join("versioned_v1.wasm");
+    let out = keel(&db, &["deploy", v1.to_str().unwrap(), "--version", "1.0.0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = keel(&db, &["activate", "Drift", "1.0"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("[KEEL-E13]") && stderr.contains("\"1.0\"") && stderr.contains("1.0.0"),
+        "{stderr}"
+    );
+
+    let out = keel(&db, &["activate", "Nope@1"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("[KEEL-E12]") && stderr.contains("no function named \"Nope\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn modules_show_counts_pinned_instances_for_orchestrators_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    drift_waiting(&db);
+    let show = |name: &str| {
+        let out = keel(&db, &["--json", "modules", "show", name]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(show("Drift")[0]["pinned"], 1);
+    let stamp = show("Stamp");
+    assert!(stamp[0].get("pinned").is_none(), "{stamp}");
+    let out = keel(&db, &["modules", "show", "Stamp"]);
+    let shown = text(&out.stdout);
+    let row = shown.lines().nth(1).unwrap_or_default();
+    assert!(
+        !row.contains(" 1 "),
+        "an activity's row shows no pinned count: {shown}"
+    );
+}

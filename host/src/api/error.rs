@@ -104,6 +104,9 @@ impl ApiError {
                         (StatusCode::SERVICE_UNAVAILABLE, "secret_key_unavailable")
                     }
                 },
+                E::UnknownFunction { .. } | E::UnknownVersion { .. } => {
+                    (StatusCode::NOT_FOUND, "not_found")
+                }
                 E::WaitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
                 E::Store(_) | E::Runtime(_) | E::DatabaseDirectory { .. } => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal")

@@ -84,12 +84,14 @@ pub(crate) fn print_versions(versions: &[FunctionVersion], json: bool) -> Result
         "DIGEST", "VERSION", "KIND", "PINNED"
     );
     for v in versions {
+        // Nothing pins an activity: each attempt runs on the version it resolves to then.
+        let pinned = v.pinned.map_or_else(|| "-".to_owned(), |n| n.to_string());
         println!(
             "{:<14} {:<12} {:<13} {:>6}  {}",
             short(&v.digest),
             labels_or_version(&v.labels, &v.version),
             v.kind,
-            v.pinned,
+            pinned,
             if v.active { "yes" } else { "" }
         );
     }
@@ -147,13 +149,18 @@ pub(crate) async fn activate(
             .split_once('@')
             .context("name the version: NAME@VERSION, or NAME followed by a version or digest")?,
     };
-    if !keel.activate(name, module).await? {
-        bail!("no deployed module {module:?} provides a function named {name:?}");
-    }
+    let active = keel.activate(name, module).await?;
     if json {
-        println!("{}", json!({"ok": true}));
+        println!(
+            "{}",
+            json!({"ok": true, "digest": active.digest, "labels": active.labels})
+        );
     } else {
-        println!("{name} now runs on module {module}");
+        println!(
+            "{name} now runs on module {} ({})",
+            short(&active.digest),
+            super::versions_text(&active.labels)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -233,6 +240,21 @@ pub(crate) async fn upgrade(
             upgrade.instances.len(),
             upgrade.instances.len() - left
         );
+        if !upgrade.activated {
+            let names: Vec<&str> = upgrade
+                .deployed
+                .functions
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect();
+            println!(
+                "version {} not activated: none of the instances could move to it, so new starts \
+                 stay on the active version; `keel activate NAME@{}` activates it anyway ({})",
+                upgrade.deployed.version,
+                upgrade.deployed.version,
+                names.join(", ")
+            );
+        }
     }
     Ok(if left == 0 {
         ExitCode::SUCCESS
