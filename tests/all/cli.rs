@@ -361,6 +361,30 @@ fn the_default_version_counts_per_function() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+#[test]
+fn a_label_that_names_other_bytes_of_the_same_function_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let v1 = guests().join("versioned_v1.wasm");
+    let v2 = guests().join("versioned_v2.wasm");
+    let out = keel(&db, &["deploy", v1.to_str().unwrap(), "--version", "1.0.0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = keel(&db, &["deploy", v2.to_str().unwrap(), "--version", "1.0.0"]);
+    assert!(!out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("[KEEL-M9]") && stderr.contains("version 1.0.0 of"),
+        "{stderr}"
+    );
+    // Nothing was stored: 1.0.0 still names the one module, and it stays active.
+    let out = keel(&db, &["--json", "modules"]);
+    let modules: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(modules["modules"].as_array().unwrap().len(), 1, "{modules}");
+    // The same bytes under a label of their own are fine.
+    let out = keel(&db, &["deploy", v2.to_str().unwrap(), "--version", "2.0.0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 /// Starts `Drift` of the versioned fixture as `drift` and runs a worker process until it waits for
 /// its event: an instance no other module of the fixture can take over.
 fn drift_waiting(db: &std::path::Path) {

@@ -83,6 +83,7 @@ impl ApiError {
                     | module::Error::ReservedName(_) => {
                         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_module")
                     }
+                    module::Error::LabelTaken { .. } => (StatusCode::CONFLICT, "version_taken"),
                     module::Error::NotDeployed(_) => (StatusCode::NOT_FOUND, "not_found"),
                     module::Error::Store(_)
                     | module::Error::Cache(_)

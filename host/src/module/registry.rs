@@ -116,6 +116,9 @@ impl Registry {
         let digest = Digest::of(&bytes).as_str().to_owned();
         let loaded = self.compile(&digest, &bytes).await?;
         let functions = self.describe(&loaded).await?;
+        if let Some(label) = &version {
+            self.label_free(&digest, label, &functions).await?;
+        }
         let mut labels = self.store.module_labels(&digest).await?;
         let already_deployed = !labels.is_empty();
         let version = match (version, labels.first()) {
@@ -144,6 +147,30 @@ impl Registry {
             already_deployed,
             functions,
         })
+    }
+
+    /// Refuses `label` when it already names another module providing one of `functions`: the label
+    /// would no longer say which code `activate NAME@LABEL` runs.
+    async fn label_free(
+        &self,
+        digest: &str,
+        label: &str,
+        functions: &[(String, String)],
+    ) -> Result<()> {
+        for (name, kind) in functions {
+            let versions = self.store.function_versions(name, kind).await?;
+            if let Some(other) = versions
+                .iter()
+                .find(|v| v.digest != digest && v.labels.iter().any(|l| l == label))
+            {
+                return Err(Error::LabelTaken {
+                    label: label.to_owned(),
+                    function: name.clone(),
+                    digest: other.digest[..12.min(other.digest.len())].to_owned(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The default label of new bytes providing `functions`: the next number of the function with
