@@ -116,9 +116,64 @@ pub enum Error {
         /// The limit.
         limit: u32,
     },
+    /// The database's directory does not exist (SQLite would only say it is "unable to open").
+    #[error(
+        "[KEEL-E11] cannot open the database {}: the directory {} {reason}; create it, or point \
+         --db (KEEL_DB) at a file in an existing directory",
+        db.display(),
+        dir.display()
+    )]
+    DatabaseDirectory {
+        /// The database file.
+        db: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// What is wrong with the directory.
+        reason: &'static str,
+    },
+    /// No function of that name is deployed.
+    #[error("[KEEL-E12] no function named {name:?} is deployed (deployed: {deployed})")]
+    UnknownFunction {
+        /// The name asked for.
+        name: String,
+        /// The names that are deployed.
+        deployed: String,
+    },
+    /// The function has no version with that label or digest.
+    #[error(
+        "[KEEL-E13] {name} has no deployed version labelled {asked:?} nor a module whose digest \
+         starts with it (its versions: {versions})"
+    )]
+    UnknownVersion {
+        /// The function.
+        name: String,
+        /// The label or digest prefix asked for.
+        asked: String,
+        /// Its deployed versions: labels, digest, whether active.
+        versions: String,
+    },
     /// Waiting for an instance took too long.
     #[error("instance {0} did not end in time")]
     WaitTimeout(String),
+}
+
+/// Refuses a database whose directory is missing, before SQLite fails with "unable to open
+/// database file" without saying why. Other problems (permissions, a damaged file) are left to SQLite.
+fn database_directory(db: &std::path::Path) -> Result<()> {
+    let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let reason = match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(_) => "is not a directory",
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist",
+        Err(_) => return Ok(()),
+    };
+    Err(Error::DatabaseDirectory {
+        db: db.to_owned(),
+        dir: dir.to_owned(),
+        reason,
+    })
 }
 
 /// Result of engine operations.
@@ -228,6 +283,7 @@ impl Keel {
 
     /// Opens the store in `config` with `clock`.
     pub async fn open_with_clock(config: Config, clock: SharedClock) -> Result<Self> {
+        database_directory(&config.db)?;
         let store = Store::open(&config.db).await?;
         let runtime =
             Runtime::new(config.limits.clone()).map_err(|e| Error::Runtime(format!("{e:#}")))?;
@@ -266,19 +322,54 @@ impl Keel {
 
     /// Deploys a module and activates its functions.
     pub async fn deploy(&self, bytes: Vec<u8>, version: Option<String>) -> Result<Deployed> {
-        Ok(self.shared.registry.deploy(bytes, version).await?)
+        Ok(self.shared.registry.deploy(bytes, version, true).await?)
     }
 
-    /// Makes the module `digest` (a unique prefix is enough) the active provider of `name`.
-    pub async fn activate(&self, name: &str, digest: &str) -> Result<bool> {
+    /// Makes the module labelled `version` (or whose digest starts with it) the active provider of
+    /// `name`, and returns that version.
+    pub async fn activate(&self, name: &str, version: &str) -> Result<FunctionRow> {
         let functions = self.functions().await?;
-        let Some(row) = functions
+        let versions: Vec<&FunctionRow> = functions.iter().filter(|f| f.name == name).collect();
+        if versions.is_empty() {
+            let mut deployed: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+            deployed.dedup();
+            return Err(Error::UnknownFunction {
+                name: name.to_owned(),
+                deployed: if deployed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    deployed.join(", ")
+                },
+            });
+        }
+        // A label names its module exactly; a digest prefix only when no label matches.
+        let Some(row) = versions
             .iter()
-            .find(|f| f.name == name && (f.digest.starts_with(digest) || f.version == digest))
+            .find(|f| f.labels.iter().any(|l| l == version))
+            .or_else(|| versions.iter().find(|f| f.digest.starts_with(version)))
         else {
-            return Ok(false);
+            let listed: Vec<String> = versions
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} ({}{})",
+                        f.labels.join(", "),
+                        &f.digest[..12.min(f.digest.len())],
+                        if f.active { ", active" } else { "" }
+                    )
+                })
+                .collect();
+            return Err(Error::UnknownVersion {
+                name: name.to_owned(),
+                asked: version.to_owned(),
+                versions: listed.join("; "),
+            });
         };
-        Ok(self.store().activate(name, &row.kind, &row.digest).await?)
+        self.store().activate(name, &row.kind, &row.digest).await?;
+        Ok(FunctionRow {
+            active: true,
+            ..(*row).clone()
+        })
     }
 
     fn parse(&self, what: &'static str, text: &str) -> Result<Value> {

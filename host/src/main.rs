@@ -13,6 +13,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    keel::cli::end_quietly_on_closed_pipe(&cli.command);
     let default = if matches!(
         cli.command,
         keel::cli::Command::Worker | keel::cli::Command::Serve(_)

@@ -165,15 +165,20 @@ pub struct Upgrade {
     pub deployed: crate::module::Deployed,
     /// Every instance that had not ended, of every orchestrator the module exports.
     pub instances: Vec<InstanceMove>,
+    /// Whether the module became the active version of its functions: only when there was nothing
+    /// to move or something moved (an upgrade none of whose instances could move leaves new starts
+    /// on the version the old instances run).
+    pub activated: bool,
 }
 
 impl Keel {
-    /// Deploys `bytes` (making it the active version of its functions) and moves every instance that
-    /// has not ended, of every orchestrator it exports, whose history replays against it; the others
-    /// stay pinned to their module. A move is recorded as an `ExecutionUpgraded` event and is only
-    /// committed if the instance did not move on between the check and the move.
+    /// Deploys `bytes` and moves every instance that has not ended, of every orchestrator it
+    /// exports, whose history replays against it; the others stay pinned to their module. A move is
+    /// recorded as an `ExecutionUpgraded` event and is only committed if the instance did not move on
+    /// between the check and the move. The module then becomes the active version of its functions,
+    /// unless there were instances to move and none could (`activated` says which).
     pub async fn upgrade(&self, bytes: Vec<u8>, version: Option<String>) -> Result<Upgrade> {
-        let deployed = self.deploy(bytes, version).await?;
+        let deployed = self.shared().registry.deploy(bytes, version, false).await?;
         let module = self.shared().registry.load(&deployed.digest).await?;
         let mut instances = Vec::new();
         for (instance, name) in self.unfinished_instances(&deployed.functions).await? {
@@ -184,9 +189,19 @@ impl Keel {
                 outcome,
             });
         }
+        let activated = instances.is_empty()
+            || instances
+                .iter()
+                .any(|i| matches!(i.outcome, Moved::Moved | Moved::AlreadyThere));
+        if activated {
+            for (name, kind) in &deployed.functions {
+                self.store().activate(name, kind, &deployed.digest).await?;
+            }
+        }
         Ok(Upgrade {
             deployed,
             instances,
+            activated,
         })
     }
 

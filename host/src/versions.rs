@@ -66,16 +66,26 @@ pub(crate) async fn resolve_activity(store: &Store, called: &str) -> Result<Stri
     if rows.is_empty() {
         return Err(not_deployed(name));
     }
-    let matching = |r: &&FunctionRow| label_version(&r.version).is_some_and(|v| range.matches(&v));
-    if let Some(active) = rows.iter().filter(|r| r.active).find(matching) {
+    // A module carrying several labels matches through the highest of them that is in the range.
+    let best = |r: &FunctionRow| {
+        r.labels
+            .iter()
+            .filter_map(|l| label_version(l))
+            .filter(|v| range.matches(v))
+            .max()
+    };
+    if let Some(active) = rows.iter().filter(|r| r.active).find(|r| best(r).is_some()) {
         return Ok(active.digest.clone());
     }
     rows.iter()
-        .filter(matching)
-        .max_by_key(|r| label_version(&r.version))
-        .map(|r| r.digest.clone())
+        .filter_map(|r| best(r).map(|v| (v, r)))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, r)| r.digest.clone())
         .ok_or_else(|| {
-            let deployed: Vec<&str> = rows.iter().map(|r| r.version.as_str()).collect();
+            let deployed: Vec<&str> = rows
+                .iter()
+                .flat_map(|r| r.labels.iter().map(String::as_str))
+                .collect();
             Failure::new(
                 "ActivityNotFound",
                 format!(
@@ -96,12 +106,17 @@ pub struct FunctionVersion {
     pub kind: String,
     /// Module digest.
     pub digest: String,
-    /// Version label.
+    /// The version label the module was first deployed with.
     pub version: String,
+    /// Every version label of the module, oldest first.
+    #[serde(default)]
+    pub labels: Vec<String>,
     /// Whether new calls and starts use it.
     pub active: bool,
-    /// Instances that have not ended and are pinned to this module.
-    pub pinned: u64,
+    /// For an orchestrator, the instances that have not ended and are pinned to this module. None
+    /// for an activity: each attempt runs on the version it resolves to then, nothing pins it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<u64>,
 }
 
 /// What a module garbage collection removed (or, for a dry run, would remove).
@@ -122,11 +137,13 @@ impl Keel {
         for kind in ["orchestrator", "activity"] {
             for row in self.store().function_versions(name, kind).await? {
                 versions.push(FunctionVersion {
-                    pinned: pinned.get(&row.digest).copied().unwrap_or(0),
+                    pinned: (kind == "orchestrator")
+                        .then(|| pinned.get(&row.digest).copied().unwrap_or(0)),
                     name: row.name,
                     kind: row.kind,
                     digest: row.digest,
                     version: row.version,
+                    labels: row.labels,
                     active: row.active,
                 });
             }

@@ -191,3 +191,299 @@ fn a_worker_process_picks_up_starts_and_events_from_other_processes() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["output"]["approvedBy"], "bob");
 }
+
+/// Runs keel with its stdout a pipe whose reading end is already closed, as in `keel list | head -0`.
+fn keel_into_closed_pipe(db: &std::path::Path, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("running keel")
+}
+
+#[test]
+fn a_closed_stdout_pipe_ends_every_command_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let module = guests().join("approval.wasm");
+    let out = keel(&db, &["deploy", module.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for args in [
+        &["list"][..],
+        &["--json", "list"],
+        &["modules"],
+        &["modules", "show", "Approval"],
+        &["grants"],
+    ] {
+        let out = keel_into_closed_pipe(&db, args);
+        let stderr = text(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        // Success, or the quiet end of a Unix tool whose reader went away: killed by SIGPIPE (13).
+        assert!(
+            out.status.success() || out.status.signal() == Some(13),
+            "{args:?} ended with {:?}: {stderr}",
+            out.status
+        );
+    }
+}
+
+#[test]
+fn a_database_in_a_missing_directory_is_one_coded_error_naming_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing-dir").join("x");
+    let out = keel(&missing.join("keel.db"), &["list"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("[KEEL-E11]"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} does not exist", missing.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unable to open database file"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        !dir.path().join("missing-dir").exists(),
+        "nothing is created"
+    );
+}
+
+/// The `deploy` line keel printed on stderr for `path`.
+fn deploy_line(out: &Output) -> String {
+    text(&out.stderr)
+        .lines()
+        .find(|l| l.contains("version"))
+        .unwrap_or_else(|| panic!("no deploy line in {}", text(&out.stderr)))
+        .to_owned()
+}
+
+#[test]
+fn a_version_label_given_for_known_bytes_is_recorded_and_activates() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let module = guests().join("approval.wasm");
+    let module = module.to_str().unwrap();
+    let out = keel(&db, &["deploy", module]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        deploy_line(&out).contains("version 1"),
+        "{}",
+        deploy_line(&out)
+    );
+    let out = keel(&db, &["deploy", module, "--version", "9.9.9"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(deploy_line(&out).contains("9.9.9"), "{}", deploy_line(&out));
+
+    // Both labels name the one module.
+    let out = keel(&db, &["--json", "modules", "show", "Approval"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let versions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let versions = versions.as_array().unwrap();
+    assert_eq!(versions.len(), 1, "one module: {versions:?}");
+    assert_eq!(
+        versions[0]["labels"],
+        serde_json::json!(["1", "9.9.9"]),
+        "{versions:?}"
+    );
+    let out = keel(&db, &["modules"]);
+    assert!(text(&out.stdout).contains("9.9.9"), "{}", text(&out.stdout));
+    for name in ["Approval@9.9.9", "Approval@1"] {
+        let out = keel(&db, &["activate", name]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn running_an_unchanged_module_again_keeps_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let module = guests().join("order_processing.wasm");
+    for _ in 0..2 {
+        let out = keel(
+            &db,
+            &[
+                "run",
+                module.to_str().unwrap(),
+                "-o",
+                "ProcessOrder",
+                "-i",
+                r#"{"orderId":"order-9","amount":-1,"items":["book"]}"#,
+            ],
+        );
+        let line = deploy_line(&out);
+        assert!(
+            line.contains("version 1") && !line.contains("version 2"),
+            "{line}"
+        );
+    }
+    let out = keel(&db, &["--json", "modules"]);
+    let modules: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels: Vec<&serde_json::Value> = modules["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["labels"])
+        .collect();
+    assert_eq!(labels, [&serde_json::json!(["1"])]);
+}
+
+#[test]
+fn the_default_version_counts_per_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    for module in ["approval", "fan_out", "versioned_v1", "versioned_v2"] {
+        let path = guests().join(format!("{module}.wasm"));
+        let out = keel(&db, &["deploy", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let expected = if module == "versioned_v2" {
+            "version 2"
+        } else {
+            "version 1"
+        };
+        assert!(
+            deploy_line(&out).contains(expected),
+            "{module}: {}",
+            deploy_line(&out)
+        );
+    }
+    let out = keel(&db, &["activate", "Stamp@1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = keel(&db, &["activate", "FanOut@1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_label_that_names_other_bytes_of_the_same_function_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let v1 = guests().join("versioned_v1.wasm");
+    let v2 = guests().join("versioned_v2.wasm");
+    let out = keel(&db, &["deploy", v1.to_str().unwrap(), "--version", "1.0.0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = keel(&db, &["deploy", v2.to_str().unwrap(), "--version", "1.0.0"]);
+    assert!(!out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("[KEEL-M9]") && stderr.contains("version 1.0.0 of"),
+        "{stderr}"
+    );
+    // Nothing was stored: 1.0.0 still names the one module, and it stays active.
+    let out = keel(&db, &["--json", "modules"]);
+    let modules: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(modules["modules"].as_array().unwrap().len(), 1, "{modules}");
+    // The same bytes under a label of their own are fine.
+    let out = keel(&db, &["deploy", v2.to_str().unwrap(), "--version", "2.0.0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// Starts `Drift` of the versioned fixture as `drift` and runs a worker process until it waits for
+/// its event: an instance no other module of the fixture can take over.
+fn drift_waiting(db: &std::path::Path) {
+    let v1 = guests().join("versioned_v1.wasm");
+    let out = keel(db, &["deploy", v1.to_str().unwrap(), "--version", "1.0.0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = keel(db, &["start", "Drift", "--id", "drift"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--db")
+        .arg(db)
+        .arg("worker")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut waiting = false;
+    for _ in 0..500 {
+        if text(&keel(db, &["history", "drift"]).stdout).contains("EventAwaited") {
+            waiting = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    worker.kill().ok();
+    worker.wait().ok();
+    assert!(waiting, "the worker did not run Drift");
+}
+
+#[test]
+fn an_upgrade_that_moves_nothing_does_not_activate_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    drift_waiting(&db);
+    let v2 = guests().join("versioned_v2.wasm");
+    let out = keel(
+        &db,
+        &["upgrade", v2.to_str().unwrap(), "--version", "3.0.0"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("not activated"), "{said}");
+    let out = keel(&db, &["--json", "modules", "show", "Drift"]);
+    let versions: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let active: Vec<&str> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["active"] == true)
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(active, ["1.0.0"], "{versions}");
+    // It is deployed all the same, and can be activated by hand.
+    let out = keel(&db, &["activate", "Drift@3.0.0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn activate_names_what_exists_when_the_version_or_function_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let v1 = guests().join("versioned_v1.wasm");
+    let out = keel(&db, &["deploy", v1.to_str().unwrap(), "--version", "1.0.0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = keel(&db, &["activate", "Drift", "1.0"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("[KEEL-E13]") && stderr.contains("\"1.0\"") && stderr.contains("1.0.0"),
+        "{stderr}"
+    );
+
+    let out = keel(&db, &["activate", "Nope@1"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("[KEEL-E12]") && stderr.contains("no function named \"Nope\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn modules_show_counts_pinned_instances_for_orchestrators_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    drift_waiting(&db);
+    let show = |name: &str| {
+        let out = keel(&db, &["--json", "modules", "show", name]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(show("Drift")[0]["pinned"], 1);
+    let stamp = show("Stamp");
+    assert!(stamp[0].get("pinned").is_none(), "{stamp}");
+    let out = keel(&db, &["modules", "show", "Stamp"]);
+    let shown = text(&out.stdout);
+    let row = shown.lines().nth(1).unwrap_or_default();
+    assert!(
+        !row.contains(" 1 "),
+        "an activity's row shows no pinned count: {shown}"
+    );
+}

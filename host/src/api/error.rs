@@ -83,6 +83,7 @@ impl ApiError {
                     | module::Error::ReservedName(_) => {
                         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_module")
                     }
+                    module::Error::LabelTaken { .. } => (StatusCode::CONFLICT, "version_taken"),
                     module::Error::NotDeployed(_) => (StatusCode::NOT_FOUND, "not_found"),
                     module::Error::Store(_)
                     | module::Error::Cache(_)
@@ -104,8 +105,13 @@ impl ApiError {
                         (StatusCode::SERVICE_UNAVAILABLE, "secret_key_unavailable")
                     }
                 },
+                E::UnknownFunction { .. } | E::UnknownVersion { .. } => {
+                    (StatusCode::NOT_FOUND, "not_found")
+                }
                 E::WaitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-                E::Store(_) | E::Runtime(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+                E::Store(_) | E::Runtime(_) | E::DatabaseDirectory { .. } => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                }
             },
         }
     }

@@ -265,6 +265,30 @@ impl clap::builder::ValueParserFactory for Status {
     }
 }
 
+/// Lets a closed stdout or stderr end the process the way it ends any Unix tool: killed by
+/// `SIGPIPE`, silently (a shell sees status 141), instead of Rust's default of ignoring the signal,
+/// which makes `println!` panic with "failed printing to stdout: Broken pipe" when the reader of
+/// `keel list | head -1` goes away. Done once, at start, it covers every write of every command,
+/// including ones added later, without threading write errors through each printer.
+///
+/// Not for `keel worker` and `keel serve`: an engine must not die mid-turn because whoever read its
+/// log went away (their sockets never raise the signal: Rust sends with `MSG_NOSIGNAL`).
+pub fn end_quietly_on_closed_pipe(command: &Command) {
+    if matches!(command, Command::Worker | Command::Serve(_)) {
+        return;
+    }
+    #[cfg(unix)]
+    #[allow(
+        unsafe_code,
+        reason = "restoring one signal's default disposition installs no handler and touches no memory"
+    )]
+    // SAFETY: SIG_DFL is a valid disposition for SIGPIPE; no Rust code depends on it being ignored
+    // except through the EPIPE errors it now never sees.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Runs a parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     // Building and scaffolding work on files only: no database, no server.
@@ -280,9 +304,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(server) = cli.server.as_deref().filter(|_| !local) {
         return remote::run(server, cli.command, cli.json).await;
     }
-    let keel = Keel::open(engine_config(&cli))
-        .await
-        .with_context(|| format!("could not open the database {}", cli.db.display()))?;
+    let keel = match Keel::open(engine_config(&cli)).await {
+        Ok(keel) => keel,
+        // Already one line naming the database and what to do.
+        Err(e @ crate::engine::Error::DatabaseDirectory { .. }) => return Err(e.into()),
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("could not open the database {}", cli.db.display())));
+        }
+    };
     let json = cli.json;
     let command = match capabilities_action(cli.command) {
         Split::Capability(action) => {
@@ -540,15 +570,30 @@ async fn deploy(keel: &Keel, path: &PathBuf, version: Option<String>, json: bool
             .iter()
             .map(|(name, kind)| format!("{name} ({kind})"))
             .collect();
-        eprintln!(
-            "deployed {} as {} version {}: {}",
-            path.display(),
-            &deployed.digest[..12.min(deployed.digest.len())],
-            deployed.version,
-            names.join(", ")
-        );
+        let digest = &deployed.digest[..12.min(deployed.digest.len())];
+        let path = path.display();
+        let names = names.join(", ");
+        if deployed.already_deployed {
+            eprintln!(
+                "{path} is already deployed as {digest} {}: {names}",
+                versions_text(&deployed.labels)
+            );
+        } else {
+            eprintln!(
+                "deployed {path} as {digest} version {}: {names}",
+                deployed.version
+            );
+        }
     }
     Ok(())
+}
+
+/// `version 1`, or `versions 1, 2.0.0` for a module carrying several labels.
+pub(crate) fn versions_text(labels: &[String]) -> String {
+    match labels {
+        [one] => format!("version {one}"),
+        labels => format!("versions {}", labels.join(", ")),
+    }
 }
 
 fn done(json: bool, message: &str) {

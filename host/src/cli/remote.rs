@@ -160,10 +160,20 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
                 println!("{:<14} {:<10} {:<8} FUNCTION", "DIGEST", "VERSION", "KIND");
                 for f in listing["functions"].as_array().into_iter().flatten() {
                     let digest = f["digest"].as_str().unwrap_or_default();
+                    let labels: Vec<&str> = f["labels"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|l| l.as_str())
+                        .collect();
                     println!(
                         "{:<14} {:<10} {:<8} {}{}",
                         &digest[..12.min(digest.len())],
-                        f["version"].as_str().unwrap_or_default(),
+                        if labels.is_empty() {
+                            f["version"].as_str().unwrap_or_default().to_owned()
+                        } else {
+                            labels.join(", ")
+                        },
                         f["kind"].as_str().unwrap_or_default(),
                         f["name"].as_str().unwrap_or_default(),
                         if f["active"] == true { "*" } else { "" }

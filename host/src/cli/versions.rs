@@ -56,7 +56,11 @@ pub(crate) async fn modules(
             } else {
                 let verb = if dry_run { "would remove" } else { "removed" };
                 for m in &collected.modules {
-                    println!("{verb} {} version {}", short(&m.digest), m.version);
+                    println!(
+                        "{verb} {} {}",
+                        short(&m.digest),
+                        super::versions_text(&m.labels)
+                    );
                 }
                 println!(
                     "{verb} {} module(s), {} bytes",
@@ -80,16 +84,27 @@ pub(crate) fn print_versions(versions: &[FunctionVersion], json: bool) -> Result
         "DIGEST", "VERSION", "KIND", "PINNED"
     );
     for v in versions {
+        // Nothing pins an activity: each attempt runs on the version it resolves to then.
+        let pinned = v.pinned.map_or_else(|| "-".to_owned(), |n| n.to_string());
         println!(
             "{:<14} {:<12} {:<13} {:>6}  {}",
             short(&v.digest),
-            v.version,
+            labels_or_version(&v.labels, &v.version),
             v.kind,
-            v.pinned,
+            pinned,
             if v.active { "yes" } else { "" }
         );
     }
     Ok(())
+}
+
+/// A module's labels, comma-separated; its first label when a server too old to list them sent none.
+fn labels_or_version(labels: &[String], version: &str) -> String {
+    if labels.is_empty() {
+        version.to_owned()
+    } else {
+        labels.join(", ")
+    }
 }
 
 async fn list(keel: &Keel, json: bool) -> Result<()> {
@@ -112,7 +127,7 @@ async fn list(keel: &Keel, json: bool) -> Result<()> {
         println!(
             "{:<14} {:<10} {:>10}  {}",
             short(&m.digest),
-            m.version,
+            labels_or_version(&m.labels, &m.version),
             m.size,
             names.join(", ")
         );
@@ -134,13 +149,18 @@ pub(crate) async fn activate(
             .split_once('@')
             .context("name the version: NAME@VERSION, or NAME followed by a version or digest")?,
     };
-    if !keel.activate(name, module).await? {
-        bail!("no deployed module {module:?} provides a function named {name:?}");
-    }
+    let active = keel.activate(name, module).await?;
     if json {
-        println!("{}", json!({"ok": true}));
+        println!(
+            "{}",
+            json!({"ok": true, "digest": active.digest, "labels": active.labels})
+        );
     } else {
-        println!("{name} now runs on module {module}");
+        println!(
+            "{name} now runs on module {} ({})",
+            short(&active.digest),
+            super::versions_text(&active.labels)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -220,6 +240,21 @@ pub(crate) async fn upgrade(
             upgrade.instances.len(),
             upgrade.instances.len() - left
         );
+        if !upgrade.activated {
+            let names: Vec<&str> = upgrade
+                .deployed
+                .functions
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect();
+            println!(
+                "version {} not activated: none of the instances could move to it, so new starts \
+                 stay on the active version; `keel activate NAME@{}` activates it anyway ({})",
+                upgrade.deployed.version,
+                upgrade.deployed.version,
+                names.join(", ")
+            );
+        }
     }
     Ok(if left == 0 {
         ExitCode::SUCCESS

@@ -56,6 +56,19 @@ pub enum Error {
          Keel's built-in functions (keel.http): rename the function"
     )]
     ReservedName(String),
+    /// The version label already names another module providing one of the same functions.
+    #[error(
+        "[KEEL-M9] version {label} of {function} is already module {digest}: give these bytes \
+         another label (`keel activate {function}@{label}` runs that one)"
+    )]
+    LabelTaken {
+        /// The label.
+        label: String,
+        /// A function both modules provide.
+        function: String,
+        /// The other module's digest, shortened.
+        digest: String,
+    },
     /// The stored bytes do not hash to their digest.
     #[error(
         "the stored bytes of module {0} do not match its digest: the database row is damaged; \

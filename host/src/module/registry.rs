@@ -45,11 +45,17 @@ impl std::fmt::Debug for Loaded {
 
 /// What a deploy stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Deployed {
     /// Digest of the module.
     pub digest: String,
-    /// Version label.
+    /// The version label the deploy gave it, or, for bytes already deployed without a label, the
+    /// label they were first deployed with.
     pub version: String,
+    /// Every version label the module carries now, oldest first.
+    pub labels: Vec<String>,
+    /// Whether these bytes were deployed before (then only a new label, if any, was recorded).
+    pub already_deployed: bool,
     /// `(name, kind)` of every function it exports.
     pub functions: Vec<(String, String)>,
 }
@@ -94,15 +100,31 @@ impl Registry {
         &self.runtime
     }
 
-    /// Validates `bytes`, stores them by digest and makes them the active version of every function
-    /// their manifest lists.
-    pub async fn deploy(&self, bytes: Vec<u8>, version: Option<String>) -> Result<Deployed> {
+    /// Validates `bytes`, stores them by digest (bytes already stored are not stored again) and,
+    /// with `activate`, makes them the active version of every function their manifest lists.
+    ///
+    /// `version` labels the module; bytes already deployed keep their labels and gain this one.
+    /// Without one, new bytes get the next number of their functions' own counter (one more than the
+    /// versions of whichever of their functions has the most, skipping labels those functions
+    /// already use), and bytes already deployed keep the label they have.
+    pub async fn deploy(
+        &self,
+        bytes: Vec<u8>,
+        version: Option<String>,
+        activate: bool,
+    ) -> Result<Deployed> {
         let digest = Digest::of(&bytes).as_str().to_owned();
         let loaded = self.compile(&digest, &bytes).await?;
         let functions = self.describe(&loaded).await?;
-        let version = match version {
-            Some(v) => v,
-            None => (self.store.module_count().await? + 1).to_string(),
+        if let Some(label) = &version {
+            self.label_free(&digest, label, &functions).await?;
+        }
+        let mut labels = self.store.module_labels(&digest).await?;
+        let already_deployed = !labels.is_empty();
+        let version = match (version, labels.first()) {
+            (Some(v), _) => v,
+            (None, Some(first)) => first.clone(),
+            (None, None) => self.next_label(&functions).await?,
         };
         self.store
             .deploy(
@@ -110,16 +132,69 @@ impl Registry {
                 bytes,
                 &version,
                 functions.clone(),
-                true,
+                activate,
                 self.clock.now_ms(),
             )
             .await?;
         self.remember(loaded);
+        if !labels.contains(&version) {
+            labels.push(version.clone());
+        }
         Ok(Deployed {
             digest,
             version,
+            labels,
+            already_deployed,
             functions,
         })
+    }
+
+    /// Refuses `label` when it already names another module providing one of `functions`: the label
+    /// would no longer say which code `activate NAME@LABEL` runs.
+    async fn label_free(
+        &self,
+        digest: &str,
+        label: &str,
+        functions: &[(String, String)],
+    ) -> Result<()> {
+        for (name, kind) in functions {
+            let versions = self.store.function_versions(name, kind).await?;
+            if let Some(other) = versions
+                .iter()
+                .find(|v| v.digest != digest && v.labels.iter().any(|l| l == label))
+            {
+                return Err(Error::LabelTaken {
+                    label: label.to_owned(),
+                    function: name.clone(),
+                    digest: other.digest[..12.min(other.digest.len())].to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The default label of new bytes providing `functions`: the next number of the function with
+    /// the most versions, past any label (or equal version, `2` = `2.0.0`) they already carry.
+    async fn next_label(&self, functions: &[(String, String)]) -> Result<String> {
+        let mut count = 0;
+        let mut taken = Vec::new();
+        for (name, kind) in functions {
+            let versions = self.store.function_versions(name, kind).await?;
+            count = count.max(versions.len());
+            taken.extend(versions.into_iter().flat_map(|v| v.labels));
+        }
+        let taken_versions: Vec<_> = taken
+            .iter()
+            .filter_map(|l| crate::versions::label_version(l))
+            .collect();
+        let mut next = count + 1;
+        while taken.contains(&next.to_string())
+            || crate::versions::label_version(&next.to_string())
+                .is_some_and(|v| taken_versions.contains(&v))
+        {
+            next += 1;
+        }
+        Ok(next.to_string())
     }
 
     /// Compiles and checks `bytes` without storing or activating them (for replay checks), and

@@ -439,6 +439,7 @@ pub(super) fn delete_modules(conn: &Connection, digests: &[String]) -> Result<Ve
             continue;
         }
         execute(conn, "DELETE FROM functions WHERE digest = ?", [digest])?;
+        execute(conn, "DELETE FROM labels WHERE digest = ?", [digest])?;
         let gone = execute(conn, "DELETE FROM modules WHERE digest = ?", [digest])?;
         if gone == 1 {
             deleted.push(digest.clone());

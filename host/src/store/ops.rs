@@ -475,6 +475,12 @@ fn deploy(
          ON CONFLICT(digest) DO NOTHING",
         params![digest, bytes, version, to_i64(now), json_text(&listed)],
     )?;
+    execute(
+        conn,
+        "INSERT INTO labels (digest, label, added_at) VALUES (?, ?, ?)
+         ON CONFLICT(digest, label) DO NOTHING",
+        params![digest, version, to_i64(now)],
+    )?;
     for (name, kind) in functions {
         execute(
             conn,

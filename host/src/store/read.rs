@@ -38,8 +38,10 @@ pub struct InstanceFilter {
 pub struct ModuleRow {
     /// Its digest.
     pub digest: String,
-    /// Version label.
+    /// The version label it was first deployed with.
     pub version: String,
+    /// Every version label it carries, oldest first (the first is `version`).
+    pub labels: Vec<String>,
     /// Deploy time.
     pub deployed_at: u64,
     /// Size in bytes.
@@ -58,10 +60,29 @@ pub struct FunctionRow {
     pub kind: String,
     /// Module digest.
     pub digest: String,
-    /// Module version label.
+    /// The version label the module was first deployed with.
     pub version: String,
+    /// Every version label of the module, oldest first (the first is `version`).
+    pub labels: Vec<String>,
     /// Whether this version is the active one.
     pub active: bool,
+}
+
+/// The labels of the module whose digest is column `digest` of the query, as a JSON list, oldest
+/// first.
+fn labels_of(digest: &str) -> String {
+    format!(
+        "(SELECT json_group_array(label) FROM \
+          (SELECT label FROM labels WHERE labels.digest = {digest} ORDER BY rowid))"
+    )
+}
+
+fn labels_from(r: &SqliteRow, i: usize) -> Result<Vec<String>> {
+    let text: String = r.try_get(i)?;
+    serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+        what: "module labels",
+        message: e.to_string(),
+    })
 }
 
 const INSTANCE_COLUMNS: &str = "id, name, execution, status, module, input, output, failure, \
@@ -109,6 +130,7 @@ fn function_from_row(r: &SqliteRow) -> Result<FunctionRow> {
         digest: r.try_get(2)?,
         version: r.try_get(3)?,
         active: r.try_get(4)?,
+        labels: labels_from(r, 5)?,
     })
 }
 
@@ -282,10 +304,11 @@ impl Store {
 
     /// Deployed modules, newest first.
     pub async fn modules(&self) -> Result<Vec<ModuleRow>> {
-        let rows = sqlx::query(
-            "SELECT digest, version, deployed_at, length(bytes), functions FROM modules
+        let rows = sqlx::query(&format!(
+            "SELECT digest, version, deployed_at, length(bytes), functions, {} FROM modules
              ORDER BY deployed_at DESC",
-        )
+            labels_of("modules.digest")
+        ))
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -296,6 +319,7 @@ impl Store {
                     deployed_at: to_u64(r.try_get(2)?),
                     size: to_u64(r.try_get(3)?),
                     functions: parse_json("module functions", &r.try_get::<String, _>(4)?)?,
+                    labels: labels_from(r, 5)?,
                 })
             })
             .collect()
@@ -303,10 +327,11 @@ impl Store {
 
     /// Every function of every deployed module.
     pub async fn functions(&self) -> Result<Vec<FunctionRow>> {
-        let rows = sqlx::query(
-            "SELECT name, kind, digest, version, active FROM functions
+        let rows = sqlx::query(&format!(
+            "SELECT name, kind, digest, version, active, {} FROM functions
              ORDER BY name, kind, deployed_at DESC",
-        )
+            labels_of("functions.digest")
+        ))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(function_from_row).collect()
@@ -314,10 +339,11 @@ impl Store {
 
     /// Every deployed version of function `name` of `kind`, newest first.
     pub async fn function_versions(&self, name: &str, kind: &str) -> Result<Vec<FunctionRow>> {
-        let rows = sqlx::query(
-            "SELECT name, kind, digest, version, active FROM functions WHERE name = ? AND kind = ?
-             ORDER BY deployed_at DESC",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT name, kind, digest, version, active, {} FROM functions
+             WHERE name = ? AND kind = ? ORDER BY deployed_at DESC",
+            labels_of("functions.digest")
+        ))
         .bind(name)
         .bind(kind)
         .fetch_all(self.pool())
@@ -377,7 +403,7 @@ impl Store {
         Ok(to_u64(row.try_get(0)?))
     }
 
-    /// Number of deployed module versions: used to label a deploy without an explicit version.
+    /// Number of deployed modules.
     pub async fn module_count(&self) -> Result<u64> {
         let row = sqlx::query("SELECT COUNT(*) FROM modules")
             .fetch_one(self.pool())
@@ -385,9 +411,20 @@ impl Store {
         Ok(to_u64(row.try_get(0)?))
     }
 
+    /// The version labels of the module `digest`, oldest first; empty when it is not stored.
+    pub async fn module_labels(&self, digest: &str) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT label FROM labels WHERE digest = ? ORDER BY rowid")
+                .bind(digest)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
     // ---- writes, through the group-commit writer ----
 
-    /// Stores a module and its functions; `activate` makes it the active version of each.
+    /// Stores a module and its functions, or finds them stored, and labels the module `version`
+    /// (one more label when it carries others); `activate` makes it the active version of each.
     #[allow(clippy::too_many_arguments, reason = "a flat record of one deploy")]
     pub async fn deploy(
         &self,

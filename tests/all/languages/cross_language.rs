@@ -30,7 +30,7 @@ async fn a_python_orchestrator_calls_a_rust_activity() {
         .await
         .unwrap()
         .digest;
-    assert!(t.keel.activate("FanOut", &python).await.unwrap());
+    t.keel.activate("FanOut", &python).await.unwrap();
     assert_eq!(active("FanOut").await, python);
     assert_eq!(active("Square").await, rust);
     let (instance, _) = run(&t, "FanOut", r#"{"count":10}"#, "mixed").await;
