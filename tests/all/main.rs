@@ -9,6 +9,7 @@ mod bad_input;
 mod capabilities;
 mod chaos;
 mod cli;
+mod cli_server;
 mod config_file;
 mod cpu_budget;
 mod crash;

@@ -381,7 +381,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let instance = keel
                 .status(&id)
                 .await?
-                .with_context(|| format!("no instance with id {id:?}"))?;
+                .ok_or(crate::engine::Error::NotFound(id))?;
             print_instance(&instance, json);
             Ok(ExitCode::SUCCESS)
         }
