@@ -4,8 +4,11 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
-use crate::support::serve;
+use serde_json::Value;
+
+use crate::support::{guests, serve};
 
 const TOKEN: &str = "tok-cli-server";
 
@@ -40,6 +43,17 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Asserts the command succeeded and returns its stdout.
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
 #[test]
 fn status_of_an_unknown_instance_is_keel_e4_locally_and_through_the_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,4 +75,56 @@ fn status_of_an_unknown_instance_is_keel_e4_locally_and_through_the_server() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn history_status_and_list_print_the_same_lines_locally_and_through_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.db");
+    let server = serve(&db, TOKEN);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let module = guests().join("fan_out.wasm");
+    ok(&remote(
+        dir.path(),
+        &url,
+        &["deploy", module.to_str().unwrap()],
+    ));
+    let started = ok(&remote(
+        dir.path(),
+        &url,
+        &["start", "FanOut", "--id", "f1", "--input", r#"{"count":3}"#],
+    ));
+    assert_eq!(started.trim(), "f1");
+    let mut completed = false;
+    for _ in 0..600 {
+        let status: Value =
+            serde_json::from_str(&ok(&remote(dir.path(), &url, &["--json", "status", "f1"])))
+                .expect("status JSON");
+        if status["status"] == "Completed" {
+            completed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(completed, "f1 never completed");
+
+    // The server's database is SQLite: a second process reads it while the server runs.
+    for args in [
+        &["history", "f1"][..],
+        &["status", "f1"],
+        &["list"],
+        &["--json", "history", "f1"],
+        &["--json", "status", "f1"],
+    ] {
+        let here = ok(&local(dir.path(), &db, args));
+        let there = ok(&remote(dir.path(), &url, args));
+        assert!(!here.trim().is_empty(), "{args:?} printed nothing");
+        assert_eq!(
+            here.lines().collect::<Vec<_>>(),
+            there.lines().collect::<Vec<_>>(),
+            "{args:?}"
+        );
+    }
+    let history = ok(&local(dir.path(), &db, &["history", "f1"]));
+    assert!(!history.contains(r#"{"timeMs""#), "{history}");
 }

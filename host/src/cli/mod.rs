@@ -16,6 +16,7 @@ pub mod capabilities;
 pub mod config;
 pub mod knobs;
 pub mod new;
+mod print;
 mod remote;
 pub mod serve;
 mod versions;
@@ -252,12 +253,6 @@ pub enum Command {
     New(new::NewArgs),
 }
 
-impl Status {
-    fn label(self) -> &'static str {
-        self.as_str()
-    }
-}
-
 impl clap::builder::ValueParserFactory for Status {
     type Parser = clap::builder::ValueParser;
     fn value_parser() -> Self::Parser {
@@ -345,7 +340,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let waited = keel.wait(id.as_str(), Duration::from_secs(timeout)).await;
             worker.shutdown().await;
             let instance = waited?;
-            print_instance(&instance, json);
+            print::instance(&instance, json)?;
             Ok(exit_for(&instance))
         }
         Command::Deploy {
@@ -382,24 +377,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .status(&id)
                 .await?
                 .ok_or(crate::engine::Error::NotFound(id))?;
-            print_instance(&instance, json);
+            print::instance(&instance, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::History { id } => {
-            let records = keel.history(&id).await?;
-            if json {
-                println!("{}", serde_json::to_string(&records)?);
-            } else {
-                for r in &records {
-                    println!(
-                        "{:>3}.{:<4} {:<26} {}",
-                        r.execution,
-                        r.seq,
-                        r.event.kind(),
-                        r.event.summary()
-                    );
-                }
-            }
+            print::history(&keel.history(&id).await?, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List {
@@ -415,20 +397,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     ..Default::default()
                 })
                 .await?;
-            if json {
-                println!("{}", serde_json::to_string(&instances)?);
-            } else {
-                println!("{:<36} {:<20} {:<15} CREATED", "ID", "NAME", "STATUS");
-                for i in &instances {
-                    println!(
-                        "{:<36} {:<20} {:<15} {}",
-                        i.id,
-                        i.name,
-                        i.status.label(),
-                        i.created_at
-                    );
-                }
-            }
+            print::instances(&instances, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Raise { id, event, data } => {
@@ -609,36 +578,6 @@ fn exit_for(instance: &Instance) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-fn print_instance(instance: &Instance, json: bool) {
-    if json {
-        println!("{}", serde_json::to_string(instance).unwrap_or_default());
-        return;
-    }
-    println!("instance  {}", instance.id);
-    println!("name      {}", instance.name);
-    println!("status    {}", instance.status);
-    println!(
-        "module    {}",
-        &instance.module[..12.min(instance.module.len())]
-    );
-    println!("input     {}", instance.input);
-    if let Some(status) = &instance.custom_status {
-        println!("custom    {status}");
-    }
-    if let Some(output) = &instance.output {
-        println!("output    {output}");
-    }
-    if let Some(reason) = &instance.parked {
-        println!(
-            "parked    {reason} (fix it, then `keel resume {}`)",
-            instance.id
-        );
-    }
-    if let Some(failure) = &instance.failure {
-        println!("failure   {failure}");
     }
 }
 

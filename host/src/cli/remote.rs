@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::Command;
 use crate::http1::Remote;
+use crate::store::{HistoryRecord, Instance};
 
 impl Remote {
     /// Sends one request; a non-2xx answer becomes an error carrying the server's message and code.
@@ -39,38 +40,6 @@ fn text(value: &Value) -> String {
     match value {
         Value::Null => "null".to_owned(),
         other => other.to_string(),
-    }
-}
-
-fn print_instance(instance: &Value, json: bool) {
-    if json {
-        println!("{instance}");
-        return;
-    }
-    let field = |k: &str| instance[k].as_str().unwrap_or_default().to_owned();
-    println!("instance  {}", field("id"));
-    println!("name      {}", field("name"));
-    println!("status    {}", field("status"));
-    let module = field("module");
-    println!("module    {}", &module[..12.min(module.len())]);
-    println!("input     {}", text(&instance["input"]));
-    for (key, label) in [("customStatus", "custom   "), ("output", "output   ")] {
-        if !instance[key].is_null() {
-            println!("{label} {}", text(&instance[key]));
-        }
-    }
-    if let Some(reason) = instance["parked"].as_str() {
-        println!(
-            "parked    {reason} (fix it, then `keel resume {}`)",
-            field("id")
-        );
-    }
-    if let Some(failure) = instance.get("failure").filter(|f| !f.is_null()) {
-        println!(
-            "failure   {}: {}",
-            failure["kind"].as_str().unwrap_or_default(),
-            failure["message"].as_str().unwrap_or_default()
-        );
     }
 }
 
@@ -201,28 +170,17 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
         }
         Command::Status { id } => {
             let value = remote.call("GET", &instance(&id), b"").await?;
-            print_instance(&value, json);
+            let instance: Instance =
+                serde_json::from_value(value).context("the server's instance")?;
+            super::print::instance(&instance, json)?;
         }
         Command::History { id } => {
-            let value = remote
+            let mut value = remote
                 .call("GET", &format!("{}?history=true", instance(&id)), b"")
                 .await?;
-            let history = value["history"].clone();
-            if json {
-                println!("{history}");
-            } else {
-                for r in history.as_array().into_iter().flatten() {
-                    let mut event = r["event"].clone();
-                    let kind = event["type"].as_str().unwrap_or_default().to_owned();
-                    if let Some(map) = event.as_object_mut() {
-                        map.remove("type");
-                    }
-                    println!(
-                        "{:>3}.{:<4} {:<26} {}",
-                        r["execution"], r["seq"], kind, event
-                    );
-                }
-            }
+            let records: Vec<HistoryRecord> =
+                serde_json::from_value(value["history"].take()).context("the server's history")?;
+            super::print::history(&records, json)?;
         }
         Command::List {
             status,
@@ -239,20 +197,9 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
             let list = remote
                 .call("GET", &format!("/api/instances{query}"), b"")
                 .await?;
-            if json {
-                println!("{list}");
-            } else {
-                println!("{:<36} {:<20} {:<15} CREATED", "ID", "NAME", "STATUS");
-                for i in list.as_array().into_iter().flatten() {
-                    println!(
-                        "{:<36} {:<20} {:<15} {}",
-                        i["id"].as_str().unwrap_or_default(),
-                        i["name"].as_str().unwrap_or_default(),
-                        i["status"].as_str().unwrap_or_default(),
-                        i["createdAt"]
-                    );
-                }
-            }
+            let instances: Vec<Instance> =
+                serde_json::from_value(list).context("the server's list of instances")?;
+            super::print::instances(&instances, json)?;
         }
         Command::Raise { id, event, data } => {
             let path = format!(

@@ -216,8 +216,8 @@ impl Message {
     }
 }
 
-/// An instance as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// An instance as stored (and as the API sends it, which `keel --server` reads back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Instance {
     /// Instance id.
@@ -256,8 +256,8 @@ pub struct Instance {
     pub run: Option<String>,
 }
 
-/// A recorded event with its position and time.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A recorded event with its position and time (also read back from the API by `keel --server`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryRecord {
     /// Execution the event belongs to.
