@@ -128,3 +128,36 @@ fn history_status_and_list_print_the_same_lines_locally_and_through_the_server()
     let history = ok(&local(dir.path(), &db, &["history", "f1"]));
     assert!(!history.contains(r#"{"timeMs""#), "{history}");
 }
+
+/// Asserts that `keel --server URL ARGS` fails with `KEEL-E14` and leaves no `./keel.db` behind.
+fn refused(args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens there: the command must be refused before any connection is tried.
+    let out = remote(dir.path(), "http://127.0.0.1:9", args);
+    assert!(!out.status.success(), "{args:?}: {}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("[KEEL-E14]"), "{args:?}: {stderr}");
+    assert!(
+        !dir.path().join("keel.db").exists(),
+        "{args:?} opened a local database"
+    );
+}
+
+#[test]
+fn commands_that_cannot_go_to_a_server_say_so_instead_of_using_a_local_database() {
+    let module = guests().join("fan_out.wasm");
+    let module = module.to_str().unwrap();
+    refused(&[
+        "run",
+        module,
+        "--orchestrator",
+        "FanOut",
+        "--input",
+        r#"{"count":1}"#,
+    ]);
+    refused(&["worker"]);
+    refused(&["serve", "--listen", "127.0.0.1:0"]);
+    refused(&["activate", "FanOut@1"]);
+    refused(&["upgrade", "--check", module]);
+    refused(&["modules", "gc", "--dry-run"]);
+}

@@ -102,7 +102,10 @@ fn apply(cli: &mut Cli, matches: &ArgMatches, file: FileConfig) {
     if unset(matches, "otlp_endpoint") {
         cli.otlp_endpoint = cli.otlp_endpoint.take().or(file.otlp_endpoint);
     }
-    if unset(matches, "server") {
+    // The file's `server` names where the management commands go; the engine's own processes read
+    // the same file and must not be turned away by it (given as a flag, `--server` refuses them).
+    let engine = matches!(cli.command, Command::Serve(_) | Command::Worker);
+    if unset(matches, "server") && !engine {
         cli.server = cli.server.take().or(file.server);
     }
     if unset(matches, "secret_key_file") {

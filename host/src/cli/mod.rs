@@ -55,6 +55,41 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The command line's own refusals.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `--server` (or `KEEL_SERVER`, or `server` in keel.toml) was given to a command that works
+    /// only on a local database or runs the engine itself.
+    #[error(
+        "[KEEL-E14] {command} cannot be sent to a server: {why}; drop --server (and unset \
+         KEEL_SERVER) and run it where the database is, with --db"
+    )]
+    NotRemote {
+        /// The command, as typed.
+        command: &'static str,
+        /// Why it cannot go to a server.
+        why: &'static str,
+    },
+}
+
+impl Error {
+    /// The refusal of `command` when `--server` is given.
+    fn not_remote(command: &Command) -> Self {
+        const ENGINE: &str = "it runs the engine in this process";
+        const NO_ENDPOINT: &str = "the HTTP API has no endpoint for it";
+        let (command, why) = match command {
+            Command::Run { .. } => ("`keel run`", ENGINE),
+            Command::Worker => ("`keel worker`", ENGINE),
+            Command::Serve(_) => ("`keel serve`", ENGINE),
+            Command::Activate { .. } => ("`keel activate`", NO_ENDPOINT),
+            Command::Upgrade { .. } => ("`keel upgrade`", NO_ENDPOINT),
+            Command::Modules { .. } => ("`keel modules gc`", NO_ENDPOINT),
+            _ => ("this command", NO_ENDPOINT),
+        };
+        Self::NotRemote { command, why }
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -292,11 +327,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::New(args) => return new::run(args),
         command => Cli { command, ..cli },
     };
-    let local = matches!(
-        cli.command,
-        Command::Run { .. } | Command::Worker | Command::Serve(_)
-    );
-    if let Some(server) = cli.server.as_deref().filter(|_| !local) {
+    // With a server, every command goes to it or is refused there: none quietly opens a local database.
+    if let Some(server) = cli.server.as_deref() {
         return remote::run(server, cli.command, cli.json).await;
     }
     let keel = match Keel::open(engine_config(&cli)).await {

@@ -280,11 +280,9 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
                 println!("rewound {id}: {rewound}");
             }
         }
-        // `activate`, `upgrade`, `modules gc`: no HTTP endpoint yet. `run`, `worker`, `serve` never get here: they
-        // run the engine locally whatever --server says.
-        _ => bail!(
-            "this command has no HTTP endpoint; run it on the server's database with --db instead of --server"
-        ),
+        // Everything else runs on a local database or engine: refused rather than run on whatever
+        // `./keel.db` happens to be (a command added later lands here too until it gets an endpoint).
+        other => return Err(super::Error::not_remote(&other).into()),
     }
     Ok(ExitCode::SUCCESS)
 }
