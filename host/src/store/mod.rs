@@ -1,4 +1,5 @@
-//! The durable store: SQLite, its schema migrations (sqlx), the read queries (a read-only sqlx pool)
+//! The durable store: SQLite, its schema migrations (sqlx), the read queries (a read-only sqlx pool,
+//! and for the step path's short reads read-only rusqlite connections used on the calling thread)
 //! and the group-commit writer through which every write goes (a rusqlite connection on a thread of
 //! its own).
 //!

@@ -1,4 +1,5 @@
-//! Reads from the store's pool, and the typed front of the writer's operations.
+//! Reads (from the store's pool, or on the calling thread where the step path needs them), and the
+//! typed front of the writer's operations.
 //!
 //! Reads never write; every write goes through [`super::Writer`] so that it joins a group commit.
 
