@@ -153,7 +153,7 @@ pub enum Error {
         versions: String,
     },
     /// Waiting for an instance took too long.
-    #[error("instance {0} did not end in time")]
+    #[error("[KEEL-E15] instance {0} did not end in time")]
     WaitTimeout(String),
 }
 

@@ -26,6 +26,7 @@ pub mod telemetry;
 mod text;
 pub mod upgrade;
 pub mod versions;
+pub mod waiting;
 mod wit;
 
 pub use engine::{Config, Keel};

@@ -10,6 +10,7 @@ mod capabilities;
 mod chaos;
 mod cli;
 mod cli_server;
+mod cli_text;
 mod config_file;
 mod cpu_budget;
 mod crash;

@@ -14,6 +14,7 @@ use serde_json::json;
 pub mod build;
 pub mod capabilities;
 pub mod config;
+mod hints;
 pub mod knobs;
 pub mod new;
 mod print;
@@ -371,7 +372,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let worker = keel.run_worker();
             let waited = keel.wait(id.as_str(), Duration::from_secs(timeout)).await;
             worker.shutdown().await;
-            let instance = waited?;
+            let instance = match waited {
+                Err(crate::engine::Error::WaitTimeout(_)) => {
+                    let instance = keel
+                        .status(id.as_str())
+                        .await?
+                        .ok_or_else(|| crate::engine::Error::NotFound(id.to_string()))?;
+                    let records = keel.history(id.as_str()).await?;
+                    anyhow::bail!(hints::did_not_end(&instance, &records, timeout));
+                }
+                waited => waited?,
+            };
             print::instance(&instance, json)?;
             Ok(exit_for(&instance))
         }

@@ -2,11 +2,54 @@
 //! kind, fed by the local commands from the store and by `keel --server` from the API's JSON decoded
 //! into the same types, so that both paths print the same lines.
 //!
+//! Times are stored as milliseconds since the Unix epoch; text output shows them as date-times in
+//! the local time zone (the system's, or `TZ`), and `--json` keeps the milliseconds.
+//!
 //! It must never read from a database or a server: callers hand it what to print.
 
 use anyhow::Result;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
+use crate::history::HistoryEvent;
 use crate::store::{HistoryRecord, Instance};
+
+/// `ms` since the Unix epoch as a local date-time with milliseconds and the zone's abbreviation:
+/// `2026-11-29 15:04:05.123 CET`. A value outside the calendar's range is printed as it is.
+pub(crate) fn local_time(ms: u64) -> String {
+    let Some(at) = i64::try_from(ms)
+        .ok()
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+    else {
+        return ms.to_string();
+    };
+    at.to_zoned_datetime(TimeZone::system())
+        .strftime("%Y-%m-%d %H:%M:%S%.3f %Z")
+        .to_string()
+}
+
+/// One event for humans: [`HistoryEvent::summary`], with its times as local date-times, and the
+/// value an execution ended with in full (the other values are cut at a line's width).
+fn describe(event: &HistoryEvent) -> String {
+    match event {
+        HistoryEvent::OrchestratorStarted { time_ms } => format!("time {}", local_time(*time_ms)),
+        HistoryEvent::TimerCreated { id, fire_at_ms } => {
+            format!("#{id} fires at {}", local_time(*fire_at_ms))
+        }
+        HistoryEvent::TaskRetrying {
+            id,
+            failure,
+            attempt,
+            retry_at_ms,
+        } => format!(
+            "#{id} attempt {attempt}: {failure}; retry at {}",
+            local_time(*retry_at_ms)
+        ),
+        HistoryEvent::ExecutionCompleted { output } => output.to_string(),
+        HistoryEvent::ContinuedAsNew { input } => input.to_string(),
+        _ => event.summary(),
+    }
+}
 
 /// An instance: `--json` as one JSON object, otherwise one labelled field per line.
 pub(crate) fn instance(instance: &Instance, json: bool) -> Result<()> {
@@ -22,6 +65,8 @@ pub(crate) fn instance(instance: &Instance, json: bool) -> Result<()> {
         instance.module.get(..12).unwrap_or(&instance.module)
     );
     println!("input     {}", instance.input);
+    println!("created   {}", local_time(instance.created_at));
+    println!("updated   {}", local_time(instance.updated_at));
     if let Some(status) = &instance.custom_status {
         println!("custom    {status}");
     }
@@ -52,7 +97,7 @@ pub(crate) fn history(records: &[HistoryRecord], json: bool) -> Result<()> {
             r.execution,
             r.seq,
             r.event.kind(),
-            r.event.summary()
+            describe(&r.event)
         );
     }
     Ok(())
@@ -71,7 +116,7 @@ pub(crate) fn instances(instances: &[Instance], json: bool) -> Result<()> {
             i.id,
             i.name,
             i.status.as_str(),
-            i.created_at
+            local_time(i.created_at)
         );
     }
     Ok(())
