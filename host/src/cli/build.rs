@@ -141,6 +141,14 @@ pub enum Error {
         /// How it exited.
         status: ExitStatus,
     },
+    /// A Python or JavaScript source does not parse; the report is the language's own, short.
+    #[error("the {language} source does not parse:\n{report}")]
+    Syntax {
+        /// Python or JavaScript.
+        language: &'static str,
+        /// `file:line[:column]: Kind: message` and the offending line, per error.
+        report: String,
+    },
     /// cargo succeeded but built no WebAssembly library.
     #[error(
         "cargo built no wasm32-wasip2 cdylib from {}: set crate-type = [\"cdylib\"] in [lib]",
@@ -340,6 +348,39 @@ fn run_tool(cmd: &mut Command) -> Result<(), Error> {
     }
 }
 
+/// Runs a componentizer with its output captured. When it fails, `explain` looks for the cause in
+/// the sources (a syntax error, reported in two lines instead of the componentizer's dozens); only
+/// when it finds none is the tool's own output shown. On success the output is passed on.
+fn run_tool_or_explain(
+    cmd: &mut Command,
+    explain: impl FnOnce() -> Result<(), Error>,
+) -> Result<(), Error> {
+    use std::io::Write;
+    let command = describe(cmd);
+    let output = cmd.output().map_err(|source| Error::Io {
+        action: "run",
+        path: PathBuf::from(cmd.get_program()),
+        source,
+    })?;
+    let pass_on = || {
+        let _ = std::io::stdout().write_all(&output.stdout);
+        let _ = std::io::stderr().write_all(&output.stderr);
+    };
+    if output.status.success() {
+        pass_on();
+        return Ok(());
+    }
+    // A check that could not run (no python3 or node on PATH) explains nothing.
+    if let Err(e @ Error::Syntax { .. }) = explain() {
+        return Err(e);
+    }
+    pass_on();
+    Err(Error::ToolFailed {
+        command,
+        status: output.status,
+    })
+}
+
 fn describe(cmd: &Command) -> String {
     let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
     parts.extend(
@@ -452,13 +493,14 @@ fn build_python(b: &Build) -> Result<(), Error> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "app".to_owned());
     require("bash", "apt-get install -y bash")?;
-    run_tool(
+    run_tool_or_explain(
         Command::new("bash")
             .arg(&script)
             .arg(&b.dir)
             .arg(absolute(&b.out))
             .arg(module)
             .env("KEEL_WIT", b.sdk_root.join("wit")),
+        || super::syntax::check_python(&b.dir),
     )
 }
 
@@ -478,11 +520,12 @@ fn build_javascript(b: &Build) -> Result<(), Error> {
     }
     let app = entry(b, "app.js", "js")?;
     require("bash", "apt-get install -y bash")?;
-    run_tool(
+    run_tool_or_explain(
         Command::new("bash")
             .arg(&script)
             .arg(app)
             .arg(absolute(&b.out)),
+        || super::syntax::check_javascript(&b.dir),
     )
 }
 

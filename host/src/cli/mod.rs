@@ -20,6 +20,7 @@ pub mod new;
 mod print;
 mod remote;
 pub mod serve;
+mod syntax;
 mod versions;
 
 use crate::engine::{Config, Keel};
