@@ -6,6 +6,7 @@
 
 mod api;
 mod bad_input;
+mod build_errors;
 mod capabilities;
 mod chaos;
 mod cli;

@@ -24,17 +24,33 @@ typedef struct order {
     char *json;
 } order;
 
-static bool read_order(const keel_json *value, order *out) {
+/* Reads the order into `out`; NULL when it is one, else what is wrong with it, naming the field as the
+ * Rust SDK's serde would. */
+static const char *read_order(const keel_json *value, order *out) {
     const keel_json *id = keel_json_get(value, "orderId");
     const keel_json *amount = keel_json_get(value, "amount");
     const keel_json *items = keel_json_get(value, "items");
-    if (id == NULL || id->type != KEEL_JSON_STRING || amount == NULL || amount->type != KEEL_JSON_NUMBER ||
-        items == NULL || items->type != KEEL_JSON_ARRAY) {
-        return false;
+    if (id == NULL) {
+        return "missing field `orderId`";
+    }
+    if (amount == NULL) {
+        return "missing field `amount`";
+    }
+    if (items == NULL) {
+        return "missing field `items`";
+    }
+    if (id->type != KEEL_JSON_STRING) {
+        return "`orderId` must be a string";
+    }
+    if (amount->type != KEEL_JSON_NUMBER) {
+        return "`amount` must be a number";
+    }
+    if (items->type != KEEL_JSON_ARRAY) {
+        return "`items` must be a list of strings";
     }
     for (size_t i = 0; i < items->len; i++) {
         if (items->items[i].type != KEEL_JSON_STRING) {
-            return false;
+            return "`items` must be a list of strings";
         }
     }
     out->id = id->text;
@@ -50,14 +66,11 @@ static bool read_order(const keel_json *value, order *out) {
     keel_write_value(&w, items);
     keel_write_object_end(&w);
     out->json = keel_writer_finish(&w);
-    return true;
+    return NULL;
 }
 
-static keel_result invalid_order(const char *name) {
-    return keel_fail(KEEL_INVALID_INPUT,
-                     "the input of %s is not valid: orderId must be a string, amount a number and items a "
-                     "list of strings",
-                     name);
+static keel_result invalid_order(const char *name, const char *problem) {
+    return keel_fail(KEEL_INVALID_INPUT, "the input of %s is not valid: %s", name, problem);
 }
 
 static void set_step(const char *step) {
@@ -91,8 +104,9 @@ static keel_result step_failed(const char *kind, const char *step, const char *o
 
 static keel_result process_order(const keel_json *input) {
     order o;
-    if (!read_order(input, &o)) {
-        return invalid_order("ProcessOrder");
+    const char *problem = read_order(input, &o);
+    if (problem != NULL) {
+        return invalid_order("ProcessOrder", problem);
     }
     const char *id = o.id;
     keel_info("processing order %s", id);
@@ -203,8 +217,9 @@ static keel_result post_json(const char *url, const char *json, const char *auth
  * other error status a failure the retry policy retries. */
 static keel_result verify_payment(const keel_json *input) {
     order o;
-    if (!read_order(input, &o)) {
-        return invalid_order("VerifyPayment");
+    const char *problem = read_order(input, &o);
+    if (problem != NULL) {
+        return invalid_order("VerifyPayment", problem);
     }
     keel_result failure;
     const char *url = setting("PAYMENT_URL", &failure);
@@ -290,8 +305,9 @@ static keel_result check_inventory(const keel_json *items) {
 
 static keel_result ship_order(const keel_json *input) {
     order o;
-    if (!read_order(input, &o)) {
-        return invalid_order("ShipOrder");
+    const char *problem = read_order(input, &o);
+    if (problem != NULL) {
+        return invalid_order("ShipOrder", problem);
     }
     free(o.json);
     /* Deliberately flaky to show retries: the first attempt always fails. Without attempt information

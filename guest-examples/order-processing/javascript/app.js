@@ -12,20 +12,26 @@ import { orchestrator, activity, activityInfo, env, checkStatus, readJson, KeelF
 /** The one item the stand-in warehouse never has. */
 const UNOBTAINABLE = 'unobtainium';
 
-/** Checks the orchestrator's input, e.g. `{"orderId":"order-42","amount":25.0,"items":["book"]}`. */
-function readOrder(order) {
-  const valid =
-    order !== null &&
-    typeof order === 'object' &&
-    typeof order.orderId === 'string' &&
-    typeof order.amount === 'number' &&
-    Array.isArray(order.items) &&
-    order.items.every((item) => typeof item === 'string');
-  if (!valid) {
-    throw new KeelFailure(
-      'InvalidInput',
-      `an order must look like {"orderId":"…","amount":1.0,"items":["…"]}, got ${JSON.stringify(order)}`,
-    );
+/** Checks the orchestrator's input, e.g. `{"orderId":"order-42","amount":25.0,"items":["book"]}`, and
+ * names the field that is missing or of the wrong type, as the Rust SDK's serde would. */
+function readOrder(order, name) {
+  const invalid = (problem) => new KeelFailure('InvalidInput', `the input of ${name} is not valid: ${problem}`);
+  if (order === null || typeof order !== 'object' || Array.isArray(order)) {
+    throw invalid(`an order must look like {"orderId":"…","amount":1.0,"items":["…"]}, got ${JSON.stringify(order)}`);
+  }
+  for (const field of ['orderId', 'amount', 'items']) {
+    if (!(field in order)) {
+      throw invalid(`missing field \`${field}\``);
+    }
+  }
+  if (typeof order.orderId !== 'string') {
+    throw invalid('`orderId` must be a string');
+  }
+  if (typeof order.amount !== 'number') {
+    throw invalid('`amount` must be a number');
+  }
+  if (!Array.isArray(order.items) || !order.items.every((item) => typeof item === 'string')) {
+    throw invalid('`items` must be a list of strings');
   }
   return { orderId: order.orderId, amount: order.amount, items: order.items };
 }
@@ -50,7 +56,7 @@ function step(task, kind, name, orderId) {
 }
 
 orchestrator('ProcessOrder', (ctx, input) => {
-  const order = readOrder(input);
+  const order = readOrder(input, 'ProcessOrder');
   const id = order.orderId;
   ctx.info(`processing order ${id}`);
 
@@ -151,7 +157,7 @@ function postJson(url, value, headers = {}) {
 // POSTs the order to the payment service: 200 is a payment, 402 a declined payment (final), and any
 // other error status a failure the retry policy retries.
 activity('VerifyPayment', async (input) => {
-  const order = readOrder(input);
+  const order = readOrder(input, 'VerifyPayment');
   const url = setting('PAYMENT_URL');
   const token = env().PAYMENT_TOKEN;
   const response = await postJson(
@@ -191,7 +197,7 @@ activity('CheckInventory', (items) => {
 });
 
 activity('ShipOrder', (input) => {
-  const order = readOrder(input);
+  const order = readOrder(input, 'ShipOrder');
   // Deliberately flaky to show retries: the first attempt always fails. Without attempt information
   // (outside Keel) there is no retry to come, so it succeeds.
   const info = activityInfo();

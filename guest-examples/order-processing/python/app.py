@@ -17,18 +17,21 @@ UNOBTAINABLE = "unobtainium"
 def read_order(value, name):
     """The order ``{"orderId":"order-42","amount":25.0,"items":["book"]}``, checked and normalised as the
     Rust SDK's serde would (amount as a float, unknown fields dropped) so that histories match."""
-    try:
-        order_id, amount, items = value["orderId"], value["amount"], value["items"]
-        if (
-            not isinstance(order_id, str)
-            or isinstance(amount, bool)
-            or not isinstance(amount, (int, float))
-            or not isinstance(items, list)
-            or not all(isinstance(item, str) for item in items)
-        ):
-            raise TypeError("orderId must be a string, amount a number and items a list of strings")
-    except (KeyError, TypeError) as error:
-        raise KeelFailure("InvalidInput", f"the input of {name} is not valid: {error}") from None
+    def invalid(problem):
+        return KeelFailure("InvalidInput", f"the input of {name} is not valid: {problem}")
+
+    if not isinstance(value, dict):
+        raise invalid(f'an order must look like {{"orderId":"…","amount":1.0,"items":["…"]}}, got {value!r}')
+    for field in ("orderId", "amount", "items"):
+        if field not in value:
+            raise invalid(f"missing field `{field}`")
+    order_id, amount, items = value["orderId"], value["amount"], value["items"]
+    if not isinstance(order_id, str):
+        raise invalid("`orderId` must be a string")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+        raise invalid("`amount` must be a number")
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise invalid("`items` must be a list of strings")
     return {"orderId": order_id, "amount": float(amount), "items": items}
 
 

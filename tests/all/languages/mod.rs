@@ -21,7 +21,7 @@ mod fan_out;
 mod http;
 mod order_processing;
 mod python_failures;
-mod scaffold;
+pub(crate) mod scaffold;
 
 /// The examples and the file name each language's build of it gets.
 pub(crate) const EXAMPLES: [(&str, &str); 4] = [
@@ -241,6 +241,8 @@ for_every_language! {
         => fan_out_runs_every_activity_and_joins_the_results,
     crate::languages::fan_out::a_sequence_is_served_by_one_hot_guest_without_replays
         => a_sequence_is_served_by_one_hot_guest_without_replays,
+    crate::languages::order_processing::an_order_missing_a_field_is_refused_naming_the_field
+        => an_order_missing_a_field_is_refused_naming_the_field,
     crate::languages::fan_out::an_invalid_input_fails_with_the_sdk_failure_kind
         => an_invalid_input_fails_with_the_sdk_failure_kind,
     crate::languages::approval::an_approval_before_the_deadline_wins

@@ -202,6 +202,38 @@ pub(crate) async fn missing_stock_fails_the_order_and_names_the_item(lang: Lang)
     assert!(failure.message.contains("unobtainium"), "{failure}");
 }
 
+pub(crate) async fn an_order_missing_a_field_is_refused_naming_the_field(lang: Lang) {
+    let t = engine_for(lang, "order_processing").await;
+    for (id, input, expected) in [
+        (
+            "no-amount",
+            r#"{"orderId":"order-1","items":["book"]}"#,
+            "missing field `amount`",
+        ),
+        (
+            "no-items",
+            r#"{"orderId":"order-1","amount":1}"#,
+            "missing field `items`",
+        ),
+    ] {
+        t.keel
+            .start("ProcessOrder", input, Some(id))
+            .await
+            .expect("started");
+        let instance = crate::support::finish(&t.keel, id).await;
+        assert_eq!(instance.status, Status::Failed, "{lang}: {id}");
+        let failure = instance.failure.expect("a failure");
+        assert_eq!(failure.kind, "InvalidInput", "{lang}: {failure}");
+        assert!(
+            failure
+                .message
+                .starts_with("the input of ProcessOrder is not valid: ")
+                && failure.message.contains(expected),
+            "{lang}: {id}: {failure}"
+        );
+    }
+}
+
 pub(crate) async fn the_manifest_lists_every_function(lang: Lang) {
     let t = engine_for(lang, "order_processing").await;
     let mut functions: Vec<(String, String)> = t
