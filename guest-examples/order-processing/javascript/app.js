@@ -5,7 +5,7 @@
 // `PAYMENT_TOKEN`), under grants; `scripts/shop_service.py` is such a service. The warehouse and the
 // carrier stay local stand-ins, so the rest of the example runs anywhere.
 //
-// Build: sdk/javascript/build.sh guest-examples/order-processing/javascript/app.js order.wasm
+// Build: sdk/javascript/build.sh guest-examples/order-processing/javascript/app.js order_processing.wasm
 
 import { orchestrator, activity, activityInfo, env, checkStatus, readJson, KeelFailure } from '@keel/sdk';
 
