@@ -20,6 +20,7 @@ mod hot_cache;
 mod incarnations;
 mod languages;
 mod leases;
+mod multi_worker;
 mod nondeterminism;
 mod overload;
 mod patterns;
