@@ -169,7 +169,7 @@ fn shop_repeats(shop: &Shop, instances: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn instances_survive_workers_killed_at_random_among_three() {
-    let instances = setting("KEEL_CHAOS_INSTANCES", 300) as usize;
+    let instances = setting("KEEL_CHAOS_INSTANCES", 500) as usize;
     let seed = setting(
         "KEEL_CHAOS_SEED",
         std::time::SystemTime::now()
@@ -183,9 +183,6 @@ async fn instances_survive_workers_killed_at_random_among_three() {
     let t = engine(&["order_processing"]).await;
     let shop = Shop::start("tok-chaos-3");
     shop.configure(&t.keel).await;
-    let flags = ["--lease-ms", "1500", "--max-deliveries", "1000"];
-    let mut workers: Vec<Worker> = (0..3).map(|_| Worker::start(&t.db(), &flags)).collect();
-    let started = Instant::now();
     let mut ids = Vec::new();
     for i in 0..instances {
         let input = json!({"orderId": format!("order-{i}"), "amount": 10 + i, "items": ["book"]});
@@ -197,6 +194,10 @@ async fn instances_survive_workers_killed_at_random_among_three() {
         );
     }
 
+    // The instances wait for the workers, so that the kills start with the run.
+    let flags = ["--lease-ms", "1500", "--max-deliveries", "1000"];
+    let mut workers: Vec<Worker> = (0..3).map(|_| Worker::start(&t.db(), &flags)).collect();
+    let started = Instant::now();
     let filter = InstanceFilter {
         status: Some(Status::Completed),
         ..Default::default()
