@@ -32,3 +32,4 @@ mod support;
 mod telemetry;
 mod test_server;
 mod versions;
+mod worker_options;
