@@ -3,8 +3,13 @@
 //! is completed with its own order, every history is dense with each task scheduled and completed once,
 //! and the activity executions the kills repeated are counted (at-least-once, never lost).
 //!
-//! CI runs a small size. The full size is one command:
-//! `KEEL_CHAOS_INSTANCES=1000 KEEL_CHAOS_KILLS=50 cargo test --release -p keel --test all chaos -- --nocapture`;
+//! The second test runs three workers on one database and kills one of them, chosen at random, every
+//! one to three seconds (two on average), restarting it at once; the same is checked afterwards.
+//!
+//! CI runs a small size. The full sizes are one command each:
+//! `KEEL_CHAOS_INSTANCES=1000 KEEL_CHAOS_KILLS=50 cargo test --release -p keel --test all chaos::instances_survive_a_worker -- --nocapture`
+//! and
+//! `KEEL_CHAOS_INSTANCES=1000 cargo test --release -p keel --test all chaos::instances_survive_workers -- --nocapture`;
 //! `KEEL_CHAOS_SEED` replays a run's kill schedule.
 
 use std::collections::HashMap;
@@ -15,6 +20,7 @@ use keel::store::{InstanceFilter, Status};
 use serde_json::json;
 
 use crate::crash::assert_order_done;
+use crate::multi_worker::Worker;
 use crate::support::{Shop, engine};
 
 /// A number from the environment, or `default`.
@@ -133,8 +139,18 @@ async fn instances_survive_a_worker_killed_again_and_again() {
         assert_order_done(id.as_str(), i, &instance, &history);
     }
 
-    // Executions the kills repeated, as the shop saw them: each order pays once and mails once when
-    // nothing is repeated. None may be missing.
+    let repeated = shop_repeats(&shop, instances);
+    eprintln!(
+        "chaos: {instances} instances completed in {:.1} s through {kills} kills; \
+         {repeated} of {} HTTP activity executions were repeats caused by the kills",
+        elapsed.as_secs_f64(),
+        2 * instances + repeated
+    );
+}
+
+/// Executions the kills repeated, as the shop saw them: each order pays once and mails once when
+/// nothing is repeated. Asserts that none is missing.
+fn shop_repeats(shop: &Shop, instances: usize) -> usize {
     let mut calls: HashMap<(String, String), usize> = HashMap::new();
     for entry in shop.received() {
         let service = entry["service"].as_str().unwrap_or("other").to_owned();
@@ -148,11 +164,85 @@ async fn instances_survive_a_worker_killed_again_and_again() {
     let mails = calls.keys().filter(|(s, _)| s == "mail").count();
     assert_eq!(payments, instances, "every order was paid");
     assert_eq!(mails, instances, "every order was mailed");
-    let repeated: usize = calls.values().map(|n| n - 1).sum();
+    calls.values().map(|n| n - 1).sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_survive_workers_killed_at_random_among_three() {
+    let instances = setting("KEEL_CHAOS_INSTANCES", 500) as usize;
+    let seed = setting(
+        "KEEL_CHAOS_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+    )
+    .max(1);
+    eprintln!("chaos, three workers: {instances} instances, KEEL_CHAOS_SEED={seed}");
+    let mut rng = Rng(seed);
+
+    let t = engine(&["order_processing"]).await;
+    let shop = Shop::start("tok-chaos-3");
+    shop.configure(&t.keel).await;
+    let mut ids = Vec::new();
+    for i in 0..instances {
+        let input = json!({"orderId": format!("order-{i}"), "amount": 10 + i, "items": ["book"]});
+        ids.push(
+            t.keel
+                .start("ProcessOrder", &input.to_string(), None)
+                .await
+                .unwrap(),
+        );
+    }
+
+    // The instances wait for the workers, so that the kills start with the run.
+    let flags = ["--lease-ms", "1500", "--max-deliveries", "1000"];
+    let mut workers: Vec<Worker> = (0..3).map(|_| Worker::start(&t.db(), &flags)).collect();
+    let started = Instant::now();
+    let filter = InstanceFilter {
+        status: Some(Status::Completed),
+        ..Default::default()
+    };
+    let mut kills = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        // The next kill one to three seconds from now, unless everything completes before.
+        let at = Instant::now() + Duration::from_millis(1_000 + rng.below(2_000));
+        let mut done = t.keel.list(&filter).await.unwrap().len();
+        while done < instances && Instant::now() < at {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            done = t.keel.list(&filter).await.unwrap().len();
+        }
+        if done == instances || Instant::now() > deadline {
+            break;
+        }
+        let victim = rng.below(3) as usize;
+        workers.remove(victim).kill();
+        workers.insert(victim, Worker::start(&t.db(), &flags));
+        kills.push((victim, done));
+    }
+    let mut outcome = Vec::new();
+    for id in &ids {
+        outcome.push(t.keel.wait(id.as_str(), Duration::from_secs(60)).await);
+    }
+    let elapsed = started.elapsed();
+    drop(workers);
+    eprintln!("chaos, three workers: (worker killed, instances completed then): {kills:?}");
+
+    for (i, (id, instance)) in ids.iter().zip(outcome).enumerate() {
+        let instance = instance.unwrap_or_else(|e| panic!("instance {id}: {e}"));
+        let history = t.keel.history(id.as_str()).await.unwrap();
+        assert_order_done(id.as_str(), i, &instance, &history);
+    }
+    let repeated = shop_repeats(&shop, instances);
     eprintln!(
-        "chaos: {instances} instances completed in {:.1} s through {kills} kills; \
+        "chaos, three workers: {instances} instances completed in {:.1} s through {} kills; \
          {repeated} of {} HTTP activity executions were repeats caused by the kills",
         elapsed.as_secs_f64(),
+        kills.len(),
         2 * instances + repeated
+    );
+    assert!(
+        !kills.is_empty(),
+        "every instance completed before the first kill; raise KEEL_CHAOS_INSTANCES"
     );
 }

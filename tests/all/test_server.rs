@@ -5,12 +5,13 @@
 //! - `/echo`: `200` with the request body
 //! - `/status/{code}`: that status, body `status {code}`
 //! - `/slow`: answers after 30 s
-//! - `/sleep/{ms}`: answers `200 slept` after `ms` milliseconds
+//! - `/sleep/{ms}`: answers `200 slept` after `ms` milliseconds (how many were in flight at once is
+//!   kept: [`TestServer::most_sleeping`])
 //! - `/big`: a body of [`BIG_BYTES`] bytes
 //! - `POST /jobs`: `202` with `Location: /jobs/1` and `Retry-After: 1`; `GET /jobs/1` answers the same
 //!   until [`TestServer::finish_job`], then `200 job done`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +37,8 @@ pub(crate) struct Seen {
 struct Shared {
     seen: Mutex<Vec<Seen>>,
     job_done: AtomicBool,
+    sleeping: AtomicUsize,
+    most_sleeping: AtomicUsize,
 }
 
 /// A running test server; it stops when dropped.
@@ -84,6 +87,11 @@ impl TestServer {
         self.seen().iter().filter(|s| s.path == path).count()
     }
 
+    /// The most `/sleep/{ms}` requests that were in flight at one moment.
+    pub(crate) fn most_sleeping(&self) -> usize {
+        self.shared.most_sleeping.load(Ordering::SeqCst)
+    }
+
     /// Lets `GET /jobs/1` answer `200`.
     pub(crate) fn finish_job(&self) {
         self.shared.job_done.store(true, Ordering::SeqCst);
@@ -116,7 +124,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
         (_, p) if p.starts_with("/sleep/") => {
             let ms = p["/sleep/".len()..].parse::<u64>().unwrap_or(0);
+            let now = shared.sleeping.fetch_add(1, Ordering::SeqCst) + 1;
+            shared.most_sleeping.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(ms)).await;
+            shared.sleeping.fetch_sub(1, Ordering::SeqCst);
             (StatusCode::OK, "slept").into_response()
         }
         (_, "/big") => (StatusCode::OK, Body::from(vec![b'x'; BIG_BYTES])).into_response(),

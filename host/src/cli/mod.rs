@@ -532,6 +532,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             wait_for_signal().await;
             eprintln!("stopping: finishing running turns and activities…");
             worker.shutdown().await;
+            // What this process did, for an operator comparing workers that share a database.
+            let metrics = keel.metrics();
+            let attempts: u64 = metrics.attempts().values().map(|c| c.attempts).sum();
+            eprintln!(
+                "keel worker stopped: it ran {} turns and {attempts} activity attempts",
+                metrics.turns.load(std::sync::atomic::Ordering::Relaxed)
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -467,12 +467,19 @@ fn chatty(ctx: &Context, input: ChattyInput) -> Result<Value, Failure> {
 #[derive(Debug, Deserialize)]
 struct FanInput {
     count: u32,
+    /// `Sleep` with this many milliseconds instead of `Echo`, for attempts that take a while.
+    #[serde(default)]
+    sleep_ms: Option<u64>,
 }
 
-/// Schedules `count` `Echo` calls in one turn and waits for them all.
+/// Schedules `count` `Echo` calls (or `Sleep` calls) in one turn and waits for them all; returns
+/// the sum of their outputs.
 fn fan(ctx: &Context, input: FanInput) -> Result<Value, Failure> {
     let tasks: Vec<_> = (0..input.count)
-        .map(|i| ctx.call_activity("Echo", &i))
+        .map(|i| match input.sleep_ms {
+            Some(ms) => ctx.call_activity("Sleep", &ms),
+            None => ctx.call_activity("Echo", &u64::from(i)),
+        })
         .collect();
     let mut total = 0u64;
     for task in tasks {
