@@ -4,7 +4,8 @@
 //! [`orchestration`] the pure replay core and the turn driver, [`activity`] the activity workers,
 //! [`module`] the component registry, [`store`] the SQLite store with its group-commit writer and
 //! [`engine`] ties them together behind one handle. Nothing here reads the wall clock except
-//! [`clock::SystemClock`].
+//! [`clock::SystemClock`]. The pure core (history, replay, retry arithmetic) is the `keel-core`
+//! crate, re-exported here at its old paths, so the compiler keeps it free of I/O.
 
 pub mod activity;
 pub mod api;
@@ -13,7 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod engine;
 mod held;
-pub mod history;
+pub use keel_core::history;
 mod http1;
 pub mod ids;
 pub mod limits;
@@ -23,7 +24,7 @@ pub mod operator;
 pub mod orchestration;
 pub mod store;
 pub mod telemetry;
-mod text;
+use keel_core::text;
 pub mod upgrade;
 pub mod versions;
 mod wit;
