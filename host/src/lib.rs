@@ -5,7 +5,8 @@
 //! [`module`] the component registry, [`store`] the SQLite store with its group-commit writer and
 //! [`engine`] ties them together behind one handle. Nothing here reads the wall clock except
 //! [`clock::SystemClock`]. The pure core (history, replay, retry arithmetic) is the `keel-core`
-//! crate, re-exported here at its old paths, so the compiler keeps it free of I/O.
+//! crate and the store the `keel-store` crate, both re-exported here at their old paths, so the
+//! compiler keeps the core free of I/O and the store free of guests.
 
 pub mod activity;
 pub mod api;
@@ -22,7 +23,7 @@ pub mod metrics;
 pub mod module;
 pub mod operator;
 pub mod orchestration;
-pub mod store;
+pub use keel_store as store;
 pub mod telemetry;
 use keel_core::text;
 pub mod upgrade;
