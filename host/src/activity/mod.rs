@@ -6,7 +6,7 @@
 
 mod attempt;
 pub mod http_call;
-pub mod retry;
+pub use keel_core::retry;
 
 use std::sync::{Arc, OnceLock, Weak};
 

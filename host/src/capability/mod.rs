@@ -13,7 +13,6 @@ pub(crate) mod outgoing;
 pub(crate) mod redact;
 pub mod secret;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use grant::GrantPattern;
@@ -112,16 +111,8 @@ pub enum Error {
     },
 }
 
-/// What a function holds, as stored (secrets still sealed).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Holdings {
-    /// Grant patterns, canonical text.
-    pub grants: Vec<String>,
-    /// Configuration values by key.
-    pub config: BTreeMap<String, String>,
-    /// Sealed secrets by name.
-    pub secrets: BTreeMap<String, Sealed>,
-}
+/// What a function holds, as stored (secrets still sealed): a row type of the store's.
+pub use keel_store::Holdings;
 
 /// Checks a function name capabilities are given to.
 pub fn check_function(name: &str) -> Result<(), Error> {

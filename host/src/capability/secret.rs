@@ -44,16 +44,8 @@ impl KeySource {
     }
 }
 
-/// A sealed secret as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sealed {
-    /// Fingerprint of the key that sealed it.
-    pub key_id: String,
-    /// The 24-byte nonce.
-    pub nonce: Vec<u8>,
-    /// Ciphertext with its tag.
-    pub ciphertext: Vec<u8>,
-}
+/// A sealed secret as stored: a row type of the store's.
+pub use keel_store::Sealed;
 
 /// The key secrets are sealed with.
 pub struct SecretKey {

@@ -290,13 +290,6 @@ pub enum Command {
     New(new::NewArgs),
 }
 
-impl clap::builder::ValueParserFactory for Status {
-    type Parser = clap::builder::ValueParser;
-    fn value_parser() -> Self::Parser {
-        clap::builder::ValueParser::new(|s: &str| s.parse::<Status>())
-    }
-}
-
 /// Lets a closed stdout or stderr end the process the way it ends any Unix tool: killed by
 /// `SIGPIPE`, silently (a shell sees status 141), instead of Rust's default of ignoring the signal,
 /// which makes `println!` panic with "failed printing to stdout: Broken pipe" when the reader of

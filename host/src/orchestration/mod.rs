@@ -1,9 +1,10 @@
 //! Orchestrations: the pure replay core, the guest-facing context, hot instances and the turn driver.
 //!
-//! Only the driver talks to the store; the replay core never does.
+//! Only the driver talks to the store; the replay core never does (it lives in the `keel-core` crate,
+//! which cannot depend on I/O, and is re-exported here as [`replay`]).
 
 pub(crate) mod context;
 pub mod driver;
 pub(crate) mod hot;
 pub(crate) mod hot_cache;
-pub mod replay;
+pub use keel_core::replay;

@@ -76,18 +76,16 @@ impl LocalReads {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Error;
+    use crate::Error;
 
     #[tokio::test]
     async fn reads_see_every_committed_write_and_reuse_their_connections() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(&dir.path().join("k.db"))
-            .await
-            .unwrap();
+        let store = crate::Store::open(&dir.path().join("k.db")).await.unwrap();
         assert_eq!(store.has_work(0).await.unwrap(), (false, false));
         store
             .create_instance(
-                crate::store::NewInstance {
+                crate::NewInstance {
                     id: "a".into(),
                     name: "Flow".into(),
                     module: "m".into(),

@@ -8,12 +8,17 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::ops::{FinishWorkItem, Finished, NewInstance, Op, OutMessage, TurnCommit};
+use super::capabilities::CapabilityChange;
+use super::maintenance::{MoveInstance, MoveRefused, Rewound};
+use super::ops::{Op, TurnCommit};
+use super::parking::{AfterFailure, TurnFailed};
+use super::rows::{NewInstance, OutMessage};
+use super::work_items::{FinishWorkItem, Finished};
 use super::{
     Error, HistoryRecord, Instance, Message, Result, Status, Store, WorkItem, parse_json, to_i64,
     to_u32, to_u64,
 };
-use crate::history::HistoryEvent;
+use keel_core::history::HistoryEvent;
 
 /// Filters of an instance listing.
 #[derive(Debug, Clone, Default)]
@@ -583,6 +588,67 @@ impl Store {
                 id: id.to_owned(),
                 reply,
             })
+            .await
+    }
+
+    /// Moves an instance's current execution to another module, recording it in its history.
+    pub async fn move_instance(
+        &self,
+        change: MoveInstance,
+    ) -> Result<std::result::Result<(), MoveRefused>> {
+        self.writer()
+            .submit(|reply| Op::MoveInstance { change, reply })
+            .await
+    }
+
+    /// Rewinds failed instance `id`; `None` if there is no such instance.
+    pub async fn rewind(&self, id: &str, reason: &str, now: u64) -> Result<Option<Rewound>> {
+        self.writer()
+            .submit(|reply| Op::Rewind {
+                id: id.to_owned(),
+                reason: reason.to_owned(),
+                now,
+                reply,
+            })
+            .await
+    }
+
+    /// Purges the ended instances among `ids`; returns how many went.
+    pub async fn purge_ended(&self, ids: Vec<String>) -> Result<u64> {
+        self.writer()
+            .submit(|reply| Op::PurgeEnded { ids, reply })
+            .await
+    }
+
+    /// Deletes the modules among `digests` that nothing uses; returns those deleted.
+    pub async fn delete_modules(&self, digests: Vec<String>) -> Result<Vec<String>> {
+        self.writer()
+            .submit(|reply| Op::DeleteModules { digests, reply })
+            .await
+    }
+
+    /// Counts a failed turn of `failed.id`: backs its next turn off, or parks it.
+    pub async fn turn_failed(&self, failed: TurnFailed) -> Result<AfterFailure> {
+        self.writer()
+            .submit(|reply| Op::TurnFailed { failed, reply })
+            .await
+    }
+
+    /// Takes a parked instance back: its turns run again. False if it was not parked.
+    pub async fn unpark(&self, id: &str, now: u64) -> Result<bool> {
+        self.writer()
+            .submit(|reply| Op::Unpark {
+                id: id.to_owned(),
+                now,
+                reply,
+            })
+            .await
+    }
+
+    /// Applies `change`; false when a revoke or unset found nothing to remove.
+    pub async fn change_capability(&self, change: CapabilityChange, now: u64) -> Result<bool> {
+        self.writer()
+            .submit(|reply| Op::Capability { change, now, reply })
             .await
     }
 }

@@ -6,9 +6,58 @@
 
 use rusqlite::{Connection, params};
 
-use super::ops::{FinishWorkItem, Finished, insert_message};
+use super::rows::{OutMessage, insert_message};
 use super::writer::execute;
 use super::{Result, WorkItem, parse_json, to_i64, to_u32, to_u64};
+
+/// What committing an activity result did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The work item's lease had been lost; nothing was written.
+    LeaseLost,
+    /// The result was committed.
+    Committed {
+        /// The waiting instance was leased to the committing worker, which should run its turn.
+        claimed_instance: bool,
+    },
+}
+
+/// How an activity attempt ended, as far as the store is concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FinishWorkItem {
+    /// The task is resolved: remove the work item and deliver `message`.
+    Done {
+        /// Work item id.
+        id: i64,
+        /// Lease owner.
+        owner: String,
+        /// The result for the orchestrator.
+        message: OutMessage,
+    },
+    /// Another attempt follows: reschedule the work item and record `message` in the history.
+    Retry {
+        /// Work item id.
+        id: i64,
+        /// Lease owner.
+        owner: String,
+        /// The attempt number of the next attempt.
+        next_attempt: u32,
+        /// When it is due.
+        visible_at: u64,
+        /// The `TaskRetrying` record for the orchestrator.
+        message: OutMessage,
+    },
+    /// The attempt could not run for a host reason: run the same attempt again at `visible_at`,
+    /// recording nothing in the history.
+    HostFailed {
+        /// Work item id.
+        id: i64,
+        /// Lease owner.
+        owner: String,
+        /// When it is due again.
+        visible_at: u64,
+    },
+}
 
 pub(super) fn claim_work_items(
     conn: &Connection,

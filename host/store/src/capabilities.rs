@@ -9,10 +9,30 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, params};
 use sqlx::Row;
 
-use super::ops::Op;
 use super::writer::execute;
 use super::{Error, Result, Store, to_i64};
-use crate::capability::{Holdings, Sealed};
+
+/// What a function holds, as stored (secrets still sealed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holdings {
+    /// Grant patterns, canonical text.
+    pub grants: Vec<String>,
+    /// Configuration values by key.
+    pub config: BTreeMap<String, String>,
+    /// Sealed secrets by name.
+    pub secrets: BTreeMap<String, Sealed>,
+}
+
+/// A sealed secret as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Fingerprint of the key that sealed it.
+    pub key_id: String,
+    /// The 24-byte nonce.
+    pub nonce: Vec<u8>,
+    /// Ciphertext with its tag.
+    pub ciphertext: Vec<u8>,
+}
 
 /// One change to a function's capabilities.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,13 +170,6 @@ impl Store {
         rows.into_iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
-    }
-
-    /// Applies `change`; false when a revoke or unset found nothing to remove.
-    pub async fn change_capability(&self, change: CapabilityChange, now: u64) -> Result<bool> {
-        self.writer()
-            .submit(|reply| Op::Capability { change, now, reply })
-            .await
     }
 }
 

@@ -309,7 +309,7 @@ impl HistoryEvent {
 
 /// The events of an execution's history that count for replay: `recorded` (in sequence order, from
 /// position 0) without the events a rewind voided.
-pub(crate) fn effective(recorded: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
+pub fn effective(recorded: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
     let voided = voided(&recorded);
     if voided.is_empty() {
         return recorded;
@@ -323,7 +323,7 @@ pub(crate) fn effective(recorded: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
 }
 
 /// `recorded` up to (not including) the event that ended the execution, if a rewind did not void it.
-pub(crate) fn before_end(mut recorded: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
+pub fn before_end(mut recorded: Vec<HistoryEvent>) -> Vec<HistoryEvent> {
     let voided = voided(&recorded);
     let end = recorded.iter().enumerate().position(|(seq, e)| {
         e.is_terminal() && !u32::try_from(seq).is_ok_and(|s| voided.contains(&s))

@@ -6,9 +6,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::ops::Op;
 use super::writer::execute;
-use super::{Result, Store, to_i64};
+use super::{Result, to_i64};
 
 /// A turn of a leased instance failed for a reason outside the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,26 +43,6 @@ pub enum AfterFailure {
 pub fn backoff(failures: u32, backoff_ms: u64, max_ms: u64) -> u64 {
     let exponent = failures.saturating_sub(1).min(62);
     backoff_ms.saturating_mul(1u64 << exponent).min(max_ms)
-}
-
-impl Store {
-    /// Counts a failed turn of `failed.id`: backs its next turn off, or parks it.
-    pub async fn turn_failed(&self, failed: TurnFailed) -> Result<AfterFailure> {
-        self.writer()
-            .submit(|reply| Op::TurnFailed { failed, reply })
-            .await
-    }
-
-    /// Takes a parked instance back: its turns run again. False if it was not parked.
-    pub async fn unpark(&self, id: &str, now: u64) -> Result<bool> {
-        self.writer()
-            .submit(|reply| Op::Unpark {
-                id: id.to_owned(),
-                now,
-                reply,
-            })
-            .await
-    }
 }
 
 pub(super) fn turn_failed(conn: &Connection, f: &TurnFailed) -> Result<AfterFailure> {

@@ -12,6 +12,7 @@ mod maintenance;
 mod ops;
 mod parking;
 mod read;
+mod rows;
 mod stats;
 mod work_items;
 mod writer;
@@ -26,15 +27,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::Notify;
 
-use crate::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
+use keel_core::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
 
-pub use capabilities::CapabilityChange;
+pub use capabilities::{CapabilityChange, Holdings, Sealed};
 pub use maintenance::{MoveInstance, MoveRefused, Rewound};
-pub use ops::{
-    FinishWorkItem, Finished, Incarnation, NewInstance, NewWorkItem, OutMessage, TurnCommit,
-};
+pub use ops::{NewWorkItem, TurnCommit};
 pub use parking::{AfterFailure, TurnFailed, backoff};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
+pub use rows::{Incarnation, NewInstance, OutMessage};
+pub use work_items::{FinishWorkItem, Finished};
 pub(crate) use writer::Writer;
 
 /// How long a connection waits for a lock another process holds before failing with SQLITE_BUSY.
@@ -304,7 +305,7 @@ pub struct WorkItem {
 pub struct Store {
     pool: SqlitePool,
     local: Arc<local_read::LocalReads>,
-    writer: Writer,
+    writer: Writer<ops::Op>,
     changed: Arc<Notify>,
 }
 
@@ -348,7 +349,7 @@ impl Store {
         self.writer.backlog()
     }
 
-    pub(crate) fn writer(&self) -> &Writer {
+    pub(crate) fn writer(&self) -> &Writer<ops::Op> {
         &self.writer
     }
 

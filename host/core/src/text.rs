@@ -1,7 +1,7 @@
 //! Text bounds: a guest's log lines, failure kinds and messages are cut to a size, never refused.
 
 /// `text` cut to at most `max` bytes on a character boundary, saying how long it was.
-pub(crate) fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+pub fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if text.len() <= max {
         return text.into();
     }

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rusqlite::{Connection, OpenFlags, Params};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::ops::{Applied, Op};
 use super::{BUSY_TIMEOUT, Error, Result};
 
 /// Most operations committed in one transaction.
@@ -22,6 +21,25 @@ const MAX_BATCH: usize = 512;
 
 /// Prepared statements kept for reuse: more than the distinct statements the operations run.
 const STATEMENT_CACHE: usize = 128;
+
+/// A queued write as the writer sees it: the writer knows transactions and savepoints, not what the
+/// operations are (`ops::Op` is the one implementation), so it depends on nothing else in the store.
+pub(super) trait Operation: Send + 'static {
+    /// Whether committing this operation can give a worker something new to do.
+    fn wakes_workers(&self) -> bool;
+    /// Answers the caller with `e` without running the operation.
+    fn fail(self, e: Error);
+    /// Runs the operation's SQL on `conn` inside the current savepoint.
+    fn apply(self, conn: &Connection) -> Applied;
+}
+
+/// What applying an operation produced.
+pub(super) enum Applied {
+    /// It worked; call this after the commit.
+    Ok(Done),
+    /// It failed; roll its savepoint back and call this with the error.
+    Err(Error, Done),
+}
 
 /// Called once the batch an operation belongs to has committed (or failed to).
 pub(super) type Done = Box<dyn FnOnce(Result<()>) + Send>;
@@ -46,14 +64,30 @@ pub(super) fn respond<T: Send + 'static>(
 }
 
 /// Handle to the writer thread.
-#[derive(Clone, Debug)]
-pub(crate) struct Writer {
-    tx: mpsc::UnboundedSender<Op>,
+pub(crate) struct Writer<O> {
+    tx: mpsc::UnboundedSender<O>,
     /// Operations queued and not yet taken into a transaction.
     queued: Arc<AtomicUsize>,
 }
 
-impl Writer {
+impl<O> Clone for Writer<O> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            queued: self.queued.clone(),
+        }
+    }
+}
+
+impl<O> std::fmt::Debug for Writer<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("queued", &self.queued)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O: Operation> Writer<O> {
     /// Opens the write connection to the database at `path` on a new thread, which then commits
     /// what is queued until every handle is dropped; `changed` is notified after each commit that
     /// wrote work.
@@ -85,7 +119,7 @@ impl Writer {
     /// Queues `op`, built around a reply channel, and waits for its committed result.
     pub(super) async fn submit<T>(
         &self,
-        make: impl FnOnce(oneshot::Sender<Result<T>>) -> Op,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> O,
     ) -> Result<T> {
         let (reply, rx) = oneshot::channel();
         self.queued.fetch_add(1, Ordering::Relaxed);
@@ -153,16 +187,16 @@ fn open_error(path: &Path, e: &dyn std::fmt::Display) -> Error {
 }
 
 /// Commits batches of what has queued until every sender is gone.
-fn run(
+fn run<O: Operation>(
     conn: &Connection,
-    rx: &mut mpsc::UnboundedReceiver<Op>,
+    rx: &mut mpsc::UnboundedReceiver<O>,
     changed: &Notify,
     queued: &AtomicUsize,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
         queued.fetch_sub(batch.len(), Ordering::Relaxed);
-        let wakes = batch.iter().any(Op::wakes_workers);
+        let wakes = batch.iter().any(O::wakes_workers);
         commit_batch(conn, std::mem::take(&mut batch));
         if wakes {
             changed.notify_waiters();
@@ -175,7 +209,7 @@ fn run(
 /// the connection is back in autocommit mode after the failed statement: every operation applied
 /// so far is failed (its writes were lost) and the operations not applied yet go on in a new
 /// transaction.
-fn commit_batch(conn: &Connection, ops: Vec<Op>) {
+fn commit_batch<O: Operation>(conn: &Connection, ops: Vec<O>) {
     let mut pending = ops.into_iter();
     loop {
         if let Err(e) = execute(conn, "BEGIN IMMEDIATE", []) {
@@ -261,8 +295,9 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
-    use crate::store::Store;
-    use crate::store::ops::NewInstance;
+    use crate::Store;
+    use crate::ops::Op;
+    use crate::rows::NewInstance;
 
     fn create(id: &str) -> (Op, oneshot::Receiver<Result<()>>) {
         let (reply, rx) = oneshot::channel();

@@ -5,10 +5,10 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
-use super::ops::{Incarnation, NewInstance, OutMessage, create_instance, insert_message, purge};
+use super::rows::{Incarnation, NewInstance, OutMessage, create_instance, insert_message, purge};
 use super::writer::execute;
 use super::{Error, Message, Result, Status, json_text, parse_json, to_i64};
-use crate::history::{Failure, HistoryEvent, ParentRef};
+use keel_core::history::{Failure, HistoryEvent, ParentRef};
 
 /// Moving one instance's current execution to another module.
 #[derive(Debug, Clone, PartialEq)]
@@ -468,44 +468,6 @@ fn append(
         ],
     )?;
     Ok(())
-}
-
-impl super::Store {
-    /// Moves an instance's current execution to another module, recording it in its history.
-    pub async fn move_instance(
-        &self,
-        change: MoveInstance,
-    ) -> Result<std::result::Result<(), MoveRefused>> {
-        self.writer()
-            .submit(|reply| super::ops::Op::MoveInstance { change, reply })
-            .await
-    }
-
-    /// Rewinds failed instance `id`; `None` if there is no such instance.
-    pub async fn rewind(&self, id: &str, reason: &str, now: u64) -> Result<Option<Rewound>> {
-        self.writer()
-            .submit(|reply| super::ops::Op::Rewind {
-                id: id.to_owned(),
-                reason: reason.to_owned(),
-                now,
-                reply,
-            })
-            .await
-    }
-
-    /// Purges the ended instances among `ids`; returns how many went.
-    pub async fn purge_ended(&self, ids: Vec<String>) -> Result<u64> {
-        self.writer()
-            .submit(|reply| super::ops::Op::PurgeEnded { ids, reply })
-            .await
-    }
-
-    /// Deletes the modules among `digests` that nothing uses; returns those deleted.
-    pub async fn delete_modules(&self, digests: Vec<String>) -> Result<Vec<String>> {
-        self.writer()
-            .submit(|reply| super::ops::Op::DeleteModules { digests, reply })
-            .await
-    }
 }
 
 #[cfg(test)]
