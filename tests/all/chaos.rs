@@ -17,9 +17,8 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use keel::store::{InstanceFilter, Status};
-use serde_json::json;
 
-use crate::crash::assert_order_done;
+use crate::crash::{assert_order_done, start_orders};
 use crate::multi_worker::Worker;
 use crate::support::{Shop, engine};
 
@@ -29,6 +28,17 @@ fn setting(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// `KEEL_CHAOS_SEED`, or one from the clock (never 0, which xorshift cannot leave).
+fn seed() -> u64 {
+    setting(
+        "KEEL_CHAOS_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+    )
+    .max(1)
 }
 
 /// A small, seedable generator (xorshift64*), so that a failing schedule can be replayed.
@@ -57,29 +67,14 @@ fn worker(db: &std::path::Path) -> Child {
 async fn instances_survive_a_worker_killed_again_and_again() {
     let instances = setting("KEEL_CHAOS_INSTANCES", 300) as usize;
     let min_kills = setting("KEEL_CHAOS_KILLS", 15) as usize;
-    let seed = setting(
-        "KEEL_CHAOS_SEED",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
-    )
-    .max(1);
+    let seed = seed();
     eprintln!("chaos: {instances} instances, at least {min_kills} kills, KEEL_CHAOS_SEED={seed}");
     let mut rng = Rng(seed);
 
     let t = engine(&["order_processing"]).await;
     let shop = Shop::start("tok-chaos");
     shop.configure(&t.keel).await;
-    let mut ids = Vec::new();
-    for i in 0..instances {
-        let input = json!({"orderId": format!("order-{i}"), "amount": 10 + i, "items": ["book"]});
-        ids.push(
-            t.keel
-                .start("ProcessOrder", &input.to_string(), None)
-                .await
-                .unwrap(),
-        );
-    }
+    let ids = start_orders(&t.keel, instances).await;
 
     let completed = || async {
         t.keel
@@ -174,29 +169,14 @@ fn shop_repeats(shop: &Shop, instances: usize) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn instances_survive_workers_killed_at_random_among_three() {
     let instances = setting("KEEL_CHAOS_INSTANCES", 500) as usize;
-    let seed = setting(
-        "KEEL_CHAOS_SEED",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
-    )
-    .max(1);
+    let seed = seed();
     eprintln!("chaos, three workers: {instances} instances, KEEL_CHAOS_SEED={seed}");
     let mut rng = Rng(seed);
 
     let t = engine(&["order_processing"]).await;
     let shop = Shop::start("tok-chaos-3");
     shop.configure(&t.keel).await;
-    let mut ids = Vec::new();
-    for i in 0..instances {
-        let input = json!({"orderId": format!("order-{i}"), "amount": 10 + i, "items": ["book"]});
-        ids.push(
-            t.keel
-                .start("ProcessOrder", &input.to_string(), None)
-                .await
-                .unwrap(),
-        );
-    }
+    let ids = start_orders(&t.keel, instances).await;
 
     // The instances wait for the workers, so that the kills start with the run.
     let flags = ["--lease-ms", "1500", "--max-deliveries", "1000"];

@@ -13,6 +13,20 @@ use crate::support::{assert_completed, engine};
 
 const INSTANCES: usize = 40;
 
+/// Starts `n` order instances (`order-0`…, amounts 10…) and returns their ids, in order.
+pub(crate) async fn start_orders(keel: &keel::Keel, n: usize) -> Vec<keel::InstanceId> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let input = json!({"orderId": format!("order-{i}"), "amount": 10 + i, "items": ["book"]});
+        ids.push(
+            keel.start("ProcessOrder", &input.to_string(), None)
+                .await
+                .unwrap(),
+        );
+    }
+    ids
+}
+
 fn worker(db: &std::path::Path) -> Child {
     worker_with(db, &[])
 }
@@ -36,16 +50,7 @@ async fn a_killed_worker_loses_nothing_and_repeats_nothing() {
     let t = engine(&["order_processing"]).await;
     let shop = crate::support::Shop::start("tok-crash");
     shop.configure(&t.keel).await;
-    let mut ids = Vec::new();
-    for i in 0..INSTANCES {
-        let input = json!({"orderId": format!("order-{i}"), "amount": 10 + i, "items": ["book"]});
-        ids.push(
-            t.keel
-                .start("ProcessOrder", &input.to_string(), None)
-                .await
-                .unwrap(),
-        );
-    }
+    let ids = start_orders(&t.keel, INSTANCES).await;
 
     // Kill the worker once shipping has failed its first attempt somewhere: runs are mid-flight.
     let mut first = worker(&t.db());
