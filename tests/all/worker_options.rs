@@ -1,8 +1,6 @@
-//! `keel worker --max-turns N --max-activities N` bound what one worker process runs at once.
-//!
-//! What it leases at once is measured and printed, not asserted yet: it can lease more than it runs
-//! (work items a turn hands its own worker, instances an activity result leases), which keeps that
-//! work from the other workers until it gets to it.
+//! `keel worker --max-turns N --max-activities N` bound what one worker process runs at once, and
+//! what it leases at once: work it holds a lease on but cannot run yet would be kept from the other
+//! workers sharing the database.
 
 use std::time::{Duration, Instant};
 
@@ -26,7 +24,7 @@ async fn most_leased(db: &mut sqlx::SqliteConnection, table: &str, now_ms: i64) 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_worker_runs_no_more_attempts_at_once_than_max_activities() {
+async fn a_worker_runs_and_leases_no_more_at_once_than_its_maxima() {
     use sqlx::Connection as _;
     const CALLS: usize = 12;
     const MAX_TURNS: usize = 1;
@@ -87,5 +85,13 @@ async fn a_worker_runs_no_more_attempts_at_once_than_max_activities() {
         server.most_sleeping() <= MAX_ACTIVITIES,
         "{} attempts ran at once with --max-activities {MAX_ACTIVITIES}",
         server.most_sleeping()
+    );
+    assert!(
+        work_items <= MAX_ACTIVITIES as i64,
+        "{work_items} work items were leased at once with --max-activities {MAX_ACTIVITIES}"
+    );
+    assert!(
+        instances <= MAX_TURNS as i64,
+        "{instances} instances were leased at once with --max-turns {MAX_TURNS}"
     );
 }
