@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::activity::Workers;
 use crate::capability::KeySource;
@@ -20,6 +20,7 @@ use crate::limits::Limits;
 use crate::module::{Deployed, Registry, Runtime};
 use crate::orchestration::driver::Driver;
 use crate::orchestration::hot_cache::{HotBounds, HotCache};
+use crate::slots::Slots;
 use crate::store::{
     FunctionRow, HistoryRecord, Incarnation, Instance, InstanceFilter, Message, ModuleRow,
     NewInstance, OutMessage, Status, Store,
@@ -624,7 +625,7 @@ impl Keel {
         let shared = self.shared.clone();
         let workers = Arc::new(Workers {
             shared: shared.clone(),
-            permits: Arc::new(Semaphore::new(shared.config.max_activities)),
+            slots: Slots::new(shared.config.max_activities, shared.store.changed().clone()),
             driver: std::sync::OnceLock::new(),
         });
         let driver = Arc::new(Driver {
@@ -633,7 +634,7 @@ impl Keel {
                 count: shared.config.hot_capacity,
                 bytes: shared.config.hot_bytes,
             })),
-            permits: Arc::new(Semaphore::new(shared.config.max_turns)),
+            slots: Slots::new(shared.config.max_turns, shared.store.changed().clone()),
             workers: workers.clone(),
         });
         let _ = workers.driver.set(Arc::downgrade(&driver));
@@ -690,16 +691,8 @@ impl WorkerHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.claims.await;
-        let turns = self.driver.shared.config.max_turns;
-        let attempts = self.workers.shared.config.max_activities;
-        let wait_turns = self
-            .driver
-            .permits
-            .acquire_many(u32::try_from(turns).unwrap_or(u32::MAX));
-        let wait_attempts = self
-            .workers
-            .permits
-            .acquire_many(u32::try_from(attempts).unwrap_or(u32::MAX));
+        let wait_turns = self.driver.slots.all_free();
+        let wait_attempts = self.workers.slots.all_free();
         let _ = tokio::time::timeout(Duration::from_secs(10), async {
             tokio::join!(wait_turns, wait_attempts)
         })
@@ -717,6 +710,8 @@ async fn worker_loop(
     mut stopped: watch::Receiver<bool>,
 ) {
     let poll = Duration::from_millis(shared.config.poll_ms);
+    let most = shared.config.max_turns.max(shared.config.max_activities);
+    let most = u32::try_from(most).unwrap_or(u32::MAX);
     loop {
         if *stopped.borrow() {
             break;
@@ -725,16 +720,20 @@ async fn worker_loop(
         tokio::pin!(notified);
         notified.as_mut().enable();
         let now = shared.clock.now_ms();
-        let (turns_due, attempts_due) = shared.store.has_work(now).await.unwrap_or((true, true));
+        let (turns_due, attempts_due) = shared
+            .store
+            .due_work(now, most)
+            .await
+            .unwrap_or((most, most));
         let mut claimed = 0;
-        if turns_due {
-            match driver.poll().await {
+        if turns_due > 0 {
+            match driver.poll(turns_due as usize).await {
                 Ok(n) => claimed += n,
                 Err(e) => tracing::error!(error = %e, "claiming instances failed"),
             }
         }
-        if attempts_due {
-            match workers.poll().await {
+        if attempts_due > 0 {
+            match workers.poll(attempts_due as usize).await {
                 Ok(n) => claimed += n,
                 Err(e) => tracing::error!(error = %e, "claiming work items failed"),
             }

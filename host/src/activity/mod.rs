@@ -11,12 +11,12 @@ pub use keel_core::retry;
 use std::sync::{Arc, OnceLock, Weak};
 
 use serde_json::Value;
-use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::engine::Shared;
 use crate::history::{Failure, HistoryEvent};
 use crate::orchestration::driver::Driver;
+use crate::slots::{Slots, Taken};
 use crate::store::{FinishWorkItem, Finished, Incarnation, Message, OutMessage, WorkItem};
 
 /// Failure kind of an attempt the host could not run (the module would not load, a read failed).
@@ -37,18 +37,20 @@ const PERMANENT: [&str; 7] = [
 /// Runs activity attempts.
 pub(crate) struct Workers {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) slots: Slots,
     /// Runs the turn an activity result unblocks without a separate claim.
     pub(crate) driver: OnceLock<Weak<Driver>>,
 }
 
 impl Workers {
-    /// Claims due work items and starts their attempts, up to the free permits. Returns how many.
-    pub(crate) async fn poll(self: &Arc<Self>) -> Result<usize, crate::store::Error> {
-        let free = self.permits.available_permits();
-        if free == 0 {
+    /// Claims up to `due` work items and starts their attempts, no more than the free slots: the
+    /// slots are taken first, so this worker leases only what it can run now and leaves the rest of a
+    /// backlog to the other workers. Returns how many.
+    pub(crate) async fn poll(self: &Arc<Self>, due: usize) -> Result<usize, crate::store::Error> {
+        let Some(slots) = self.slots.take_up_to(due) else {
             return Ok(0);
-        }
+        };
+        let free = slots.count();
         let now = self.shared.clock.now_ms();
         let items = self
             .shared
@@ -61,13 +63,15 @@ impl Workers {
             )
             .await?;
         let claimed = items.len();
-        self.dispatch(items);
+        self.dispatch(items, Some(slots));
         Ok(claimed)
     }
 
-    /// Runs attempts of work items leased to this worker, each as soon as a permit is free.
-    pub(crate) fn dispatch(self: &Arc<Self>, items: Vec<WorkItem>) {
+    /// Runs attempts of work items leased to this worker, each in one of the `slots` taken for them
+    /// (or, past those, as soon as a slot is free); the slots left over are given back.
+    pub(crate) fn dispatch(self: &Arc<Self>, items: Vec<WorkItem>, mut slots: Option<Taken>) {
         for item in items {
+            let slot = slots.as_mut().and_then(Taken::one);
             let workers = self.clone();
             // A root span: an attempt is not part of the turn that scheduled it (which may have
             // ended long before), nor of the attempt whose result ran that turn.
@@ -84,11 +88,15 @@ impl Workers {
             tokio::spawn(
                 async move {
                     let _hold = hold;
-                    let Ok(permit) = workers.permits.clone().acquire_owned().await else {
-                        return;
+                    let slot = match slot {
+                        Some(slot) => slot,
+                        None => match workers.slots.take_one().await {
+                            Some(slot) => slot,
+                            None => return,
+                        },
                     };
                     workers.attempt(item).await;
-                    drop(permit);
+                    drop(slot);
                 }
                 .instrument(span),
             );
@@ -211,7 +219,9 @@ impl Workers {
                 .observe(started.elapsed());
             return;
         }
-        let claim = driver
+        // The instance the result unblocks is leased to this worker only with a free turn slot.
+        let turn_slot = driver.as_ref().and_then(|d| d.slots.try_take_one());
+        let claim = turn_slot
             .as_ref()
             .map(|_| now.saturating_add(self.shared.config.lease_ms));
         match self.shared.store.finish_work_item(finish, claim, now).await {
@@ -221,7 +231,7 @@ impl Workers {
                     .activity_latency
                     .observe(started.elapsed());
                 if let (true, Some(driver)) = (claimed_instance, driver) {
-                    driver.dispatch(item.instance.clone());
+                    driver.dispatch(item.instance.clone(), turn_slot);
                 }
             }
             Ok(Finished::LeaseLost) => {

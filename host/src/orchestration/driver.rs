@@ -7,7 +7,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::context::TurnEnd;
@@ -17,6 +16,7 @@ use super::replay::LiveBatch;
 use crate::activity::Workers;
 use crate::engine::Shared;
 use crate::history::{Failure, HistoryEvent, ParentRef};
+use crate::slots::{Slots, Taken};
 use crate::store::{
     AfterFailure, Incarnation, Instance, Message, NewInstance, NewWorkItem, OutMessage, Status,
     Store, TurnCommit, TurnFailed, WorkItem,
@@ -43,7 +43,7 @@ pub enum Error {
 pub(crate) struct Driver {
     pub(crate) shared: Arc<Shared>,
     pub(crate) hot: Mutex<HotCache>,
-    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) slots: Slots,
     /// Runs the activities a turn schedules without a separate claim.
     pub(crate) workers: Arc<Workers>,
 }
@@ -57,13 +57,14 @@ impl Driver {
         self.hot.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Claims instances with visible messages and runs their turns, up to the free permits.
-    /// Returns how many were claimed.
-    pub(crate) async fn poll(self: &Arc<Self>) -> Result<usize, Error> {
-        let free = self.permits.available_permits();
-        if free == 0 {
+    /// Claims up to `due` instances with visible messages and runs their turns, no more than the free
+    /// slots (taken before the claim, so that this worker leases only what it can run now). Returns
+    /// how many were claimed.
+    pub(crate) async fn poll(self: &Arc<Self>, due: usize) -> Result<usize, Error> {
+        let Some(mut slots) = self.slots.take_up_to(due) else {
             return Ok(0);
-        }
+        };
+        let free = slots.count();
         let now = self.shared.clock.now_ms();
         let lease = self.shared.config.lease_ms;
         let ids = self
@@ -77,13 +78,13 @@ impl Driver {
             .await?;
         let claimed = ids.len();
         for id in ids {
-            self.dispatch(id);
+            self.dispatch(id, slots.one());
         }
         Ok(claimed)
     }
 
-    /// Runs the turn of an instance this worker has leased, as soon as a permit is free.
-    pub(crate) fn dispatch(self: &Arc<Self>, id: String) {
+    /// Runs the turn of an instance this worker has leased, in `slot` (or as soon as one is free).
+    pub(crate) fn dispatch(self: &Arc<Self>, id: String, slot: Option<Taken>) {
         let driver = self.clone();
         // A root span, whoever dispatched the turn (a poll, or the attempt whose result claimed it).
         let span = tracing::info_span!(
@@ -97,8 +98,12 @@ impl Driver {
         tokio::spawn(
             async move {
                 let _hold = hold;
-                let Ok(permit) = driver.permits.clone().acquire_owned().await else {
-                    return;
+                let slot = match slot {
+                    Some(slot) => slot,
+                    None => match driver.slots.take_one().await {
+                        Some(slot) => slot,
+                        None => return,
+                    },
                 };
                 let started = std::time::Instant::now();
                 let result = driver.turn(&id).await;
@@ -117,7 +122,7 @@ impl Driver {
                     driver.hot().take(&id);
                     driver.turn_failed(&id, &e).await;
                 }
-                drop(permit);
+                drop(slot);
             }
             .instrument(span),
         );
@@ -275,10 +280,10 @@ impl Driver {
         } else {
             Status::Running
         };
-        let committed = self
+        let (committed, slots) = self
             .commit_ran(Box::new(instance), hot, events, finished, commit)
             .await?;
-        self.workers.dispatch(committed);
+        self.workers.dispatch(committed, slots);
         Ok(())
     }
 
@@ -303,7 +308,7 @@ impl Driver {
         let Some(row) = hot.row.take() else {
             return false;
         };
-        let Ok(_permit) = self.permits.clone().acquire_owned().await else {
+        let Some(_slot) = self.slots.take_one().await else {
             return false;
         };
         let span = tracing::info_span!(
@@ -320,7 +325,7 @@ impl Driver {
             .await;
         let metrics = &self.shared.metrics;
         match committed {
-            Some(items) => {
+            Some((items, slots)) => {
                 metrics
                     .turns
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -331,7 +336,7 @@ impl Driver {
                     .results_with_turn
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 metrics.turn_latency.observe(started.elapsed());
-                self.workers.dispatch(items);
+                self.workers.dispatch(items, slots);
                 true
             }
             None => false,
@@ -344,7 +349,7 @@ impl Driver {
         event: HistoryEvent,
         mut hot: HotInstance,
         row: Box<Instance>,
-    ) -> Option<Vec<WorkItem>> {
+    ) -> Option<(Vec<WorkItem>, Option<Taken>)> {
         let now = self.shared.clock.now_ms();
         let batch = LiveBatch {
             time_ms: now,
@@ -364,7 +369,7 @@ impl Driver {
         let mut commit = TurnCommit::of(&row, &self.shared.owner, now);
         commit.finishes = Some(item.id);
         match self.commit_ran(row, hot, events, finished, commit).await {
-            Ok(items) => Some(items),
+            Ok(claimed) => Some(claimed),
             Err(e) => {
                 tracing::debug!(error = %e, "the result's turn did not commit; the result goes to the inbox");
                 None
@@ -424,7 +429,8 @@ impl Driver {
     }
 
     /// Commits a turn the guest ran to its end (`commit.status` set by the caller), and keeps the
-    /// guest hot with the row as committed. Returns the work items leased to this worker.
+    /// guest hot with the row as committed. Returns the work items leased to this worker, with the
+    /// activity slots taken for them: as many new work items as there were free slots are leased.
     async fn commit_ran(
         &self,
         mut row: Box<Instance>,
@@ -432,19 +438,20 @@ impl Driver {
         events: Vec<HistoryEvent>,
         finished: bool,
         mut commit: TurnCommit,
-    ) -> Result<Vec<WorkItem>, Error> {
+    ) -> Result<(Vec<WorkItem>, Option<Taken>), Error> {
         self.apply_events(&row, &events, &mut commit).await?;
         let new_len = row.history_len + u32::try_from(events.len()).unwrap_or(u32::MAX);
         commit.events = events;
         // The lease of the work handed to this worker starts now, not when the turn started: loading,
         // compiling or replaying the guest may have taken longer than a lease, and a lease that is
         // over when it is written lets a poll claim the same work item again (a duplicate attempt).
+        let slots = self.workers.slots.take_up_to(commit.work_items.len());
         commit.claim_work = Some((
             self.shared
                 .clock
                 .now_ms()
                 .saturating_add(self.shared.config.lease_ms),
-            self.workers.permits.available_permits(),
+            slots.as_ref().map_or(0, Taken::count),
         ));
         let status = commit.status;
         let custom_status = commit.custom_status.clone();
@@ -466,7 +473,7 @@ impl Driver {
                 .hot_evictions
                 .fetch_add(evicted, std::sync::atomic::Ordering::Relaxed);
         }
-        Ok(committed)
+        Ok((committed, slots))
     }
 
     /// Commits a turn whose guest was stopped by the host (the wall-clock limit, the history bound),

@@ -82,7 +82,7 @@ mod tests {
     async fn reads_see_every_committed_write_and_reuse_their_connections() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::Store::open(&dir.path().join("k.db")).await.unwrap();
-        assert_eq!(store.has_work(0).await.unwrap(), (false, false));
+        assert_eq!(store.due_work(0, 10).await.unwrap(), (0, 0));
         store
             .create_instance(
                 crate::NewInstance {
@@ -97,8 +97,8 @@ mod tests {
             .await
             .unwrap();
         // The start is visible at once to the next read on this thread.
-        assert_eq!(store.has_work(5).await.unwrap(), (true, false));
-        assert_eq!(store.has_work(4).await.unwrap(), (false, false));
+        assert_eq!(store.due_work(5, 10).await.unwrap(), (1, 0));
+        assert_eq!(store.due_work(4, 10).await.unwrap(), (0, 0));
         assert_eq!(store.next_due(4).await.unwrap(), Some(5));
         let idle = store.local.idle.lock().unwrap().len();
         assert_eq!(idle, 1, "one connection served every read");

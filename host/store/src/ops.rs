@@ -3,6 +3,8 @@
 //! Every decision (what to schedule, which status follows) was made by the caller; these functions
 //! only check the preconditions that make a write safe (lease owner, expected history length).
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, params};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -415,6 +417,21 @@ fn send(conn: &Connection, messages: &[OutMessage]) -> Result<()> {
     Ok(())
 }
 
+/// The ids of the instances a claim at time `now` (an SQL parameter) may lease: a message is visible
+/// and nothing holds a lease; what a parked, failed or suspended instance accepts. Counted by
+/// [`Store::due_work`](super::Store::due_work) with the same text.
+pub(super) fn claimable_instances(now: &str) -> String {
+    format!(
+        "SELECT DISTINCT m.instance FROM inbox m JOIN instances i ON i.id = m.instance
+         WHERE m.visible_at <= {now}
+           AND (i.locked_until IS NULL OR i.locked_until < {now})
+           AND (i.not_before IS NULL OR i.not_before <= {now})
+           AND (i.status != 'Parked' OR m.kind = 'Terminate')
+           AND i.status != 'Failed'
+           AND (i.status != 'Suspended' OR m.kind IN ('Resume', 'Terminate'))"
+    )
+}
+
 fn claim_instances(
     conn: &Connection,
     owner: &str,
@@ -422,19 +439,15 @@ fn claim_instances(
     until: u64,
     limit: u32,
 ) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE instances SET locked_by = ?1, locked_until = ?2
-         WHERE id IN (
-             SELECT DISTINCT m.instance FROM inbox m JOIN instances i ON i.id = m.instance
-             WHERE m.visible_at <= ?3
-               AND (i.locked_until IS NULL OR i.locked_until < ?3)
-               AND (i.not_before IS NULL OR i.not_before <= ?3)
-               AND (i.status != 'Parked' OR m.kind = 'Terminate')
-               AND i.status != 'Failed'
-               AND (i.status != 'Suspended' OR m.kind IN ('Resume', 'Terminate'))
-             LIMIT ?4)
-         RETURNING id",
-    )?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE instances SET locked_by = ?1, locked_until = ?2
+             WHERE id IN ({} LIMIT ?4)
+             RETURNING id",
+            claimable_instances("?3")
+        )
+    });
+    let mut stmt = conn.prepare_cached(&SQL)?;
     let ids = stmt
         .query_map(
             params![owner, to_i64(until), to_i64(now), i64::from(limit)],

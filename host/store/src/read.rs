@@ -3,6 +3,9 @@
 //!
 //! Reads never write; every write goes through [`super::Writer`] so that it joins a group commit.
 
+use std::sync::LazyLock;
+
+use rusqlite::params;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
@@ -10,10 +13,10 @@ use sqlx::sqlite::SqliteRow;
 
 use super::capabilities::CapabilityChange;
 use super::maintenance::{MoveInstance, MoveRefused, Rewound};
-use super::ops::{Op, TurnCommit};
+use super::ops::{Op, TurnCommit, claimable_instances};
 use super::parking::{AfterFailure, TurnFailed};
 use super::rows::{NewInstance, OutMessage};
-use super::work_items::{FinishWorkItem, Finished};
+use super::work_items::{FinishWorkItem, Finished, claimable_work_items};
 use super::{
     Error, HistoryRecord, Instance, Message, Result, Status, Store, WorkItem, parse_json, to_i64,
     to_u32, to_u64,
@@ -282,16 +285,24 @@ impl Store {
             .collect()
     }
 
-    /// Whether any instance has a visible message, and whether any work item is due: a cheap read
-    /// that spares idle workers a write transaction.
-    pub async fn has_work(&self, now: u64) -> Result<(bool, bool)> {
+    /// How many instances a claim could lease now, and how many work items, each counted up to
+    /// `most`: a read that spares idle workers a write transaction and lets a busy one take only the
+    /// slots the due work needs (so that the step path, which leases work as it commits, still finds
+    /// slots free while a claim is under way).
+    pub async fn due_work(&self, now: u64, most: u32) -> Result<(u32, u32)> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT (SELECT COUNT(*) FROM ({} LIMIT ?2)),
+                        (SELECT COUNT(*) FROM ({} LIMIT ?2))",
+                claimable_instances("?1"),
+                claimable_work_items("?1")
+            )
+        });
         self.read_here(|c| {
-            Ok(c.prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM inbox WHERE visible_at <= ?1),
-                        EXISTS(SELECT 1 FROM work_items WHERE visible_at <= ?1
-                               AND (locked_until IS NULL OR locked_until < ?1))",
-            )?
-            .query_row([to_i64(now)], |r| Ok((r.get(0)?, r.get(1)?)))?)
+            Ok(c.prepare_cached(&SQL)?
+                .query_row(params![to_i64(now), i64::from(most)], |r| {
+                    Ok((to_u32(r.get(0)?), to_u32(r.get(1)?)))
+                })?)
         })
     }
 

@@ -4,6 +4,8 @@
 //!
 //! Every write is conditional on the lease: a worker that lost it changes nothing.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, params};
 
 use super::rows::{OutMessage, insert_message};
@@ -59,6 +61,17 @@ pub enum FinishWorkItem {
     },
 }
 
+/// The work items a claim at time `now` (an SQL parameter) may lease: visible, not leased, and not
+/// of a failed instance. Counted by [`Store::due_work`](super::Store::due_work) with the same text.
+pub(super) fn claimable_work_items(now: &str) -> String {
+    format!(
+        "SELECT id FROM work_items w
+         WHERE visible_at <= {now} AND (locked_until IS NULL OR locked_until < {now})
+           AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = w.instance
+                           AND i.status = 'Failed')"
+    )
+}
+
 pub(super) fn claim_work_items(
     conn: &Connection,
     owner: &str,
@@ -66,18 +79,17 @@ pub(super) fn claim_work_items(
     until: u64,
     limit: u32,
 ) -> Result<Vec<WorkItem>> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE work_items SET locked_by = ?1, locked_until = ?2, deliveries = deliveries + 1
-         WHERE id IN (
-             SELECT id FROM work_items w
-             WHERE visible_at <= ?3 AND (locked_until IS NULL OR locked_until < ?3)
-               AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = w.instance
-                               AND i.status = 'Failed')
-             ORDER BY visible_at, id LIMIT ?4)
-         RETURNING id, instance, execution, task_id, name, input, options, attempt, first_at,
-                   deliveries,
-                   (SELECT run FROM instances i WHERE i.id = work_items.instance)",
-    )?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE work_items SET locked_by = ?1, locked_until = ?2, deliveries = deliveries + 1
+             WHERE id IN ({} ORDER BY visible_at, id LIMIT ?4)
+             RETURNING id, instance, execution, task_id, name, input, options, attempt, first_at,
+                       deliveries,
+                       (SELECT run FROM instances i WHERE i.id = work_items.instance)",
+            claimable_work_items("?3")
+        )
+    });
+    let mut stmt = conn.prepare_cached(&SQL)?;
     let mut rows = stmt.query(params![owner, to_i64(until), to_i64(now), i64::from(limit)])?;
     let mut items = Vec::new();
     while let Some(r) = rows.next()? {
