@@ -156,6 +156,36 @@ pub enum Error {
     /// Waiting for an instance took too long.
     #[error("[KEEL-E15] instance {0} did not end in time")]
     WaitTimeout(String),
+    /// A file given as an exported history is not one.
+    #[error(
+        "[KEEL-E16] {file} is not a Keel history export: {reason}; write one with \
+         `keel history ID --export FILE`"
+    )]
+    NotAnExport {
+        /// The file.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The module a history is replayed against does not export its orchestrator.
+    #[error(
+        "[KEEL-E17] the history is of orchestrator {name:?}, which the module does not export \
+         (it exports {exported})"
+    )]
+    NotExported {
+        /// The history's orchestrator.
+        name: String,
+        /// The orchestrators the module exports.
+        exported: String,
+    },
+    /// A file named on the command line or in a call could not be read.
+    #[error("cannot read {}: {reason}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The system's reason.
+        reason: String,
+    },
 }
 
 /// Refuses a database whose directory is missing, before SQLite fails with "unable to open

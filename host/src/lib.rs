@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod module;
 pub mod operator;
 pub mod orchestration;
+pub mod replayer;
 mod slots;
 pub use keel_store as store;
 pub mod telemetry;

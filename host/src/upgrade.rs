@@ -55,14 +55,48 @@ impl Keel {
         recorded.truncate(instance.history_len as usize);
         // Only the events before the execution ended can be replayed against code.
         let recorded: Vec<HistoryEvent> = crate::history::before_end(recorded);
+        let end = self
+            .replay_events(
+                module,
+                Recorded {
+                    instance: id,
+                    execution: instance.execution,
+                    name: &instance.name,
+                    input: &instance.input,
+                    events: recorded,
+                },
+            )
+            .await?;
+        let check = match end {
+            Err(failure) => ReplayCheck::Diverged { failure },
+            Ok(TurnEnd::Finished(events)) => match events.last() {
+                Some(HistoryEvent::ExecutionFailed { failure }) => ReplayCheck::Diverged {
+                    failure: failure.clone(),
+                },
+                _ => ReplayCheck::Compatible,
+            },
+            Ok(TurnEnd::Blocked(_)) => ReplayCheck::Compatible,
+        };
+        Ok((check, instance))
+    }
+
+    /// Replays `recorded` (events before the execution's end) against `module` in a throw-away
+    /// guest, and returns how the first live turn after them ended, or why none did (the replay ran
+    /// past a turn's wall-clock limit, or stopped without a result).
+    pub(crate) async fn replay_events(
+        &self,
+        module: &Loaded,
+        recorded: Recorded<'_>,
+    ) -> Result<std::result::Result<TurnEnd, Failure>> {
+        let shared = self.shared();
         let mut hot = HotInstance::spawn(Spawn {
             runtime: shared.registry.runtime(),
             module,
-            instance: id,
-            execution: instance.execution,
-            name: &instance.name,
-            input: &instance.input,
-            recorded,
+            instance: recorded.instance,
+            execution: recorded.execution,
+            name: recorded.name,
+            input: recorded.input,
+            recorded: recorded.events,
             batch: LiveBatch {
                 time_ms: shared.clock.now_ms(),
                 messages: Vec::new(),
@@ -75,26 +109,27 @@ impl Keel {
         let Ok(end) =
             tokio::time::timeout(std::time::Duration::from_millis(wall_ms), hot.next_turn()).await
         else {
-            let failure = Failure::new(
+            return Ok(Err(Failure::new(
                 "TurnTimeout",
                 format!("the replay did not finish within {wall_ms} ms of wall-clock time"),
-            );
-            return Ok((ReplayCheck::Diverged { failure }, instance));
+            )));
         };
-        let check = match end {
-            Some(TurnEnd::Finished(events)) => match events.last() {
-                Some(HistoryEvent::ExecutionFailed { failure }) => ReplayCheck::Diverged {
-                    failure: failure.clone(),
-                },
-                _ => ReplayCheck::Compatible,
-            },
-            Some(TurnEnd::Blocked(_)) => ReplayCheck::Compatible,
-            None => ReplayCheck::Diverged {
-                failure: Failure::new("HostError", "the replay stopped without a result"),
-            },
-        };
-        Ok((check, instance))
+        Ok(end.ok_or_else(|| Failure::new("HostError", "the replay stopped without a result")))
     }
+}
+
+/// An execution's recorded events, and what started it, to replay against a module.
+pub(crate) struct Recorded<'a> {
+    /// The instance id (named in a divergence).
+    pub(crate) instance: &'a str,
+    /// The execution, from 1.
+    pub(crate) execution: u32,
+    /// The orchestrator.
+    pub(crate) name: &'a str,
+    /// The execution's input.
+    pub(crate) input: &'a serde_json::Value,
+    /// The events before the execution's end.
+    pub(crate) events: Vec<HistoryEvent>,
 }
 
 /// The replay check of one instance.

@@ -127,6 +127,28 @@ fn history_status_and_list_print_the_same_lines_locally_and_through_the_server()
     }
     let history = ok(&local(dir.path(), &db, &["history", "f1"]));
     assert!(!history.contains(r#"{"timeMs""#), "{history}");
+
+    // An export through the server is the same file as one from the database, and it replays.
+    ok(&local(
+        dir.path(),
+        &db,
+        &["history", "f1", "--export", "here.json"],
+    ));
+    ok(&remote(
+        dir.path(),
+        &url,
+        &["history", "f1", "--export", "there.json"],
+    ));
+    let here = std::fs::read_to_string(dir.path().join("here.json")).unwrap();
+    let there = std::fs::read_to_string(dir.path().join("there.json")).unwrap();
+    assert_eq!(here, there);
+    assert!(here.contains("\"ExecutionCompleted\""), "{here}");
+    let replayed = ok(&local(
+        dir.path(),
+        &db,
+        &["replay", "there.json", module.to_str().unwrap()],
+    ));
+    assert!(replayed.contains("replays against"), "{replayed}");
 }
 
 /// Asserts that `keel --server URL ARGS` fails with `KEEL-E14` and leaves no `./keel.db` behind.

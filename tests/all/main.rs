@@ -28,6 +28,7 @@ mod overload;
 mod patterns;
 mod poison;
 mod replay;
+mod replayer;
 mod rewind;
 mod runaway;
 mod support;

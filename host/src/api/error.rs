@@ -109,6 +109,10 @@ impl ApiError {
                     (StatusCode::NOT_FOUND, "not_found")
                 }
                 E::WaitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+                // Replaying an exported history is not an API call; these come from files.
+                E::NotAnExport { .. } | E::NotExported { .. } | E::Unreadable { .. } => {
+                    (StatusCode::BAD_REQUEST, "bad_request")
+                }
                 E::Store(_) | E::Runtime(_) | E::DatabaseDirectory { .. } => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal")
                 }

@@ -19,6 +19,7 @@ pub mod knobs;
 pub mod new;
 mod print;
 mod remote;
+pub mod replay;
 pub mod serve;
 mod syntax;
 mod versions;
@@ -195,7 +196,13 @@ pub enum Command {
     History {
         /// Instance id.
         id: String,
+        /// Write the current execution to FILE (for `keel replay`) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
     },
+    /// Replay a history written by `history --export` against a module, in memory: exit 0 when the
+    /// module replays it, 1 with the first divergence (KEEL-ND1) when not. Needs no database.
+    Replay(replay::ReplayArgs),
     /// List instances.
     List {
         /// Only this status.
@@ -320,6 +327,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let cli = match cli.command {
         Command::Build(args) => return build::run(args),
         Command::New(args) => return new::run(args),
+        Command::Replay(args) => {
+            // Only the limits apply: the replay's engine has a database of its own.
+            let mut config = Config::new(&cli.db);
+            cli.knobs.apply(&mut config);
+            return replay::run(args, config, cli.json).await;
+        }
         command => Cli { command, ..cli },
     };
     // With a server, every command goes to it or is refused there: none quietly opens a local database.
@@ -417,8 +430,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             print::instance(&instance, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::History { id } => {
+        Command::History { id, export: None } => {
             print::history(&keel.history(&id).await?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History {
+            id,
+            export: Some(file),
+        } => {
+            replay::write_export(&keel.export_history(&id).await?, &file, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List {
@@ -500,6 +520,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(keel, args, &cli.db).await,
         Command::Build(_)
         | Command::New(_)
+        | Command::Replay(_)
         | Command::Grant { .. }
         | Command::Revoke { .. }
         | Command::Grants { .. }

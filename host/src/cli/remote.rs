@@ -174,13 +174,21 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
                 serde_json::from_value(value).context("the server's instance")?;
             super::print::instance(&instance, json)?;
         }
-        Command::History { id } => {
+        Command::History { id, export } => {
             let mut value = remote
                 .call("GET", &format!("{}?history=true", instance(&id)), b"")
                 .await?;
             let records: Vec<HistoryRecord> =
                 serde_json::from_value(value["history"].take()).context("the server's history")?;
-            super::print::history(&records, json)?;
+            match export {
+                None => super::print::history(&records, json)?,
+                Some(file) => {
+                    let instance: Instance =
+                        serde_json::from_value(value).context("the server's instance")?;
+                    let export = crate::replayer::ExportedHistory::of(&instance, &records);
+                    super::replay::write_export(&export, &file, json)?;
+                }
+            }
         }
         Command::List {
             status,
