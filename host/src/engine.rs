@@ -23,7 +23,7 @@ use crate::orchestration::hot_cache::{HotBounds, HotCache};
 use crate::slots::Slots;
 use crate::store::{
     FunctionRow, HistoryRecord, Incarnation, Instance, InstanceFilter, Message, ModuleRow,
-    NewInstance, OutMessage, Status, Store,
+    NewInstance, OutMessage, StartPolicy, Status, Store,
 };
 
 /// Errors of engine operations, as clients see them.
@@ -205,6 +205,36 @@ fn database_directory(db: &std::path::Path) -> Result<()> {
         dir: dir.to_owned(),
         reason,
     })
+}
+
+/// What a start does when a running instance holds the id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum IfRunning {
+    /// Refuse (`KEEL-E5`).
+    #[default]
+    Fail,
+    /// Answer with the running instance (of the same orchestrator) and start nothing.
+    UseExisting,
+}
+
+/// How a client's start treats an id in use; see [`Keel::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// What to do when a running instance holds the id.
+    pub if_running: IfRunning,
+    /// An event to raise (name, JSON data) to the instance, running or started now
+    /// (signal-with-start); a running instance is then used, whatever `if_running` says.
+    pub event: Option<(String, String)>,
+}
+
+/// What a start did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// The instance.
+    pub id: InstanceId,
+    /// Whether it was created now; `false` when a running instance held the id and was used.
+    pub created: bool,
 }
 
 /// Result of engine operations.
@@ -432,10 +462,49 @@ impl Keel {
     }
 
     /// Starts an instance of orchestrator `name` with JSON `input`, under `id` or a generated id.
+    /// An id that an instance which has not ended holds is a conflict (`KEEL-E5`).
     pub async fn start(&self, name: &str, input: &str, id: Option<&str>) -> Result<InstanceId> {
+        let started = self
+            .start_with(name, input, id, &StartOptions::default())
+            .await?;
+        Ok(started.id)
+    }
+
+    /// Starts an instance as [`Keel::start`] does, with `options` for an id that a running instance
+    /// holds: answer with that instance, and raise an event to whichever instance holds the id
+    /// (signal-with-start). The check, the start and the event commit in one transaction.
+    pub async fn start_with(
+        &self,
+        name: &str,
+        input: &str,
+        id: Option<&str>,
+        options: &StartOptions,
+    ) -> Result<Started> {
         if let Some(id) = id {
             self.name("instance id", id)?;
         }
+        let event = match &options.event {
+            Some((event, data)) => {
+                self.name("event name", event)?;
+                let data = self.parse("event data", data)?;
+                if let Some(id) = id {
+                    let limit = self.shared.config.max_inbox_events;
+                    if self.store().waiting_events(id).await? >= u64::from(limit) {
+                        return Err(Error::InboxFull {
+                            id: id.to_owned(),
+                            limit,
+                        });
+                    }
+                }
+                Some(Message::Deliver {
+                    event: HistoryEvent::EventRaised {
+                        name: event.clone(),
+                        data,
+                    },
+                })
+            }
+            None => None,
+        };
         let input = self.parse("input", input)?;
         let Some(module) = self.store().active_function(name, "orchestrator").await? else {
             let deployed: Vec<String> = self
@@ -457,7 +526,7 @@ impl Keel {
         let id = id.map_or_else(InstanceId::generate, InstanceId::new);
         let created = self
             .store()
-            .create_instance(
+            .start_instance(
                 NewInstance {
                     id: id.as_str().to_owned(),
                     name: name.to_owned(),
@@ -466,10 +535,17 @@ impl Keel {
                     parent: None,
                 },
                 self.shared.clock.now_ms(),
+                StartPolicy {
+                    use_running: options.if_running == IfRunning::UseExisting,
+                    event,
+                },
             )
             .await;
         match created {
-            Ok(()) => Ok(id),
+            Ok(outcome) => Ok(Started {
+                id,
+                created: outcome == crate::store::Started::Created,
+            }),
             Err(crate::store::Error::Conflict(message)) => Err(Error::Conflict(message)),
             Err(e) => Err(e.into()),
         }

@@ -195,6 +195,7 @@ async fn an_order_deployed_and_started_over_http_goes_from_202_to_200() {
         body,
         json!({
             "id": "order-42",
+            "created": true,
             "statusQueryGetUri": instance_uri,
             "sendEventPostUri": format!("{instance_uri}/events/{{eventName}}"),
             "terminatePostUri": format!("{instance_uri}/terminate"),
@@ -538,6 +539,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
     for (path, methods) in [
         ("/api/orchestrators/{name}", &["post"][..]),
         ("/api/orchestrators/{name}/{id}", &["post"]),
+        ("/api/orchestrators/{name}/{id}/events/{event}", &["post"]),
         ("/api/instances", &["get", "delete"]),
         ("/api/instances/{id}", &["get", "delete"]),
         ("/api/instances/{id}/events/{event}", &["post"]),
@@ -564,7 +566,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
             );
         }
     }
-    assert_eq!(paths.len(), 20, "a documented path has no route");
+    assert_eq!(paths.len(), 21, "a documented path has no route");
 
     for (uri, kind) in [
         ("/", "text/html"),

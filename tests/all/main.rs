@@ -31,6 +31,7 @@ mod replay;
 mod replayer;
 mod rewind;
 mod runaway;
+mod start_policies;
 mod support;
 mod telemetry;
 mod test_server;

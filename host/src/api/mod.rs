@@ -64,6 +64,10 @@ pub fn router(keel: Keel, token: String) -> Router {
             post(routes::start_with_id),
         )
         .route(
+            "/api/orchestrators/{name}/{id}/events/{event}",
+            post(routes::signal_with_start),
+        )
+        .route(
             "/api/instances",
             get(listing::list).delete(listing::purge_many),
         )

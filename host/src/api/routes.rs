@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{ApiError, AppState, MAX_MODULE_BYTES, metrics};
 use crate::engine;
@@ -111,6 +111,8 @@ fn base_uri(headers: &HeaderMap) -> String {
 #[serde(rename_all = "camelCase")]
 struct StartedBody {
     id: String,
+    /// Whether the request created the instance (`false`: a running one held the id and was used).
+    created: bool,
     status_query_get_uri: String,
     send_event_post_uri: String,
     terminate_post_uri: String,
@@ -121,10 +123,11 @@ struct StartedBody {
 }
 
 impl StartedBody {
-    fn new(base: &str, id: &str) -> Self {
+    fn new(base: &str, id: &str, created: bool) -> Self {
         let instance = format!("{base}/api/instances/{}", super::percent_encode(id));
         Self {
             id: id.to_owned(),
+            created,
             status_query_get_uri: instance.clone(),
             send_event_post_uri: format!("{instance}/events/{{eventName}}"),
             terminate_post_uri: format!("{instance}/terminate"),
@@ -141,13 +144,19 @@ async fn start_instance(
     headers: &HeaderMap,
     name: &str,
     id: Option<&str>,
-    body: Body,
+    input: &str,
+    options: &engine::StartOptions,
 ) -> Result<Response, ApiError> {
-    let input = json_text(state, body, "input").await?;
-    let id = state.keel.start(name, &input, id).await?;
-    state.metrics.starts.fetch_add(1, Ordering::Relaxed);
-    let started = StartedBody::new(&base_uri(headers), id.as_str());
-    let mut response = (StatusCode::ACCEPTED, Json(&started)).into_response();
+    let started = state.keel.start_with(name, input, id, options).await?;
+    // A running instance that was used is not a new start: 200, where a start is 202.
+    let code = if started.created {
+        state.metrics.starts.fetch_add(1, Ordering::Relaxed);
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let started = StartedBody::new(&base_uri(headers), started.id.as_str(), started.created);
+    let mut response = (code, Json(&started)).into_response();
     if let Ok(location) = HeaderValue::from_str(&started.status_query_get_uri) {
         response.headers_mut().insert(LOCATION, location);
     }
@@ -161,17 +170,69 @@ pub(crate) async fn start(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    start_instance(&state, &headers, &name, None, body).await
+    let input = json_text(&state, body, "input").await?;
+    let options = engine::StartOptions::default();
+    start_instance(&state, &headers, &name, None, &input, &options).await
+}
+
+/// Query of `POST /api/orchestrators/{name}/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StartQuery {
+    /// `fail` (the default: `409 instance_exists`) or `useExisting` (answer `200` with the running
+    /// instance of the same orchestrator).
+    #[serde(default)]
+    if_running: engine::IfRunning,
 }
 
 /// `POST /api/orchestrators/{name}/{id}`: starts an instance under the caller's id.
 pub(crate) async fn start_with_id(
     State(state): State<AppState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
+    ApiQuery(query): ApiQuery<StartQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    start_instance(&state, &headers, &name, Some(&id), body).await
+    let input = json_text(&state, body, "input").await?;
+    let options = engine::StartOptions {
+        if_running: query.if_running,
+        event: None,
+    };
+    start_instance(&state, &headers, &name, Some(&id), &input, &options).await
+}
+
+/// Body of `POST /api/orchestrators/{name}/{id}/events/{event}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignalWithStart {
+    /// The input, if the instance is started now.
+    #[serde(default)]
+    input: Value,
+    /// The event's data.
+    #[serde(default)]
+    data: Value,
+}
+
+/// `POST /api/orchestrators/{name}/{id}/events/{event}`: raises `event` to instance `id`, starting it
+/// first (with the body's `input`) unless a running instance of `name` holds the id; atomically.
+pub(crate) async fn signal_with_start(
+    State(state): State<AppState>,
+    ApiPath((name, id, event)): ApiPath<(String, String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let text = json_text(&state, body, "body").await?;
+    let body: SignalWithStart =
+        serde_json::from_str(&text).map_err(|e| engine::Error::InvalidJson {
+            what: "body ({\"input\": …, \"data\": …})",
+            message: e.to_string(),
+        })?;
+    let options = engine::StartOptions {
+        if_running: engine::IfRunning::UseExisting,
+        event: Some((event, body.data.to_string())),
+    };
+    let input = body.input.to_string();
+    start_instance(&state, &headers, &name, Some(&id), &input, &options).await
 }
 
 /// Query of `GET /api/instances/{id}`.

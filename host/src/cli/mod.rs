@@ -21,6 +21,7 @@ mod print;
 mod remote;
 pub mod replay;
 pub mod serve;
+pub mod start;
 mod syntax;
 mod versions;
 
@@ -177,16 +178,7 @@ pub enum Command {
         module: Option<String>,
     },
     /// Start an orchestration and print its instance id.
-    Start {
-        /// Orchestrator name.
-        name: String,
-        /// Input as JSON.
-        #[arg(long, short, default_value = "null")]
-        input: String,
-        /// Instance id (generated when omitted).
-        #[arg(long)]
-        id: Option<String>,
-    },
+    Start(start::StartArgs),
     /// Show an instance's status.
     Status {
         /// Instance id.
@@ -413,13 +405,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Activate { name, module } => {
             versions::activate(&keel, &name, module.as_deref(), json).await
         }
-        Command::Start { name, input, id } => {
-            let id = keel.start(&name, &input, id.as_deref()).await?;
-            if json {
-                println!("{}", json!({"id": id}));
-            } else {
-                println!("{id}");
-            }
+        Command::Start(args) => {
+            start::local(&keel, args, json).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { id } => {

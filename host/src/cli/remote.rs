@@ -151,23 +151,7 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
                 println!("(* = active version)");
             }
         }
-        Command::Start { name, input, id } => {
-            let path = match &id {
-                Some(id) => format!(
-                    "/api/orchestrators/{}/{}",
-                    crate::api::percent_encode(&name),
-                    crate::api::percent_encode(id)
-                ),
-                None => format!("/api/orchestrators/{}", crate::api::percent_encode(&name)),
-            };
-            let started = remote.call("POST", &path, input.as_bytes()).await?;
-            let id = started["id"].as_str().unwrap_or_default();
-            if json {
-                println!("{}", json!({ "id": id }));
-            } else {
-                println!("{id}");
-            }
-        }
+        Command::Start(args) => super::start::remote(&remote, args, json).await?,
         Command::Status { id } => {
             let value = remote.call("GET", &instance(&id), b"").await?;
             let instance: Instance =

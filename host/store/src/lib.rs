@@ -34,7 +34,7 @@ pub use maintenance::{MoveInstance, MoveRefused, Rewound};
 pub use ops::{NewWorkItem, TurnCommit};
 pub use parking::{AfterFailure, TurnFailed, backoff};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
-pub use rows::{Incarnation, NewInstance, OutMessage};
+pub use rows::{Incarnation, NewInstance, OutMessage, StartPolicy, Started};
 pub use work_items::{FinishWorkItem, Finished};
 pub(crate) use writer::Writer;
 

@@ -12,7 +12,10 @@ use tokio::sync::oneshot;
 use super::maintenance::{
     MoveInstance, MoveRefused, Rewound, delete_modules, move_instance, purge_ended, rewind,
 };
-use super::rows::{Incarnation, NewInstance, OutMessage, create_instance, insert_message, purge};
+use super::rows::{
+    Incarnation, NewInstance, OutMessage, StartPolicy, Started, create_instance, insert_message,
+    purge, start_instance,
+};
 use super::work_items::{FinishWorkItem, Finished};
 use super::writer::{Applied, Operation, execute, respond};
 
@@ -142,6 +145,12 @@ pub(crate) enum Op {
         now: u64,
         reply: Reply<()>,
     },
+    StartInstance {
+        instance: NewInstance,
+        now: u64,
+        policy: StartPolicy,
+        reply: Reply<Started>,
+    },
     Send {
         messages: Vec<OutMessage>,
         reply: Reply<()>,
@@ -244,6 +253,7 @@ impl Operation for Op {
             Op::Deploy { reply, .. } => drop(reply.send(Err(e))),
             Op::Activate { reply, .. } => drop(reply.send(Err(e))),
             Op::CreateInstance { reply, .. } => drop(reply.send(Err(e))),
+            Op::StartInstance { reply, .. } => drop(reply.send(Err(e))),
             Op::Send { reply, .. } => drop(reply.send(Err(e))),
             Op::ClaimInstances { reply, .. } => drop(reply.send(Err(e))),
             Op::ReleaseInstance { reply, .. } => drop(reply.send(Err(e))),
@@ -287,6 +297,12 @@ impl Operation for Op {
                 now,
                 reply,
             } => respond(create_instance(conn, &instance, now), reply),
+            Op::StartInstance {
+                instance,
+                now,
+                policy,
+                reply,
+            } => respond(start_instance(conn, &instance, now, &policy), reply),
             Op::Send { messages, reply } => respond(send(conn, &messages), reply),
             Op::ClaimInstances {
                 owner,

@@ -15,7 +15,7 @@ use super::capabilities::CapabilityChange;
 use super::maintenance::{MoveInstance, MoveRefused, Rewound};
 use super::ops::{Op, TurnCommit, claimable_instances};
 use super::parking::{AfterFailure, TurnFailed};
-use super::rows::{NewInstance, OutMessage};
+use super::rows::{NewInstance, OutMessage, StartPolicy, Started};
 use super::work_items::{FinishWorkItem, Finished, claimable_work_items};
 use super::{
     Error, HistoryRecord, Instance, Message, Result, Status, Store, WorkItem, parse_json, to_i64,
@@ -472,6 +472,23 @@ impl Store {
                 name: name.to_owned(),
                 kind: kind.to_owned(),
                 digest: digest.to_owned(),
+                reply,
+            })
+            .await
+    }
+
+    /// Starts an instance for a client under `policy` (see [`StartPolicy`]).
+    pub async fn start_instance(
+        &self,
+        instance: NewInstance,
+        now: u64,
+        policy: StartPolicy,
+    ) -> Result<Started> {
+        self.writer()
+            .submit(|reply| Op::StartInstance {
+                instance,
+                now,
+                policy,
                 reply,
             })
             .await

@@ -106,6 +106,74 @@ pub(super) fn create_instance(conn: &Connection, inst: &NewInstance, now: u64) -
     )
 }
 
+/// How a client's start treats an id that an instance which has not ended holds.
+#[derive(Debug, Clone, Default)]
+pub struct StartPolicy {
+    /// Leave a running instance of the same orchestrator be and answer with it, instead of a
+    /// conflict (Durable Functions' "start if not running", Temporal's use-existing).
+    pub use_running: bool,
+    /// Queue this message (a raised event) for the instance, whether it was running or is created
+    /// now, in the same transaction (signal-with-start); implies `use_running`.
+    pub event: Option<Message>,
+}
+
+/// What a start did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// A new instance (or incarnation of an ended id) was created.
+    Created,
+    /// An instance of the same orchestrator that had not ended holds the id; it was left running.
+    Running,
+}
+
+/// Starts an instance under `policy`: a running instance of the same orchestrator is answered
+/// with (and sent the event) when the policy allows it; otherwise as [`create_instance`].
+pub(super) fn start_instance(
+    conn: &Connection,
+    inst: &NewInstance,
+    now: u64,
+    policy: &StartPolicy,
+) -> Result<Started> {
+    let existing: Option<(String, String)> = conn
+        .prepare_cached("SELECT status, name FROM instances WHERE id = ?")?
+        .query_row([&inst.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let running = existing.filter(|(status, _)| {
+        !status
+            .parse::<Status>()
+            .map(Status::is_terminal)
+            .unwrap_or(false)
+    });
+    let started = match running {
+        Some((status, name)) if policy.use_running || policy.event.is_some() => {
+            if name != inst.name {
+                return Err(Error::Conflict(format!(
+                    "instance {} already exists, is {status} and runs orchestrator {name}, not {}",
+                    inst.id, inst.name
+                )));
+            }
+            Started::Running
+        }
+        _ => {
+            create_instance(conn, inst, now)?;
+            Started::Created
+        }
+    };
+    if let Some(event) = &policy.event {
+        insert_message(
+            conn,
+            &OutMessage {
+                instance: inst.id.clone(),
+                execution: None,
+                incarnation: Incarnation::Any,
+                message: event.clone(),
+                visible_at: now,
+            },
+        )?;
+    }
+    Ok(started)
+}
+
 /// A new incarnation's run token: 64 random bits as 16 hex digits. A v4 UUID's two halves have their
 /// fixed version and variant bits in different places, so their XOR is 64 random bits.
 fn new_run() -> String {
