@@ -227,14 +227,13 @@ enum Ended {
 /// Replays the exported history in the file `history` against the component `module`, in a
 /// throw-away engine (a temporary database, removed after), with the default limits.
 ///
-/// For a Rust test that the new build still replays last week's production histories:
+/// For a Rust test that the new build still replays last week's production histories (the call
+/// `tests/all/replayer.rs` makes against the repository's own fixture):
 ///
-/// ```ignore
-/// # async fn check() -> Result<(), keel::engine::Error> {
+/// ```text
 /// let check = keel::replayer::replay_file("tests/histories/order-42.json".as_ref(),
 ///                                         "target/order.wasm".as_ref()).await?;
 /// assert_eq!(check, keel::upgrade::ReplayCheck::Compatible, "{check:?}");
-/// # Ok(()) }
 /// ```
 pub async fn replay_file(history: &Path, module: &Path) -> Result<ReplayCheck> {
     replay_file_with(history, module, |_| {}).await
