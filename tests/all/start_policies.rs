@@ -12,7 +12,7 @@ use keel::history::HistoryEvent;
 use keel::store::Status;
 use serde_json::{Value, json};
 
-use crate::support::{Running, assert_completed, engine, guests, serve};
+use crate::support::{Running, assert_completed, engine, engine_with, guests, serve};
 
 fn use_existing() -> StartOptions {
     StartOptions {
@@ -201,4 +201,27 @@ fn the_cli_and_the_api_use_a_running_instance_or_signal_it_with_start() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("[KEEL-E1]"));
     let missing = keel_cli(dir.path(), &remote, &["status", "c3"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("[KEEL-E4]"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signal_with_start_is_refused_when_the_inbox_is_full_and_writes_nothing() {
+    // No worker runs: the raised events stay in the inbox.
+    let t = engine_with(&["keel_test_patterns"], |c| c.max_inbox_events = 2).await;
+    let keel = &t.keel;
+    keel.start("Steps", "null", Some("full")).await.unwrap();
+    for n in 0..2 {
+        keel.raise_event("full", "x", &n.to_string()).await.unwrap();
+    }
+    let refused = keel
+        .start_with("Steps", "null", Some("full"), &with_event("go", "true"))
+        .await;
+    assert!(
+        matches!(refused, Err(Error::InboxFull { limit: 2, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        keel.store().waiting_events("full").await.unwrap(),
+        2,
+        "the refused event was queued"
+    );
 }
