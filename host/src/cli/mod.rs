@@ -285,7 +285,7 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Build a module directory (Rust, Python, JavaScript or C) into a component.
     Build(build::BuildArgs),
-    /// Write a new module skeleton (one orchestrator, one activity) into ./NAME.
+    /// Write a new module skeleton (orchestrator Hello; activities Greet and Fetch) into ./NAME.
     New(new::NewArgs),
 }
 
