@@ -483,26 +483,9 @@ impl Keel {
         if let Some(id) = id {
             self.name("instance id", id)?;
         }
+        let id = id.map_or_else(InstanceId::generate, InstanceId::new);
         let event = match &options.event {
-            Some((event, data)) => {
-                self.name("event name", event)?;
-                let data = self.parse("event data", data)?;
-                if let Some(id) = id {
-                    let limit = self.shared.config.max_inbox_events;
-                    if self.store().waiting_events(id).await? >= u64::from(limit) {
-                        return Err(Error::InboxFull {
-                            id: id.to_owned(),
-                            limit,
-                        });
-                    }
-                }
-                Some(Message::Deliver {
-                    event: HistoryEvent::EventRaised {
-                        name: event.clone(),
-                        data,
-                    },
-                })
-            }
+            Some((event, data)) => Some(self.raised(id.as_str(), event, data).await?),
             None => None,
         };
         let input = self.parse("input", input)?;
@@ -523,7 +506,6 @@ impl Keel {
                 },
             });
         };
-        let id = id.map_or_else(InstanceId::generate, InstanceId::new);
         let created = self
             .store()
             .start_instance(
@@ -583,6 +565,13 @@ impl Keel {
 
     /// Raises external event `name` with JSON `data` to instance `id`.
     pub async fn raise_event(&self, id: &str, name: &str, data: &str) -> Result<()> {
+        let message = self.raised(id, name, data).await?;
+        self.send(id, message).await
+    }
+
+    /// The message raising event `name` with JSON `data` to instance `id`, once the name, the data and
+    /// the room left in the instance's inbox (`max_inbox_events`) have been checked.
+    async fn raised(&self, id: &str, name: &str, data: &str) -> Result<Message> {
         self.name("event name", name)?;
         let data = self.parse("event data", data)?;
         let limit = self.shared.config.max_inbox_events;
@@ -592,16 +581,12 @@ impl Keel {
                 limit,
             });
         }
-        self.send(
-            id,
-            Message::Deliver {
-                event: HistoryEvent::EventRaised {
-                    name: name.to_owned(),
-                    data,
-                },
+        Ok(Message::Deliver {
+            event: HistoryEvent::EventRaised {
+                name: name.to_owned(),
+                data,
             },
-        )
-        .await
+        })
     }
 
     /// Terminates instance `id` and, recursively, its running sub-orchestrations (Temporal's default

@@ -168,25 +168,23 @@ fn judge(
             .to_string(),
         ),
     };
-    let events = match replayed {
+    let replayed = match replayed {
         Err(failure) => return ReplayCheck::Diverged { failure },
-        Ok(TurnEnd::Finished(events)) => {
-            // A divergence inside the recorded events ends the replay as a failure that says so.
-            if let Some(HistoryEvent::ExecutionFailed { failure }) = events.last()
-                && failure.kind == "NonDeterminism"
-            {
-                return ReplayCheck::Diverged {
-                    failure: failure.clone(),
-                };
-            }
-            Ended::Finished(events)
-        }
-        Ok(TurnEnd::Blocked(events)) => Ended::Blocked(events),
+        Ok(turn) => turn,
     };
-    match (end, events) {
+    // A divergence inside the recorded events ends the replay as a failure that says so.
+    if let TurnEnd::Finished(events) = &replayed
+        && let Some(HistoryEvent::ExecutionFailed { failure }) = events.last()
+        && failure.kind == "NonDeterminism"
+    {
+        return ReplayCheck::Diverged {
+            failure: failure.clone(),
+        };
+    }
+    match (end, replayed) {
         // Not ended (or ended from outside, while it waited): any way on from here is this build's
         // own, as for a live instance moved to it; only a failure is not.
-        (None | Some(HistoryEvent::ExecutionTerminated { .. }), Ended::Finished(events)) => {
+        (None | Some(HistoryEvent::ExecutionTerminated { .. }), TurnEnd::Finished(events)) => {
             match events.last() {
                 Some(HistoryEvent::ExecutionFailed { failure }) => ReplayCheck::Diverged {
                     failure: failure.clone(),
@@ -194,16 +192,16 @@ fn judge(
                 _ => ReplayCheck::Compatible,
             }
         }
-        (None | Some(HistoryEvent::ExecutionTerminated { .. }), Ended::Blocked(_)) => {
+        (None | Some(HistoryEvent::ExecutionTerminated { .. }), TurnEnd::Blocked(_)) => {
             ReplayCheck::Compatible
         }
-        (Some(end), Ended::Finished(events)) => match events.as_slice() {
+        (Some(end), TurnEnd::Finished(events)) => match events.as_slice() {
             [only] if only == end => ReplayCheck::Compatible,
             [only] => diverged(end, format!("ends with {}", described(only))),
             [first, ..] => diverged(end, format!("records {}", described(first))),
             [] => diverged(end, "ends without an event".to_owned()),
         },
-        (Some(end), Ended::Blocked(events)) => match events.first() {
+        (Some(end), TurnEnd::Blocked(events)) => match events.first() {
             Some(first) => diverged(end, format!("records {} and goes on", described(first))),
             None => diverged(
                 end,
@@ -216,12 +214,6 @@ fn judge(
 /// `ExecutionCompleted {"ok":true}`: an event as a divergence names it.
 fn described(event: &HistoryEvent) -> String {
     format!("{} {}", event.kind(), event.summary())
-}
-
-/// How the replayed turn ended.
-enum Ended {
-    Finished(Vec<HistoryEvent>),
-    Blocked(Vec<HistoryEvent>),
 }
 
 /// Replays the exported history in the file `history` against the component `module`, in a

@@ -59,16 +59,35 @@ pub struct OutMessage {
 /// Inserts a new instance and queues its start; an ended instance that holds the id is purged first,
 /// a running one is a conflict.
 pub(super) fn create_instance(conn: &Connection, inst: &NewInstance, now: u64) -> Result<()> {
-    let existing: Option<String> = conn
-        .prepare_cached("SELECT status FROM instances WHERE id = ?")?
-        .query_row([&inst.id], |r| r.get(0))
-        .optional()?;
+    let existing = holder(conn, &inst.id)?;
+    create_over(conn, inst, now, existing.map(|(status, _)| status))
+}
+
+/// The status and orchestrator of the instance holding `id`, if one does.
+fn holder(conn: &Connection, id: &str) -> Result<Option<(String, String)>> {
+    Ok(conn
+        .prepare_cached("SELECT status, name FROM instances WHERE id = ?")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Whether a stored status is one an instance ends in (an unreadable one is not).
+fn ended(status: &str) -> bool {
+    status
+        .parse::<Status>()
+        .map(Status::is_terminal)
+        .unwrap_or(false)
+}
+
+/// [`create_instance`] once the status of the instance holding the id (if any) has been read.
+fn create_over(
+    conn: &Connection,
+    inst: &NewInstance,
+    now: u64,
+    existing: Option<String>,
+) -> Result<()> {
     if let Some(status) = existing {
-        let ended = status
-            .parse::<Status>()
-            .map(Status::is_terminal)
-            .unwrap_or(false);
-        if !ended {
+        if !ended(&status) {
             return Err(Error::Conflict(format!(
                 "instance {} already exists and is {status}",
                 inst.id
@@ -134,18 +153,10 @@ pub(super) fn start_instance(
     now: u64,
     policy: &StartPolicy,
 ) -> Result<Started> {
-    let existing: Option<(String, String)> = conn
-        .prepare_cached("SELECT status, name FROM instances WHERE id = ?")?
-        .query_row([&inst.id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let running = existing.filter(|(status, _)| {
-        !status
-            .parse::<Status>()
-            .map(Status::is_terminal)
-            .unwrap_or(false)
-    });
-    let started = match running {
-        Some((status, name)) if policy.use_running || policy.event.is_some() => {
+    let started = match holder(conn, &inst.id)? {
+        Some((status, name))
+            if !ended(&status) && (policy.use_running || policy.event.is_some()) =>
+        {
             if name != inst.name {
                 return Err(Error::Conflict(format!(
                     "instance {} already exists, is {status} and runs orchestrator {name}, not {}",
@@ -154,8 +165,8 @@ pub(super) fn start_instance(
             }
             Started::Running
         }
-        _ => {
-            create_instance(conn, inst, now)?;
+        existing => {
+            create_over(conn, inst, now, existing.map(|(status, _)| status))?;
             Started::Created
         }
     };
