@@ -10,7 +10,8 @@ use rusqlite::{Connection, params};
 use sqlx::Row;
 
 use super::writer::execute;
-use super::{Error, Result, Store, to_i64};
+use super::{Error, Result, to_i64};
+use crate::sqlite::Sqlite;
 
 /// What a function holds, as stored (secrets still sealed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -97,15 +98,18 @@ pub enum CapabilityChange {
     },
 }
 
-impl Store {
+impl Sqlite {
     /// What `function` holds, in one query.
-    pub async fn holdings(&self, function: &str) -> Result<Holdings> {
+    pub(crate) async fn holdings(&self, function: &str) -> Result<Holdings> {
         Ok(self.held(function, false).await?.1)
     }
 
     /// The active module of activity `function` and what the function holds, in one query: what
     /// every attempt of an unversioned activity call reads.
-    pub async fn activity_setup(&self, function: &str) -> Result<(Option<String>, Holdings)> {
+    pub(crate) async fn activity_setup(
+        &self,
+        function: &str,
+    ) -> Result<(Option<String>, Holdings)> {
         self.held(function, true).await
     }
 
@@ -163,7 +167,7 @@ impl Store {
     }
 
     /// Every grant, as `(function, pattern)`, ordered.
-    pub async fn all_grants(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn all_grants(&self) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT function, pattern FROM grants ORDER BY function, pattern")
             .fetch_all(self.pool())
             .await?;

@@ -7,12 +7,15 @@
 //! changes (a turn's commit, an activity's result) and it makes them durable atomically.
 
 mod capabilities;
+mod dispatch;
 mod local_read;
 mod maintenance;
 mod ops;
 mod parking;
+mod postgres;
 mod read;
 mod rows;
+mod sqlite;
 mod stats;
 mod work_items;
 mod writer;
@@ -23,9 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::Notify;
+
+use postgres::Postgres;
+use sqlite::Sqlite;
 
 use keel_core::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
 
@@ -36,7 +40,6 @@ pub use parking::{AfterFailure, TurnFailed, backoff};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
 pub use rows::{Incarnation, NewInstance, OutMessage, StartPolicy, Started};
 pub use work_items::{FinishWorkItem, Finished};
-pub(crate) use writer::Writer;
 
 /// How long a connection waits for a lock another process holds before failing with SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,6 +84,9 @@ pub enum Error {
     /// The writer thread is gone (the store is shutting down).
     #[error("the store is closed")]
     Closed,
+    /// The backend does not have this operation yet.
+    #[error("{0} is not available on this database backend yet")]
+    Unsupported(&'static str),
 }
 
 impl From<sqlx::Error> for Error {
@@ -300,66 +306,61 @@ pub struct WorkItem {
     pub run: Option<String>,
 }
 
-/// Handle to the store: a read pool, reads on the calling thread, and the group-commit writer.
+/// Handle to the store: SQLite or PostgreSQL behind one set of operations (see [`dispatch`]), and
+/// the notification that follows every commit that may have given a worker something to do.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
-    local: Arc<local_read::LocalReads>,
-    writer: Writer<ops::Op>,
+    backend: Backend,
     changed: Arc<Notify>,
+}
+
+/// The database a store keeps its rows in.
+#[derive(Clone, Debug)]
+enum Backend {
+    /// One SQLite file; every write through the group-commit writer.
+    Sqlite(Sqlite),
+    /// A PostgreSQL database shared by any number of processes.
+    Postgres(Postgres),
 }
 
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path`, migrates its schema and starts the
     /// writer thread, which ends once every clone of the store is dropped.
     pub async fn open(path: &Path) -> Result<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT);
-        let mut conn = SqliteConnection::connect_with(&options).await?;
-        sqlx::migrate!("./migrations")
-            .run(&mut conn)
-            .await
-            .map_err(|e| Error::Migration(Arc::new(e)))?;
-        conn.close().await?;
         let changed = Arc::new(Notify::new());
-        let writer = Writer::open(path, changed.clone()).await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await?;
-        Ok(Self {
-            pool,
-            local: Arc::new(local_read::LocalReads::new(path)),
-            writer,
-            changed,
-        })
+        let backend = Backend::Sqlite(Sqlite::open(path, changed.clone()).await?);
+        Ok(Self { backend, changed })
     }
 
-    /// Notified after every commit that may have given an instance or a worker something to do.
+    /// Connects to the PostgreSQL database at `url` (`postgres://user:pass@host:port/db`), migrates
+    /// its schema, and listens for the commits of other processes.
+    pub async fn connect_postgres(url: &str) -> Result<Self> {
+        let changed = Arc::new(Notify::new());
+        let backend = Backend::Postgres(Postgres::connect(url, changed.clone()).await?);
+        Ok(Self { backend, changed })
+    }
+
+    /// Which backend this store uses: `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Notified after every commit that may have given an instance or a worker something to do
+    /// (on PostgreSQL, also after such commits of other processes).
     pub fn changed(&self) -> &Arc<Notify> {
         &self.changed
     }
 
-    /// Writes queued for the writer and not yet in a transaction: how far behind the disk is.
+    /// Writes queued and not yet in a transaction: how far behind the disk is (always 0 on
+    /// PostgreSQL, where each write is its own transaction).
     pub fn write_backlog(&self) -> usize {
-        self.writer.backlog()
-    }
-
-    pub(crate) fn writer(&self) -> &Writer<ops::Op> {
-        &self.writer
-    }
-
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// Runs a short read on the calling thread (see [`local_read`]).
-    fn read_here<T>(&self, read: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
-        self.local.run(read)
+        match &self.backend {
+            Backend::Sqlite(s) => s.write_backlog(),
+            Backend::Postgres(_) => 0,
+        }
     }
 }
 

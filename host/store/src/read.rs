@@ -18,9 +18,10 @@ use super::parking::{AfterFailure, TurnFailed};
 use super::rows::{NewInstance, OutMessage, StartPolicy, Started};
 use super::work_items::{FinishWorkItem, Finished, claimable_work_items};
 use super::{
-    Error, HistoryRecord, Instance, Message, Result, Status, Store, WorkItem, parse_json, to_i64,
-    to_u32, to_u64,
+    Error, HistoryRecord, Instance, Message, Result, Status, WorkItem, parse_json, to_i64, to_u32,
+    to_u64,
 };
+use crate::sqlite::Sqlite;
 use keel_core::history::HistoryEvent;
 
 /// Filters of an instance listing.
@@ -176,10 +177,10 @@ fn instance_from_row(r: &impl Columns) -> Result<Instance> {
     })
 }
 
-impl Store {
+impl Sqlite {
     /// The instance with this id.
     /// Read on the calling thread: every turn that is not handed its result in memory reads it.
-    pub async fn instance(&self, id: &str) -> Result<Option<Instance>> {
+    pub(crate) async fn instance(&self, id: &str) -> Result<Option<Instance>> {
         self.read_here(|c| {
             let mut stmt = c.prepare_cached(INSTANCE_BY_ID)?;
             let mut rows = stmt.query([id])?;
@@ -188,7 +189,7 @@ impl Store {
     }
 
     /// Instances matching `filter`, newest first.
-    pub async fn list(&self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
+    pub(crate) async fn list(&self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
         let rows = sqlx::query(&format!(
             "SELECT {INSTANCE_COLUMNS} FROM instances
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR name = ?2)
@@ -209,7 +210,7 @@ impl Store {
     }
 
     /// Every recorded event of an instance, all executions, in order.
-    pub async fn history(&self, id: &str) -> Result<Vec<HistoryRecord>> {
+    pub(crate) async fn history(&self, id: &str) -> Result<Vec<HistoryRecord>> {
         let rows = sqlx::query(
             "SELECT execution, seq, recorded_at, event FROM history WHERE instance = ?
              ORDER BY execution, seq",
@@ -230,7 +231,11 @@ impl Store {
     }
 
     /// The events of one execution, in order.
-    pub async fn execution_history(&self, id: &str, execution: u32) -> Result<Vec<HistoryEvent>> {
+    pub(crate) async fn execution_history(
+        &self,
+        id: &str,
+        execution: u32,
+    ) -> Result<Vec<HistoryEvent>> {
         let rows = sqlx::query(
             "SELECT event FROM history WHERE instance = ? AND execution = ? ORDER BY seq",
         )
@@ -245,7 +250,11 @@ impl Store {
 
     /// The visible inbox messages of an instance, oldest first, with their row ids and executions.
     /// Read on the calling thread, like [`Store::instance`].
-    pub async fn inbox(&self, id: &str, now: u64) -> Result<Vec<(i64, Option<u32>, Message)>> {
+    pub(crate) async fn inbox(
+        &self,
+        id: &str,
+        now: u64,
+    ) -> Result<Vec<(i64, Option<u32>, Message)>> {
         self.read_here(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, execution, message FROM inbox WHERE instance = ? AND visible_at <= ?
@@ -266,7 +275,7 @@ impl Store {
 
     /// The sub-orchestrations of incarnation `run` of `parent` that have not ended, with their own
     /// runs: children an earlier incarnation of the id abandoned are not its own.
-    pub async fn running_children(
+    pub(crate) async fn running_children(
         &self,
         parent: &str,
         run: Option<&str>,
@@ -289,7 +298,7 @@ impl Store {
     /// `most`: a read that spares idle workers a write transaction and lets a busy one take only the
     /// slots the due work needs (so that the step path, which leases work as it commits, still finds
     /// slots free while a claim is under way).
-    pub async fn due_work(&self, now: u64, most: u32) -> Result<(u32, u32)> {
+    pub(crate) async fn due_work(&self, now: u64, most: u32) -> Result<(u32, u32)> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "SELECT (SELECT COUNT(*) FROM ({} LIMIT ?2)),
@@ -307,7 +316,7 @@ impl Store {
     }
 
     /// The earliest time at which a message or work item becomes visible after `now`.
-    pub async fn next_due(&self, now: u64) -> Result<Option<u64>> {
+    pub(crate) async fn next_due(&self, now: u64) -> Result<Option<u64>> {
         let due: Option<i64> = self.read_here(|c| {
             Ok(c.prepare_cached(
                 "SELECT MIN(t) FROM (SELECT MIN(visible_at) AS t FROM inbox WHERE visible_at > ?1
@@ -320,7 +329,7 @@ impl Store {
     }
 
     /// Deployed modules, newest first.
-    pub async fn modules(&self) -> Result<Vec<ModuleRow>> {
+    pub(crate) async fn modules(&self) -> Result<Vec<ModuleRow>> {
         let rows = sqlx::query(&format!(
             "SELECT digest, version, deployed_at, length(bytes), functions, {} FROM modules
              ORDER BY deployed_at DESC",
@@ -343,7 +352,7 @@ impl Store {
     }
 
     /// Every function of every deployed module.
-    pub async fn functions(&self) -> Result<Vec<FunctionRow>> {
+    pub(crate) async fn functions(&self) -> Result<Vec<FunctionRow>> {
         let rows = sqlx::query(&format!(
             "SELECT name, kind, digest, version, active, {} FROM functions
              ORDER BY name, kind, deployed_at DESC",
@@ -355,7 +364,11 @@ impl Store {
     }
 
     /// Every deployed version of function `name` of `kind`, newest first.
-    pub async fn function_versions(&self, name: &str, kind: &str) -> Result<Vec<FunctionRow>> {
+    pub(crate) async fn function_versions(
+        &self,
+        name: &str,
+        kind: &str,
+    ) -> Result<Vec<FunctionRow>> {
         let rows = sqlx::query(&format!(
             "SELECT name, kind, digest, version, active, {} FROM functions
              WHERE name = ? AND kind = ? ORDER BY deployed_at DESC",
@@ -370,7 +383,7 @@ impl Store {
 
     /// How many instances that may still run code (pending, running, suspended, failed) are pinned
     /// to each module.
-    pub async fn pinned_counts(&self) -> Result<std::collections::HashMap<String, u64>> {
+    pub(crate) async fn pinned_counts(&self) -> Result<std::collections::HashMap<String, u64>> {
         let rows = sqlx::query(
             "SELECT module, count(*) FROM instances
              WHERE status IN ('Pending', 'Running', 'Suspended', 'Failed') GROUP BY module",
@@ -384,14 +397,14 @@ impl Store {
 
     /// The distinct activity names of the queued activity calls, as called (`name` or
     /// `name@range`).
-    pub async fn queued_activity_names(&self) -> Result<Vec<String>> {
+    pub(crate) async fn queued_activity_names(&self) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar("SELECT DISTINCT name FROM work_items")
             .fetch_all(self.pool())
             .await?)
     }
 
     /// The digest of the active module providing `name` of `kind`.
-    pub async fn active_function(&self, name: &str, kind: &str) -> Result<Option<String>> {
+    pub(crate) async fn active_function(&self, name: &str, kind: &str) -> Result<Option<String>> {
         let row =
             sqlx::query("SELECT digest FROM functions WHERE name = ? AND kind = ? AND active = 1")
                 .bind(name)
@@ -402,7 +415,7 @@ impl Store {
     }
 
     /// The bytes of a deployed module.
-    pub async fn module_bytes(&self, digest: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) async fn module_bytes(&self, digest: &str) -> Result<Option<Vec<u8>>> {
         let row = sqlx::query("SELECT bytes FROM modules WHERE digest = ?")
             .bind(digest)
             .fetch_optional(self.pool())
@@ -411,7 +424,7 @@ impl Store {
     }
 
     /// Raised events waiting in instance `id`'s inbox for its next turn.
-    pub async fn waiting_events(&self, id: &str) -> Result<u64> {
+    pub(crate) async fn waiting_events(&self, id: &str) -> Result<u64> {
         let row =
             sqlx::query("SELECT COUNT(*) FROM inbox WHERE instance = ? AND kind = 'EventRaised'")
                 .bind(id)
@@ -421,7 +434,7 @@ impl Store {
     }
 
     /// Number of deployed modules.
-    pub async fn module_count(&self) -> Result<u64> {
+    pub(crate) async fn module_count(&self) -> Result<u64> {
         let row = sqlx::query("SELECT COUNT(*) FROM modules")
             .fetch_one(self.pool())
             .await?;
@@ -429,7 +442,7 @@ impl Store {
     }
 
     /// The version labels of the module `digest`, oldest first; empty when it is not stored.
-    pub async fn module_labels(&self, digest: &str) -> Result<Vec<String>> {
+    pub(crate) async fn module_labels(&self, digest: &str) -> Result<Vec<String>> {
         Ok(
             sqlx::query_scalar("SELECT label FROM labels WHERE digest = ? ORDER BY rowid")
                 .bind(digest)
@@ -443,7 +456,7 @@ impl Store {
     /// Stores a module and its functions, or finds them stored, and labels the module `version`
     /// (one more label when it carries others); `activate` makes it the active version of each.
     #[allow(clippy::too_many_arguments, reason = "a flat record of one deploy")]
-    pub async fn deploy(
+    pub(crate) async fn deploy(
         &self,
         digest: &str,
         bytes: Vec<u8>,
@@ -466,7 +479,7 @@ impl Store {
     }
 
     /// Makes `digest` the active module of a function. False if that module does not provide it.
-    pub async fn activate(&self, name: &str, kind: &str, digest: &str) -> Result<bool> {
+    pub(crate) async fn activate(&self, name: &str, kind: &str, digest: &str) -> Result<bool> {
         self.writer()
             .submit(|reply| Op::Activate {
                 name: name.to_owned(),
@@ -478,7 +491,7 @@ impl Store {
     }
 
     /// Starts an instance for a client under `policy` (see [`StartPolicy`]).
-    pub async fn start_instance(
+    pub(crate) async fn start_instance(
         &self,
         instance: NewInstance,
         now: u64,
@@ -495,7 +508,7 @@ impl Store {
     }
 
     /// Creates an instance and queues its start.
-    pub async fn create_instance(&self, instance: NewInstance, now: u64) -> Result<()> {
+    pub(crate) async fn create_instance(&self, instance: NewInstance, now: u64) -> Result<()> {
         self.writer()
             .submit(|reply| Op::CreateInstance {
                 instance,
@@ -506,14 +519,14 @@ impl Store {
     }
 
     /// Queues messages.
-    pub async fn send(&self, messages: Vec<OutMessage>) -> Result<()> {
+    pub(crate) async fn send(&self, messages: Vec<OutMessage>) -> Result<()> {
         self.writer()
             .submit(|reply| Op::Send { messages, reply })
             .await
     }
 
     /// Leases up to `limit` instances that have visible messages.
-    pub async fn claim_instances(
+    pub(crate) async fn claim_instances(
         &self,
         owner: &str,
         now: u64,
@@ -532,7 +545,7 @@ impl Store {
     }
 
     /// Gives an instance's lease back without changing it.
-    pub async fn release_instance(&self, id: &str, owner: &str) -> Result<()> {
+    pub(crate) async fn release_instance(&self, id: &str, owner: &str) -> Result<()> {
         self.writer()
             .submit(|reply| Op::ReleaseInstance {
                 id: id.to_owned(),
@@ -544,7 +557,7 @@ impl Store {
 
     /// Commits a turn.
     /// Returns the work items leased to the committing worker (see [`TurnCommit::claim_work`]).
-    pub async fn commit_turn(&self, commit: TurnCommit) -> Result<Vec<WorkItem>> {
+    pub(crate) async fn commit_turn(&self, commit: TurnCommit) -> Result<Vec<WorkItem>> {
         self.writer()
             .submit(|reply| Op::CommitTurn {
                 commit: Box::new(commit),
@@ -554,7 +567,7 @@ impl Store {
     }
 
     /// Leases up to `limit` due work items.
-    pub async fn claim_work_items(
+    pub(crate) async fn claim_work_items(
         &self,
         owner: &str,
         now: u64,
@@ -574,7 +587,7 @@ impl Store {
 
     /// Records the end of an activity attempt. False if the lease had been lost.
     /// With `claim_until`, the waiting instance is also leased to the committing worker when free.
-    pub async fn finish_work_item(
+    pub(crate) async fn finish_work_item(
         &self,
         finish: FinishWorkItem,
         claim_until: Option<u64>,
@@ -591,7 +604,7 @@ impl Store {
     }
 
     /// Extends the leases `owner` holds on `instances` and `work_items`.
-    pub async fn renew_leases(
+    pub(crate) async fn renew_leases(
         &self,
         owner: &str,
         until: u64,
@@ -610,7 +623,7 @@ impl Store {
     }
 
     /// Deletes an instance and everything recorded for it. False if it did not exist.
-    pub async fn purge(&self, id: &str) -> Result<bool> {
+    pub(crate) async fn purge(&self, id: &str) -> Result<bool> {
         self.writer()
             .submit(|reply| Op::Purge {
                 id: id.to_owned(),
@@ -620,7 +633,7 @@ impl Store {
     }
 
     /// Moves an instance's current execution to another module, recording it in its history.
-    pub async fn move_instance(
+    pub(crate) async fn move_instance(
         &self,
         change: MoveInstance,
     ) -> Result<std::result::Result<(), MoveRefused>> {
@@ -630,7 +643,7 @@ impl Store {
     }
 
     /// Rewinds failed instance `id`; `None` if there is no such instance.
-    pub async fn rewind(&self, id: &str, reason: &str, now: u64) -> Result<Option<Rewound>> {
+    pub(crate) async fn rewind(&self, id: &str, reason: &str, now: u64) -> Result<Option<Rewound>> {
         self.writer()
             .submit(|reply| Op::Rewind {
                 id: id.to_owned(),
@@ -642,28 +655,28 @@ impl Store {
     }
 
     /// Purges the ended instances among `ids`; returns how many went.
-    pub async fn purge_ended(&self, ids: Vec<String>) -> Result<u64> {
+    pub(crate) async fn purge_ended(&self, ids: Vec<String>) -> Result<u64> {
         self.writer()
             .submit(|reply| Op::PurgeEnded { ids, reply })
             .await
     }
 
     /// Deletes the modules among `digests` that nothing uses; returns those deleted.
-    pub async fn delete_modules(&self, digests: Vec<String>) -> Result<Vec<String>> {
+    pub(crate) async fn delete_modules(&self, digests: Vec<String>) -> Result<Vec<String>> {
         self.writer()
             .submit(|reply| Op::DeleteModules { digests, reply })
             .await
     }
 
     /// Counts a failed turn of `failed.id`: backs its next turn off, or parks it.
-    pub async fn turn_failed(&self, failed: TurnFailed) -> Result<AfterFailure> {
+    pub(crate) async fn turn_failed(&self, failed: TurnFailed) -> Result<AfterFailure> {
         self.writer()
             .submit(|reply| Op::TurnFailed { failed, reply })
             .await
     }
 
     /// Takes a parked instance back: its turns run again. False if it was not parked.
-    pub async fn unpark(&self, id: &str, now: u64) -> Result<bool> {
+    pub(crate) async fn unpark(&self, id: &str, now: u64) -> Result<bool> {
         self.writer()
             .submit(|reply| Op::Unpark {
                 id: id.to_owned(),
@@ -674,7 +687,11 @@ impl Store {
     }
 
     /// Applies `change`; false when a revoke or unset found nothing to remove.
-    pub async fn change_capability(&self, change: CapabilityChange, now: u64) -> Result<bool> {
+    pub(crate) async fn change_capability(
+        &self,
+        change: CapabilityChange,
+        now: u64,
+    ) -> Result<bool> {
         self.writer()
             .submit(|reply| Op::Capability { change, now, reply })
             .await

@@ -5,11 +5,12 @@
 
 use sqlx::Row;
 
-use super::{Error, Result, Status, Store, to_u64};
+use super::{Error, Result, Status, to_u64};
+use crate::sqlite::Sqlite;
 
-impl Store {
+impl Sqlite {
     /// The number of instances in each status that has any, in [`Status::ALL`] order.
-    pub async fn count_by_status(&self) -> Result<Vec<(Status, u64)>> {
+    pub(crate) async fn count_by_status(&self) -> Result<Vec<(Status, u64)>> {
         let rows = sqlx::query("SELECT status, COUNT(*) FROM instances GROUP BY status")
             .fetch_all(self.pool())
             .await?;
@@ -27,12 +28,12 @@ impl Store {
     }
 
     /// Messages due now (`<= now`) and messages waiting for a later time (timers, retries).
-    pub async fn inbox_depth(&self, now: u64) -> Result<(u64, u64)> {
+    pub(crate) async fn inbox_depth(&self, now: u64) -> Result<(u64, u64)> {
         self.due_and_later("inbox", now).await
     }
 
     /// Activity calls due now and calls waiting for a retry's time.
-    pub async fn work_queue_depth(&self, now: u64) -> Result<(u64, u64)> {
+    pub(crate) async fn work_queue_depth(&self, now: u64) -> Result<(u64, u64)> {
         self.due_and_later("work_items", now).await
     }
 

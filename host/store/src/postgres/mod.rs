@@ -1,0 +1,98 @@
+//! The PostgreSQL backend: the same operations as SQLite's, for a database that any number of
+//! `keel` processes on any number of machines share.
+//!
+//! Where SQLite funnels every write through one writer thread, here each write is a transaction of
+//! its own on a pooled connection, and the processes meet in the database: conditional writes lock
+//! the instance row (`SELECT ... FOR UPDATE`) before they check the lease and history length they
+//! depend on; claims take rows with `FOR UPDATE SKIP LOCKED`, so that workers claiming at once never
+//! take the same row nor wait for each other. A commit that gives a worker something to do sends a
+//! `NOTIFY` on [`CHANNEL`] with its transaction; every store listens and wakes its workers, so that
+//! work written by one process reaches the others at once rather than at their next poll.
+//!
+//! The files here are named after SQLite's files that hold the same operations, so that a change
+//! to one backend's SQL is seen to need the other's.
+
+mod capabilities;
+mod instances;
+mod maintenance;
+mod ops;
+mod parking;
+mod read;
+mod stats;
+mod work_items;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgConnection;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use tokio::sync::Notify;
+
+use crate::{Error, Result};
+
+/// The `LISTEN`/`NOTIFY` channel of commits that may have given a worker something to do.
+pub(crate) const CHANNEL: &str = "keel_work";
+
+/// Connections a process keeps open at most.
+const MAX_CONNECTIONS: u32 = 16;
+
+/// How long an operation waits for a connection before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The PostgreSQL backend of a [`crate::Store`].
+#[derive(Clone, Debug)]
+pub(crate) struct Postgres {
+    pool: PgPool,
+}
+
+impl Postgres {
+    /// Connects to `url`, migrates the schema and starts listening for other processes' commits,
+    /// which notify `changed` like this process's own.
+    pub(crate) async fn connect(url: &str, changed: Arc<Notify>) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations-postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Migration(Arc::new(e)))?;
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        tokio::spawn(listen(listener, changed));
+        Ok(Self { pool })
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Wakes the workers of every process sharing the database, once the transaction `conn` is in
+/// commits (PostgreSQL delivers a notification only then, and drops it on a rollback).
+pub(crate) async fn wake_workers(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Wakes this process's workers whenever any process commits work. The listener reconnects by
+/// itself after a lost connection; a notification lost meanwhile costs at most one poll interval,
+/// since workers also poll.
+async fn listen(mut listener: PgListener, changed: Arc<Notify>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(_)) => changed.notify_waiters(),
+            // The connection was lost and is re-established at the next call; work may have been
+            // committed meanwhile.
+            Ok(None) => changed.notify_waiters(),
+            Err(e) => {
+                tracing::warn!(error = %e, "PostgreSQL notifications interrupted; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}

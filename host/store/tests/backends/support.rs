@@ -1,0 +1,58 @@
+//! One store per backend for each test.
+
+use keel_store::Store;
+use sqlx::Connection;
+
+/// A store for one test, with what must live as long as it.
+pub struct TestStore {
+    /// The store.
+    pub store: Store,
+    /// `"sqlite"` or `"postgres"`, for assertion messages.
+    pub backend: &'static str,
+    /// The SQLite file's directory (`None` on PostgreSQL, whose database outlives the test inside
+    /// the throwaway cluster).
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh store on every backend this run tests: SQLite, and PostgreSQL when `KEEL_TEST_POSTGRES`
+/// is set. A PostgreSQL that is asked for and cannot be reached fails the test; it is never skipped.
+pub async fn stores() -> Vec<TestStore> {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let sqlite = Store::open(&dir.path().join("keel.db"))
+        .await
+        .expect("SQLite store opens");
+    let mut stores = vec![TestStore {
+        store: sqlite,
+        backend: "sqlite",
+        _dir: Some(dir),
+    }];
+    if let Some(url) = std::env::var("KEEL_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        stores.push(TestStore {
+            store: fresh_postgres(&url).await,
+            backend: "postgres",
+            _dir: None,
+        });
+    } else if std::env::var_os("CI").is_some() {
+        panic!("CI must test PostgreSQL too: set KEEL_TEST_POSTGRES (scripts/test.sh does)");
+    }
+    stores
+}
+
+/// A new, empty database on the server at `url`, with the store connected to it.
+async fn fresh_postgres(url: &str) -> Store {
+    let name = format!("keel_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("KEEL_TEST_POSTGRES={url} cannot be reached: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("CREATE DATABASE");
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    Store::connect_postgres(&format!("{base}/{name}"))
+        .await
+        .expect("PostgreSQL store connects")
+}

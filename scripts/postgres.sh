@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the tests: `postgres.sh start DIR` creates a cluster in DIR (which
+# must not exist yet), starts it on 127.0.0.1 at a free port and prints its URL
+# (postgres://keel@127.0.0.1:PORT/keel); `postgres.sh stop DIR` stops it and removes DIR.
+#
+# The server refuses to run as root, so under root the cluster belongs to the `postgres` user that
+# Debian's package creates. Authentication is `trust` on the loopback address only: the cluster lives
+# as long as one test run.
+set -euo pipefail
+
+bindir=""
+for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && bindir="$d"; done
+if [ -z "$bindir" ]; then
+  initdb_path=$(command -v initdb || true)
+  [ -n "$initdb_path" ] && bindir=$(dirname "$initdb_path")
+fi
+if [ -z "$bindir" ]; then
+  echo "postgres.sh: no PostgreSQL server found (scripts/setup.sh installs Debian's postgresql)" >&2
+  exit 1
+fi
+
+# Runs a server command as the cluster's owner.
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+case "${1:-}" in
+start)
+  dir=${2:?usage: postgres.sh start DIR}
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+  as_owner "$bindir/initdb" -D "$dir/data" -U keel --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 || {
+    cat "$dir/initdb.log" >&2
+    exit 1
+  }
+  port=$(free_port)
+  # No fsync shortcuts: the tests measure nothing here, but they must see the server a user runs.
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=300" \
+    start >/dev/null || {
+    cat "$dir/server.log" >&2
+    exit 1
+  }
+  as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U keel keel
+  echo "postgres://keel@127.0.0.1:$port/keel"
+  ;;
+stop)
+  dir=${2:?usage: postgres.sh stop DIR}
+  if [ -d "$dir/data" ]; then
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$dir"
+  ;;
+*)
+  echo "usage: postgres.sh start DIR | stop DIR" >&2
+  exit 2
+  ;;
+esac
