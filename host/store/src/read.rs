@@ -95,21 +95,35 @@ fn labels_from(r: &SqliteRow, i: usize) -> Result<Vec<String>> {
     })
 }
 
-const INSTANCE_COLUMNS: &str = "id, name, execution, status, module, input, output, failure, \
+/// The columns [`instance_from_row`] reads, in its order (the same on both backends).
+pub(crate) const INSTANCE_COLUMNS: &str = "id, name, execution, status, module, input, output, failure, \
      custom_status, parent, created_at, updated_at, history_len, parked, run";
 
 const INSTANCE_BY_ID: &str = "SELECT id, name, execution, status, module, input, output, failure, \
      custom_status, parent, created_at, updated_at, history_len, parked, run \
      FROM instances WHERE id = ?";
 
-/// A result row of either kind of connection, read by column index.
-trait Columns {
+/// A result row of any of the store's connections (sqlx's SQLite and PostgreSQL rows, rusqlite's),
+/// read by column index.
+pub(crate) trait Columns {
     fn text(&self, i: usize) -> Result<String>;
     fn opt_text(&self, i: usize) -> Result<Option<String>>;
     fn int(&self, i: usize) -> Result<i64>;
 }
 
 impl Columns for SqliteRow {
+    fn text(&self, i: usize) -> Result<String> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.try_get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.try_get(i)?)
+    }
+}
+
+impl Columns for sqlx::postgres::PgRow {
     fn text(&self, i: usize) -> Result<String> {
         Ok(self.try_get(i)?)
     }
@@ -144,7 +158,8 @@ fn function_from_row(r: &SqliteRow) -> Result<FunctionRow> {
     })
 }
 
-fn instance_from_row(r: &impl Columns) -> Result<Instance> {
+/// An instance from a row of [`INSTANCE_COLUMNS`].
+pub(crate) fn instance_from_row(r: &impl Columns) -> Result<Instance> {
     let opt_json = |i: usize, what: &'static str| -> Result<Option<Value>> {
         r.opt_text(i)?.map(|t| parse_json(what, &t)).transpose()
     };

@@ -4,4 +4,11 @@
 
 mod support;
 
+mod capabilities;
+mod instances;
+mod maintenance;
 mod modules;
+mod parking;
+mod stats;
+mod turns;
+mod work_items;
