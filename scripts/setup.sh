@@ -41,5 +41,9 @@ command -v npm >/dev/null || apt_install nodejs npm
 c_packages=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32)
 dpkg -s "${c_packages[@]}" >/dev/null 2>&1 || apt_install "${c_packages[@]}"
 
+# PostgreSQL's server for the store's tests on PostgreSQL (scripts/test.sh starts a throwaway cluster
+# with scripts/postgres.sh).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_install postgresql
+
 # Headless Chromium for the dashboard's browser test (tests/all/dashboard.rs skips without it).
 command -v chromium >/dev/null || apt_install chromium || true

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, and the end-to-end suite in tests/all (which builds the guest
-# components once and runs them against temporary SQLite databases).
+# components once and runs them against temporary SQLite databases); the store's own tests run on
+# SQLite and on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# A throwaway PostgreSQL cluster for the store's tests on PostgreSQL, removed at the end (also when a
+# test fails). A KEEL_TEST_POSTGRES already set (a server of your own) is used as it is.
+if [ -z "${KEEL_TEST_POSTGRES:-}" ]; then
+  pg_dir=$(mktemp -d -u "${TMPDIR:-/tmp}/keel-pg.XXXXXX")
+  trap './scripts/postgres.sh stop "$pg_dir"' EXIT
+  KEEL_TEST_POSTGRES=$(./scripts/postgres.sh start "$pg_dir")
+  export KEEL_TEST_POSTGRES
+fi
 cargo test --release --workspace "$@"
 # The Python SDK's own unit tests (the parts that need no component bindings).
 python3 -m unittest discover -s sdk/python/tests

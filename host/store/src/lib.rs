@@ -84,9 +84,55 @@ pub enum Error {
     /// The writer thread is gone (the store is shutting down).
     #[error("the store is closed")]
     Closed,
+    /// The database server could not be reached, or refused the connection.
+    #[error("cannot connect to the database {url}: {message}")]
+    Connect {
+        /// The database's URL, its password left out.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The database's schema was migrated by a newer Keel than this one.
+    #[error(
+        "the database's schema is newer than this keel's (it has migration {0}, which this build \
+         does not know): run a keel at least as new as the one that migrated it"
+    )]
+    SchemaTooNew(i64),
     /// The backend does not have this operation yet.
     #[error("{0} is not available on this database backend yet")]
     Unsupported(&'static str),
+}
+
+impl Error {
+    /// A migration error, told apart when the database is ahead of this build.
+    fn migration(e: sqlx::migrate::MigrateError) -> Self {
+        match e {
+            sqlx::migrate::MigrateError::VersionMissing(version) => Self::SchemaTooNew(version),
+            e => Self::Migration(Arc::new(e)),
+        }
+    }
+}
+
+/// Whether `db` names a PostgreSQL database (`postgres://...` or `postgresql://...`) rather than a
+/// SQLite file.
+pub fn is_postgres_url(db: &Path) -> bool {
+    db.to_str()
+        .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// `db` for messages: a PostgreSQL URL without its password.
+pub fn redacted(db: &Path) -> String {
+    let text = db.to_string_lossy();
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.into_owned();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _password)) => format!("{scheme}://{name}:***@{host}"),
+            None => text.into_owned(),
+        },
+        None => text.into_owned(),
+    }
 }
 
 impl From<sqlx::Error> for Error {

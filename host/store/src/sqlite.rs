@@ -35,7 +35,7 @@ impl Sqlite {
         sqlx::migrate!("./migrations")
             .run(&mut conn)
             .await
-            .map_err(|e| Error::Migration(Arc::new(e)))?;
+            .map_err(Error::migration)?;
         conn.close().await?;
         let writer = Writer::open(path, changed).await?;
         let pool = SqlitePoolOptions::new()

@@ -24,7 +24,7 @@ mod work_items;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::Notify;
 
@@ -49,15 +49,24 @@ impl Postgres {
     /// Connects to `url`, migrates the schema and starts listening for other processes' commits,
     /// which notify `changed` like this process's own.
     pub(crate) async fn connect(url: &str, changed: Arc<Notify>) -> Result<Self> {
+        let unreachable = |e: sqlx::Error| Error::Connect {
+            url: crate::redacted(std::path::Path::new(url)),
+            message: e.to_string(),
+        };
+        // One connection first: a refused or failed connection is reported at once (the pool would
+        // keep retrying until its acquire timeout), and the schema is migrated on it.
+        let mut conn = PgConnection::connect(url).await.map_err(unreachable)?;
+        sqlx::migrate!("./migrations-postgres")
+            .run(&mut conn)
+            .await
+            .map_err(Error::migration)?;
+        conn.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
-            .await?;
-        sqlx::migrate!("./migrations-postgres")
-            .run(&pool)
             .await
-            .map_err(|e| Error::Migration(Arc::new(e)))?;
+            .map_err(unreachable)?;
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
         tokio::spawn(listen(listener, changed));

@@ -5,6 +5,7 @@
 mod support;
 
 mod capabilities;
+mod connect;
 mod instances;
 mod maintenance;
 mod modules;

@@ -11,7 +11,23 @@ pub struct TestStore {
     pub backend: &'static str,
     /// The SQLite file's directory (`None` on PostgreSQL, whose database outlives the test inside
     /// the throwaway cluster).
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database's URL.
+    url: Option<String>,
+}
+
+impl TestStore {
+    /// The SQLite file, on SQLite.
+    #[allow(dead_code, reason = "not every test file uses it")]
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self.dir.as_ref().map(|d| d.path().join("keel.db"))
+    }
+
+    /// The database's URL, on PostgreSQL.
+    #[allow(dead_code, reason = "not every test file uses it")]
+    pub fn postgres_url(&self) -> Option<String> {
+        self.url.clone()
+    }
 }
 
 /// A fresh store on every backend this run tests: SQLite, and PostgreSQL when `KEEL_TEST_POSTGRES`
@@ -24,16 +40,19 @@ pub async fn stores() -> Vec<TestStore> {
     let mut stores = vec![TestStore {
         store: sqlite,
         backend: "sqlite",
-        _dir: Some(dir),
+        dir: Some(dir),
+        url: None,
     }];
     if let Some(url) = std::env::var("KEEL_TEST_POSTGRES")
         .ok()
         .filter(|u| !u.is_empty())
     {
+        let (store, url) = fresh_postgres(&url).await;
         stores.push(TestStore {
-            store: fresh_postgres(&url).await,
+            store,
             backend: "postgres",
-            _dir: None,
+            dir: None,
+            url: Some(url),
         });
     } else if std::env::var_os("CI").is_some() {
         panic!("CI must test PostgreSQL too: set KEEL_TEST_POSTGRES (scripts/test.sh does)");
@@ -41,8 +60,8 @@ pub async fn stores() -> Vec<TestStore> {
     stores
 }
 
-/// A new, empty database on the server at `url`, with the store connected to it.
-async fn fresh_postgres(url: &str) -> Store {
+/// A new, empty database on the server at `url`, with the store connected to it, and its URL.
+async fn fresh_postgres(url: &str) -> (Store, String) {
     let name = format!("keel_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(url)
         .await
@@ -52,7 +71,9 @@ async fn fresh_postgres(url: &str) -> Store {
         .await
         .expect("CREATE DATABASE");
     let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
-    Store::connect_postgres(&format!("{base}/{name}"))
+    let url = format!("{base}/{name}");
+    let store = Store::connect_postgres(&url)
         .await
-        .expect("PostgreSQL store connects")
+        .expect("PostgreSQL store connects");
+    (store, url)
 }

@@ -1,0 +1,74 @@
+//! Opening a store: an unreachable server and a schema from a newer Keel are clear errors.
+
+use keel_store::{Error, Store};
+use sqlx::Connection;
+
+use crate::support::stores;
+
+#[tokio::test]
+async fn an_unreachable_postgres_server_is_an_error_that_names_it_without_its_password() {
+    // Port 1 on the loopback address: nothing listens there.
+    let err = Store::connect_postgres("postgres://keel:hunter2@127.0.0.1:1/keel")
+        .await
+        .expect_err("nothing listens on port 1");
+    let text = err.to_string();
+    assert!(matches!(err, Error::Connect { .. }), "{text}");
+    assert!(
+        text.contains("postgres://keel:***@127.0.0.1:1/keel"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn a_schema_migrated_by_a_newer_keel_is_refused_by_name() {
+    for t in stores().await {
+        // The migration a newer build would have applied.
+        let insert = "INSERT INTO _sqlx_migrations \
+             (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from the future', TRUE, x'00', 0)";
+        match t.backend {
+            "sqlite" => {
+                let path = t.sqlite_path().expect("a SQLite store has a file");
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .unwrap();
+                sqlx::query(insert).execute(&mut conn).await.unwrap();
+                drop(t.store);
+                let err = Store::open(&path).await.expect_err("schema too new");
+                assert!(matches!(err, Error::SchemaTooNew(9999)), "{err}");
+            }
+            _ => {
+                let url = t.postgres_url().expect("a PostgreSQL store has a URL");
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query(&insert.replace("x'00'", "'\\x00'::bytea"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let err = Store::connect_postgres(&url)
+                    .await
+                    .expect_err("schema too new");
+                assert!(matches!(err, Error::SchemaTooNew(9999)), "{err}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_database_url_is_told_from_a_file_and_shown_without_its_password() {
+    use std::path::Path;
+    assert!(keel_store::is_postgres_url(Path::new("postgres://h/db")));
+    assert!(keel_store::is_postgres_url(Path::new(
+        "postgresql://u:p@h:5432/db"
+    )));
+    assert!(!keel_store::is_postgres_url(Path::new("keel.db")));
+    assert!(!keel_store::is_postgres_url(Path::new(
+        "./postgres/keel.db"
+    )));
+    assert_eq!(
+        keel_store::redacted(Path::new("postgres://u:secret@h:5432/db")),
+        "postgres://u:***@h:5432/db"
+    );
+    assert_eq!(keel_store::redacted(Path::new("keel.db")), "keel.db");
+}
