@@ -4,7 +4,7 @@
 //! It validates what clients hand in (JSON, sizes, names) and leaves execution to the orchestration
 //! and activity modules.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -243,7 +243,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Engine configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The SQLite database file.
+    /// The database: a SQLite file, or a PostgreSQL URL (`postgres://user:pass@host:port/db`).
     pub db: PathBuf,
     /// Where compiled modules are cached; `None` disables the disk cache.
     pub cache_dir: Option<PathBuf>,
@@ -286,14 +286,29 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for a database at `db`, with the compiled cache beside it.
+    /// Defaults for a database at `db`: for a SQLite file, the compiled cache and the secret key
+    /// file beside it; for a PostgreSQL URL, the cache in the user's cache directory and the key
+    /// file `keel.key` in the current directory (every process sharing the database needs the same
+    /// key: give them the file, or `KEEL_SECRET_KEY`).
     pub fn new(db: impl Into<PathBuf>) -> Self {
         let db = db.into();
-        let mut cache = db.clone().into_os_string();
-        cache.push(".cache");
+        let (cache, secret_key) = if keel_store::is_postgres_url(&db) {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir);
+            (
+                base.join("keel").join("modules"),
+                KeySource::beside(Path::new("keel")),
+            )
+        } else {
+            let mut cache = db.clone().into_os_string();
+            cache.push(".cache");
+            (PathBuf::from(cache), KeySource::beside(&db))
+        };
         Self {
-            cache_dir: Some(PathBuf::from(cache)),
-            secret_key: KeySource::beside(&db),
+            cache_dir: Some(cache),
+            secret_key,
             max_turn_failures: 5,
             turn_retry_ms: 1_000,
             turn_retry_max_ms: 60_000,
@@ -344,8 +359,15 @@ impl Keel {
 
     /// Opens the store in `config` with `clock`.
     pub async fn open_with_clock(config: Config, clock: SharedClock) -> Result<Self> {
-        database_directory(&config.db)?;
-        let store = Store::open(&config.db).await?;
+        let store = match config.db.to_str() {
+            Some(url) if keel_store::is_postgres_url(&config.db) => {
+                Store::connect_postgres(url).await?
+            }
+            _ => {
+                database_directory(&config.db)?;
+                Store::open(&config.db).await?
+            }
+        };
         let runtime =
             Runtime::new(config.limits.clone()).map_err(|e| Error::Runtime(format!("{e:#}")))?;
         let registry = Registry::new(

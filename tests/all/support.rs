@@ -149,9 +149,58 @@ impl TestEngine {
     }
 }
 
-/// The configuration tests use: small limits so runaway guests are stopped quickly.
+/// The PostgreSQL server the suite runs on instead of SQLite, when `KEEL_TEST_STORE=postgres`:
+/// the one `KEEL_TEST_POSTGRES` names (`scripts/test.sh` starts a throwaway cluster and sets it).
+fn postgres_server() -> Option<String> {
+    if std::env::var("KEEL_TEST_STORE").ok().as_deref() != Some("postgres") {
+        return None;
+    }
+    match std::env::var("KEEL_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => panic!("KEEL_TEST_STORE=postgres needs KEEL_TEST_POSTGRES, a server's URL"),
+    }
+}
+
+/// A new, empty database on the server at `url`, and its URL. Made on a thread of its own so that
+/// a test's runtime is not blocked on it.
+fn fresh_postgres_database(url: &str) -> String {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            use sqlx::Connection;
+            let name = format!("keel_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("KEEL_TEST_POSTGRES={url} cannot be reached: {e}"));
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("CREATE DATABASE");
+            let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+            format!("{base}/{name}")
+        })
+    })
+    .join()
+    .expect("creating a test database")
+}
+
+/// The configuration tests use: small limits so runaway guests are stopped quickly. The database
+/// is a SQLite file in `dir`, or a fresh PostgreSQL database (see [`postgres_server`]) with the
+/// secret key file still in `dir`.
 pub(crate) fn test_config(dir: &Path) -> Config {
-    let mut config = Config::new(dir.join("keel.db"));
+    let file = dir.join("keel.db");
+    let mut config = match postgres_server() {
+        Some(server) => {
+            let mut config = Config::new(fresh_postgres_database(&server));
+            config.secret_key = Config::new(&file).secret_key;
+            config
+        }
+        None => Config::new(file),
+    };
     config.cache_dir = Some(cache_dir());
     config.limits.memory_bytes = 64 << 20;
     config.limits.turn_cpu_ms = 2_000;

@@ -337,7 +337,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Err(e @ crate::engine::Error::DatabaseDirectory { .. }) => return Err(e.into()),
         Err(e) => {
             return Err(anyhow::Error::new(e)
-                .context(format!("could not open the database {}", cli.db.display())));
+                .context(format!("could not open the database {}", keel_store::redacted(&cli.db))));
         }
     };
     let json = cli.json;
@@ -524,7 +524,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let worker = keel.run_worker();
             eprintln!(
                 "keel worker running on {}; Ctrl-C to stop",
-                cli.db.display()
+                keel_store::redacted(&cli.db)
             );
             eprintln!(
                 "keel worker: limits: {}",

@@ -108,7 +108,7 @@ pub async fn run(keel: Keel, args: ServeArgs, db: &Path) -> Result<ExitCode> {
     let limits = super::knobs::summary(&keel.shared().config);
     let worker = keel.run_worker();
     let app = crate::api::router(keel, config.token.clone());
-    eprintln!("keel serve: database {}", db.display());
+    eprintln!("keel serve: database {}", keel_store::redacted(db));
     eprintln!("keel serve: limits: {limits}");
     eprintln!("keel serve: dashboard and API at http://{addr}/");
     match &config.token_source {
