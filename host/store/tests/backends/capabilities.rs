@@ -340,3 +340,44 @@ async fn all_grants_are_ordered_by_function_then_pattern() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_replaces_leave_exactly_one_of_them() {
+    for t in stores().await {
+        let b = t.backend;
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let s = t.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let grants = (0..4).map(|g| format!("https://{i}-{g}.example")).collect();
+                let config = (0..4)
+                    .map(|k| (format!("key{k}"), format!("{i}")))
+                    .chain([(format!("only{i}"), "x".to_owned())])
+                    .collect();
+                s.change_capability(
+                    CapabilityChange::Replace {
+                        function: "Fetch".to_owned(),
+                        grants,
+                        config,
+                        secrets: BTreeMap::new(),
+                    },
+                    100,
+                )
+                .await
+                .unwrap()
+            }));
+        }
+        for task in tasks {
+            assert!(task.await.unwrap(), "{b}");
+        }
+        let held = t.store.holdings("Fetch").await.unwrap();
+        // One replace's set, whole: grants and configuration all of the same one.
+        assert_eq!(held.grants.len(), 4, "{b}: {held:?}");
+        let i = held.config["key0"].clone();
+        let expected: Vec<_> = (0..4).map(|g| format!("https://{i}-{g}.example")).collect();
+        assert_eq!(held.grants, expected, "{b}");
+        assert_eq!(held.config.len(), 5, "{b}: {held:?}");
+        assert!(held.config.contains_key(&format!("only{i}")), "{b}");
+        assert!(held.config.values().take(4).all(|v| *v == i), "{b}");
+    }
+}

@@ -322,3 +322,44 @@ async fn functions_are_listed_by_name_and_kind_then_newest_first() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_deploys_and_activations_leave_one_active_version_per_function() {
+    for t in stores().await {
+        let b = t.backend;
+        let mut tasks = Vec::new();
+        for i in 0..12_u64 {
+            let s = t.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let digest = format!("d{i}");
+                // Functions in both orders: activations of modules that share them must not wait
+                // for each other in a circle.
+                let mut f = functions(&[("Flow", "orchestrator"), ("Work", "activity")]);
+                if i % 2 == 1 {
+                    f.reverse();
+                }
+                s.deploy(&digest, vec![1; 3], &digest, f, i % 3 != 0, i)
+                    .await
+                    .unwrap();
+                if i % 3 == 0 {
+                    assert!(s.activate("Work", "activity", &digest).await.unwrap());
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let s = &t.store;
+        for (name, kind) in [("Flow", "orchestrator"), ("Work", "activity")] {
+            let versions = s.function_versions(name, kind).await.unwrap();
+            assert_eq!(versions.len(), 12, "{b}");
+            let active: Vec<_> = versions.iter().filter(|v| v.active).collect();
+            assert_eq!(active.len(), 1, "{name}: {active:?}, {b}");
+            assert_eq!(
+                s.active_function(name, kind).await.unwrap(),
+                Some(active[0].digest.clone()),
+                "{b}"
+            );
+        }
+    }
+}
