@@ -1,41 +1,234 @@
 //! PostgreSQL: What a function holds (grants, configuration, secrets) and the changes to it.
-//! Not written yet: each operation fails with [`Error::Unsupported`].
+//!
+//! The same rows and statements as SQLite's `capabilities.rs`; each change is one transaction.
 
-#![allow(unused_imports, unused_variables)]
-
-use std::collections::HashMap;
-
-use keel_core::history::HistoryEvent;
+use sqlx::{PgConnection, Row};
 
 use super::Postgres;
-use crate::{
-    AfterFailure, CapabilityChange, Error, FinishWorkItem, Finished, FunctionRow, HistoryRecord,
-    Holdings, Instance, InstanceFilter, Message, ModuleRow, MoveInstance, MoveRefused, NewInstance,
-    OutMessage, Result, Rewound, StartPolicy, Started, Status, TurnCommit, TurnFailed, WorkItem,
-};
+use crate::{CapabilityChange, Error, Holdings, Result, Sealed, to_i64};
 
-#[allow(unused_variables, reason = "stubs until each operation lands")]
 impl Postgres {
+    /// Applies `change`; false when a revoke or unset found nothing to remove. Wakes no worker, as
+    /// on SQLite.
     pub(crate) async fn change_capability(
         &self,
         change: CapabilityChange,
         now: u64,
     ) -> Result<bool> {
-        Err(Error::Unsupported("change_capability"))
+        let now = to_i64(now);
+        let mut tx = self.pool().begin().await?;
+        let affected = match &change {
+            CapabilityChange::Grant { function, pattern } => {
+                grant(&mut tx, function, pattern, now).await?;
+                1
+            }
+            CapabilityChange::Revoke { function, pattern } => {
+                sqlx::query("DELETE FROM grants WHERE function = $1 AND pattern = $2")
+                    .bind(function)
+                    .bind(pattern)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+            CapabilityChange::SetConfig {
+                function,
+                key,
+                value,
+            } => {
+                set_config(&mut tx, function, key, value, now).await?;
+                1
+            }
+            CapabilityChange::UnsetConfig { function, key } => {
+                sqlx::query("DELETE FROM function_config WHERE function = $1 AND key = $2")
+                    .bind(function)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+            CapabilityChange::SetSecret {
+                function,
+                name,
+                sealed,
+            } => {
+                set_secret(&mut tx, function, name, sealed, now).await?;
+                1
+            }
+            CapabilityChange::UnsetSecret { function, name } => {
+                sqlx::query("DELETE FROM secrets WHERE function = $1 AND name = $2")
+                    .bind(function)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+            CapabilityChange::Replace {
+                function,
+                grants,
+                config,
+                secrets,
+            } => {
+                // Two replaces at once would each delete only the rows committed before it began,
+                // and leave the union of both sets: they take turns, and each statement after the
+                // lock sees what the other committed.
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(format!("keel.capabilities\u{1f}{function}"))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM grants WHERE function = $1")
+                    .bind(function)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM function_config WHERE function = $1")
+                    .bind(function)
+                    .execute(&mut *tx)
+                    .await?;
+                for pattern in grants {
+                    grant(&mut tx, function, pattern, now).await?;
+                }
+                for (key, value) in config {
+                    set_config(&mut tx, function, key, value, now).await?;
+                }
+                for (name, sealed) in secrets {
+                    set_secret(&mut tx, function, name, sealed, now).await?;
+                }
+                1
+            }
+        };
+        tx.commit().await?;
+        Ok(affected > 0)
     }
 
+    /// What `function` holds, in one query.
     pub(crate) async fn holdings(&self, function: &str) -> Result<Holdings> {
-        Err(Error::Unsupported("holdings"))
+        Ok(self.held(function, false).await?.1)
     }
 
+    /// The active module of activity `function` and what the function holds, in one query: what
+    /// every attempt of an unversioned activity call reads.
     pub(crate) async fn activity_setup(
         &self,
         function: &str,
     ) -> Result<(Option<String>, Holdings)> {
-        Err(Error::Unsupported("activity_setup"))
+        self.held(function, true).await
     }
 
-    pub(crate) async fn all_grants(&self) -> Result<Vec<(String, String)>> {
-        Err(Error::Unsupported("all_grants"))
+    async fn held(&self, function: &str, active: bool) -> Result<(Option<String>, Holdings)> {
+        let rows = sqlx::query(
+            "SELECT 'g', pattern, NULL::text, NULL::bytea, NULL::bytea FROM grants
+                 WHERE function = $1
+             UNION ALL SELECT 'c', key, value, NULL, NULL FROM function_config WHERE function = $1
+             UNION ALL SELECT 's', name, key_id, nonce, ciphertext FROM secrets WHERE function = $1
+             UNION ALL SELECT 'a', digest, NULL, NULL, NULL FROM functions
+                 WHERE $2 AND name = $1 AND kind = 'activity' AND active = 1",
+        )
+        .bind(function)
+        .bind(active)
+        .fetch_all(self.pool())
+        .await?;
+        let mut held = Holdings::default();
+        let mut digest = None;
+        for r in &rows {
+            let kind: String = r.try_get(0)?;
+            let name: String = r.try_get(1)?;
+            let text: Option<String> = r.try_get(2)?;
+            let nonce: Option<Vec<u8>> = r.try_get(3)?;
+            let ciphertext: Option<Vec<u8>> = r.try_get(4)?;
+            match (kind.as_str(), text, nonce, ciphertext) {
+                ("g", ..) => held.grants.push(name),
+                ("c", Some(value), ..) => {
+                    held.config.insert(name, value);
+                }
+                ("a", ..) => digest = Some(name),
+                ("s", Some(key_id), Some(nonce), Some(ciphertext)) => {
+                    held.secrets.insert(
+                        name,
+                        Sealed {
+                            key_id,
+                            nonce,
+                            ciphertext,
+                        },
+                    );
+                }
+                (kind, ..) => {
+                    return Err(Error::Corrupt {
+                        what: "capabilities",
+                        message: format!("row of kind {kind:?} for {name:?} has NULL columns"),
+                    });
+                }
+            }
+        }
+        // Rust's order, byte by byte, as on SQLite.
+        held.grants.sort();
+        Ok((digest, held))
     }
+
+    /// Every grant, as `(function, pattern)`, ordered (byte by byte, as SQLite orders text).
+    pub(crate) async fn all_grants(&self) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT function, pattern FROM grants
+             ORDER BY function COLLATE \"C\", pattern COLLATE \"C\"",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+async fn grant(conn: &mut PgConnection, function: &str, pattern: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO grants (function, pattern, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (function, pattern) DO NOTHING",
+    )
+    .bind(function)
+    .bind(pattern)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn set_config(
+    conn: &mut PgConnection,
+    function: &str,
+    key: &str,
+    value: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO function_config (function, key, value, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (function, key) DO UPDATE SET value = excluded.value,
+             updated_at = excluded.updated_at",
+    )
+    .bind(function)
+    .bind(key)
+    .bind(value)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn set_secret(
+    conn: &mut PgConnection,
+    function: &str,
+    name: &str,
+    sealed: &Sealed,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO secrets (function, name, key_id, nonce, ciphertext, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (function, name) DO UPDATE SET key_id = excluded.key_id,
+             nonce = excluded.nonce, ciphertext = excluded.ciphertext,
+             updated_at = excluded.updated_at",
+    )
+    .bind(function)
+    .bind(name)
+    .bind(&sealed.key_id)
+    .bind(&sealed.nonce)
+    .bind(&sealed.ciphertext)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
