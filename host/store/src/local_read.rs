@@ -81,7 +81,10 @@ mod tests {
     #[tokio::test]
     async fn reads_see_every_committed_write_and_reuse_their_connections() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::Store::open(&dir.path().join("k.db")).await.unwrap();
+        let changed = std::sync::Arc::new(tokio::sync::Notify::new());
+        let store = crate::sqlite::Sqlite::open(&dir.path().join("k.db"), changed)
+            .await
+            .unwrap();
         assert_eq!(store.due_work(0, 10).await.unwrap(), (0, 0));
         store
             .create_instance(
@@ -100,7 +103,7 @@ mod tests {
         assert_eq!(store.due_work(5, 10).await.unwrap(), (1, 0));
         assert_eq!(store.due_work(4, 10).await.unwrap(), (0, 0));
         assert_eq!(store.next_due(4).await.unwrap(), Some(5));
-        let idle = store.local.idle.lock().unwrap().len();
+        let idle = store.local().idle.lock().unwrap().len();
         assert_eq!(idle, 1, "one connection served every read");
     }
 

@@ -62,6 +62,11 @@ impl Sqlite {
         &self.pool
     }
 
+    #[cfg(test)]
+    pub(crate) fn local(&self) -> &local_read::LocalReads {
+        &self.local
+    }
+
     /// Runs a short read on the calling thread (see [`local_read`]).
     pub(crate) fn read_here<T>(
         &self,

@@ -4,11 +4,11 @@ use keel_store::Store;
 use sqlx::Connection;
 
 /// A store for one test, with what must live as long as it.
-pub struct TestStore {
+pub(crate) struct TestStore {
     /// The store.
-    pub store: Store,
+    pub(crate) store: Store,
     /// `"sqlite"` or `"postgres"`, for assertion messages.
-    pub backend: &'static str,
+    pub(crate) backend: &'static str,
     /// The SQLite file's directory (`None` on PostgreSQL, whose database outlives the test inside
     /// the throwaway cluster).
     dir: Option<tempfile::TempDir>,
@@ -19,20 +19,20 @@ pub struct TestStore {
 impl TestStore {
     /// The SQLite file, on SQLite.
     #[allow(dead_code, reason = "not every test file uses it")]
-    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+    pub(crate) fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         self.dir.as_ref().map(|d| d.path().join("keel.db"))
     }
 
     /// The database's URL, on PostgreSQL.
     #[allow(dead_code, reason = "not every test file uses it")]
-    pub fn postgres_url(&self) -> Option<String> {
+    pub(crate) fn postgres_url(&self) -> Option<String> {
         self.url.clone()
     }
 }
 
 /// A fresh store on every backend this run tests: SQLite, and PostgreSQL when `KEEL_TEST_POSTGRES`
 /// is set. A PostgreSQL that is asked for and cannot be reached fails the test; it is never skipped.
-pub async fn stores() -> Vec<TestStore> {
+pub(crate) async fn stores() -> Vec<TestStore> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let sqlite = Store::open(&dir.path().join("keel.db"))
         .await
