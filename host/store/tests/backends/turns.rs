@@ -998,3 +998,41 @@ async fn s_send(s: &Store, id: &str, at: u64) {
 async fn s_history_len(s: &Store, id: &str) -> usize {
     s.history(id).await.unwrap().len()
 }
+
+#[tokio::test]
+async fn two_stores_starting_one_id_at_once_create_it_once() {
+    for t in stores().await {
+        let b = t.backend;
+        let other = t.reopen().await;
+        for n in 0..20 {
+            let id = format!("s{n}");
+            let policy = StartPolicy {
+                use_running: n % 2 == 0,
+                event: None,
+            };
+            let one = tokio::spawn({
+                let (s, i, p) = (t.store.clone(), new_instance(&id, "Hello"), policy.clone());
+                async move { s.start_instance(i, 10, p).await }
+            });
+            let two = tokio::spawn({
+                let (s, i) = (other.clone(), new_instance(&id, "Hello"));
+                async move { s.start_instance(i, 10, policy).await }
+            });
+            let results = [one.await.unwrap(), two.await.unwrap()];
+            let created = results
+                .iter()
+                .filter(|r| matches!(r, Ok(Started::Created)))
+                .count();
+            assert_eq!(created, 1, "{b}: {results:?}");
+            // The other start found it: running (use-existing) or a conflict, never another error.
+            assert!(
+                results.iter().all(|r| match r {
+                    Ok(_) => true,
+                    Err(e) => n % 2 == 1 && matches!(e, Error::Conflict(_)),
+                }),
+                "{b}: {results:?}"
+            );
+            assert_eq!(messages(&t.store, &id, 10).await, [Message::Start], "{b}");
+        }
+    }
+}
