@@ -12,7 +12,7 @@ pub(crate) struct TestStore {
     /// The SQLite file's directory (`None` on PostgreSQL, whose database outlives the test inside
     /// the throwaway cluster).
     dir: Option<tempfile::TempDir>,
-    /// The PostgreSQL database's URL.
+    /// The PostgreSQL database's URL (`None` on SQLite).
     url: Option<String>,
 }
 
@@ -27,6 +27,20 @@ impl TestStore {
     #[allow(dead_code, reason = "not every test file uses it")]
     pub(crate) fn postgres_url(&self) -> Option<String> {
         self.url.clone()
+    }
+
+    /// A second store on the same database, as another process would open it (its own pool, or its
+    /// own SQLite writer on the same file).
+    pub(crate) async fn reopen(&self) -> Store {
+        match (&self.url, &self.dir) {
+            (Some(url), _) => Store::connect_postgres(url)
+                .await
+                .expect("PostgreSQL store connects again"),
+            (None, Some(dir)) => Store::open(&dir.path().join("keel.db"))
+                .await
+                .expect("SQLite store opens again"),
+            (None, None) => unreachable!("a test store has a file or a URL"),
+        }
     }
 }
 
