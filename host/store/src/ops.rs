@@ -111,7 +111,7 @@ impl TurnCommit {
     /// instance's lease may leave messages that arrived meanwhile, and messages, children, a next
     /// execution or work items not leased to the committer are new work. A turn on an activity's
     /// result whose new work items all go to the committing worker leaves nothing to poll for.
-    fn wakes_workers(&self) -> bool {
+    pub(crate) fn wakes_workers(&self) -> bool {
         let leased = self.claim_work.map_or(0, |(_, count)| count);
         self.finishes.is_none()
             || !self.messages.is_empty()

@@ -18,6 +18,7 @@ mod maintenance;
 mod ops;
 mod parking;
 mod read;
+mod rows;
 mod stats;
 mod work_items;
 

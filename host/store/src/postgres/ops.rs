@@ -1,20 +1,28 @@
-//! PostgreSQL: Starting instances, sending messages, claiming and releasing instances, and committing turns.
-//! Not written yet: each operation fails with [`Error::Unsupported`].
+//! PostgreSQL: starting instances, sending messages, claiming and releasing instances, committing
+//! turns, renewing leases and purging (SQLite's `ops.rs`), each one transaction.
+//!
+//! The step path's checks hold when it commits, although other processes write at once: a claim
+//! locks the instances it leases `FOR NO KEY UPDATE SKIP LOCKED` (two claimers never lease one
+//! instance, nor wait for each other); a turn's commit updates its instance under the conditions it
+//! depends on (lease, history length, execution, run), which PostgreSQL evaluates on the row's
+//! newest version once it holds the row's lock, and only then writes the rest; a turn that also
+//! finishes an activity's work item locks it after the instance. Instances are always locked before
+//! work items. Row locks that do not delete take `NO KEY UPDATE`, which a message to the instance
+//! (`FOR KEY SHARE`, see `rows.rs`) does not wait for.
 
-#![allow(unused_imports, unused_variables)]
+use std::sync::LazyLock;
 
-use std::collections::HashMap;
-
-use keel_core::history::HistoryEvent;
+use sqlx::PgConnection;
 
 use super::Postgres;
+use super::instances::claimable_instances;
+use super::rows::{insert_instance, insert_message};
 use crate::{
-    AfterFailure, CapabilityChange, Error, FinishWorkItem, Finished, FunctionRow, HistoryRecord,
-    Holdings, Instance, InstanceFilter, Message, ModuleRow, MoveInstance, MoveRefused, NewInstance,
-    OutMessage, Result, Rewound, StartPolicy, Started, Status, TurnCommit, TurnFailed, WorkItem,
+    Error, Incarnation, Message, NewInstance, OutMessage, Result, StartPolicy, Started, Status,
+    TurnCommit, WorkItem, json_text, to_i64,
 };
+use keel_core::history::{Failure, HistoryEvent};
 
-#[allow(unused_variables, reason = "stubs until each operation lands")]
 impl Postgres {
     pub(crate) async fn start_instance(
         &self,
@@ -22,15 +30,29 @@ impl Postgres {
         now: u64,
         policy: StartPolicy,
     ) -> Result<Started> {
-        Err(Error::Unsupported("start_instance"))
+        let mut tx = self.pool().begin().await?;
+        let started = super::rows::start_instance(&mut tx, &instance, now, &policy).await?;
+        super::wake_workers(&mut tx).await?;
+        tx.commit().await?;
+        Ok(started)
     }
 
     pub(crate) async fn create_instance(&self, instance: NewInstance, now: u64) -> Result<()> {
-        Err(Error::Unsupported("create_instance"))
+        let mut tx = self.pool().begin().await?;
+        super::rows::create_instance(&mut tx, &instance, now).await?;
+        super::wake_workers(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(crate) async fn send(&self, messages: Vec<OutMessage>) -> Result<()> {
-        Err(Error::Unsupported("send"))
+        let mut tx = self.pool().begin().await?;
+        for m in &messages {
+            insert_message(&mut tx, m).await?;
+        }
+        super::wake_workers(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(crate) async fn claim_instances(
@@ -40,15 +62,50 @@ impl Postgres {
         until: u64,
         limit: u32,
     ) -> Result<Vec<String>> {
-        Err(Error::Unsupported("claim_instances"))
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH claimed AS ({} LIMIT $4 FOR NO KEY UPDATE OF i SKIP LOCKED)
+                 UPDATE instances SET locked_by = $1, locked_until = $2
+                 FROM claimed WHERE instances.id = claimed.id
+                 RETURNING instances.id",
+                claimable_instances("$3")
+            )
+        });
+        let mut tx = self.pool().begin().await?;
+        let ids = sqlx::query_scalar(&SQL)
+            .bind(owner)
+            .bind(to_i64(until))
+            .bind(to_i64(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ids)
     }
 
     pub(crate) async fn release_instance(&self, id: &str, owner: &str) -> Result<()> {
-        Err(Error::Unsupported("release_instance"))
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE instances SET locked_by = NULL, locked_until = NULL
+             WHERE id = $1 AND locked_by = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        super::wake_workers(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(crate) async fn commit_turn(&self, commit: TurnCommit) -> Result<Vec<WorkItem>> {
-        Err(Error::Unsupported("commit_turn"))
+        let mut tx = self.pool().begin().await?;
+        let claimed = commit_turn(&mut tx, &commit).await?;
+        if commit.wakes_workers() {
+            super::wake_workers(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     pub(crate) async fn renew_leases(
@@ -58,10 +115,232 @@ impl Postgres {
         instances: Vec<String>,
         work_items: Vec<i64>,
     ) -> Result<()> {
-        Err(Error::Unsupported("renew_leases"))
+        let mut tx = self.pool().begin().await?;
+        // Instances before work items, the order every transaction locks them in.
+        sqlx::query("UPDATE instances SET locked_until = $1 WHERE locked_by = $2 AND id = ANY($3)")
+            .bind(to_i64(until))
+            .bind(owner)
+            .bind(&instances)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE work_items SET locked_until = $1 WHERE locked_by = $2 AND id = ANY($3)",
+        )
+        .bind(to_i64(until))
+        .bind(owner)
+        .bind(&work_items)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(crate) async fn purge(&self, id: &str) -> Result<bool> {
-        Err(Error::Unsupported("purge"))
+        let mut tx = self.pool().begin().await?;
+        let gone = super::rows::purge(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(gone)
     }
+}
+
+/// Commits turn `c` in the transaction `conn` is in (SQLite's `commit_turn`, statement by
+/// statement); returns the work items leased to the committing worker.
+async fn commit_turn(conn: &mut PgConnection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
+    let new_len = c.expected_len as usize + c.events.len();
+    // The UPDATE locks the instance row and, if another transaction changed it meanwhile, evaluates
+    // its conditions again on the committed row: the lease, history length, execution and run it
+    // checks hold until this transaction ends.
+    let update = if c.finishes.is_some() {
+        // Not leased by anyone: a turn that claimed it (for another message) has the guest's state
+        // from the store and runs on its own; this one then fails and the result goes to the inbox.
+        "UPDATE instances SET history_len = $1, status = $2, output = COALESCE($3, output),
+             failure = COALESCE($4, failure), custom_status = COALESCE($5, custom_status),
+             updated_at = $6, locked_by = NULL, locked_until = NULL, turn_failures = 0,
+             not_before = NULL
+         WHERE id = $7 AND execution = $8 AND history_len = $9
+           AND run IS NOT DISTINCT FROM $11
+           AND (locked_by IS NULL OR locked_until < $6) AND status = 'Running'
+           AND (not_before IS NULL OR not_before <= $6) AND $10::TEXT IS NOT NULL"
+    } else {
+        "UPDATE instances SET history_len = $1, status = $2, output = COALESCE($3, output),
+             failure = COALESCE($4, failure), custom_status = COALESCE($5, custom_status),
+             updated_at = $6, locked_by = NULL, locked_until = NULL, turn_failures = 0,
+             not_before = NULL
+         WHERE id = $7 AND execution = $8 AND history_len = $9 AND locked_by = $10
+           AND run IS NOT DISTINCT FROM $11"
+    };
+    let updated = sqlx::query(update)
+        .bind(i64::try_from(new_len).unwrap_or(i64::MAX))
+        .bind(c.status.as_str())
+        .bind(c.output.as_ref().map(json_text))
+        .bind(c.failure.as_ref().map(json_text))
+        .bind(c.custom_status.as_ref().map(json_text))
+        .bind(to_i64(c.now))
+        .bind(&c.instance)
+        .bind(i64::from(c.execution))
+        .bind(i64::from(c.expected_len))
+        .bind(&c.owner)
+        .bind(c.run.as_deref())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if updated != 1 {
+        return Err(Error::Conflict(format!(
+            "instance {} changed while its turn ran (lease lost, history moved on, or id started again)",
+            c.instance
+        )));
+    }
+    if let Some(work_item) = c.finishes {
+        // Locked after its instance, as everywhere.
+        let done = sqlx::query("DELETE FROM work_items WHERE id = $1 AND locked_by = $2")
+            .bind(work_item)
+            .bind(&c.owner)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if done != 1 {
+            return Err(Error::Conflict(format!(
+                "the work item of the result for instance {} is no longer leased to this worker",
+                c.instance
+            )));
+        }
+    }
+    if !c.events.is_empty() {
+        let events: Vec<String> = c.events.iter().map(json_text).collect();
+        sqlx::query(
+            "INSERT INTO history (instance, execution, seq, event, recorded_at)
+             SELECT $1, $2, $3 + e.n - 1, e.event, $5
+             FROM UNNEST($4::TEXT[]) WITH ORDINALITY AS e(event, n)",
+        )
+        .bind(&c.instance)
+        .bind(i64::from(c.execution))
+        .bind(i64::from(c.expected_len))
+        .bind(&events)
+        .bind(to_i64(c.now))
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !c.consumed.is_empty() {
+        sqlx::query("DELETE FROM inbox WHERE id = ANY($1)")
+            .bind(&c.consumed)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let (lease_until, lease_count) = c.claim_work.unwrap_or((0, 0));
+    let mut claimed = Vec::new();
+    for (index, w) in c.work_items.iter().enumerate() {
+        let lease = index < lease_count;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO work_items (instance, execution, task_id, name, input, options, attempt,
+                                     first_at, visible_at, locked_by, locked_until, deliveries)
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(&c.instance)
+        .bind(i64::from(c.execution))
+        .bind(i64::from(w.task_id))
+        .bind(&w.name)
+        .bind(json_text(&w.input))
+        .bind(json_text(&w.options))
+        .bind(to_i64(c.now))
+        .bind(lease.then_some(c.owner.as_str()))
+        .bind(lease.then_some(to_i64(lease_until)))
+        .bind(i64::from(lease))
+        .fetch_one(&mut *conn)
+        .await?;
+        if lease {
+            claimed.push(WorkItem {
+                id,
+                instance: c.instance.clone(),
+                execution: c.execution,
+                task_id: w.task_id,
+                name: w.name.clone(),
+                input: w.input.clone(),
+                options: w.options.clone(),
+                attempt: 1,
+                first_at: c.now,
+                deliveries: 1,
+                run: c.run.clone(),
+            });
+        }
+    }
+    for m in &c.messages {
+        insert_message(conn, m).await?;
+    }
+    for child in &c.children {
+        start_child(conn, c, child).await?;
+    }
+    if c.status.is_terminal() && c.status != Status::Failed {
+        // Nothing can consume these any more. A failed instance keeps them: a rewind brings it back
+        // to the timers, results and activities it was waiting for (none of them runs meanwhile).
+        sqlx::query("DELETE FROM inbox WHERE instance = $1")
+            .bind(&c.instance)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM work_items WHERE instance = $1 AND locked_by IS NULL")
+            .bind(&c.instance)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(input) = &c.next_execution {
+        let next = c.execution + 1;
+        sqlx::query(
+            "UPDATE instances SET execution = $1, history_len = 0, input = $2, output = NULL,
+                 failure = NULL
+             WHERE id = $3",
+        )
+        .bind(i64::from(next))
+        .bind(json_text(input))
+        .bind(&c.instance)
+        .execute(&mut *conn)
+        .await?;
+        insert_message(
+            conn,
+            &OutMessage {
+                instance: c.instance.clone(),
+                execution: Some(next),
+                incarnation: Incarnation::Any,
+                message: Message::Start,
+                visible_at: c.now,
+            },
+        )
+        .await?;
+    }
+    Ok(claimed)
+}
+
+/// Starts a sub-orchestration, or tells the parent at once why it could not be started: an id that
+/// any instance holds, ended or not (the insert finds it taken, even by a start not yet committed,
+/// whose end it waits for).
+async fn start_child(
+    conn: &mut PgConnection,
+    parent: &TurnCommit,
+    child: &NewInstance,
+) -> Result<()> {
+    if insert_instance(conn, child, parent.now).await? {
+        return Ok(());
+    }
+    let task_id = child.parent.as_ref().map(|p| p.task_id).unwrap_or_default();
+    insert_message(
+        conn,
+        &OutMessage {
+            instance: parent.instance.clone(),
+            execution: Some(parent.execution),
+            // In the parent's own commit, which is conditional on its incarnation.
+            incarnation: Incarnation::Any,
+            message: Message::Deliver {
+                event: HistoryEvent::SubOrchestrationFailed {
+                    id: task_id,
+                    failure: Failure::new(
+                        "InstanceExists",
+                        format!(
+                            "cannot start sub-orchestration: instance {} already exists",
+                            child.id
+                        ),
+                    ),
+                },
+            },
+            visible_at: parent.now,
+        },
+    )
+    .await
 }
