@@ -187,7 +187,7 @@ pub(super) fn start_instance(
 
 /// A new incarnation's run token: 64 random bits as 16 hex digits. A v4 UUID's two halves have their
 /// fixed version and variant bits in different places, so their XOR is 64 random bits.
-pub(crate) fn new_run() -> String {
+fn new_run() -> String {
     let (high, low) = uuid::Uuid::new_v4().as_u64_pair();
     format!("{:016x}", high ^ low)
 }

@@ -6,13 +6,14 @@
 //! ([`plan_rewind`], [`started_by`]); only the SQL is here. Each write is one transaction that locks
 //! the rows it checks (`SELECT ... FOR UPDATE`, instances before work items) before it checks them,
 //! so that the check still holds when it commits although other processes write meanwhile.
+//! A write refused after its rows were locked rolls back explicitly, so that the locks go at once
+//! (a dropped transaction's `ROLLBACK` waits for the pool to touch its connection again).
 
 use sqlx::{PgConnection, Row};
 
 use super::Postgres;
-use super::work_items::insert_message;
+use super::rows::{insert_instance, insert_message, purge};
 use crate::maintenance::{FailedChild, plan_rewind, started_by};
-use crate::rows::new_run;
 use crate::{
     Error, Incarnation, Message, MoveInstance, MoveRefused, NewInstance, OutMessage, Result,
     Rewound, Status, json_text, parse_json, to_i64,
@@ -55,6 +56,7 @@ impl Postgres {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
+            tx.rollback().await?;
             return Ok(Err(MoveRefused::Changed));
         };
         let execution: i64 = row.try_get(0)?;
@@ -68,9 +70,11 @@ impl Postgres {
             || module != m.from
             || ended != Ok(false)
         {
+            tx.rollback().await?;
             return Ok(Err(MoveRefused::Changed));
         }
         if locked_until.is_some_and(|until| until > to_i64(m.now)) {
+            tx.rollback().await?;
             return Ok(Err(MoveRefused::Busy));
         }
         let event = HistoryEvent::ExecutionUpgraded {
@@ -110,6 +114,7 @@ impl Postgres {
             .await?;
             let Some(row) = row else {
                 if top {
+                    tx.rollback().await?;
                     return Ok(None);
                 }
                 continue;
@@ -120,6 +125,7 @@ impl Postgres {
             let run: Option<String> = row.try_get(3)?;
             if status != Status::Failed.as_str() {
                 if top {
+                    tx.rollback().await?;
                     return Err(Error::Conflict(format!(
                         "instance {instance} is {status}; only a failed instance can be rewound"
                     )));
@@ -307,14 +313,7 @@ async fn retry_child(
                     return Ok(status == Status::Failed.as_str());
                 }
             } else {
-                Failure::new(
-                    "InstanceExists",
-                    format!(
-                        "cannot start sub-orchestration again: instance {} already exists and is \
-                         not the one this task started",
-                        child.instance
-                    ),
-                )
+                taken(child)
             }
         }
         None => {
@@ -334,10 +333,14 @@ async fn retry_child(
                         name: child.name.clone(),
                         module,
                         input: child.input.clone(),
-                        parent: Some(parent),
+                        parent: Some(parent.clone()),
                     };
-                    insert_instance(conn, &start, now).await?;
-                    return Ok(false);
+                    if insert_instance(conn, &start, now).await? {
+                        return Ok(false);
+                    }
+                    // Another transaction started an instance under the id since it was read: as
+                    // if it had held the id already.
+                    taken(child)
                 }
                 None => Failure::new(
                     "OrchestratorNotFound",
@@ -366,55 +369,16 @@ async fn retry_child(
     Ok(false)
 }
 
-/// Inserts a new instance under a free id and queues its start: SQLite's `create_instance` where no
-/// instance holds the id (one that inserts it meanwhile makes this fail on the primary key).
-///
-/// Kept here until the PostgreSQL row helpers shared by every write land in one place.
-async fn insert_instance(conn: &mut PgConnection, inst: &NewInstance, now: u64) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO instances (id, name, execution, status, module, input, parent, created_at,
-                                updated_at, history_len, run)
-         VALUES ($1, $2, 1, 'Pending', $3, $4, $5, $6, $6, 0, $7)",
+/// The failure of a sub-orchestration task whose id another instance holds.
+fn taken(child: &FailedChild) -> Failure {
+    Failure::new(
+        "InstanceExists",
+        format!(
+            "cannot start sub-orchestration again: instance {} already exists and is not the one \
+             this task started",
+            child.instance
+        ),
     )
-    .bind(&inst.id)
-    .bind(&inst.name)
-    .bind(&inst.module)
-    .bind(json_text(&inst.input))
-    .bind(inst.parent.as_ref().map(json_text))
-    .bind(to_i64(now))
-    .bind(new_run())
-    .execute(&mut *conn)
-    .await?;
-    insert_message(
-        conn,
-        &OutMessage {
-            instance: inst.id.clone(),
-            execution: Some(1),
-            incarnation: Incarnation::Any,
-            message: Message::Start,
-            visible_at: now,
-        },
-    )
-    .await
-}
-
-/// Deletes an instance with its history, inbox and work items, as SQLite's `rows::purge`. False if
-/// it did not exist.
-///
-/// Kept here until the PostgreSQL row helpers shared by every write land in one place.
-async fn purge(conn: &mut PgConnection, id: &str) -> Result<bool> {
-    for table in ["history", "inbox", "work_items"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE instance = $1"))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    let gone = sqlx::query("DELETE FROM instances WHERE id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    Ok(gone == 1)
 }
 
 /// Appends `event` at `seq` of an execution's history.

@@ -27,6 +27,7 @@ impl Postgres {
         .map(|r| r.try_get(0))
         .transpose()?;
         let Some(failures) = failures else {
+            tx.rollback().await?;
             return Ok(AfterFailure::NotLeased);
         };
         let failures = u32::try_from(failures).unwrap_or(u32::MAX);
@@ -75,6 +76,7 @@ impl Postgres {
         .await?
         .rows_affected();
         if done != 1 {
+            tx.rollback().await?;
             return Ok(false);
         }
         // Its waiting messages can be claimed again.

@@ -9,14 +9,21 @@
 //! taken. Finishing an attempt is conditional on the lease, like SQLite's: it locks the waiting
 //! instance's row first (the one lock order of every write: instances, then work items), then
 //! deletes or reschedules the item only if it is still leased to the worker.
+//!
+//! A write that ends up changing nothing (a lost lease) rolls back explicitly rather than by
+//! dropping its transaction: a dropped transaction's `ROLLBACK` reaches the server only when the pool
+//! next touches its connection, and until then its row locks would make other workers' claims skip
+//! those rows.
 
-use sqlx::{PgConnection, Row};
+use std::sync::LazyLock;
+
+use sqlx::Row;
+
+use super::instances::claimable_work_items;
+use super::rows::insert_message;
 
 use super::Postgres;
-use crate::{
-    FinishWorkItem, Finished, Incarnation, OutMessage, Result, WorkItem, json_text, parse_json,
-    to_i64, to_u32, to_u64,
-};
+use crate::{FinishWorkItem, Finished, Result, WorkItem, parse_json, to_i64, to_u32, to_u64};
 
 impl Postgres {
     pub(crate) async fn claim_work_items(
@@ -26,34 +33,33 @@ impl Postgres {
         until: u64,
         limit: u32,
     ) -> Result<Vec<WorkItem>> {
-        // The claimable rows are SQLite's `claimable_work_items`; the outer query orders what the
-        // update returns, which PostgreSQL leaves unordered.
-        let rows = sqlx::query(
-            "WITH due AS (
-                 SELECT w.id FROM work_items w
-                 WHERE w.visible_at <= $3 AND (w.locked_until IS NULL OR w.locked_until < $3)
-                   AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = w.instance
-                                   AND i.status = 'Failed')
-                 ORDER BY w.visible_at, w.id LIMIT $4
-                 FOR UPDATE OF w SKIP LOCKED
-             ), claimed AS (
-                 UPDATE work_items w SET locked_by = $1, locked_until = $2,
-                                         deliveries = w.deliveries + 1
-                 FROM due WHERE w.id = due.id
-                 RETURNING w.id, w.instance, w.execution, w.task_id, w.name, w.input, w.options,
-                           w.attempt, w.first_at, w.deliveries, w.visible_at
-             )
-             SELECT c.id, c.instance, c.execution, c.task_id, c.name, c.input, c.options,
-                    c.attempt, c.first_at, c.deliveries,
-                    (SELECT run FROM instances i WHERE i.id = c.instance)
-             FROM claimed c ORDER BY c.visible_at, c.id",
-        )
-        .bind(owner)
-        .bind(to_i64(until))
-        .bind(to_i64(now))
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
+        // The claimable rows are those `due_work` counts; the outer query orders what the update
+        // returns, which PostgreSQL leaves unordered.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH due AS (
+                     {} ORDER BY w.visible_at, w.id LIMIT $4 FOR NO KEY UPDATE OF w SKIP LOCKED
+                 ), claimed AS (
+                     UPDATE work_items w SET locked_by = $1, locked_until = $2,
+                                             deliveries = w.deliveries + 1
+                     FROM due WHERE w.id = due.id
+                     RETURNING w.id, w.instance, w.execution, w.task_id, w.name, w.input,
+                               w.options, w.attempt, w.first_at, w.deliveries, w.visible_at
+                 )
+                 SELECT c.id, c.instance, c.execution, c.task_id, c.name, c.input, c.options,
+                        c.attempt, c.first_at, c.deliveries,
+                        (SELECT run FROM instances i WHERE i.id = c.instance)
+                 FROM claimed c ORDER BY c.visible_at, c.id",
+                claimable_work_items("$3")
+            )
+        });
+        let rows = sqlx::query(&SQL)
+            .bind(owner)
+            .bind(to_i64(until))
+            .bind(to_i64(now))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(WorkItem {
@@ -97,6 +103,7 @@ impl Postgres {
                 .await?
                 .rows_affected();
                 if changed != 1 {
+                    tx.rollback().await?;
                     return Ok(Finished::LeaseLost);
                 }
                 super::wake_workers(&mut tx).await?;
@@ -142,6 +149,7 @@ impl Postgres {
         };
         // A lost lease means another worker owns the item now: this attempt's result is dropped.
         if changed != 1 {
+            tx.rollback().await?;
             return Ok(Finished::LeaseLost);
         }
         insert_message(&mut tx, message).await?;
@@ -165,40 +173,4 @@ impl Postgres {
         tx.commit().await?;
         Ok(Finished::Committed { claimed_instance })
     }
-}
-
-/// Queues `m` for its instance, as SQLite's `rows::insert_message`: a message for an instance that
-/// no longer exists, or for an incarnation that no longer holds the id, is dropped (logged at debug
-/// level).
-///
-/// Kept here until the PostgreSQL row helpers shared by every write land in one place.
-pub(super) async fn insert_message(conn: &mut PgConnection, m: &OutMessage) -> Result<()> {
-    let (any, run) = match &m.incarnation {
-        Incarnation::Any => (true, None),
-        Incarnation::Run(run) => (false, run.as_deref()),
-    };
-    let queued = sqlx::query(
-        "INSERT INTO inbox (instance, execution, kind, message, visible_at)
-         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM instances WHERE id = $1
-                                                 AND ($6 OR run IS NOT DISTINCT FROM $7))",
-    )
-    .bind(&m.instance)
-    .bind(m.execution.map(i64::from))
-    .bind(m.message.kind())
-    .bind(json_text(&m.message))
-    .bind(to_i64(m.visible_at))
-    .bind(any)
-    .bind(run)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    if queued == 0 {
-        tracing::debug!(
-            instance = %m.instance,
-            run = ?run,
-            kind = m.message.kind(),
-            "message dropped: its instance is gone, or its id now belongs to another incarnation"
-        );
-    }
-    Ok(())
 }

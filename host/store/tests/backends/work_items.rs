@@ -11,7 +11,6 @@ use keel_store::{
     Status, Store, TurnCommit, WorkItem,
 };
 use serde_json::json;
-use sqlx::Connection;
 
 use crate::support::stores;
 
@@ -41,7 +40,11 @@ pub(crate) async fn lease(s: &Store, id: &str, owner: &str, now: u64) -> (Instan
         .claim_instances(owner, now, now + LEASE, 100)
         .await
         .expect("claim_instances");
-    assert!(claimed.iter().any(|c| c == id), "{id} claimed: {claimed:?}");
+    assert!(
+        claimed.iter().any(|c| c == id),
+        "{}: {id} claimed at {now}: {claimed:?}",
+        s.backend_name()
+    );
     for other in claimed.iter().filter(|c| *c != id) {
         s.release_instance(other, owner).await.expect("release");
     }
@@ -189,61 +192,20 @@ async fn the_items_of_a_failed_instance_are_not_claimed() {
     }
 }
 
-/// Two handles on one database, for workers of two processes.
-struct Pair {
-    a: Store,
-    b: Store,
-    backend: &'static str,
-    _dir: Option<tempfile::TempDir>,
-}
-
-/// Two store handles on one fresh database per backend (SQLite: the same file opened twice;
-/// PostgreSQL: two connections to a new database, when `KEEL_TEST_POSTGRES` is set).
-async fn pairs() -> Vec<Pair> {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("keel.db");
-    let a = Store::open(&path).await.expect("SQLite store opens");
-    let b = Store::open(&path).await.expect("SQLite store opens again");
-    let mut pairs = vec![Pair {
-        a,
-        b,
-        backend: "sqlite",
-        _dir: Some(dir),
-    }];
-    if let Some(url) = std::env::var("KEEL_TEST_POSTGRES")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        let name = format!("keel_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&url)
-            .await
-            .expect("KEEL_TEST_POSTGRES reachable");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("CREATE DATABASE");
-        let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
-        let db = format!("{base}/{name}");
-        let a = Store::connect_postgres(&db).await.expect("connects");
-        let b = Store::connect_postgres(&db).await.expect("connects again");
-        pairs.push(Pair {
-            a,
-            b,
-            backend: "postgres",
-            _dir: None,
-        });
-    }
-    pairs
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workers_claiming_at_once_from_two_handles_never_take_one_item_twice() {
     const TASKS: u32 = 40;
-    for p in pairs().await {
-        scheduled(&p.a, "i1", TASKS, 100).await;
+    for t in stores().await {
+        // A second handle on the same database, as another process opens it.
+        let other = t.reopen().await;
+        scheduled(&t.store, "i1", TASKS, 100).await;
         let mut workers = Vec::new();
         for w in 0..8 {
-            let store = if w % 2 == 0 { p.a.clone() } else { p.b.clone() };
+            let store = if w % 2 == 0 {
+                t.store.clone()
+            } else {
+                other.clone()
+            };
             workers.push(tokio::spawn(async move {
                 let owner = format!("w{w}");
                 let mut mine = Vec::new();
@@ -265,8 +227,8 @@ async fn workers_claiming_at_once_from_two_handles_never_take_one_item_twice() {
             all.extend(w.await.expect("worker"));
         }
         let distinct: HashSet<i64> = all.iter().copied().collect();
-        assert_eq!(distinct.len(), all.len(), "{}: {all:?}", p.backend);
-        assert_eq!(all.len(), TASKS as usize, "{}", p.backend);
+        assert_eq!(distinct.len(), all.len(), "{}: {all:?}", t.backend);
+        assert_eq!(all.len(), TASKS as usize, "{}", t.backend);
     }
 }
 
