@@ -220,34 +220,35 @@ pub(super) fn rewind(
 
 /// What rewinding one execution voids and runs again.
 #[derive(Debug, Default)]
-struct RewindPlan {
-    voided: Vec<u32>,
+pub(crate) struct RewindPlan {
+    /// Events the rewind voids.
+    pub(crate) voided: Vec<u32>,
     /// `(task, name, input JSON, options JSON)` of activities to schedule again.
-    tasks: Vec<(u32, String, String, String)>,
+    pub(crate) tasks: Vec<(u32, String, String, String)>,
     /// Failed sub-orchestrations to run again.
-    children: Vec<FailedChild>,
+    pub(crate) children: Vec<FailedChild>,
 }
 
 /// A sub-orchestration whose failure a rewind voids, as its parent's history started it.
 #[derive(Debug, PartialEq)]
-struct FailedChild {
+pub(crate) struct FailedChild {
     /// The parent's task waiting for it.
-    task: u32,
+    pub(crate) task: u32,
     /// Its instance id.
-    instance: String,
+    pub(crate) instance: String,
     /// Its orchestrator.
-    name: String,
+    pub(crate) name: String,
     /// Its input.
-    input: Value,
+    pub(crate) input: Value,
     /// The failure the parent got from it, which the rewind voids.
-    failure: Failure,
+    pub(crate) failure: Failure,
 }
 
 /// Whether a child row whose stored parent is `stored` is the incarnation that `parent`'s task
 /// started. The runs must be equal, NULL only to NULL, which is the rule a child's result is
 /// delivered by (`run IS ?`): a row from before run tokens existed names a parent that has none
 /// either, and is then told apart by the parent's id, execution and task alone.
-fn started_by(stored: Option<&ParentRef>, parent: &ParentRef) -> bool {
+pub(crate) fn started_by(stored: Option<&ParentRef>, parent: &ParentRef) -> bool {
     stored == Some(parent)
 }
 
@@ -339,7 +340,7 @@ fn retry_child(
     Ok(false)
 }
 
-fn plan_rewind(events: &[(u32, HistoryEvent)]) -> RewindPlan {
+pub(crate) fn plan_rewind(events: &[(u32, HistoryEvent)]) -> RewindPlan {
     // Events an earlier rewind voided no longer count.
     let voided: std::collections::HashSet<u32> = events
         .iter()

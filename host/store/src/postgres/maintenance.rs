@@ -1,45 +1,405 @@
-//! PostgreSQL: Operator changes: moving, rewinding and purging instances, deleting modules.
-//! Not written yet: each operation fails with [`Error::Unsupported`].
+//! PostgreSQL: operator changes, as SQLite's `maintenance.rs` makes them: moving an instance to
+//! another module, rewinding a failed instance, purging ended instances, deleting modules nothing
+//! uses; and the read of an instance's running children.
+//!
+//! What a rewind voids and runs again is planned by SQLite's pure functions
+//! ([`plan_rewind`], [`started_by`]); only the SQL is here. Each write is one transaction that locks
+//! the rows it checks (`SELECT ... FOR UPDATE`, instances before work items) before it checks them,
+//! so that the check still holds when it commits although other processes write meanwhile.
+//! A write refused after its rows were locked rolls back explicitly, so that the locks go at once
+//! (a dropped transaction's `ROLLBACK` waits for the pool to touch its connection again).
 
-#![allow(unused_imports, unused_variables)]
-
-use std::collections::HashMap;
-
-use keel_core::history::HistoryEvent;
+use sqlx::{PgConnection, Row};
 
 use super::Postgres;
+use super::rows::{insert_instance, insert_message, purge};
+use crate::maintenance::{FailedChild, plan_rewind, started_by};
 use crate::{
-    AfterFailure, CapabilityChange, Error, FinishWorkItem, Finished, FunctionRow, HistoryRecord,
-    Holdings, Instance, InstanceFilter, Message, ModuleRow, MoveInstance, MoveRefused, NewInstance,
-    OutMessage, Result, Rewound, StartPolicy, Started, Status, TurnCommit, TurnFailed, WorkItem,
+    Error, Incarnation, Message, MoveInstance, MoveRefused, NewInstance, OutMessage, Result,
+    Rewound, Status, json_text, parse_json, to_i64,
 };
+use keel_core::history::{Failure, HistoryEvent, ParentRef};
 
-#[allow(unused_variables, reason = "stubs until each operation lands")]
 impl Postgres {
     pub(crate) async fn running_children(
         &self,
         parent: &str,
         run: Option<&str>,
     ) -> Result<Vec<(String, Option<String>)>> {
-        Err(Error::Unsupported("running_children"))
+        // `COLLATE "C"` orders ids by their bytes, as SQLite does, whatever the database's collation.
+        let rows = sqlx::query(
+            "SELECT id, run FROM instances
+             WHERE parent IS NOT NULL AND (parent::jsonb ->> 'instance') = $1
+               AND (parent::jsonb ->> 'run') IS NOT DISTINCT FROM $2
+               AND status NOT IN ('Completed', 'Failed', 'Terminated')
+             ORDER BY id COLLATE \"C\"",
+        )
+        .bind(parent)
+        .bind(run)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     pub(crate) async fn move_instance(
         &self,
-        change: MoveInstance,
+        m: MoveInstance,
     ) -> Result<std::result::Result<(), MoveRefused>> {
-        Err(Error::Unsupported("move_instance"))
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "SELECT execution, history_len, module, status, locked_until FROM instances
+             WHERE id = $1 FOR UPDATE",
+        )
+        .bind(&m.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(Err(MoveRefused::Changed));
+        };
+        let execution: i64 = row.try_get(0)?;
+        let len: i64 = row.try_get(1)?;
+        let module: String = row.try_get(2)?;
+        let status: String = row.try_get(3)?;
+        let locked_until: Option<i64> = row.try_get(4)?;
+        let ended = status.parse::<Status>().map(Status::is_terminal);
+        if execution != i64::from(m.execution)
+            || len != i64::from(m.expected_len)
+            || module != m.from
+            || ended != Ok(false)
+        {
+            tx.rollback().await?;
+            return Ok(Err(MoveRefused::Changed));
+        }
+        if locked_until.is_some_and(|until| until > to_i64(m.now)) {
+            tx.rollback().await?;
+            return Ok(Err(MoveRefused::Busy));
+        }
+        let event = HistoryEvent::ExecutionUpgraded {
+            from: m.from.clone(),
+            to: m.to.clone(),
+            version: m.version.clone(),
+        };
+        append(&mut tx, &m.id, m.execution, m.expected_len, &event, m.now).await?;
+        sqlx::query(
+            "UPDATE instances SET module = $1, history_len = history_len + 1, updated_at = $2
+             WHERE id = $3",
+        )
+        .bind(&m.to)
+        .bind(to_i64(m.now))
+        .bind(&m.id)
+        .execute(&mut *tx)
+        .await?;
+        super::wake_workers(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Ok(()))
     }
 
+    /// See SQLite's `maintenance::rewind`: the failed instance and, in turn, the failed
+    /// sub-orchestrations it waited for, each row locked before it is read.
     pub(crate) async fn rewind(&self, id: &str, reason: &str, now: u64) -> Result<Option<Rewound>> {
-        Err(Error::Unsupported("rewind"))
+        let mut tx = self.pool().begin().await?;
+        let mut done = Rewound::default();
+        let mut pending = vec![id.to_owned()];
+        while let Some(instance) = pending.pop() {
+            let top = instance == id;
+            let row = sqlx::query(
+                "SELECT status, execution, history_len, run FROM instances WHERE id = $1
+                 FOR UPDATE",
+            )
+            .bind(&instance)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                if top {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                continue;
+            };
+            let status: String = row.try_get(0)?;
+            let execution: i64 = row.try_get(1)?;
+            let len: i64 = row.try_get(2)?;
+            let run: Option<String> = row.try_get(3)?;
+            if status != Status::Failed.as_str() {
+                if top {
+                    tx.rollback().await?;
+                    return Err(Error::Conflict(format!(
+                        "instance {instance} is {status}; only a failed instance can be rewound"
+                    )));
+                }
+                continue;
+            }
+            let rows = sqlx::query(
+                "SELECT seq, event FROM history WHERE instance = $1 AND execution = $2
+                 ORDER BY seq",
+            )
+            .bind(&instance)
+            .bind(execution)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut events = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let seq: i64 = r.try_get(0)?;
+                let event: HistoryEvent = parse_json("history event", r.try_get(1)?)?;
+                events.push((u32::try_from(seq).unwrap_or(u32::MAX), event));
+            }
+            let plan = plan_rewind(&events);
+            let execution = u32::try_from(execution).unwrap_or(u32::MAX);
+            for (task, name, input, options) in &plan.tasks {
+                sqlx::query(
+                    "INSERT INTO work_items (instance, execution, task_id, name, input, options,
+                                             attempt, first_at, visible_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+                )
+                .bind(&instance)
+                .bind(i64::from(execution))
+                .bind(i64::from(*task))
+                .bind(name)
+                .bind(input)
+                .bind(options)
+                .bind(to_i64(now))
+                .execute(&mut *tx)
+                .await?;
+                done.tasks.push(format!("{instance}/{task}"));
+            }
+            let event = HistoryEvent::ExecutionRewound {
+                reason: reason.to_owned(),
+                voided: plan.voided,
+            };
+            let len = u32::try_from(len).unwrap_or(u32::MAX);
+            append(&mut tx, &instance, execution, len, &event, now).await?;
+            sqlx::query(
+                "UPDATE instances SET status = 'Running', failure = NULL, output = NULL,
+                     history_len = history_len + 1, updated_at = $1, locked_by = NULL,
+                     locked_until = NULL
+                 WHERE id = $2",
+            )
+            .bind(to_i64(now))
+            .bind(&instance)
+            .execute(&mut *tx)
+            .await?;
+            for child in &plan.children {
+                let parent = ParentRef {
+                    instance: instance.clone(),
+                    execution,
+                    task_id: child.task,
+                    run: run.clone(),
+                };
+                if retry_child(&mut tx, child, parent, now).await? {
+                    pending.push(child.instance.clone());
+                }
+            }
+            if plan.tasks.is_empty() && plan.children.is_empty() {
+                // Nothing to wait for: the orchestrator itself failed, so give it a turn to go on.
+                insert_message(
+                    &mut tx,
+                    &OutMessage {
+                        instance: instance.clone(),
+                        execution: Some(execution),
+                        // In the same transaction as the rewind of this very row.
+                        incarnation: Incarnation::Any,
+                        message: Message::Wake,
+                        visible_at: now,
+                    },
+                )
+                .await?;
+            }
+            done.instances.push(instance);
+        }
+        super::wake_workers(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Some(done))
     }
 
     pub(crate) async fn purge_ended(&self, ids: Vec<String>) -> Result<u64> {
-        Err(Error::Unsupported("purge_ended"))
+        let mut tx = self.pool().begin().await?;
+        let mut purged = 0;
+        for id in &ids {
+            let status: Option<String> =
+                sqlx::query("SELECT status FROM instances WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
+            let ended = status
+                .and_then(|s| s.parse::<Status>().ok())
+                .is_some_and(Status::is_terminal);
+            if ended && purge(&mut tx, id).await? {
+                purged += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(purged)
     }
 
     pub(crate) async fn delete_modules(&self, digests: Vec<String>) -> Result<Vec<String>> {
-        Err(Error::Unsupported("delete_modules"))
+        let mut tx = self.pool().begin().await?;
+        let mut deleted = Vec::new();
+        for digest in &digests {
+            // The module's row, then its function rows, locked before they are counted: a deploy
+            // adding a label or function to it, or an activation of one of its functions, waits
+            // for this transaction (and then finds the module gone) or is seen by the count.
+            sqlx::query("SELECT 1 FROM modules WHERE digest = $1 FOR UPDATE")
+                .bind(digest)
+                .fetch_optional(&mut *tx)
+                .await?;
+            sqlx::query("SELECT 1 FROM functions WHERE digest = $1 FOR UPDATE")
+                .bind(digest)
+                .fetch_all(&mut *tx)
+                .await?;
+            let used: i64 = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM functions WHERE digest = $1 AND active = 1)
+                      + (SELECT COUNT(*) FROM instances WHERE module = $1
+                           AND status IN ('Pending', 'Running', 'Suspended', 'Failed'))",
+            )
+            .bind(digest)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            if used > 0 {
+                continue;
+            }
+            for table in ["functions", "labels"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE digest = $1"))
+                    .bind(digest)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let gone = sqlx::query("DELETE FROM modules WHERE digest = $1")
+                .bind(digest)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if gone == 1 {
+                deleted.push(digest.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
+}
+
+/// See SQLite's `maintenance::retry_child`: gets the failed sub-orchestration `child` of `parent`
+/// going again, and returns whether it is to be rewound in turn.
+async fn retry_child(
+    conn: &mut PgConnection,
+    child: &FailedChild,
+    parent: ParentRef,
+    now: u64,
+) -> Result<bool> {
+    let row = sqlx::query("SELECT status, parent FROM instances WHERE id = $1 FOR UPDATE")
+        .bind(&child.instance)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let failure = match row {
+        Some(row) => {
+            let status: String = row.try_get(0)?;
+            let stored: Option<String> = row.try_get(1)?;
+            let stored: Option<ParentRef> = stored
+                .map(|p| parse_json("parent reference", &p))
+                .transpose()?;
+            if started_by(stored.as_ref(), &parent) {
+                if status == Status::Terminated.as_str() {
+                    // A terminated child is not rewound, and it has already reported: the parent
+                    // gets the same failure again rather than waiting for a report that never comes.
+                    child.failure.clone()
+                } else {
+                    // A child of this task that has not failed (rewound on its own since) reports
+                    // to the parent when it ends, as it always did.
+                    return Ok(status == Status::Failed.as_str());
+                }
+            } else {
+                taken(child)
+            }
+        }
+        None => {
+            let module: Option<String> = sqlx::query(
+                "SELECT digest FROM functions WHERE name = $1 AND kind = 'orchestrator'
+                   AND active = 1",
+            )
+            .bind(&child.name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+            match module {
+                Some(module) => {
+                    let start = NewInstance {
+                        id: child.instance.clone(),
+                        name: child.name.clone(),
+                        module,
+                        input: child.input.clone(),
+                        parent: Some(parent.clone()),
+                    };
+                    if insert_instance(conn, &start, now).await? {
+                        return Ok(false);
+                    }
+                    // Another transaction started an instance under the id since it was read: as
+                    // if it had held the id already.
+                    taken(child)
+                }
+                None => Failure::new(
+                    "OrchestratorNotFound",
+                    format!("no orchestrator named {} is deployed", child.name),
+                ),
+            }
+        }
+    };
+    insert_message(
+        conn,
+        &OutMessage {
+            instance: parent.instance,
+            execution: Some(parent.execution),
+            // In the same transaction as the parent's rewind.
+            incarnation: Incarnation::Any,
+            message: Message::Deliver {
+                event: HistoryEvent::SubOrchestrationFailed {
+                    id: parent.task_id,
+                    failure,
+                },
+            },
+            visible_at: now,
+        },
+    )
+    .await?;
+    Ok(false)
+}
+
+/// The failure of a sub-orchestration task whose id another instance holds.
+fn taken(child: &FailedChild) -> Failure {
+    Failure::new(
+        "InstanceExists",
+        format!(
+            "cannot start sub-orchestration again: instance {} already exists and is not the one \
+             this task started",
+            child.instance
+        ),
+    )
+}
+
+/// Appends `event` at `seq` of an execution's history.
+async fn append(
+    conn: &mut PgConnection,
+    instance: &str,
+    execution: u32,
+    seq: u32,
+    event: &HistoryEvent,
+    now: u64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO history (instance, execution, seq, event, recorded_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(instance)
+    .bind(i64::from(execution))
+    .bind(i64::from(seq))
+    .bind(json_text(event))
+    .bind(to_i64(now))
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -1,20 +1,30 @@
-//! PostgreSQL: Claiming activity work items and recording the end of an attempt.
-//! Not written yet: each operation fails with [`Error::Unsupported`].
+//! PostgreSQL: claiming activity work items and recording the end of an attempt (its result into
+//! the orchestrator's inbox, a retry, or a redelivery after a host failure), as SQLite's
+//! `work_items.rs` does.
+//!
+//! Several workers of several processes claim at once: a claim takes its rows with
+//! `FOR UPDATE SKIP LOCKED`, so that two claims never lease one item nor wait for each other, and
+//! re-checks each row it locks (PostgreSQL re-evaluates the condition on a row changed since the
+//! statement's snapshot), so that an item another worker leased and committed meanwhile is not
+//! taken. Finishing an attempt is conditional on the lease, like SQLite's: it locks the waiting
+//! instance's row first (the one lock order of every write: instances, then work items), then
+//! deletes or reschedules the item only if it is still leased to the worker.
+//!
+//! A write that ends up changing nothing (a lost lease) rolls back explicitly rather than by
+//! dropping its transaction: a dropped transaction's `ROLLBACK` reaches the server only when the pool
+//! next touches its connection, and until then its row locks would make other workers' claims skip
+//! those rows.
 
-#![allow(unused_imports, unused_variables)]
+use std::sync::LazyLock;
 
-use std::collections::HashMap;
+use sqlx::Row;
 
-use keel_core::history::HistoryEvent;
+use super::instances::claimable_work_items;
+use super::rows::insert_message;
 
 use super::Postgres;
-use crate::{
-    AfterFailure, CapabilityChange, Error, FinishWorkItem, Finished, FunctionRow, HistoryRecord,
-    Holdings, Instance, InstanceFilter, Message, ModuleRow, MoveInstance, MoveRefused, NewInstance,
-    OutMessage, Result, Rewound, StartPolicy, Started, Status, TurnCommit, TurnFailed, WorkItem,
-};
+use crate::{FinishWorkItem, Finished, Result, WorkItem, parse_json, to_i64, to_u32, to_u64};
 
-#[allow(unused_variables, reason = "stubs until each operation lands")]
 impl Postgres {
     pub(crate) async fn claim_work_items(
         &self,
@@ -23,7 +33,50 @@ impl Postgres {
         until: u64,
         limit: u32,
     ) -> Result<Vec<WorkItem>> {
-        Err(Error::Unsupported("claim_work_items"))
+        // The claimable rows are those `due_work` counts; the outer query orders what the update
+        // returns, which PostgreSQL leaves unordered.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH due AS (
+                     {} ORDER BY w.visible_at, w.id LIMIT $4 FOR NO KEY UPDATE OF w SKIP LOCKED
+                 ), claimed AS (
+                     UPDATE work_items w SET locked_by = $1, locked_until = $2,
+                                             deliveries = w.deliveries + 1
+                     FROM due WHERE w.id = due.id
+                     RETURNING w.id, w.instance, w.execution, w.task_id, w.name, w.input,
+                               w.options, w.attempt, w.first_at, w.deliveries, w.visible_at
+                 )
+                 SELECT c.id, c.instance, c.execution, c.task_id, c.name, c.input, c.options,
+                        c.attempt, c.first_at, c.deliveries,
+                        (SELECT run FROM instances i WHERE i.id = c.instance)
+                 FROM claimed c ORDER BY c.visible_at, c.id",
+                claimable_work_items("$3")
+            )
+        });
+        let rows = sqlx::query(&SQL)
+            .bind(owner)
+            .bind(to_i64(until))
+            .bind(to_i64(now))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WorkItem {
+                    id: r.try_get(0)?,
+                    instance: r.try_get(1)?,
+                    execution: to_u32(r.try_get(2)?),
+                    task_id: to_u32(r.try_get(3)?),
+                    name: r.try_get(4)?,
+                    input: parse_json("work item input", r.try_get(5)?)?,
+                    options: parse_json("work item options", r.try_get(6)?)?,
+                    attempt: to_u32(r.try_get(7)?),
+                    first_at: to_u64(r.try_get(8)?),
+                    deliveries: to_u32(r.try_get(9)?),
+                    run: r.try_get(10)?,
+                })
+            })
+            .collect()
     }
 
     pub(crate) async fn finish_work_item(
@@ -32,6 +85,92 @@ impl Postgres {
         claim_until: Option<u64>,
         now: u64,
     ) -> Result<Finished> {
-        Err(Error::Unsupported("finish_work_item"))
+        let mut tx = self.pool().begin().await?;
+        let (id, owner, message) = match &finish {
+            FinishWorkItem::HostFailed {
+                id,
+                owner,
+                visible_at,
+            } => {
+                let changed = sqlx::query(
+                    "UPDATE work_items SET visible_at = $1, locked_by = NULL, locked_until = NULL
+                     WHERE id = $2 AND locked_by = $3",
+                )
+                .bind(to_i64(*visible_at))
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if changed != 1 {
+                    tx.rollback().await?;
+                    return Ok(Finished::LeaseLost);
+                }
+                super::wake_workers(&mut tx).await?;
+                tx.commit().await?;
+                return Ok(Finished::Committed {
+                    claimed_instance: false,
+                });
+            }
+            FinishWorkItem::Done { id, owner, message }
+            | FinishWorkItem::Retry {
+                id, owner, message, ..
+            } => (*id, owner, message),
+        };
+        // The instance first, as every write locks it before its work items: a turn committing, a
+        // purge or a rewind of it waits for this result rather than interleave with it.
+        sqlx::query("SELECT 1 FROM instances WHERE id = $1 FOR UPDATE")
+            .bind(&message.instance)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let changed = match &finish {
+            FinishWorkItem::Retry {
+                next_attempt,
+                visible_at,
+                ..
+            } => sqlx::query(
+                "UPDATE work_items SET attempt = $1, visible_at = $2, deliveries = 0,
+                     locked_by = NULL, locked_until = NULL
+                 WHERE id = $3 AND locked_by = $4",
+            )
+            .bind(i64::from(*next_attempt))
+            .bind(to_i64(*visible_at))
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected(),
+            _ => sqlx::query("DELETE FROM work_items WHERE id = $1 AND locked_by = $2")
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+        };
+        // A lost lease means another worker owns the item now: this attempt's result is dropped.
+        if changed != 1 {
+            tx.rollback().await?;
+            return Ok(Finished::LeaseLost);
+        }
+        insert_message(&mut tx, message).await?;
+        let mut claimed_instance = false;
+        if let Some(until) = claim_until {
+            let leased = sqlx::query(
+                "UPDATE instances SET locked_by = $1, locked_until = $2
+                 WHERE id = $3 AND (locked_until IS NULL OR locked_until < $4)
+                   AND status IN ('Pending', 'Running')",
+            )
+            .bind(owner)
+            .bind(to_i64(until))
+            .bind(&message.instance)
+            .bind(to_i64(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            claimed_instance = leased == 1;
+        }
+        super::wake_workers(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Finished::Committed { claimed_instance })
     }
 }
