@@ -15,87 +15,9 @@ impl Postgres {
         change: CapabilityChange,
         now: u64,
     ) -> Result<bool> {
-        let now = to_i64(now);
-        let mut tx = self.pool().begin().await?;
-        let affected = match &change {
-            CapabilityChange::Grant { function, pattern } => {
-                grant(&mut tx, function, pattern, now).await?;
-                1
-            }
-            CapabilityChange::Revoke { function, pattern } => {
-                sqlx::query("DELETE FROM grants WHERE function = $1 AND pattern = $2")
-                    .bind(function)
-                    .bind(pattern)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-            }
-            CapabilityChange::SetConfig {
-                function,
-                key,
-                value,
-            } => {
-                set_config(&mut tx, function, key, value, now).await?;
-                1
-            }
-            CapabilityChange::UnsetConfig { function, key } => {
-                sqlx::query("DELETE FROM function_config WHERE function = $1 AND key = $2")
-                    .bind(function)
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-            }
-            CapabilityChange::SetSecret {
-                function,
-                name,
-                sealed,
-            } => {
-                set_secret(&mut tx, function, name, sealed, now).await?;
-                1
-            }
-            CapabilityChange::UnsetSecret { function, name } => {
-                sqlx::query("DELETE FROM secrets WHERE function = $1 AND name = $2")
-                    .bind(function)
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-            }
-            CapabilityChange::Replace {
-                function,
-                grants,
-                config,
-                secrets,
-            } => {
-                // Two replaces at once would each delete only the rows committed before it began,
-                // and leave the union of both sets: they take turns, and each statement after the
-                // lock sees what the other committed.
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                    .bind(format!("keel.capabilities\u{1f}{function}"))
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM grants WHERE function = $1")
-                    .bind(function)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM function_config WHERE function = $1")
-                    .bind(function)
-                    .execute(&mut *tx)
-                    .await?;
-                for pattern in grants {
-                    grant(&mut tx, function, pattern, now).await?;
-                }
-                for (key, value) in config {
-                    set_config(&mut tx, function, key, value, now).await?;
-                }
-                for (name, sealed) in secrets {
-                    set_secret(&mut tx, function, name, sealed, now).await?;
-                }
-                1
-            }
-        };
-        tx.commit().await?;
+        let affected = self
+            .transaction(async |conn| change_capability(conn, &change, to_i64(now)).await)
+            .await?;
         Ok(affected > 0)
     }
 
@@ -172,6 +94,93 @@ impl Postgres {
         .fetch_all(self.pool())
         .await?)
     }
+}
+
+/// Applies `change` in the transaction `conn` is in; returns how many rows it affected (1 for
+/// the changes that always apply).
+async fn change_capability(
+    conn: &mut PgConnection,
+    change: &CapabilityChange,
+    now: i64,
+) -> Result<u64> {
+    Ok(match change {
+        CapabilityChange::Grant { function, pattern } => {
+            grant(conn, function, pattern, now).await?;
+            1
+        }
+        CapabilityChange::Revoke { function, pattern } => {
+            sqlx::query("DELETE FROM grants WHERE function = $1 AND pattern = $2")
+                .bind(function)
+                .bind(pattern)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        }
+        CapabilityChange::SetConfig {
+            function,
+            key,
+            value,
+        } => {
+            set_config(conn, function, key, value, now).await?;
+            1
+        }
+        CapabilityChange::UnsetConfig { function, key } => {
+            sqlx::query("DELETE FROM function_config WHERE function = $1 AND key = $2")
+                .bind(function)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        }
+        CapabilityChange::SetSecret {
+            function,
+            name,
+            sealed,
+        } => {
+            set_secret(conn, function, name, sealed, now).await?;
+            1
+        }
+        CapabilityChange::UnsetSecret { function, name } => {
+            sqlx::query("DELETE FROM secrets WHERE function = $1 AND name = $2")
+                .bind(function)
+                .bind(name)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        }
+        CapabilityChange::Replace {
+            function,
+            grants,
+            config,
+            secrets,
+        } => {
+            // Two replaces at once would each delete only the rows committed before it began,
+            // and leave the union of both sets: they take turns, and each statement after the
+            // lock sees what the other committed.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("keel.capabilities\u{1f}{function}"))
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM grants WHERE function = $1")
+                .bind(function)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM function_config WHERE function = $1")
+                .bind(function)
+                .execute(&mut *conn)
+                .await?;
+            for pattern in grants {
+                grant(conn, function, pattern, now).await?;
+            }
+            for (key, value) in config {
+                set_config(conn, function, key, value, now).await?;
+            }
+            for (name, sealed) in secrets {
+                set_secret(conn, function, name, sealed, now).await?;
+            }
+            1
+        }
+    })
 }
 
 async fn grant(conn: &mut PgConnection, function: &str, pattern: &str, now: i64) -> Result<()> {

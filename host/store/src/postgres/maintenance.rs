@@ -6,8 +6,8 @@
 //! ([`plan_rewind`], [`started_by`]); only the SQL is here. Each write is one transaction that locks
 //! the rows it checks (`SELECT ... FOR UPDATE`, instances before work items) before it checks them,
 //! so that the check still holds when it commits although other processes write meanwhile.
-//! A write refused after its rows were locked rolls back explicitly, so that the locks go at once
-//! (a dropped transaction's `ROLLBACK` waits for the pool to touch its connection again).
+//! A refused move or rewind returns having written nothing, and its transaction ends at once
+//! ([`Postgres::transaction`]), releasing the rows it locked.
 
 use sqlx::{PgConnection, Row};
 
@@ -47,240 +47,259 @@ impl Postgres {
         &self,
         m: MoveInstance,
     ) -> Result<std::result::Result<(), MoveRefused>> {
-        let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "SELECT execution, history_len, module, status, locked_until FROM instances
-             WHERE id = $1 FOR UPDATE",
-        )
-        .bind(&m.id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            tx.rollback().await?;
-            return Ok(Err(MoveRefused::Changed));
-        };
-        let execution: i64 = row.try_get(0)?;
-        let len: i64 = row.try_get(1)?;
-        let module: String = row.try_get(2)?;
-        let status: String = row.try_get(3)?;
-        let locked_until: Option<i64> = row.try_get(4)?;
-        let ended = status.parse::<Status>().map(Status::is_terminal);
-        if execution != i64::from(m.execution)
-            || len != i64::from(m.expected_len)
-            || module != m.from
-            || ended != Ok(false)
-        {
-            tx.rollback().await?;
-            return Ok(Err(MoveRefused::Changed));
-        }
-        if locked_until.is_some_and(|until| until > to_i64(m.now)) {
-            tx.rollback().await?;
-            return Ok(Err(MoveRefused::Busy));
-        }
-        let event = HistoryEvent::ExecutionUpgraded {
-            from: m.from.clone(),
-            to: m.to.clone(),
-            version: m.version.clone(),
-        };
-        append(&mut tx, &m.id, m.execution, m.expected_len, &event, m.now).await?;
-        sqlx::query(
-            "UPDATE instances SET module = $1, history_len = history_len + 1, updated_at = $2
-             WHERE id = $3",
-        )
-        .bind(&m.to)
-        .bind(to_i64(m.now))
-        .bind(&m.id)
-        .execute(&mut *tx)
-        .await?;
-        super::wake_workers(&mut tx).await?;
-        tx.commit().await?;
-        Ok(Ok(()))
+        self.transaction(async |conn| move_instance(conn, &m).await)
+            .await
     }
 
     /// See SQLite's `maintenance::rewind`: the failed instance and, in turn, the failed
     /// sub-orchestrations it waited for, each row locked before it is read.
     pub(crate) async fn rewind(&self, id: &str, reason: &str, now: u64) -> Result<Option<Rewound>> {
-        let mut tx = self.pool().begin().await?;
-        let mut done = Rewound::default();
-        let mut pending = vec![id.to_owned()];
-        while let Some(instance) = pending.pop() {
-            let top = instance == id;
-            let row = sqlx::query(
-                "SELECT status, execution, history_len, run FROM instances WHERE id = $1
-                 FOR UPDATE",
-            )
-            .bind(&instance)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = row else {
-                if top {
-                    tx.rollback().await?;
-                    return Ok(None);
-                }
-                continue;
-            };
-            let status: String = row.try_get(0)?;
-            let execution: i64 = row.try_get(1)?;
-            let len: i64 = row.try_get(2)?;
-            let run: Option<String> = row.try_get(3)?;
-            if status != Status::Failed.as_str() {
-                if top {
-                    tx.rollback().await?;
-                    return Err(Error::Conflict(format!(
-                        "instance {instance} is {status}; only a failed instance can be rewound"
-                    )));
-                }
-                continue;
-            }
-            let rows = sqlx::query(
-                "SELECT seq, event FROM history WHERE instance = $1 AND execution = $2
-                 ORDER BY seq",
-            )
-            .bind(&instance)
-            .bind(execution)
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut events = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let seq: i64 = r.try_get(0)?;
-                let event: HistoryEvent = parse_json("history event", r.try_get(1)?)?;
-                events.push((u32::try_from(seq).unwrap_or(u32::MAX), event));
-            }
-            let plan = plan_rewind(&events);
-            let execution = u32::try_from(execution).unwrap_or(u32::MAX);
-            for (task, name, input, options) in &plan.tasks {
-                sqlx::query(
-                    "INSERT INTO work_items (instance, execution, task_id, name, input, options,
-                                             attempt, first_at, visible_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
-                )
-                .bind(&instance)
-                .bind(i64::from(execution))
-                .bind(i64::from(*task))
-                .bind(name)
-                .bind(input)
-                .bind(options)
-                .bind(to_i64(now))
-                .execute(&mut *tx)
-                .await?;
-                done.tasks.push(format!("{instance}/{task}"));
-            }
-            let event = HistoryEvent::ExecutionRewound {
-                reason: reason.to_owned(),
-                voided: plan.voided,
-            };
-            let len = u32::try_from(len).unwrap_or(u32::MAX);
-            append(&mut tx, &instance, execution, len, &event, now).await?;
-            sqlx::query(
-                "UPDATE instances SET status = 'Running', failure = NULL, output = NULL,
-                     history_len = history_len + 1, updated_at = $1, locked_by = NULL,
-                     locked_until = NULL
-                 WHERE id = $2",
-            )
-            .bind(to_i64(now))
-            .bind(&instance)
-            .execute(&mut *tx)
-            .await?;
-            for child in &plan.children {
-                let parent = ParentRef {
-                    instance: instance.clone(),
-                    execution,
-                    task_id: child.task,
-                    run: run.clone(),
-                };
-                if retry_child(&mut tx, child, parent, now).await? {
-                    pending.push(child.instance.clone());
-                }
-            }
-            if plan.tasks.is_empty() && plan.children.is_empty() {
-                // Nothing to wait for: the orchestrator itself failed, so give it a turn to go on.
-                insert_message(
-                    &mut tx,
-                    &OutMessage {
-                        instance: instance.clone(),
-                        execution: Some(execution),
-                        // In the same transaction as the rewind of this very row.
-                        incarnation: Incarnation::Any,
-                        message: Message::Wake,
-                        visible_at: now,
-                    },
-                )
-                .await?;
-            }
-            done.instances.push(instance);
-        }
-        super::wake_workers(&mut tx).await?;
-        tx.commit().await?;
-        Ok(Some(done))
+        self.transaction(async |conn| rewind(conn, id, reason, now).await)
+            .await
     }
 
     pub(crate) async fn purge_ended(&self, ids: Vec<String>) -> Result<u64> {
-        let mut tx = self.pool().begin().await?;
-        let mut purged = 0;
-        for id in &ids {
-            let status: Option<String> =
-                sqlx::query("SELECT status FROM instances WHERE id = $1 FOR UPDATE")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|r| r.try_get(0))
-                    .transpose()?;
-            let ended = status
-                .and_then(|s| s.parse::<Status>().ok())
-                .is_some_and(Status::is_terminal);
-            if ended && purge(&mut tx, id).await? {
-                purged += 1;
-            }
-        }
-        tx.commit().await?;
-        Ok(purged)
+        self.transaction(async |conn| purge_ended(conn, &ids).await)
+            .await
     }
 
     pub(crate) async fn delete_modules(&self, digests: Vec<String>) -> Result<Vec<String>> {
-        let mut tx = self.pool().begin().await?;
-        let mut deleted = Vec::new();
-        for digest in &digests {
-            // The module's row, then its function rows, locked before they are counted: a deploy
-            // adding a label or function to it, or an activation of one of its functions, waits
-            // for this transaction (and then finds the module gone) or is seen by the count.
-            sqlx::query("SELECT 1 FROM modules WHERE digest = $1 FOR UPDATE")
-                .bind(digest)
-                .fetch_optional(&mut *tx)
-                .await?;
-            sqlx::query("SELECT 1 FROM functions WHERE digest = $1 FOR UPDATE")
-                .bind(digest)
-                .fetch_all(&mut *tx)
-                .await?;
-            let used: i64 = sqlx::query(
-                "SELECT (SELECT COUNT(*) FROM functions WHERE digest = $1 AND active = 1)
-                      + (SELECT COUNT(*) FROM instances WHERE module = $1
-                           AND status IN ('Pending', 'Running', 'Suspended', 'Failed'))",
+        self.transaction(async |conn| delete_modules(conn, &digests).await)
+            .await
+    }
+}
+
+/// Moves an instance to another module, or says why not (nothing written then).
+async fn move_instance(
+    conn: &mut PgConnection,
+    m: &MoveInstance,
+) -> Result<std::result::Result<(), MoveRefused>> {
+    let row = sqlx::query(
+        "SELECT execution, history_len, module, status, locked_until FROM instances
+         WHERE id = $1 FOR UPDATE",
+    )
+    .bind(&m.id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Err(MoveRefused::Changed));
+    };
+    let execution: i64 = row.try_get(0)?;
+    let len: i64 = row.try_get(1)?;
+    let module: String = row.try_get(2)?;
+    let status: String = row.try_get(3)?;
+    let locked_until: Option<i64> = row.try_get(4)?;
+    let ended = status.parse::<Status>().map(Status::is_terminal);
+    if execution != i64::from(m.execution)
+        || len != i64::from(m.expected_len)
+        || module != m.from
+        || ended != Ok(false)
+    {
+        return Ok(Err(MoveRefused::Changed));
+    }
+    if locked_until.is_some_and(|until| until > to_i64(m.now)) {
+        return Ok(Err(MoveRefused::Busy));
+    }
+    let event = HistoryEvent::ExecutionUpgraded {
+        from: m.from.clone(),
+        to: m.to.clone(),
+        version: m.version.clone(),
+    };
+    append(conn, &m.id, m.execution, m.expected_len, &event, m.now).await?;
+    sqlx::query(
+        "UPDATE instances SET module = $1, history_len = history_len + 1, updated_at = $2
+         WHERE id = $3",
+    )
+    .bind(&m.to)
+    .bind(to_i64(m.now))
+    .bind(&m.id)
+    .execute(&mut *conn)
+    .await?;
+    super::wake_workers(conn).await?;
+    Ok(Ok(()))
+}
+
+/// See SQLite's `maintenance::rewind`.
+async fn rewind(
+    conn: &mut PgConnection,
+    id: &str,
+    reason: &str,
+    now: u64,
+) -> Result<Option<Rewound>> {
+    let mut done = Rewound::default();
+    let mut pending = vec![id.to_owned()];
+    while let Some(instance) = pending.pop() {
+        let top = instance == id;
+        let row = sqlx::query(
+            "SELECT status, execution, history_len, run FROM instances WHERE id = $1
+             FOR UPDATE",
+        )
+        .bind(&instance)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else {
+            if top {
+                return Ok(None);
+            }
+            continue;
+        };
+        let status: String = row.try_get(0)?;
+        let execution: i64 = row.try_get(1)?;
+        let len: i64 = row.try_get(2)?;
+        let run: Option<String> = row.try_get(3)?;
+        if status != Status::Failed.as_str() {
+            if top {
+                return Err(Error::Conflict(format!(
+                    "instance {instance} is {status}; only a failed instance can be rewound"
+                )));
+            }
+            continue;
+        }
+        let rows = sqlx::query(
+            "SELECT seq, event FROM history WHERE instance = $1 AND execution = $2
+             ORDER BY seq",
+        )
+        .bind(&instance)
+        .bind(execution)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let seq: i64 = r.try_get(0)?;
+            let event: HistoryEvent = parse_json("history event", r.try_get(1)?)?;
+            events.push((u32::try_from(seq).unwrap_or(u32::MAX), event));
+        }
+        let plan = plan_rewind(&events);
+        let execution = u32::try_from(execution).unwrap_or(u32::MAX);
+        for (task, name, input, options) in &plan.tasks {
+            sqlx::query(
+                "INSERT INTO work_items (instance, execution, task_id, name, input, options,
+                                         attempt, first_at, visible_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
             )
-            .bind(digest)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-            if used > 0 {
-                continue;
-            }
-            for table in ["functions", "labels"] {
-                sqlx::query(&format!("DELETE FROM {table} WHERE digest = $1"))
-                    .bind(digest)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let gone = sqlx::query("DELETE FROM modules WHERE digest = $1")
-                .bind(digest)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if gone == 1 {
-                deleted.push(digest.clone());
+            .bind(&instance)
+            .bind(i64::from(execution))
+            .bind(i64::from(*task))
+            .bind(name)
+            .bind(input)
+            .bind(options)
+            .bind(to_i64(now))
+            .execute(&mut *conn)
+            .await?;
+            done.tasks.push(format!("{instance}/{task}"));
+        }
+        let event = HistoryEvent::ExecutionRewound {
+            reason: reason.to_owned(),
+            voided: plan.voided,
+        };
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        append(conn, &instance, execution, len, &event, now).await?;
+        sqlx::query(
+            "UPDATE instances SET status = 'Running', failure = NULL, output = NULL,
+                 history_len = history_len + 1, updated_at = $1, locked_by = NULL,
+                 locked_until = NULL
+             WHERE id = $2",
+        )
+        .bind(to_i64(now))
+        .bind(&instance)
+        .execute(&mut *conn)
+        .await?;
+        for child in &plan.children {
+            let parent = ParentRef {
+                instance: instance.clone(),
+                execution,
+                task_id: child.task,
+                run: run.clone(),
+            };
+            if retry_child(conn, child, parent, now).await? {
+                pending.push(child.instance.clone());
             }
         }
-        tx.commit().await?;
-        Ok(deleted)
+        if plan.tasks.is_empty() && plan.children.is_empty() {
+            // Nothing to wait for: the orchestrator itself failed, so give it a turn to go on.
+            insert_message(
+                conn,
+                &OutMessage {
+                    instance: instance.clone(),
+                    execution: Some(execution),
+                    // In the same transaction as the rewind of this very row.
+                    incarnation: Incarnation::Any,
+                    message: Message::Wake,
+                    visible_at: now,
+                },
+            )
+            .await?;
+        }
+        done.instances.push(instance);
     }
+    super::wake_workers(conn).await?;
+    Ok(Some(done))
+}
+
+/// Purges those of `ids` that have ended; returns how many.
+async fn purge_ended(conn: &mut PgConnection, ids: &[String]) -> Result<u64> {
+    let mut purged = 0;
+    for id in ids {
+        let status: Option<String> =
+            sqlx::query("SELECT status FROM instances WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        let ended = status
+            .and_then(|s| s.parse::<Status>().ok())
+            .is_some_and(Status::is_terminal);
+        if ended && purge(conn, id).await? {
+            purged += 1;
+        }
+    }
+    Ok(purged)
+}
+
+/// Deletes those of the modules `digests` that nothing uses; returns their digests.
+async fn delete_modules(conn: &mut PgConnection, digests: &[String]) -> Result<Vec<String>> {
+    let mut deleted = Vec::new();
+    for digest in digests {
+        // The module's row, then its function rows, locked before they are counted: a deploy
+        // adding a label or function to it, or an activation of one of its functions, waits
+        // for this transaction (and then finds the module gone) or is seen by the count.
+        sqlx::query("SELECT 1 FROM modules WHERE digest = $1 FOR UPDATE")
+            .bind(digest)
+            .fetch_optional(&mut *conn)
+            .await?;
+        sqlx::query("SELECT 1 FROM functions WHERE digest = $1 FOR UPDATE")
+            .bind(digest)
+            .fetch_all(&mut *conn)
+            .await?;
+        let used: i64 = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM functions WHERE digest = $1 AND active = 1)
+                  + (SELECT COUNT(*) FROM instances WHERE module = $1
+                       AND status IN ('Pending', 'Running', 'Suspended', 'Failed'))",
+        )
+        .bind(digest)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+        if used > 0 {
+            continue;
+        }
+        for table in ["functions", "labels"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE digest = $1"))
+                .bind(digest)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let gone = sqlx::query("DELETE FROM modules WHERE digest = $1")
+            .bind(digest)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if gone == 1 {
+            deleted.push(digest.clone());
+        }
+    }
+    Ok(deleted)
 }
 
 /// See SQLite's `maintenance::retry_child`: gets the failed sub-orchestration `child` of `parent`

@@ -9,6 +9,9 @@
 //! `NOTIFY` on [`CHANNEL`] with its transaction; every store listens and wakes its workers, so that
 //! work written by one process reaches the others at once rather than at their next poll.
 //!
+//! Every write runs in [`Postgres::transaction`], which commits it or rolls it back before it
+//! returns, so that no row or advisory lock of a finished operation lingers.
+//!
 //! The files here are named after SQLite's files that hold the same operations, so that a change
 //! to one backend's SQL is seen to need the other's.
 
@@ -25,8 +28,8 @@ mod work_items;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{Connection, PgConnection};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
 use tokio::sync::Notify;
 
 use crate::{Error, Result};
@@ -76,6 +79,35 @@ impl Postgres {
 
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Runs `body` as one transaction: commits it when `body` returns `Ok`, and rolls it back,
+    /// waiting for the server to confirm, when `body` returns an error, which is then returned.
+    ///
+    /// Every write goes through here rather than dropping a failed transaction: sqlx sends a
+    /// dropped transaction's `ROLLBACK` only when the pool next touches its connection, so its row
+    /// locks would outlive the operation, and a claim meanwhile (`SKIP LOCKED`) would pass over
+    /// the rows. A body that decides to change nothing returns `Ok` having written nothing; its
+    /// empty commit releases its locks as a rollback would.
+    pub(crate) async fn transaction<T>(
+        &self,
+        body: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
+    ) -> Result<T> {
+        let mut tx = self.pool.begin().await?;
+        match body(&mut *tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(error) => {
+                if let Err(e) = tx.rollback().await {
+                    // The transaction is dropped still open: sqlx rolls it back when the connection
+                    // returns to the pool, or closes a broken connection, which ends it too.
+                    tracing::warn!(error = %e, "PostgreSQL rollback failed");
+                }
+                Err(error)
+            }
+        }
     }
 }
 

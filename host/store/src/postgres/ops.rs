@@ -30,29 +30,30 @@ impl Postgres {
         now: u64,
         policy: StartPolicy,
     ) -> Result<Started> {
-        let mut tx = self.pool().begin().await?;
-        let started = super::rows::start_instance(&mut tx, &instance, now, &policy).await?;
-        super::wake_workers(&mut tx).await?;
-        tx.commit().await?;
-        Ok(started)
+        self.transaction(async |conn| {
+            let started = super::rows::start_instance(conn, &instance, now, &policy).await?;
+            super::wake_workers(conn).await?;
+            Ok(started)
+        })
+        .await
     }
 
     pub(crate) async fn create_instance(&self, instance: NewInstance, now: u64) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        super::rows::create_instance(&mut tx, &instance, now).await?;
-        super::wake_workers(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.transaction(async |conn| {
+            super::rows::create_instance(conn, &instance, now).await?;
+            super::wake_workers(conn).await
+        })
+        .await
     }
 
     pub(crate) async fn send(&self, messages: Vec<OutMessage>) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        for m in &messages {
-            insert_message(&mut tx, m).await?;
-        }
-        super::wake_workers(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.transaction(async |conn| {
+            for m in &messages {
+                insert_message(conn, m).await?;
+            }
+            super::wake_workers(conn).await
+        })
+        .await
     }
 
     pub(crate) async fn claim_instances(
@@ -71,41 +72,42 @@ impl Postgres {
                 claimable_instances("$3")
             )
         });
-        let mut tx = self.pool().begin().await?;
-        let ids = sqlx::query_scalar(&SQL)
-            .bind(owner)
-            .bind(to_i64(until))
-            .bind(to_i64(now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(ids)
+        self.transaction(async |conn| {
+            Ok(sqlx::query_scalar(&SQL)
+                .bind(owner)
+                .bind(to_i64(until))
+                .bind(to_i64(now))
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?)
+        })
+        .await
     }
 
     pub(crate) async fn release_instance(&self, id: &str, owner: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "UPDATE instances SET locked_by = NULL, locked_until = NULL
-             WHERE id = $1 AND locked_by = $2",
-        )
-        .bind(id)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-        super::wake_workers(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.transaction(async |conn| {
+            sqlx::query(
+                "UPDATE instances SET locked_by = NULL, locked_until = NULL
+                 WHERE id = $1 AND locked_by = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *conn)
+            .await?;
+            super::wake_workers(conn).await
+        })
+        .await
     }
 
     pub(crate) async fn commit_turn(&self, commit: TurnCommit) -> Result<Vec<WorkItem>> {
-        let mut tx = self.pool().begin().await?;
-        let claimed = commit_turn(&mut tx, &commit).await?;
-        if commit.wakes_workers() {
-            super::wake_workers(&mut tx).await?;
-        }
-        tx.commit().await?;
-        Ok(claimed)
+        self.transaction(async |conn| {
+            let claimed = commit_turn(conn, &commit).await?;
+            if commit.wakes_workers() {
+                super::wake_workers(conn).await?;
+            }
+            Ok(claimed)
+        })
+        .await
     }
 
     pub(crate) async fn renew_leases(
@@ -115,31 +117,32 @@ impl Postgres {
         instances: Vec<String>,
         work_items: Vec<i64>,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        // Instances before work items, the order every transaction locks them in.
-        sqlx::query("UPDATE instances SET locked_until = $1 WHERE locked_by = $2 AND id = ANY($3)")
+        self.transaction(async |conn| {
+            // Instances before work items, the order every transaction locks them in.
+            sqlx::query(
+                "UPDATE instances SET locked_until = $1 WHERE locked_by = $2 AND id = ANY($3)",
+            )
             .bind(to_i64(until))
             .bind(owner)
             .bind(&instances)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        sqlx::query(
-            "UPDATE work_items SET locked_until = $1 WHERE locked_by = $2 AND id = ANY($3)",
-        )
-        .bind(to_i64(until))
-        .bind(owner)
-        .bind(&work_items)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            sqlx::query(
+                "UPDATE work_items SET locked_until = $1 WHERE locked_by = $2 AND id = ANY($3)",
+            )
+            .bind(to_i64(until))
+            .bind(owner)
+            .bind(&work_items)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     pub(crate) async fn purge(&self, id: &str) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
-        let gone = super::rows::purge(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(gone)
+        self.transaction(async |conn| super::rows::purge(conn, id).await)
+            .await
     }
 }
 

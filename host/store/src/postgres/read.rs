@@ -214,65 +214,65 @@ impl Postgres {
             .map(|(name, kind)| serde_json::json!({"name": name, "kind": kind}))
             .collect();
         let now = to_i64(now);
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO modules (digest, bytes, version, deployed_at, functions)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest) DO NOTHING",
-        )
-        .bind(digest)
-        .bind(&bytes)
-        .bind(version)
-        .bind(now)
-        .bind(json_text(&listed))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO labels (digest, label, added_at) VALUES ($1, $2, $3)
-             ON CONFLICT (digest, label) DO NOTHING",
-        )
-        .bind(digest)
-        .bind(version)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        for (name, kind) in &functions {
+        self.transaction(async |conn| {
             sqlx::query(
-                "INSERT INTO functions (name, kind, digest, version, deployed_at, active)
-                 VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (name, kind, digest) DO NOTHING",
+                "INSERT INTO modules (digest, bytes, version, deployed_at, functions)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest) DO NOTHING",
             )
-            .bind(name)
-            .bind(kind)
+            .bind(digest)
+            .bind(&bytes)
+            .bind(version)
+            .bind(now)
+            .bind(json_text(&listed))
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "INSERT INTO labels (digest, label, added_at) VALUES ($1, $2, $3)
+             ON CONFLICT (digest, label) DO NOTHING",
+            )
             .bind(digest)
             .bind(version)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        }
-        if activate {
-            // Every activation lock first, in one order, so that two deploys of modules sharing
-            // functions never wait for each other in a circle.
-            let mut locked: Vec<_> = functions.iter().collect();
-            locked.sort();
-            locked.dedup();
-            for (name, kind) in &locked {
-                lock_activation(&mut tx, name, kind).await?;
-            }
             for (name, kind) in &functions {
-                set_active(&mut tx, name, kind, digest).await?;
+                sqlx::query(
+                    "INSERT INTO functions (name, kind, digest, version, deployed_at, active)
+                 VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (name, kind, digest) DO NOTHING",
+                )
+                .bind(name)
+                .bind(kind)
+                .bind(digest)
+                .bind(version)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
             }
-        }
-        super::wake_workers(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+            if activate {
+                // Every activation lock first, in one order, so that two deploys of modules sharing
+                // functions never wait for each other in a circle.
+                let mut locked: Vec<_> = functions.iter().collect();
+                locked.sort();
+                locked.dedup();
+                for (name, kind) in &locked {
+                    lock_activation(conn, name, kind).await?;
+                }
+                for (name, kind) in &functions {
+                    set_active(conn, name, kind, digest).await?;
+                }
+            }
+            super::wake_workers(conn).await
+        })
+        .await
     }
 
     /// Makes `digest` the active module of a function. False if that module does not provide it.
     pub(crate) async fn activate(&self, name: &str, kind: &str, digest: &str) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
-        lock_activation(&mut tx, name, kind).await?;
-        let found = set_active(&mut tx, name, kind, digest).await?;
-        tx.commit().await?;
-        Ok(found)
+        self.transaction(async |conn| {
+            lock_activation(conn, name, kind).await?;
+            set_active(conn, name, kind, digest).await
+        })
+        .await
     }
 }
 

@@ -9,15 +9,10 @@
 //! taken. Finishing an attempt is conditional on the lease, like SQLite's: it locks the waiting
 //! instance's row first (the one lock order of every write: instances, then work items), then
 //! deletes or reschedules the item only if it is still leased to the worker.
-//!
-//! A write that ends up changing nothing (a lost lease) rolls back explicitly rather than by
-//! dropping its transaction: a dropped transaction's `ROLLBACK` reaches the server only when the pool
-//! next touches its connection, and until then its row locks would make other workers' claims skip
-//! those rows.
 
 use std::sync::LazyLock;
 
-use sqlx::Row;
+use sqlx::{PgConnection, Row};
 
 use super::instances::claimable_work_items;
 use super::rows::insert_message;
@@ -53,12 +48,16 @@ impl Postgres {
                 claimable_work_items("$3")
             )
         });
-        let rows = sqlx::query(&SQL)
-            .bind(owner)
-            .bind(to_i64(until))
-            .bind(to_i64(now))
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
+        let rows = self
+            .transaction(async |conn| {
+                Ok(sqlx::query(&SQL)
+                    .bind(owner)
+                    .bind(to_i64(until))
+                    .bind(to_i64(now))
+                    .bind(i64::from(limit))
+                    .fetch_all(conn)
+                    .await?)
+            })
             .await?;
         rows.iter()
             .map(|r| {
@@ -85,92 +84,98 @@ impl Postgres {
         claim_until: Option<u64>,
         now: u64,
     ) -> Result<Finished> {
-        let mut tx = self.pool().begin().await?;
-        let (id, owner, message) = match &finish {
-            FinishWorkItem::HostFailed {
-                id,
-                owner,
-                visible_at,
-            } => {
-                let changed = sqlx::query(
-                    "UPDATE work_items SET visible_at = $1, locked_by = NULL, locked_until = NULL
-                     WHERE id = $2 AND locked_by = $3",
-                )
-                .bind(to_i64(*visible_at))
-                .bind(id)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if changed != 1 {
-                    tx.rollback().await?;
-                    return Ok(Finished::LeaseLost);
-                }
-                super::wake_workers(&mut tx).await?;
-                tx.commit().await?;
-                return Ok(Finished::Committed {
-                    claimed_instance: false,
-                });
-            }
-            FinishWorkItem::Done { id, owner, message }
-            | FinishWorkItem::Retry {
-                id, owner, message, ..
-            } => (*id, owner, message),
-        };
-        // The instance first, as every write locks it before its work items: a turn committing, a
-        // purge or a rewind of it waits for this result rather than interleave with it.
-        sqlx::query("SELECT 1 FROM instances WHERE id = $1 FOR UPDATE")
-            .bind(&message.instance)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let changed = match &finish {
-            FinishWorkItem::Retry {
-                next_attempt,
-                visible_at,
-                ..
-            } => sqlx::query(
-                "UPDATE work_items SET attempt = $1, visible_at = $2, deliveries = 0,
-                     locked_by = NULL, locked_until = NULL
-                 WHERE id = $3 AND locked_by = $4",
+        self.transaction(async |conn| finish_work_item(conn, &finish, claim_until, now).await)
+            .await
+    }
+}
+
+/// Records the end of an attempt, if the item is still leased to its worker.
+async fn finish_work_item(
+    conn: &mut PgConnection,
+    finish: &FinishWorkItem,
+    claim_until: Option<u64>,
+    now: u64,
+) -> Result<Finished> {
+    let (id, owner, message) = match finish {
+        FinishWorkItem::HostFailed {
+            id,
+            owner,
+            visible_at,
+        } => {
+            let changed = sqlx::query(
+                "UPDATE work_items SET visible_at = $1, locked_by = NULL, locked_until = NULL
+                 WHERE id = $2 AND locked_by = $3",
             )
-            .bind(i64::from(*next_attempt))
             .bind(to_i64(*visible_at))
             .bind(id)
             .bind(owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-            _ => sqlx::query("DELETE FROM work_items WHERE id = $1 AND locked_by = $2")
-                .bind(id)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
-        };
-        // A lost lease means another worker owns the item now: this attempt's result is dropped.
-        if changed != 1 {
-            tx.rollback().await?;
-            return Ok(Finished::LeaseLost);
-        }
-        insert_message(&mut tx, message).await?;
-        let mut claimed_instance = false;
-        if let Some(until) = claim_until {
-            let leased = sqlx::query(
-                "UPDATE instances SET locked_by = $1, locked_until = $2
-                 WHERE id = $3 AND (locked_until IS NULL OR locked_until < $4)
-                   AND status IN ('Pending', 'Running')",
-            )
-            .bind(owner)
-            .bind(to_i64(until))
-            .bind(&message.instance)
-            .bind(to_i64(now))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
-            claimed_instance = leased == 1;
+            if changed != 1 {
+                return Ok(Finished::LeaseLost);
+            }
+            super::wake_workers(conn).await?;
+            return Ok(Finished::Committed {
+                claimed_instance: false,
+            });
         }
-        super::wake_workers(&mut tx).await?;
-        tx.commit().await?;
-        Ok(Finished::Committed { claimed_instance })
+        FinishWorkItem::Done { id, owner, message }
+        | FinishWorkItem::Retry {
+            id, owner, message, ..
+        } => (*id, owner, message),
+    };
+    // The instance first, as every write locks it before its work items: a turn committing, a
+    // purge or a rewind of it waits for this result rather than interleave with it.
+    sqlx::query("SELECT 1 FROM instances WHERE id = $1 FOR UPDATE")
+        .bind(&message.instance)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let changed = match finish {
+        FinishWorkItem::Retry {
+            next_attempt,
+            visible_at,
+            ..
+        } => sqlx::query(
+            "UPDATE work_items SET attempt = $1, visible_at = $2, deliveries = 0,
+                 locked_by = NULL, locked_until = NULL
+             WHERE id = $3 AND locked_by = $4",
+        )
+        .bind(i64::from(*next_attempt))
+        .bind(to_i64(*visible_at))
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected(),
+        _ => sqlx::query("DELETE FROM work_items WHERE id = $1 AND locked_by = $2")
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+    };
+    // A lost lease means another worker owns the item now: this attempt's result is dropped.
+    if changed != 1 {
+        return Ok(Finished::LeaseLost);
     }
+    insert_message(conn, message).await?;
+    let mut claimed_instance = false;
+    if let Some(until) = claim_until {
+        let leased = sqlx::query(
+            "UPDATE instances SET locked_by = $1, locked_until = $2
+             WHERE id = $3 AND (locked_until IS NULL OR locked_until < $4)
+               AND status IN ('Pending', 'Running')",
+        )
+        .bind(owner)
+        .bind(to_i64(until))
+        .bind(&message.instance)
+        .bind(to_i64(now))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        claimed_instance = leased == 1;
+    }
+    super::wake_workers(conn).await?;
+    Ok(Finished::Committed { claimed_instance })
 }

@@ -1036,3 +1036,34 @@ async fn two_stores_starting_one_id_at_once_create_it_once() {
         }
     }
 }
+
+/// A write refused with an error leaves none of its locks behind: another process's claim right
+/// after it takes the instance. (A PostgreSQL transaction dropped on an error would keep the id's
+/// row locked until the pool next touched its connection, and the claim, `SKIP LOCKED`, would pass
+/// over the instance; the loop makes that race, which the old code lost nearly every time, show.)
+#[tokio::test]
+async fn a_refused_start_leaves_the_instance_free_for_the_next_claim() {
+    for t in stores().await {
+        let b = t.backend;
+        let other = t.reopen().await;
+        for n in 0..100 {
+            let id = format!("r{n}");
+            t.store
+                .create_instance(new_instance(&id, "Hello"), 10)
+                .await
+                .unwrap();
+            // The refusal comes after the start locked the row holding the id.
+            let refused = t
+                .store
+                .start_instance(new_instance(&id, "Hello"), 10, StartPolicy::default())
+                .await;
+            assert!(
+                matches!(refused, Err(Error::Conflict(_))),
+                "{b}: {refused:?}"
+            );
+            // The instances of earlier rounds are leased: only this one is claimable.
+            let claimed = other.claim_instances("w", 10, 1000, 10).await.unwrap();
+            assert_eq!(claimed, [id], "{b}: round {n}");
+        }
+    }
+}
