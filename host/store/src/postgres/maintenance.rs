@@ -12,6 +12,7 @@
 use sqlx::{PgConnection, Row};
 
 use super::Postgres;
+use super::read::lock_activation;
 use super::rows::{insert_instance, insert_message, purge};
 use crate::maintenance::{FailedChild, plan_rewind, started_by};
 use crate::{
@@ -259,28 +260,44 @@ async fn purge_ended(conn: &mut PgConnection, ids: &[String]) -> Result<u64> {
 
 /// Deletes those of the modules `digests` that nothing uses; returns their digests.
 async fn delete_modules(conn: &mut PgConnection, digests: &[String]) -> Result<Vec<String>> {
+    // Locks in the order a deploy takes them (module rows, activation locks, function rows), all
+    // before anything is counted, each kind in one order, so that no two writes wait in a circle.
+    // The module rows first: a deploy adding a label or function to one of them waits for this
+    // transaction (and then finds the module gone).
+    sqlx::query(
+        "SELECT 1 FROM modules WHERE digest = ANY($1) ORDER BY digest COLLATE \"C\" FOR UPDATE",
+    )
+    .bind(digests)
+    .fetch_all(&mut *conn)
+    .await?;
+    // Then the activation lock of each of their functions. An activation checks that its version
+    // exists before it deactivates the others, without locking that row: one that checked before
+    // this delete and deactivated after it would leave the function with no active version. Under
+    // these locks, an activation either committed before the count below (which then sees the
+    // version active and keeps its module) or runs after this commit and finds the version gone.
+    let mut functions: Vec<(String, String)> =
+        sqlx::query_as("SELECT DISTINCT name, kind FROM functions WHERE digest = ANY($1)")
+            .bind(digests)
+            .fetch_all(&mut *conn)
+            .await?;
+    functions.sort();
+    for (name, kind) in &functions {
+        lock_activation(conn, name, kind).await?;
+    }
     let mut deleted = Vec::new();
     for digest in digests {
-        // The module's row, then its function rows, locked before they are counted: a deploy
-        // adding a label or function to it, or an activation of one of its functions, waits
-        // for this transaction (and then finds the module gone) or is seen by the count.
-        sqlx::query("SELECT 1 FROM modules WHERE digest = $1 FOR UPDATE")
-            .bind(digest)
-            .fetch_optional(&mut *conn)
-            .await?;
         sqlx::query("SELECT 1 FROM functions WHERE digest = $1 FOR UPDATE")
             .bind(digest)
             .fetch_all(&mut *conn)
             .await?;
-        let used: i64 = sqlx::query(
+        let used: i64 = sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM functions WHERE digest = $1 AND active = 1)
                   + (SELECT COUNT(*) FROM instances WHERE module = $1
                        AND status IN ('Pending', 'Running', 'Suspended', 'Failed'))",
         )
         .bind(digest)
         .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
+        .await?;
         if used > 0 {
             continue;
         }

@@ -279,7 +279,9 @@ impl Postgres {
 /// Takes, until the transaction ends, the lock that serialises the activations of function `name`
 /// of `kind`. Without it two transactions activating different versions at once would each clear
 /// the rows the other could not see yet (a version deployed meanwhile), and leave two active rows.
-async fn lock_activation(conn: &mut PgConnection, name: &str, kind: &str) -> Result<()> {
+/// A module's delete takes it too, for each of the module's functions, so that no activation of a
+/// version it deletes is half done when it counts what the module is used by.
+pub(super) async fn lock_activation(conn: &mut PgConnection, name: &str, kind: &str) -> Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(format!("keel.activate\u{1f}{name}\u{1f}{kind}"))
         .execute(conn)

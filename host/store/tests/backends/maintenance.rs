@@ -609,3 +609,102 @@ async fn only_modules_nothing_uses_are_deleted() {
         assert_eq!(versions.len(), 2, "{}", t.backend);
     }
 }
+
+/// The digests of the active versions of activity `Greet`.
+async fn active_greets(s: &Store) -> Vec<String> {
+    s.function_versions("Greet", "activity")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.active)
+        .map(|f| f.digest)
+        .collect()
+}
+
+/// How many sessions of the test's database wait for a lock.
+async fn lock_waiters(watcher: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*)::BIGINT FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(watcher)
+    .await
+    .unwrap()
+}
+
+/// A module deleted while one of its versions is being activated: either the activation comes
+/// first and the module stays, or the delete does and the activation finds no version. Never a
+/// function left without an active version (the activation having deactivated the others, and the
+/// delete the version it activated). On PostgreSQL the test holds the active version's row, so that
+/// the activation has found its version and waits in the middle of deactivating the others while
+/// the delete runs.
+#[tokio::test]
+async fn a_module_deleted_while_its_version_is_activated_leaves_one_active_version() {
+    use sqlx::Connection;
+    for t in stores().await {
+        let b = t.backend;
+        let s = &t.store;
+        let greet = vec![("Greet".to_owned(), "activity".to_owned())];
+        // `da` is active and stored first (its row is the first an activation's update reaches).
+        s.deploy("da", b"a".to_vec(), "1", greet.clone(), true, 10)
+            .await
+            .unwrap();
+        s.deploy("db", b"b".to_vec(), "2", greet, false, 20)
+            .await
+            .unwrap();
+        let Some(url) = t.postgres_url() else {
+            // One writer: the activation and the delete run one after the other.
+            assert!(s.activate("Greet", "activity", "db").await.unwrap(), "{b}");
+            assert!(
+                s.delete_modules(vec!["db".into()])
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{b}"
+            );
+            assert_eq!(active_greets(s).await, ["db"], "{b}");
+            continue;
+        };
+        let mut holder = sqlx::PgConnection::connect(&url).await.unwrap();
+        let mut watcher = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+        sqlx::query("SELECT 1 FROM functions WHERE digest = 'da' FOR UPDATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let activating = tokio::spawn({
+            let s = s.clone();
+            async move { s.activate("Greet", "activity", "db").await }
+        });
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while lock_waiters(&mut watcher).await < 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{b}: no activation waits"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let other = t.reopen().await;
+        let deleting = tokio::spawn(async move { other.delete_modules(vec!["db".into()]).await });
+        // The delete either ends on its own or waits for the activation.
+        while !deleting.is_finished() && lock_waiters(&mut watcher).await < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{b}: the delete hangs"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+        let activated = activating.await.unwrap().unwrap();
+        let deleted = deleting.await.unwrap().unwrap();
+        let active = active_greets(s).await;
+        assert_eq!(
+            active.len(),
+            1,
+            "{b}: activated {activated}, deleted {deleted:?}, active {active:?}"
+        );
+        // The activation began first, so it wins: its version is active and its module stays.
+        assert!(activated && deleted.is_empty(), "{b}: {deleted:?}");
+        assert_eq!(active, ["db"], "{b}");
+    }
+}
