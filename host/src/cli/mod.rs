@@ -336,8 +336,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         // Already one line naming the database and what to do.
         Err(e @ crate::engine::Error::DatabaseDirectory { .. }) => return Err(e.into()),
         Err(e) => {
-            return Err(anyhow::Error::new(e)
-                .context(format!("could not open the database {}", keel_store::redacted(&cli.db))));
+            return Err(anyhow::Error::new(e).context(format!(
+                "could not open the database {}",
+                keel_store::redacted(&cli.db)
+            )));
         }
     };
     let json = cli.json;
