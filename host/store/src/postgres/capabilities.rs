@@ -157,10 +157,7 @@ async fn change_capability(
             // Two replaces at once would each delete only the rows committed before it began,
             // and leave the union of both sets: they take turns, and each statement after the
             // lock sees what the other committed.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(format!("keel.capabilities\u{1f}{function}"))
-                .execute(&mut *conn)
-                .await?;
+            super::advisory_lock(conn, &format!("keel.capabilities\u{1f}{function}")).await?;
             sqlx::query("DELETE FROM grants WHERE function = $1")
                 .bind(function)
                 .execute(&mut *conn)

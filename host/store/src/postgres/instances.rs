@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use sqlx::Row;
+use sqlx::{PgExecutor, Row};
 
 use super::Postgres;
 use crate::read::{INSTANCE_COLUMNS, instance_from_row};
@@ -37,6 +37,30 @@ pub(super) fn claimable_work_items(now: &str) -> String {
            AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = w.instance
                            AND i.status = 'Failed')"
     )
+}
+
+/// The events of execution `execution` of instance `id` with their sequence numbers, in order, read
+/// on `db` (the pool, or a transaction's connection).
+pub(super) async fn execution_events<'e>(
+    db: impl PgExecutor<'e>,
+    id: &str,
+    execution: u32,
+) -> Result<Vec<(u32, HistoryEvent)>> {
+    let rows = sqlx::query(
+        "SELECT seq, event FROM history WHERE instance = $1 AND execution = $2 ORDER BY seq",
+    )
+    .bind(id)
+    .bind(i64::from(execution))
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                to_u32(r.try_get(0)?),
+                parse_json("history event", r.try_get(1)?)?,
+            ))
+        })
+        .collect()
 }
 
 impl Postgres {
@@ -75,16 +99,8 @@ impl Postgres {
         id: &str,
         execution: u32,
     ) -> Result<Vec<HistoryEvent>> {
-        let rows = sqlx::query(
-            "SELECT event FROM history WHERE instance = $1 AND execution = $2 ORDER BY seq",
-        )
-        .bind(id)
-        .bind(i64::from(execution))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| parse_json("history event", &r.try_get::<String, _>(0)?))
-            .collect()
+        let events = execution_events(self.pool(), id, execution).await?;
+        Ok(events.into_iter().map(|(_, event)| event).collect())
     }
 
     pub(crate) async fn inbox(

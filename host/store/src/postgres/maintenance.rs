@@ -9,15 +9,18 @@
 //! A refused move or rewind returns having written nothing, and its transaction ends at once
 //! ([`Postgres::transaction`]), releasing the rows it locked.
 
+use std::slice;
+
 use sqlx::{PgConnection, Row};
 
 use super::Postgres;
-use super::read::lock_activation;
-use super::rows::{insert_instance, insert_message, purge};
+use super::instances::execution_events;
+use super::read::{active_digest, lock_activation};
+use super::rows::{append_history, ended, holder, insert_instance, insert_message, purge};
 use crate::maintenance::{FailedChild, plan_rewind, started_by};
 use crate::{
     Error, Incarnation, Message, MoveInstance, MoveRefused, NewInstance, OutMessage, Result,
-    Rewound, Status, json_text, parse_json, to_i64,
+    Rewound, Status, parse_json, to_i64, to_u32,
 };
 use keel_core::history::{Failure, HistoryEvent, ParentRef};
 
@@ -106,7 +109,15 @@ async fn move_instance(
         to: m.to.clone(),
         version: m.version.clone(),
     };
-    append(conn, &m.id, m.execution, m.expected_len, &event, m.now).await?;
+    append_history(
+        conn,
+        &m.id,
+        m.execution,
+        m.expected_len,
+        slice::from_ref(&event),
+        m.now,
+    )
+    .await?;
     sqlx::query(
         "UPDATE instances SET module = $1, history_len = history_len + 1, updated_at = $2
          WHERE id = $3",
@@ -145,8 +156,8 @@ async fn rewind(
             continue;
         };
         let status: String = row.try_get(0)?;
-        let execution: i64 = row.try_get(1)?;
-        let len: i64 = row.try_get(2)?;
+        let execution = to_u32(row.try_get(1)?);
+        let len = to_u32(row.try_get(2)?);
         let run: Option<String> = row.try_get(3)?;
         if status != Status::Failed.as_str() {
             if top {
@@ -156,22 +167,8 @@ async fn rewind(
             }
             continue;
         }
-        let rows = sqlx::query(
-            "SELECT seq, event FROM history WHERE instance = $1 AND execution = $2
-             ORDER BY seq",
-        )
-        .bind(&instance)
-        .bind(execution)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut events = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let seq: i64 = r.try_get(0)?;
-            let event: HistoryEvent = parse_json("history event", r.try_get(1)?)?;
-            events.push((u32::try_from(seq).unwrap_or(u32::MAX), event));
-        }
+        let events = execution_events(&mut *conn, &instance, execution).await?;
         let plan = plan_rewind(&events);
-        let execution = u32::try_from(execution).unwrap_or(u32::MAX);
         for (task, name, input, options) in &plan.tasks {
             sqlx::query(
                 "INSERT INTO work_items (instance, execution, task_id, name, input, options,
@@ -193,8 +190,15 @@ async fn rewind(
             reason: reason.to_owned(),
             voided: plan.voided,
         };
-        let len = u32::try_from(len).unwrap_or(u32::MAX);
-        append(conn, &instance, execution, len, &event, now).await?;
+        append_history(
+            conn,
+            &instance,
+            execution,
+            len,
+            slice::from_ref(&event),
+            now,
+        )
+        .await?;
         sqlx::query(
             "UPDATE instances SET status = 'Running', failure = NULL, output = NULL,
                  history_len = history_len + 1, updated_at = $1, locked_by = NULL,
@@ -241,16 +245,9 @@ async fn rewind(
 async fn purge_ended(conn: &mut PgConnection, ids: &[String]) -> Result<u64> {
     let mut purged = 0;
     for id in ids {
-        let status: Option<String> =
-            sqlx::query("SELECT status FROM instances WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-        let ended = status
-            .and_then(|s| s.parse::<Status>().ok())
-            .is_some_and(Status::is_terminal);
+        let ended = holder(conn, id)
+            .await?
+            .is_some_and(|(status, _)| ended(&status));
         if ended && purge(conn, id).await? {
             purged += 1;
         }
@@ -353,16 +350,7 @@ async fn retry_child(
             }
         }
         None => {
-            let module: Option<String> = sqlx::query(
-                "SELECT digest FROM functions WHERE name = $1 AND kind = 'orchestrator'
-                   AND active = 1",
-            )
-            .bind(&child.name)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-            match module {
+            match active_digest(&mut *conn, &child.name, "orchestrator").await? {
                 Some(module) => {
                     let start = NewInstance {
                         id: child.instance.clone(),
@@ -415,27 +403,4 @@ fn taken(child: &FailedChild) -> Failure {
             child.instance
         ),
     )
-}
-
-/// Appends `event` at `seq` of an execution's history.
-async fn append(
-    conn: &mut PgConnection,
-    instance: &str,
-    execution: u32,
-    seq: u32,
-    event: &HistoryEvent,
-    now: u64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO history (instance, execution, seq, event, recorded_at)
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(instance)
-    .bind(i64::from(execution))
-    .bind(i64::from(seq))
-    .bind(json_text(event))
-    .bind(to_i64(now))
-    .execute(conn)
-    .await?;
-    Ok(())
 }

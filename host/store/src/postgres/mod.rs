@@ -111,6 +111,17 @@ impl Postgres {
     }
 }
 
+/// Takes, until the transaction `conn` is in ends, the advisory lock named `key`: what serialises
+/// the writes that must see each other's rows although they lock none in common (activations of
+/// one function, replaces of one function's capabilities).
+pub(crate) async fn advisory_lock(conn: &mut PgConnection, key: &str) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Wakes the workers of every process sharing the database, once the transaction `conn` is in
 /// commits (PostgreSQL delivers a notification only then, and drops it on a rollback).
 pub(crate) async fn wake_workers(conn: &mut PgConnection) -> Result<()> {

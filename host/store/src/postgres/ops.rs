@@ -16,7 +16,7 @@ use sqlx::PgConnection;
 
 use super::Postgres;
 use super::instances::claimable_instances;
-use super::rows::{insert_instance, insert_message};
+use super::rows::{append_history, insert_instance, insert_message};
 use crate::{
     Error, Incarnation, Message, NewInstance, OutMessage, Result, StartPolicy, Started, Status,
     TurnCommit, WorkItem, json_text, to_i64,
@@ -208,21 +208,15 @@ async fn commit_turn(conn: &mut PgConnection, c: &TurnCommit) -> Result<Vec<Work
             )));
         }
     }
-    if !c.events.is_empty() {
-        let events: Vec<String> = c.events.iter().map(json_text).collect();
-        sqlx::query(
-            "INSERT INTO history (instance, execution, seq, event, recorded_at)
-             SELECT $1, $2, $3 + e.n - 1, e.event, $5
-             FROM UNNEST($4::TEXT[]) WITH ORDINALITY AS e(event, n)",
-        )
-        .bind(&c.instance)
-        .bind(i64::from(c.execution))
-        .bind(i64::from(c.expected_len))
-        .bind(&events)
-        .bind(to_i64(c.now))
-        .execute(&mut *conn)
-        .await?;
-    }
+    append_history(
+        conn,
+        &c.instance,
+        c.execution,
+        c.expected_len,
+        &c.events,
+        c.now,
+    )
+    .await?;
     if !c.consumed.is_empty() {
         sqlx::query("DELETE FROM inbox WHERE id = ANY($1)")
             .bind(&c.consumed)

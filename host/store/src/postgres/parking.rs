@@ -8,7 +8,7 @@
 use sqlx::{PgConnection, Row};
 
 use super::Postgres;
-use crate::{AfterFailure, Result, TurnFailed, backoff, to_i64};
+use crate::{AfterFailure, Result, TurnFailed, backoff, to_i64, to_u32};
 
 impl Postgres {
     pub(crate) async fn turn_failed(&self, f: TurnFailed) -> Result<AfterFailure> {
@@ -40,7 +40,7 @@ async fn turn_failed(conn: &mut PgConnection, f: &TurnFailed) -> Result<AfterFai
     let Some(failures) = failures else {
         return Ok(AfterFailure::NotLeased);
     };
-    let failures = u32::try_from(failures).unwrap_or(u32::MAX);
+    let failures = to_u32(failures);
     // Like SQLite's, no wake: the instance's next turn is not due before its backoff, and a
     // parked instance has none.
     let after = if failures >= f.max_failures {

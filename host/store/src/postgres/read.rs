@@ -7,12 +7,12 @@
 use std::collections::HashMap;
 
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, PgExecutor, Row};
 
 use super::Postgres;
 use crate::read::{Columns, INSTANCE_COLUMNS, instance_from_row};
 use crate::{
-    Error, FunctionRow, Instance, InstanceFilter, ModuleRow, Result, Status, json_text, parse_json,
+    FunctionRow, Instance, InstanceFilter, ModuleRow, Result, Status, json_text, parse_json,
     to_i64, to_u64,
 };
 
@@ -25,12 +25,9 @@ fn labels_of(digest: &str) -> String {
     )
 }
 
+/// The labels [`labels_of`] selected into column `i`.
 fn labels_from(r: &PgRow, i: usize) -> Result<Vec<String>> {
-    let text: String = r.try_get(i)?;
-    serde_json::from_str(&text).map_err(|e| Error::Corrupt {
-        what: "module labels",
-        message: e.to_string(),
-    })
+    parse_json("module labels", &r.text(i)?)
 }
 
 /// A function from a row of `name, kind, digest, version, active, labels` (`active` read as a
@@ -148,13 +145,7 @@ impl Postgres {
 
     /// The digest of the active module providing `name` of `kind`.
     pub(crate) async fn active_function(&self, name: &str, kind: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT digest FROM functions WHERE name = $1 AND kind = $2 AND active = 1",
-        )
-        .bind(name)
-        .bind(kind)
-        .fetch_optional(self.pool())
-        .await?)
+        active_digest(self.pool(), name, kind).await
     }
 
     /// The bytes of a deployed module.
@@ -282,11 +273,23 @@ impl Postgres {
 /// A module's delete takes it too, for each of the module's functions, so that no activation of a
 /// version it deletes is half done when it counts what the module is used by.
 pub(super) async fn lock_activation(conn: &mut PgConnection, name: &str, kind: &str) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("keel.activate\u{1f}{name}\u{1f}{kind}"))
-        .execute(conn)
-        .await?;
-    Ok(())
+    super::advisory_lock(conn, &format!("keel.activate\u{1f}{name}\u{1f}{kind}")).await
+}
+
+/// The digest of the active module providing `name` of `kind`, read on `db` (the pool, or a
+/// transaction's connection).
+pub(super) async fn active_digest<'e>(
+    db: impl PgExecutor<'e>,
+    name: &str,
+    kind: &str,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT digest FROM functions WHERE name = $1 AND kind = $2 AND active = 1",
+    )
+    .bind(name)
+    .bind(kind)
+    .fetch_optional(db)
+    .await?)
 }
 
 /// SQLite's `activate_function`, under [`lock_activation`]: every statement runs after the lock is

@@ -11,6 +11,8 @@
 
 use sqlx::PgConnection;
 
+use keel_core::history::HistoryEvent;
+
 use crate::{
     Error, Incarnation, Message, NewInstance, OutMessage, Result, StartPolicy, Started, Status,
     json_text, to_i64,
@@ -22,7 +24,7 @@ const START_ATTEMPTS: u32 = 8;
 
 /// The status and orchestrator of the instance holding `id`, if one does, locked until the
 /// transaction ends.
-async fn holder(conn: &mut PgConnection, id: &str) -> Result<Option<(String, String)>> {
+pub(super) async fn holder(conn: &mut PgConnection, id: &str) -> Result<Option<(String, String)>> {
     Ok(
         sqlx::query_as("SELECT status, name FROM instances WHERE id = $1 FOR UPDATE")
             .bind(id)
@@ -32,7 +34,7 @@ async fn holder(conn: &mut PgConnection, id: &str) -> Result<Option<(String, Str
 }
 
 /// Whether a stored status is one an instance ends in (an unreadable one is not).
-fn ended(status: &str) -> bool {
+pub(super) fn ended(status: &str) -> bool {
     status
         .parse::<Status>()
         .map(Status::is_terminal)
@@ -198,15 +200,50 @@ pub(super) async fn insert_message(conn: &mut PgConnection, m: &OutMessage) -> R
     Ok(())
 }
 
+/// Appends `events` to an execution's history, the first at `seq` and the others after it.
+pub(super) async fn append_history(
+    conn: &mut PgConnection,
+    instance: &str,
+    execution: u32,
+    seq: u32,
+    events: &[HistoryEvent],
+    now: u64,
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let events: Vec<String> = events.iter().map(json_text).collect();
+    sqlx::query(
+        "INSERT INTO history (instance, execution, seq, event, recorded_at)
+         SELECT $1, $2, $3 + e.n - 1, e.event, $5
+         FROM UNNEST($4::TEXT[]) WITH ORDINALITY AS e(event, n)",
+    )
+    .bind(instance)
+    .bind(i64::from(execution))
+    .bind(i64::from(seq))
+    .bind(&events)
+    .bind(to_i64(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Locks the row of instance `id` until the transaction ends; false if there is none.
+pub(super) async fn lock_instance(conn: &mut PgConnection, id: &str) -> Result<bool> {
+    Ok(
+        sqlx::query("SELECT 1 FROM instances WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+            .is_some(),
+    )
+}
+
 /// Deletes an instance with its history, inbox and work items, locking it first (so that no message
 /// is queued for it meanwhile, and its work items are locked after it, as everywhere). False if it
 /// did not exist.
 pub(super) async fn purge(conn: &mut PgConnection, id: &str) -> Result<bool> {
-    let exists = sqlx::query("SELECT 1 FROM instances WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some();
+    let exists = lock_instance(conn, id).await?;
     for table in ["history", "inbox", "work_items"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE instance = $1"))
             .bind(id)

@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use sqlx::{PgConnection, Row};
 
 use super::instances::claimable_work_items;
-use super::rows::insert_message;
+use super::rows::{insert_message, lock_instance};
 
 use super::Postgres;
 use crate::{FinishWorkItem, Finished, Result, WorkItem, parse_json, to_i64, to_u32, to_u64};
@@ -127,10 +127,7 @@ async fn finish_work_item(
     };
     // The instance first, as every write locks it before its work items: a turn committing, a
     // purge or a rewind of it waits for this result rather than interleave with it.
-    sqlx::query("SELECT 1 FROM instances WHERE id = $1 FOR UPDATE")
-        .bind(&message.instance)
-        .fetch_optional(&mut *conn)
-        .await?;
+    lock_instance(conn, &message.instance).await?;
     let changed = match finish {
         FinishWorkItem::Retry {
             next_attempt,
