@@ -1,6 +1,8 @@
-//! PostgreSQL: What a function holds (grants, configuration, secrets) and the changes to it.
+//! PostgreSQL: what a function holds (grants, configuration, secrets) and the changes to it, with
+//! the same rows and statements as SQLite's `capabilities.rs`.
 //!
-//! The same rows and statements as SQLite's `capabilities.rs`; each change is one transaction.
+//! Each change is one transaction; a replace of a function's whole set takes an advisory lock per
+//! function first, so that two replaces at once take turns rather than leave the union of both.
 
 use sqlx::{PgConnection, Row};
 

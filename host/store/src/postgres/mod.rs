@@ -12,6 +12,10 @@
 //! Every write runs in [`Postgres::transaction`], which commits it or rolls it back before it
 //! returns, so that no row or advisory lock of a finished operation lingers.
 //!
+//! Text ids are ordered and compared with `COLLATE "C"`, byte by byte, as SQLite's default
+//! collation does, whatever collation the database was created with: listings, their pages
+//! (`after`) and orders are then the same on both backends.
+//!
 //! The files here are named after SQLite's files that hold the same operations, so that a change
 //! to one backend's SQL is seen to need the other's.
 

@@ -1,8 +1,9 @@
-//! PostgreSQL: Listings and module reads, and the writes that deploy and activate modules.
+//! PostgreSQL: listings and module reads, and the writes that deploy and activate modules (SQLite's
+//! `read.rs` for these).
 //!
-//! Text is ordered and compared with `COLLATE "C"`, byte by byte, as SQLite's default collation
-//! does, whatever collation the database was created with: a listing's pages (`after`) and order
-//! are then the same on both backends.
+//! Activations of one function take turns under an advisory lock ([`lock_activation`]), which a
+//! module's delete takes too, so that a function keeps exactly one active version although several
+//! processes deploy, activate and delete at once.
 
 use std::collections::HashMap;
 

@@ -1,6 +1,7 @@
 //! PostgreSQL: the rows every kind of write shares (SQLite's `rows.rs`): creating an instance (over
-//! an ended one holding its id), queueing a message in an inbox, deleting an instance with
-//! everything recorded for it. Each runs inside its caller's transaction.
+//! an ended one holding its id), queueing a message in an inbox, appending to a history, locking an
+//! instance's row, deleting an instance with everything recorded for it. Each runs inside its
+//! caller's transaction.
 //!
 //! Locks, since several processes write at once: a start locks the row holding the id
 //! (`FOR UPDATE`) before it judges it, and a new id is inserted with `ON CONFLICT DO NOTHING`, so

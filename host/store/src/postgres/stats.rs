@@ -1,5 +1,5 @@
-//! PostgreSQL: Aggregate reads for monitoring: how many instances are in each status, and how deep
-//! the inbox and the activity work queue are.
+//! PostgreSQL: the aggregate reads for monitoring (SQLite's `stats.rs`): how many instances are in
+//! each status, and how deep the inbox and the activity work queue are.
 
 use sqlx::Row;
 
