@@ -1,7 +1,11 @@
-//! The durable store: SQLite, its schema migrations (sqlx), the read queries (a read-only sqlx pool,
-//! and for the step path's short reads read-only rusqlite connections used on the calling thread)
-//! and the group-commit writer through which every write goes (a rusqlite connection on a thread of
-//! its own).
+//! The durable store, on SQLite or PostgreSQL behind one [`Store`].
+//!
+//! SQLite (`sqlite.rs` and the files named after what they hold): schema migrations (sqlx), the read
+//! queries (a read-only sqlx pool, and for the step path's short reads read-only rusqlite connections
+//! used on the calling thread) and the group-commit writer through which every write goes (a
+//! rusqlite connection on a thread of its own). PostgreSQL (`postgres/`, files of the same names):
+//! its own migrations, a connection pool, one transaction per write, row locks and `SKIP LOCKED`
+//! claims in place of the single writer, and `LISTEN`/`NOTIFY` between processes.
 //!
 //! It knows rows and transactions, never guests or replay: callers hand it complete, already decided
 //! changes (a turn's commit, an activity's result) and it makes them durable atomically.
@@ -352,7 +356,7 @@ pub struct WorkItem {
     pub run: Option<String>,
 }
 
-/// Handle to the store: SQLite or PostgreSQL behind one set of operations (see [`dispatch`]), and
+/// Handle to the store: SQLite or PostgreSQL behind one set of operations (`dispatch.rs`), and
 /// the notification that follows every commit that may have given a worker something to do.
 #[derive(Clone, Debug)]
 pub struct Store {

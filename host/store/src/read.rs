@@ -1,7 +1,7 @@
-//! Reads (from the store's pool, or on the calling thread where the step path needs them), and the
+//! SQLite: reads (from the read pool, or on the calling thread where the step path needs them), and the
 //! typed front of the writer's operations.
 //!
-//! Reads never write; every write goes through [`super::Writer`] so that it joins a group commit.
+//! Reads never write; every write goes through `writer.rs` so that it joins a group commit.
 
 use std::sync::LazyLock;
 
@@ -264,7 +264,7 @@ impl Sqlite {
     }
 
     /// The visible inbox messages of an instance, oldest first, with their row ids and executions.
-    /// Read on the calling thread, like [`Store::instance`].
+    /// Read on the calling thread, like `instance`.
     pub(crate) async fn inbox(
         &self,
         id: &str,
