@@ -20,9 +20,11 @@ if [ -z "$bindir" ]; then
 fi
 
 # Runs a server command as the cluster's owner.
+# From / so that the owner never needs to enter a directory it may not read (a checkout in a private
+# temporary directory, say).
 as_owner() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi

@@ -32,7 +32,8 @@ use crate::store::{Instance, InstanceFilter, Status};
 #[derive(Debug, Parser)]
 #[command(name = "keel", version, about)]
 pub struct Cli {
-    /// SQLite database file.
+    /// SQLite database file, or a PostgreSQL URL (postgres://user:pass@host:port/db) that several
+    /// processes on several machines share.
     #[arg(long, global = true, env = "KEEL_DB", default_value = "keel.db")]
     pub db: PathBuf,
     /// Print machine-readable JSON instead of text.
