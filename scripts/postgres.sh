@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the tests: `postgres.sh start DIR` creates a cluster in DIR (which
-# must not exist yet), starts it on 127.0.0.1 at a free port and prints its URL
-# (postgres://keel@127.0.0.1:PORT/keel); `postgres.sh stop DIR` stops it and removes DIR.
+# must not exist yet, inside a directory the postgres user can enter, such as /tmp), starts it on
+# 127.0.0.1 at a free port and prints its URL (postgres://keel@127.0.0.1:PORT/keel);
+# `postgres.sh stop DIR` stops it and removes DIR.
 #
 # The server refuses to run as root, so under root the cluster belongs to the `postgres` user that
 # Debian's package creates. Authentication is `trust` on the loopback address only: the cluster lives
