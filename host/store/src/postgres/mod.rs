@@ -51,6 +51,19 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub(crate) struct Postgres {
     pool: PgPool,
+    /// The task listening for other processes' commits; it ends with the last clone of the store
+    /// (it holds a connection and a handle to the pool, which would otherwise outlive the store).
+    _listening: Arc<Listening>,
+}
+
+/// Ends the listening task when dropped.
+#[derive(Debug)]
+struct Listening(tokio::task::JoinHandle<()>);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Postgres {
@@ -77,8 +90,11 @@ impl Postgres {
             .map_err(unreachable)?;
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
-        tokio::spawn(listen(listener, changed));
-        Ok(Self { pool })
+        let listening = Listening(tokio::spawn(listen(listener, changed)));
+        Ok(Self {
+            pool,
+            _listening: Arc::new(listening),
+        })
     }
 
     pub(crate) fn pool(&self) -> &PgPool {

@@ -72,3 +72,35 @@ fn a_database_url_is_told_from_a_file_and_shown_without_its_password() {
     );
     assert_eq!(keel_store::redacted(Path::new("keel.db")), "keel.db");
 }
+
+#[tokio::test]
+async fn a_dropped_postgres_store_closes_its_connections() {
+    for t in stores().await {
+        let Some(url) = t.postgres_url() else {
+            continue;
+        };
+        let name = url.rsplit('/').next().expect("a database name").to_owned();
+        let mut watcher = sqlx::PgConnection::connect(&url).await.unwrap();
+        let count = async |watcher: &mut sqlx::PgConnection| -> i64 {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&name)
+            .fetch_one(watcher)
+            .await
+            .unwrap()
+        };
+        t.store.instance("x").await.unwrap();
+        assert!(count(&mut watcher).await > 0, "the store holds connections");
+        drop(t.store);
+        let mut left = count(&mut watcher).await;
+        for _ in 0..100 {
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            left = count(&mut watcher).await;
+        }
+        assert_eq!(left, 0, "connections left open after the store was dropped");
+    }
+}
