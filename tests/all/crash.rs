@@ -38,6 +38,7 @@ pub(crate) fn worker_with(db: &std::path::Path, flags: &[&str]) -> Child {
         .args(flags)
         .arg("--db")
         .arg(db)
+        .envs(crate::support::process_env(db))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -49,6 +49,7 @@ impl Worker {
             .args(flags)
             .arg("--db")
             .arg(db)
+            .envs(crate::support::process_env(db))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -188,18 +188,31 @@ fn fresh_postgres_database(url: &str) -> String {
     .expect("creating a test database")
 }
 
+/// The secret key of the tests on PostgreSQL, given inline so that the `keel` processes a test starts
+/// on the same database URL (which has no directory to keep a key file beside) use it too.
+const POSTGRES_TEST_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+/// The environment a `keel` process a test starts on `db` needs besides `--db`: on PostgreSQL, the
+/// tests' secret key; on SQLite nothing (the key file is beside the database).
+pub(crate) fn process_env(db: &Path) -> Vec<(&'static str, &'static str)> {
+    if keel::store::is_postgres_url(db) {
+        vec![("KEEL_SECRET_KEY", POSTGRES_TEST_KEY)]
+    } else {
+        Vec::new()
+    }
+}
+
 /// The configuration tests use: small limits so runaway guests are stopped quickly. The database
 /// is a SQLite file in `dir`, or a fresh PostgreSQL database (see [`postgres_server`]) with the
-/// secret key file still in `dir`.
+/// tests' key given inline.
 pub(crate) fn test_config(dir: &Path) -> Config {
-    let file = dir.join("keel.db");
     let mut config = match postgres_server() {
         Some(server) => {
             let mut config = Config::new(fresh_postgres_database(&server));
-            config.secret_key = Config::new(&file).secret_key;
+            config.secret_key.inline = Some(POSTGRES_TEST_KEY.to_owned());
             config
         }
-        None => Config::new(file),
+        None => Config::new(dir.join("keel.db")),
     };
     config.cache_dir = Some(cache_dir());
     config.limits.memory_bytes = 64 << 20;
