@@ -102,9 +102,6 @@ pub enum Error {
          does not know): run a keel at least as new as the one that migrated it"
     )]
     SchemaTooNew(i64),
-    /// The backend does not have this operation yet.
-    #[error("{0} is not available on this database backend yet")]
-    Unsupported(&'static str),
 }
 
 impl Error {

@@ -390,12 +390,6 @@ async fn a_backed_off_instance_is_not_claimed_before_its_time() {
                 max_failures: 5,
             })
             .await;
-        if b == "postgres" && matches!(failed, Err(Error::Unsupported(_))) {
-            // turn_failed is another part of the port (postgres/parking.rs); this test bites on
-            // PostgreSQL once it lands.
-            eprintln!("skipped on {b}: turn_failed not ported yet");
-            continue;
-        }
         assert_eq!(
             failed.unwrap(),
             keel_store::AfterFailure::RetryAt(120),
