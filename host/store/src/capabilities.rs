@@ -114,15 +114,7 @@ impl Sqlite {
     }
 
     async fn held(&self, function: &str, active: bool) -> Result<(Option<String>, Holdings)> {
-        // Secrets' nonce and ciphertext are blobs; the other rows leave them NULL.
-        type Row = (
-            String,
-            String,
-            Option<String>,
-            Option<Vec<u8>>,
-            Option<Vec<u8>>,
-        );
-        let rows: Vec<Row> = self.read_here(|c| {
+        let rows: Vec<HoldingRow> = self.read_here(|c| {
             Ok(c.prepare_cached(
                 "SELECT 'g', pattern, NULL, NULL, NULL FROM grants WHERE function = ?1
                  UNION ALL SELECT 'c', key, value, NULL, NULL FROM function_config WHERE function = ?1
@@ -135,35 +127,7 @@ impl Sqlite {
             })?
             .collect::<rusqlite::Result<_>>()?)
         })?;
-        let mut held = Holdings::default();
-        let mut digest = None;
-        for (kind, name, text, nonce, ciphertext) in rows {
-            match (kind.as_str(), text, nonce, ciphertext) {
-                ("g", ..) => held.grants.push(name),
-                ("c", Some(value), ..) => {
-                    held.config.insert(name, value);
-                }
-                ("a", ..) => digest = Some(name),
-                ("s", Some(key_id), Some(nonce), Some(ciphertext)) => {
-                    held.secrets.insert(
-                        name,
-                        Sealed {
-                            key_id,
-                            nonce,
-                            ciphertext,
-                        },
-                    );
-                }
-                (kind, ..) => {
-                    return Err(Error::Corrupt {
-                        what: "capabilities",
-                        message: format!("row of kind {kind:?} for {name:?} has NULL columns"),
-                    });
-                }
-            }
-        }
-        held.grants.sort();
-        Ok((digest, held))
+        holdings_from_rows(rows)
     }
 
     /// Every grant, as `(function, pattern)`, ordered.
@@ -175,6 +139,52 @@ impl Sqlite {
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
     }
+}
+
+/// A row of the capability query both backends run: kind (`g` grant, `c` configuration, `s` secret,
+/// `a` active module), name, and the text and blobs the kind has (secrets' nonce and ciphertext are
+/// blobs; the other rows leave them NULL).
+pub(crate) type HoldingRow = (
+    String,
+    String,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
+
+/// The active module digest and the holdings those rows describe, grants in byte order.
+pub(crate) fn holdings_from_rows(
+    rows: impl IntoIterator<Item = HoldingRow>,
+) -> Result<(Option<String>, Holdings)> {
+    let mut held = Holdings::default();
+    let mut digest = None;
+    for (kind, name, text, nonce, ciphertext) in rows {
+        match (kind.as_str(), text, nonce, ciphertext) {
+            ("g", ..) => held.grants.push(name),
+            ("c", Some(value), ..) => {
+                held.config.insert(name, value);
+            }
+            ("a", ..) => digest = Some(name),
+            ("s", Some(key_id), Some(nonce), Some(ciphertext)) => {
+                held.secrets.insert(
+                    name,
+                    Sealed {
+                        key_id,
+                        nonce,
+                        ciphertext,
+                    },
+                );
+            }
+            (kind, ..) => {
+                return Err(Error::Corrupt {
+                    what: "capabilities",
+                    message: format!("row of kind {kind:?} for {name:?} has NULL columns"),
+                });
+            }
+        }
+    }
+    held.grants.sort();
+    Ok((digest, held))
 }
 
 /// The SQL of one change, inside the writer's savepoint.

@@ -4,10 +4,11 @@
 //! Each change is one transaction; a replace of a function's whole set takes an advisory lock per
 //! function first, so that two replaces at once take turns rather than leave the union of both.
 
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use super::Postgres;
-use crate::{CapabilityChange, Error, Holdings, Result, Sealed, to_i64};
+use crate::capabilities::{HoldingRow, holdings_from_rows};
+use crate::{CapabilityChange, Holdings, Result, Sealed, to_i64};
 
 impl Postgres {
     /// Applies `change`; false when a revoke or unset found nothing to remove. Wakes no worker, as
@@ -38,7 +39,7 @@ impl Postgres {
     }
 
     async fn held(&self, function: &str, active: bool) -> Result<(Option<String>, Holdings)> {
-        let rows = sqlx::query(
+        let rows: Vec<HoldingRow> = sqlx::query_as(
             "SELECT 'g', pattern, NULL::text, NULL::bytea, NULL::bytea FROM grants
                  WHERE function = $1
              UNION ALL SELECT 'c', key, value, NULL, NULL FROM function_config WHERE function = $1
@@ -50,41 +51,7 @@ impl Postgres {
         .bind(active)
         .fetch_all(self.pool())
         .await?;
-        let mut held = Holdings::default();
-        let mut digest = None;
-        for r in &rows {
-            let kind: String = r.try_get(0)?;
-            let name: String = r.try_get(1)?;
-            let text: Option<String> = r.try_get(2)?;
-            let nonce: Option<Vec<u8>> = r.try_get(3)?;
-            let ciphertext: Option<Vec<u8>> = r.try_get(4)?;
-            match (kind.as_str(), text, nonce, ciphertext) {
-                ("g", ..) => held.grants.push(name),
-                ("c", Some(value), ..) => {
-                    held.config.insert(name, value);
-                }
-                ("a", ..) => digest = Some(name),
-                ("s", Some(key_id), Some(nonce), Some(ciphertext)) => {
-                    held.secrets.insert(
-                        name,
-                        Sealed {
-                            key_id,
-                            nonce,
-                            ciphertext,
-                        },
-                    );
-                }
-                (kind, ..) => {
-                    return Err(Error::Corrupt {
-                        what: "capabilities",
-                        message: format!("row of kind {kind:?} for {name:?} has NULL columns"),
-                    });
-                }
-            }
-        }
-        // Rust's order, byte by byte, as on SQLite.
-        held.grants.sort();
-        Ok((digest, held))
+        holdings_from_rows(rows)
     }
 
     /// Every grant, as `(function, pattern)`, ordered (byte by byte, as SQLite orders text).
