@@ -85,6 +85,9 @@ impl ApiError {
                     }
                     module::Error::LabelTaken { .. } => (StatusCode::CONFLICT, "version_taken"),
                     module::Error::NotDeployed(_) => (StatusCode::NOT_FOUND, "not_found"),
+                    module::Error::Store(keel_store::Error::Unstorable(_)) => {
+                        (StatusCode::BAD_REQUEST, "invalid_text")
+                    }
                     module::Error::Store(_)
                     | module::Error::Cache(_)
                     | module::Error::Damaged(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -112,6 +115,9 @@ impl ApiError {
                 // Replaying an exported history is not an API call; these come from files.
                 E::NotAnExport { .. } | E::NotExported { .. } | E::Unreadable { .. } => {
                     (StatusCode::BAD_REQUEST, "bad_request")
+                }
+                E::Store(keel_store::Error::Unstorable(_)) => {
+                    (StatusCode::BAD_REQUEST, "invalid_text")
                 }
                 E::Store(_) | E::Runtime(_) | E::DatabaseDirectory { .. } => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal")

@@ -89,17 +89,21 @@ pub enum Error {
     #[error("the store is closed")]
     Closed,
     /// The database server could not be reached, or refused the connection.
-    #[error("cannot connect to the database {url}: {message}")]
+    #[error("[KEEL-S1] cannot connect to the database {url}: {message}")]
     Connect {
         /// The database's URL, its password left out.
         url: String,
         /// Why.
         message: String,
     },
+    /// Text the database cannot hold: PostgreSQL refuses a NUL character in text (SQLite stores
+    /// it), so a name or id holding one is refused on that store.
+    #[error("[KEEL-S3] the database cannot store text holding a NUL character ({0})")]
+    Unstorable(String),
     /// The database's schema was migrated by a newer Keel than this one.
     #[error(
-        "the database's schema is newer than this keel's (it has migration {0}, which this build \
-         does not know): run a keel at least as new as the one that migrated it"
+        "[KEEL-S2] the database's schema is newer than this keel's (it has migration {0}, which \
+         this build does not know): run a keel at least as new as the one that migrated it"
     )]
     SchemaTooNew(i64),
 }
@@ -138,6 +142,12 @@ pub fn redacted(db: &Path) -> String {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
+        // PostgreSQL's "invalid byte sequence for encoding UTF8: 0x00" (character_not_in_repertoire).
+        if let sqlx::Error::Database(d) = &e
+            && d.code().as_deref() == Some("22021")
+        {
+            return Self::Unstorable(d.message().to_owned());
+        }
         Self::Database(Arc::new(e))
     }
 }

@@ -108,3 +108,26 @@ async fn due_work_counts_claimable_instances_and_work_items_up_to_a_bound() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_nul_in_an_id_is_stored_by_sqlite_and_refused_with_a_typed_error_by_postgres() {
+    for t in stores().await {
+        let s = &t.store;
+        let b = t.backend;
+        let created = s.create_instance(new_instance("a\0b", "Hello"), 50).await;
+        let read = s.instance("a\0b").await;
+        if b == "postgres" {
+            assert!(
+                matches!(created, Err(keel_store::Error::Unstorable(_))),
+                "{b}: {created:?}"
+            );
+            assert!(
+                matches!(read, Err(keel_store::Error::Unstorable(_))),
+                "{b}: {read:?}"
+            );
+        } else {
+            created.unwrap();
+            assert_eq!(read.unwrap().unwrap().id, "a\0b", "{b}");
+        }
+    }
+}
