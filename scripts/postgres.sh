@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the tests: `postgres.sh start DIR` creates a cluster in DIR (which
 # must not exist yet, inside a directory the postgres user can enter, such as /tmp), starts it on
-# 127.0.0.1 at a free port and prints its URL (postgres://keel@127.0.0.1:PORT/keel);
-# `postgres.sh stop DIR` stops it and removes DIR.
+# 127.0.0.1 at a free port and prints its URL (postgres://keel:PASSWORD@127.0.0.1:PORT/keel);
+# `postgres.sh restart DIR` stops it the way a crash would (every connection cut, no shutdown
+# checkpoint) and starts it again at the same address; `postgres.sh stop DIR` stops it and removes DIR.
 #
 # The server refuses to run as root, so under root the cluster belongs to the `postgres` user that
-# Debian's package creates. Authentication is `trust` on the loopback address only: the cluster lives
-# as long as one test run.
+# Debian's package creates. Clients on 127.0.0.1 log in with a random password (in the URL); the
+# cluster lives as long as one test run.
 set -euo pipefail
 
 bindir=""
@@ -40,7 +41,13 @@ start)
   dir=${2:?usage: postgres.sh start DIR}
   mkdir -p "$dir"
   [ "$(id -u)" = 0 ] && chown postgres: "$dir"
-  as_owner "$bindir/initdb" -D "$dir/data" -U keel --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 || {
+  # A password on TCP, as a real server has (so that wrong credentials can be tested); trust only on
+  # the cluster's own unix socket, for createdb below.
+  password=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
+  echo "$password" >"$dir/password"
+  [ "$(id -u)" = 0 ] && chown postgres: "$dir/password"
+  as_owner "$bindir/initdb" -D "$dir/data" -U keel --auth-local=trust --auth-host=scram-sha-256 \
+    --pwfile="$dir/password" -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 || {
     cat "$dir/initdb.log" >&2
     exit 1
   }
@@ -52,8 +59,16 @@ start)
     cat "$dir/server.log" >&2
     exit 1
   }
-  as_owner "$bindir/createdb" -h 127.0.0.1 -p "$port" -U keel keel
-  echo "postgres://keel@127.0.0.1:$port/keel"
+  as_owner "$bindir/createdb" -h "$dir" -p "$port" -U keel keel
+  echo "postgres://keel:$password@127.0.0.1:$port/keel"
+  ;;
+restart)
+  dir=${2:?usage: postgres.sh restart DIR}
+  # pg_ctl restarts with the options of the last start (kept in postmaster.opts).
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m immediate -w -t 60 restart >/dev/null || {
+    cat "$dir/server.log" >&2
+    exit 1
+  }
   ;;
 stop)
   dir=${2:?usage: postgres.sh stop DIR}
@@ -63,7 +78,7 @@ stop)
   rm -rf "$dir"
   ;;
 *)
-  echo "usage: postgres.sh start DIR | stop DIR" >&2
+  echo "usage: postgres.sh start DIR | restart DIR | stop DIR" >&2
   exit 2
   ;;
 esac

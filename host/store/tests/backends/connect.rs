@@ -21,6 +21,45 @@ async fn an_unreachable_postgres_server_is_an_error_that_names_it_without_its_pa
 }
 
 #[tokio::test]
+async fn wrong_credentials_or_a_missing_database_are_errors_that_say_why() {
+    for t in stores().await {
+        let Some(url) = t.postgres_url() else {
+            continue;
+        };
+        // postgres://keel:PASSWORD@host:port/db, as scripts/postgres.sh makes it.
+        let (credentials, host_and_db) = url.split_once('@').expect("user@host");
+        let (user, _password) = credentials
+            .rsplit_once(':')
+            .filter(|(user, _)| user.contains("://"))
+            .expect(
+                "a URL with a password: KEEL_TEST_POSTGRES must name a server that checks them",
+            );
+        let wrong = format!("{user}:not-the-password@{host_and_db}");
+        let err = Store::connect_postgres(&wrong)
+            .await
+            .expect_err("a wrong password is refused");
+        let text = err.to_string();
+        assert!(matches!(err, Error::Connect { .. }), "{text}");
+        assert!(
+            text.starts_with("[KEEL-S1]") && text.contains("password authentication failed"),
+            "{text}"
+        );
+        assert!(!text.contains("not-the-password"), "{text}");
+
+        let base = url.rsplit_once('/').expect("a database name").0;
+        let err = Store::connect_postgres(&format!("{base}/no_such_database"))
+            .await
+            .expect_err("a missing database is refused");
+        let text = err.to_string();
+        assert!(matches!(err, Error::Connect { .. }), "{text}");
+        assert!(
+            text.contains("\"no_such_database\" does not exist"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_schema_migrated_by_a_newer_keel_is_refused_by_name() {
     for t in stores().await {
         // The migration a newer build would have applied.
