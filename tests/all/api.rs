@@ -600,7 +600,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
 fn keel_serve_runs_an_approval_raised_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = guest("approval");
-    let mut server = serve(&dir.path().join("keel.db"), TOKEN);
+    let mut server = serve(&crate::support::test_db(dir.path()), TOKEN);
     let port = server.port;
     for line in &server.banner {
         assert!(

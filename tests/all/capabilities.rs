@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use keel::store::Status;
 use serde_json::{Value, json};
 
-use crate::support::{engine, guest, guests, http, serve};
+use crate::support::{engine, engine_with, guest, guests, http, serve};
 
 fn keel(db: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))
@@ -16,6 +16,7 @@ fn keel(db: &std::path::Path, args: &[&str]) -> Output {
         .args(args)
         .env("RUST_LOG", "warn")
         .env_remove("KEEL_SECRET_KEY")
+        .envs(crate::support::process_env(db))
         .output()
         .expect("running keel")
 }
@@ -277,7 +278,7 @@ async fn the_same_commands_work_through_keel_serve_and_its_api_never_answers_a_s
 /// Runs the patterns fixture's `Leak` activity through `keel run`, holding secret `SECRET`.
 fn leak(fail: bool) -> (Value, String) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let value = "leaky-secret-4f0a9";
     std::fs::write(dir.path().join("v"), value).unwrap();
     ok(&keel(
@@ -296,6 +297,7 @@ fn leak(fail: bool) -> (Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(&db)
+        .envs(crate::support::process_env(&db))
         .args(["--json", "run"])
         .arg(module)
         .args(["-o", "Call", "-i", &input])
@@ -307,10 +309,8 @@ fn leak(fail: bool) -> (Value, String) {
     assert!(out.status.success(), "{stdout}{stderr}");
     let mut everything = stdout.clone();
     everything.push_str(&stderr);
-    let mut bytes = std::fs::read(&db).unwrap();
-    bytes.extend(std::fs::read(dir.path().join("keel.db-wal")).unwrap_or_default());
     assert!(
-        !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+        !crate::raw_db::holds(&db, value),
         "the secret reached the database"
     );
     assert!(
@@ -340,7 +340,13 @@ fn secrets_are_masked_in_an_activitys_output_failure_and_log_lines() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_secret_the_key_cannot_open_fails_the_attempt_with_a_coded_error() {
-    let t = engine(&["keel_test_patterns"]).await;
+    // A key file (also on PostgreSQL, where the tests' key is otherwise given inline).
+    let keys = tempfile::tempdir().unwrap();
+    let t = engine_with(&["keel_test_patterns"], |c| {
+        c.secret_key.inline = None;
+        c.secret_key.file = keys.path().join("keel.key");
+    })
+    .await;
     t.keel
         .set_secret("Leak", "SECRET", "held-value-31")
         .await

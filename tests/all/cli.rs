@@ -11,6 +11,7 @@ fn keel(db: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(db)
+        .envs(crate::support::process_env(db))
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
@@ -24,7 +25,7 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn keel_run_completes_the_order_and_history_shows_the_steps() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let module = guests().join("order_processing.wasm");
     // The activities' grants, configuration and secret, with the commands a user types.
     let shop = crate::support::Shop::start("tok-cli");
@@ -117,7 +118,7 @@ fn keel_run_completes_the_order_and_history_shows_the_steps() {
 #[test]
 fn keel_run_of_a_failing_order_exits_non_zero_with_the_failure() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let module = guests().join("order_processing.wasm");
     let out = keel(
         &db,
@@ -141,7 +142,7 @@ fn keel_run_of_a_failing_order_exits_non_zero_with_the_failure() {
 #[test]
 fn a_worker_process_picks_up_starts_and_events_from_other_processes() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let module = guests().join("approval.wasm");
     assert!(
         keel(&db, &["deploy", module.to_str().unwrap()])
@@ -151,6 +152,7 @@ fn a_worker_process_picks_up_starts_and_events_from_other_processes() {
     let mut worker = Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(&db)
+        .envs(crate::support::process_env(&db))
         .arg("worker")
         .stderr(Stdio::null())
         .spawn()
@@ -199,6 +201,7 @@ fn keel_into_closed_pipe(db: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(db)
+        .envs(crate::support::process_env(db))
         .args(args)
         .env("RUST_LOG", "warn")
         .stdout(writer)
@@ -211,7 +214,7 @@ fn keel_into_closed_pipe(db: &std::path::Path, args: &[&str]) -> Output {
 fn a_closed_stdout_pipe_ends_every_command_quietly() {
     use std::os::unix::process::ExitStatusExt as _;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let module = guests().join("approval.wasm");
     let out = keel(&db, &["deploy", module.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -269,7 +272,7 @@ fn deploy_line(out: &Output) -> String {
 #[test]
 fn a_version_label_given_for_known_bytes_is_recorded_and_activates() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let module = guests().join("approval.wasm");
     let module = module.to_str().unwrap();
     let out = keel(&db, &["deploy", module]);
@@ -305,7 +308,7 @@ fn a_version_label_given_for_known_bytes_is_recorded_and_activates() {
 #[test]
 fn running_an_unchanged_module_again_keeps_its_version() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let module = guests().join("order_processing.wasm");
     for _ in 0..2 {
         let out = keel(
@@ -339,7 +342,7 @@ fn running_an_unchanged_module_again_keeps_its_version() {
 #[test]
 fn the_default_version_counts_per_function() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     for module in ["approval", "fan_out", "versioned_v1", "versioned_v2"] {
         let path = guests().join(format!("{module}.wasm"));
         let out = keel(&db, &["deploy", path.to_str().unwrap()]);
@@ -364,7 +367,7 @@ fn the_default_version_counts_per_function() {
 #[test]
 fn a_label_that_names_other_bytes_of_the_same_function_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let v1 = guests().join("versioned_v1.wasm");
     let v2 = guests().join("versioned_v2.wasm");
     let out = keel(&db, &["deploy", v1.to_str().unwrap(), "--version", "1.0.0"]);
@@ -396,6 +399,7 @@ fn drift_waiting(db: &std::path::Path) {
     let mut worker = Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(db)
+        .envs(crate::support::process_env(db))
         .arg("worker")
         .stderr(Stdio::null())
         .spawn()
@@ -416,7 +420,7 @@ fn drift_waiting(db: &std::path::Path) {
 #[test]
 fn an_upgrade_that_moves_nothing_does_not_activate_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     drift_waiting(&db);
     let v2 = guests().join("versioned_v2.wasm");
     let out = keel(
@@ -444,7 +448,7 @@ fn an_upgrade_that_moves_nothing_does_not_activate_and_says_so() {
 #[test]
 fn activate_names_what_exists_when_the_version_or_function_does_not() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let v1 = guests().join("versioned_v1.wasm");
     let out = keel(&db, &["deploy", v1.to_str().unwrap(), "--version", "1.0.0"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -469,7 +473,7 @@ fn activate_names_what_exists_when_the_version_or_function_does_not() {
 #[test]
 fn modules_show_counts_pinned_instances_for_orchestrators_only() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     drift_waiting(&db);
     let show = |name: &str| {
         let out = keel(&db, &["--json", "modules", "show", name]);

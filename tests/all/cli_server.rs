@@ -18,6 +18,7 @@ fn local(dir: &Path, db: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .arg("--db")
         .arg(db)
+        .envs(crate::support::process_env(db))
         .args(args)
         .env_remove("KEEL_SERVER")
         .env_remove("KEEL_DB")
@@ -57,7 +58,7 @@ fn ok(out: &Output) -> String {
 #[test]
 fn status_of_an_unknown_instance_is_keel_e4_locally_and_through_the_server() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let out = local(dir.path(), &db, &["status", "nope"]);
     assert!(!out.status.success(), "{}", text(&out.stdout));
     assert!(
@@ -80,7 +81,7 @@ fn status_of_an_unknown_instance_is_keel_e4_locally_and_through_the_server() {
 #[test]
 fn history_status_and_list_print_the_same_lines_locally_and_through_the_server() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let server = serve(&db, TOKEN);
     let url = format!("http://127.0.0.1:{}", server.port);
     let module = guests().join("fan_out.wasm");

@@ -12,6 +12,7 @@ fn keel(db: &std::path::Path, tz: &str, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(db)
+        .envs(crate::support::process_env(db))
         .args(args)
         .env("RUST_LOG", "warn")
         .env("TZ", tz)
@@ -72,7 +73,7 @@ fn printed_after(text: &str, prefix: &str) -> (i64, String) {
 #[test]
 fn times_print_as_local_date_times_and_json_keeps_the_milliseconds() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let module = guests().join("keel_test_patterns.wasm");
     let module = module.to_str().unwrap();
     keel(
@@ -138,7 +139,7 @@ fn times_print_as_local_date_times_and_json_keeps_the_milliseconds() {
 #[test]
 fn history_prints_the_value_an_execution_ended_with_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let module = guests().join("keel_test_patterns.wasm");
     let long = "long-value-".repeat(30);
     let input = serde_json::json!({ "activity": "Echo", "input": long }).to_string();
@@ -169,12 +170,13 @@ fn history_prints_the_value_an_execution_ended_with_whole() {
 #[test]
 fn a_run_that_times_out_says_what_the_instance_waits_for_and_how_to_unblock_it() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let module = guests().join("keel_test_patterns.wasm");
     let run = |orchestrator: &str, input: &str, id: &str| {
         Command::new(env!("CARGO_BIN_EXE_keel"))
             .arg("--db")
             .arg(&db)
+            .envs(crate::support::process_env(&db))
             .args(["run", module.to_str().unwrap(), "--orchestrator"])
             .args([orchestrator, "--input", input, "--id", id, "--timeout", "1"])
             .env("RUST_LOG", "warn")

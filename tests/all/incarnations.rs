@@ -8,8 +8,8 @@ use keel::HistoryEvent;
 use keel::Keel;
 use keel::store::Status;
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 
+use crate::raw_db::{Arg, RawDb};
 use crate::support::{Running, TestEngine, assert_completed, engine, finish, wait_for_event};
 
 /// How an ended instance's id is taken again.
@@ -68,13 +68,8 @@ async fn inbox_rows(t: &TestEngine, instance: &str, kind: &str) -> i64 {
 
 /// The count `sql` returns with `binds`, read from the database itself.
 async fn count(t: &TestEngine, sql: &str, binds: &[&str]) -> i64 {
-    let url = format!("sqlite://{}", t.db().display());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let mut query = sqlx::query_scalar(sql);
-    for bind in binds {
-        query = query.bind(*bind);
-    }
-    query.fetch_one(&mut db).await.unwrap()
+    let args: Vec<Arg> = binds.iter().map(|b| Arg::Text(b)).collect();
+    RawDb::open(&t.db()).await.one(sql, &args).await
 }
 
 fn sub_orchestration_results(history: &[keel::store::HistoryRecord]) -> Vec<(u32, Value)> {

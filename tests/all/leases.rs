@@ -80,20 +80,12 @@ async fn a_graceful_shutdown_keeps_its_leases_until_its_attempts_have_finished()
 /// is picked up again once the database accepts writes.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_result_that_cannot_be_committed_lets_its_lease_run_out_and_the_work_is_done_again() {
-    use sqlx::Connection as _;
     let server = TestServer::start().await;
     let t = engine_with(&["keel_test_patterns"], |c| c.lease_ms = 400).await;
     t.keel.grant("HttpLoop", &server.url).await.unwrap();
-    let url = format!("sqlite://{}", t.db().display());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut db = crate::raw_db::RawDb::open(&t.db()).await;
     // Removing a finished work item fails, so committing the activity's result fails.
-    sqlx::query(
-        "CREATE TRIGGER full BEFORE DELETE ON work_items \
-         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
-    )
-    .execute(&mut db)
-    .await
-    .unwrap();
+    db.fail_deletes("work_items").await;
     let input = json!({
         "activity": "HttpLoop",
         "input": {"url": format!("{}/ok", server.url), "times": 1}
@@ -113,10 +105,7 @@ async fn a_result_that_cannot_be_committed_lets_its_lease_run_out_and_the_work_i
     assert!(server.hits("/ok") >= 1, "the attempt never ran");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     // The disk has room again.
-    sqlx::query("DROP TRIGGER full")
-        .execute(&mut db)
-        .await
-        .unwrap();
+    db.allow_deletes("work_items").await;
     let instance = t
         .keel
         .wait(id.as_str(), std::time::Duration::from_secs(20))

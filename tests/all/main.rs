@@ -27,6 +27,8 @@ mod nondeterminism;
 mod overload;
 mod patterns;
 mod poison;
+mod postgres_outage;
+mod raw_db;
 mod replay;
 mod replayer;
 mod rewind;

@@ -346,7 +346,6 @@ async fn terminating_a_parent_terminates_its_running_children_unless_abandoned()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_result_for_a_purged_parent_leaves_no_orphan_message() {
-    use sqlx::Connection as _;
     let t = engine(&["keel_test_patterns"]).await;
     let worker = Running::start(&t.keel);
     t.keel
@@ -376,14 +375,13 @@ async fn a_result_for_a_purged_parent_leaves_no_orphan_message() {
             .unwrap(),
     );
     worker.stop().await;
-    let url = format!("sqlite://{}", t.db().display());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let orphans: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM inbox WHERE instance NOT IN (SELECT id FROM instances)",
-    )
-    .fetch_one(&mut db)
-    .await
-    .unwrap();
+    let orphans: i64 = crate::raw_db::RawDb::open(&t.db())
+        .await
+        .one(
+            "SELECT COUNT(*) FROM inbox WHERE instance NOT IN (SELECT id FROM instances)",
+            &[],
+        )
+        .await;
     assert_eq!(
         orphans, 0,
         "messages wait forever for an instance that is gone"

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use keel::store::Status;
 use serde_json::json;
-use sqlx::Connection as _;
 
+use crate::raw_db::{Arg, RawDb};
 use crate::support::{Running, assert_completed, engine_with, wait_for_event};
 
 const FAILURES: u32 = 3;
@@ -48,31 +48,24 @@ async fn undecodable_rows_park_their_instances_and_leave_the_others_alone() {
             .await
             .unwrap();
     }
-    let url = format!("sqlite://{}", t.db().display());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let (inbox_row, message): (i64, String) = sqlx::query_as(
-        "SELECT id, message FROM inbox WHERE instance = 'inbox-poisoned' AND kind = 'EventRaised'",
+    let mut db = RawDb::open(&t.db()).await;
+    let raised = "FROM inbox WHERE instance = 'inbox-poisoned' AND kind = 'EventRaised'";
+    let inbox_row: i64 = db.one(&format!("SELECT id {raised}"), &[]).await;
+    let message: String = db.one(&format!("SELECT message {raised}"), &[]).await;
+    db.execute(
+        "UPDATE inbox SET message = '{\"type\":\"Deliver\",' WHERE id = ?",
+        &[Arg::Int(inbox_row)],
     )
-    .fetch_one(&mut db)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE inbox SET message = '{\"type\":\"Deliver\",' WHERE id = ?")
-        .bind(inbox_row)
-        .execute(&mut db)
-        .await
-        .unwrap();
-    let event: String = sqlx::query_scalar(
-        "SELECT event FROM history WHERE instance = 'history-poisoned' AND seq = 1",
+    .await;
+    let seq_1 = "WHERE instance = 'history-poisoned' AND seq = 1";
+    let event: String = db
+        .one(&format!("SELECT event FROM history {seq_1}"), &[])
+        .await;
+    db.execute(
+        &format!("UPDATE history SET event = 'not json' {seq_1}"),
+        &[],
     )
-    .fetch_one(&mut db)
-    .await
-    .unwrap();
-    sqlx::query(
-        "UPDATE history SET event = 'not json' WHERE instance = 'history-poisoned' AND seq = 1",
-    )
-    .execute(&mut db)
-    .await
-    .unwrap();
+    .await;
 
     // A fresh engine (no hot guests: the damaged history must be read and replayed).
     let keel = crate::support::reopen(&t.config, None).await;
@@ -108,17 +101,16 @@ async fn undecodable_rows_park_their_instances_and_leave_the_others_alone() {
     assert_eq!(listed.len(), 2);
 
     // Repaired, and resumed: both finish as if nothing had happened.
-    sqlx::query("UPDATE inbox SET message = ? WHERE id = ?")
-        .bind(&message)
-        .bind(inbox_row)
-        .execute(&mut db)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE history SET event = ? WHERE instance = 'history-poisoned' AND seq = 1")
-        .bind(&event)
-        .execute(&mut db)
-        .await
-        .unwrap();
+    db.execute(
+        "UPDATE inbox SET message = ? WHERE id = ?",
+        &[Arg::Text(&message), Arg::Int(inbox_row)],
+    )
+    .await;
+    db.execute(
+        &format!("UPDATE history SET event = ? {seq_1}"),
+        &[Arg::Text(&event)],
+    )
+    .await;
     for id in ["inbox-poisoned", "history-poisoned"] {
         keel.resume(id, "repaired").await.unwrap();
         let instance = keel.wait(id, Duration::from_secs(60)).await.unwrap();
@@ -138,20 +130,23 @@ async fn an_attempt_the_host_cannot_run_is_delivered_again_without_spending_an_a
     .await;
     // Break the activity's module behind the engine's back, and start an engine that has never
     // compiled it (an empty cache): loading it fails until the bytes are repaired.
-    let url = format!("sqlite://{}", t.db().display());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let (digest, bytes): (String, Vec<u8>) = sqlx::query_as(
-        "SELECT m.digest, m.bytes FROM modules m JOIN functions f ON f.digest = m.digest
-         WHERE f.name = 'Square'",
+    let mut db = RawDb::open(&t.db()).await;
+    let digest: String = db
+        .one("SELECT digest FROM functions WHERE name = 'Square'", &[])
+        .await;
+    let bytes: Vec<u8> = db
+        .one(
+            "SELECT bytes FROM modules WHERE digest = ?",
+            &[Arg::Text(&digest)],
+        )
+        .await;
+    // A component header of a layer no runtime knows.
+    let broken = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    db.execute(
+        "UPDATE modules SET bytes = ? WHERE digest = ?",
+        &[Arg::Bytes(&broken), Arg::Text(&digest)],
     )
-    .fetch_one(&mut db)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE modules SET bytes = x'0061736d0d000100' WHERE digest = ?")
-        .bind(&digest)
-        .execute(&mut db)
-        .await
-        .unwrap();
+    .await;
     let cache = tempfile::tempdir().unwrap();
     let mut config = t.config.clone();
     config.cache_dir = Some(cache.path().to_path_buf());
@@ -164,22 +159,22 @@ async fn an_attempt_the_host_cannot_run_is_delivered_again_without_spending_an_a
         .await
         .unwrap();
     for _ in 0..1500 {
-        let deliveries: Option<i64> =
-            sqlx::query_scalar("SELECT deliveries FROM work_items WHERE instance = 'host-failure'")
-                .fetch_optional(&mut db)
-                .await
-                .unwrap();
+        let deliveries: Option<i64> = db
+            .optional(
+                "SELECT deliveries FROM work_items WHERE instance = 'host-failure'",
+                &[],
+            )
+            .await;
         if deliveries.unwrap_or(0) >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    sqlx::query("UPDATE modules SET bytes = ? WHERE digest = ?")
-        .bind(&bytes)
-        .bind(&digest)
-        .execute(&mut db)
-        .await
-        .unwrap();
+    db.execute(
+        "UPDATE modules SET bytes = ? WHERE digest = ?",
+        &[Arg::Bytes(&bytes), Arg::Text(&digest)],
+    )
+    .await;
     let instance = keel
         .wait(id.as_str(), Duration::from_secs(60))
         .await

@@ -149,6 +149,7 @@ async fn rewind_over_http_and_the_cli() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(t.db())
+        .envs(crate::support::process_env(t.db()))
         .args(["rewind", "r-cli", "--reason", "retry by hand"])
         .output()
         .unwrap();

@@ -126,7 +126,7 @@ fn json_line(out: &Output) -> Value {
 #[test]
 fn the_cli_and_the_api_use_a_running_instance_or_signal_it_with_start() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let db_arg = ["--db", db.to_str().unwrap()];
     let module = guests().join("keel_test_patterns.wasm");
     let out = keel_cli(dir.path(), &db_arg, &["deploy", module.to_str().unwrap()]);

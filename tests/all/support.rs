@@ -161,6 +161,11 @@ fn postgres_server() -> Option<String> {
     }
 }
 
+/// Whether the suite runs on PostgreSQL (`KEEL_TEST_STORE=postgres`).
+pub(crate) fn on_postgres() -> bool {
+    postgres_server().is_some()
+}
+
 /// A new, empty database on the server at `url`, and its URL. Made on a thread of its own so that
 /// a test's runtime is not blocked on it.
 fn fresh_postgres_database(url: &str) -> String {
@@ -194,11 +199,21 @@ const POSTGRES_TEST_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
 /// The environment a `keel` process a test starts on `db` needs besides `--db`: on PostgreSQL, the
 /// tests' secret key; on SQLite nothing (the key file is beside the database).
-pub(crate) fn process_env(db: &Path) -> Vec<(&'static str, &'static str)> {
-    if keel::store::is_postgres_url(db) {
+pub(crate) fn process_env(db: impl AsRef<Path>) -> Vec<(&'static str, &'static str)> {
+    if keel::store::is_postgres_url(db.as_ref()) {
         vec![("KEEL_SECRET_KEY", POSTGRES_TEST_KEY)]
     } else {
         Vec::new()
+    }
+}
+
+/// The database of a test that runs `keel` processes on one itself: `keel.db` in `dir`, or a fresh
+/// PostgreSQL database when the suite runs on PostgreSQL. Such processes also need
+/// [`process_env`].
+pub(crate) fn test_db(dir: &Path) -> PathBuf {
+    match postgres_server() {
+        Some(server) => PathBuf::from(fresh_postgres_database(&server)),
+        None => dir.join("keel.db"),
     }
 }
 
@@ -206,14 +221,17 @@ pub(crate) fn process_env(db: &Path) -> Vec<(&'static str, &'static str)> {
 /// is a SQLite file in `dir`, or a fresh PostgreSQL database (see [`postgres_server`]) with the
 /// tests' key given inline.
 pub(crate) fn test_config(dir: &Path) -> Config {
-    let mut config = match postgres_server() {
-        Some(server) => {
-            let mut config = Config::new(fresh_postgres_database(&server));
-            config.secret_key.inline = Some(POSTGRES_TEST_KEY.to_owned());
-            config
-        }
-        None => Config::new(dir.join("keel.db")),
-    };
+    config_on(test_db(dir))
+}
+
+/// The tests' configuration on database `db` (a SQLite file, or a PostgreSQL URL with the tests' key
+/// given inline).
+pub(crate) fn config_on(db: PathBuf) -> Config {
+    let postgres = keel::store::is_postgres_url(&db);
+    let mut config = Config::new(db);
+    if postgres {
+        config.secret_key.inline = Some(POSTGRES_TEST_KEY.to_owned());
+    }
     config.cache_dir = Some(cache_dir());
     config.limits.memory_bytes = 64 << 20;
     config.limits.turn_cpu_ms = 2_000;
@@ -348,6 +366,7 @@ pub(crate) fn serve_with(db: &Path, token: &str, args: &[&str], log: &str) -> Se
     let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(db)
+        .envs(crate::support::process_env(db))
         .args(args)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("KEEL_API_TOKEN", token)

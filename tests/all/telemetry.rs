@@ -52,7 +52,7 @@ fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
 async fn keel_run_exports_its_turns_and_attempts_over_otlp() {
     let (port, received) = collector().await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("keel.db");
+    let db = crate::support::test_db(dir.path());
     let module = guests().join("order_processing.wasm");
     let shop = crate::support::Shop::start("tok-otlp");
     let capabilities = shop.capabilities_file(dir.path());
@@ -60,6 +60,7 @@ async fn keel_run_exports_its_turns_and_attempts_over_otlp() {
         Command::new(env!("CARGO_BIN_EXE_keel"))
             .arg("--db")
             .arg(&db)
+            .envs(crate::support::process_env(&db))
             .args(["--otlp-endpoint", &format!("http://127.0.0.1:{port}")])
             .arg("run")
             .arg(module)

@@ -22,6 +22,7 @@ fn keel_cli(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(db)
+        .envs(crate::support::process_env(db))
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
@@ -56,14 +57,13 @@ async fn an_activity_swapped_under_load_fails_no_call_and_switches_at_once() {
     const CALLS: u64 = 50;
     let t = engine(&["versioned_v1"]).await;
     let db = t.db();
-    // Compile 2.0.0 into the cache the worker and the deploying process use (beside the database),
-    // so that the deploy lands while the calls run rather than after a cold compilation.
+    // Compile 2.0.0 into the cache the worker and the deploying process use (their default for the
+    // database: beside a SQLite file, the user's cache directory for a URL), so that the deploy lands
+    // while the calls run rather than after a cold compilation.
     {
         let scratch = tempfile::tempdir().unwrap();
         let mut config = keel::Config::new(scratch.path().join("scratch.db"));
-        let mut cache = db.clone().into_os_string();
-        cache.push(".cache");
-        config.cache_dir = Some(cache.into());
+        config.cache_dir = keel::Config::new(db.clone()).cache_dir;
         let warm = keel::Keel::open(config).await.unwrap();
         warm.deploy(guest("versioned_v2"), None).await.unwrap();
         warm.deploy(guest("versioned_v1"), None).await.unwrap();

@@ -8,24 +8,21 @@ use keel::store::{InstanceFilter, Status};
 use serde_json::json;
 
 use crate::multi_worker::Worker;
+use crate::raw_db::{Arg, RawDb};
 use crate::support::{assert_completed, engine};
 use crate::test_server::TestServer;
 
 /// The most rows of `table` leased to one owner at this moment.
-async fn most_leased(db: &mut sqlx::SqliteConnection, table: &str, now_ms: i64) -> i64 {
-    sqlx::query_scalar(&format!(
+async fn most_leased(db: &mut RawDb, table: &str, now_ms: i64) -> i64 {
+    let sql = format!(
         "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM {table}
-         WHERE locked_by IS NOT NULL AND locked_until > ? GROUP BY locked_by)"
-    ))
-    .bind(now_ms)
-    .fetch_one(db)
-    .await
-    .expect("counting leases")
+         WHERE locked_by IS NOT NULL AND locked_until > ? GROUP BY locked_by) AS leased"
+    );
+    db.one(&sql, &[Arg::Int(now_ms)]).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_runs_and_leases_no_more_at_once_than_its_maxima() {
-    use sqlx::Connection as _;
     const CALLS: usize = 12;
     const MAX_TURNS: usize = 1;
     const MAX_ACTIVITIES: usize = 2;
@@ -53,8 +50,7 @@ async fn a_worker_runs_and_leases_no_more_at_once_than_its_maxima() {
         ],
     );
 
-    let url = format!("sqlite://{}?mode=ro", t.db().display());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut db = RawDb::open(&t.db()).await;
     let (mut instances, mut work_items) = (0, 0);
     let deadline = Instant::now() + Duration::from_secs(60);
     let completed = InstanceFilter {
