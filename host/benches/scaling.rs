@@ -4,7 +4,9 @@
 //! creation to the last one's completion as the store recorded them. Prints its figures and each
 //! one's ratio to one worker on the same store; asserts nothing about speed.
 //!
-//! Run with `cargo bench -p keel --bench scaling` (add `-- --quick` for a tenth of the sizes). It
+//! Run with `cargo bench -p keel --bench scaling` (add `-- --quick` for a tenth of the sizes, and
+//! `sqlite` or `postgres` for one store only; `KEEL_BENCH_BIN` runs another build's `keel` as the
+//! workers, to compare two builds on the same machine minutes apart). It
 //! starts a throwaway PostgreSQL cluster with `scripts/postgres.sh`, or uses the server
 //! `KEEL_BENCH_POSTGRES` names (a URL; a fresh database is made on it for each run).
 
@@ -94,7 +96,9 @@ impl Workers {
     fn start(db: &Path, n: usize) -> Self {
         let children = (0..n)
             .map(|_| {
-                let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+                let bin = std::env::var_os("KEEL_BENCH_BIN")
+                    .unwrap_or_else(|| env!("CARGO_BIN_EXE_keel").into());
+                let mut child = Command::new(bin)
                     .arg("--db")
                     .arg(db)
                     .arg("worker")
@@ -166,6 +170,16 @@ async fn run(keel: &Keel, w: &Workload) -> Duration {
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let stores: Vec<&str> = ["sqlite", "postgres"]
+        .into_iter()
+        .filter(|s| {
+            let named: Vec<String> = std::env::args()
+                .skip(1)
+                .filter(|a| !a.starts_with("--"))
+                .collect();
+            named.is_empty() || named.iter().any(|n| n == s)
+        })
+        .collect();
     let scale = if quick { 10 } else { 1 };
     let workloads = [
         Workload {
@@ -200,7 +214,7 @@ async fn main() {
         "{:<10} {:>7}  {:<18} {:>9} {:>12} {:>11}",
         "store", "workers", "workload", "seconds", "steps/s", "vs 1 worker"
     );
-    for store in ["sqlite", "postgres"] {
+    for store in stores {
         let mut base: Vec<f64> = Vec::new();
         for workers in [1, 2, 4] {
             let dir = tempfile::tempdir().expect("tempdir");
