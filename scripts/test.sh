@@ -14,7 +14,9 @@ if [ -z "${KEEL_TEST_POSTGRES:-}" ]; then
   export KEEL_TEST_POSTGRES
 fi
 cargo test --release --workspace "$@"
-# The end-to-end suite again, every test on PostgreSQL (a fresh database per test).
-KEEL_TEST_STORE=postgres cargo test --release -p keel --test all "$@"
+# The end-to-end suite again, every test on PostgreSQL (a fresh database per test). `--workspace`
+# as above, so that features unify the same way and nothing is compiled again (with `-p keel` cargo
+# rebuilt keel and wasmtime-wasi-http: 7.5 minutes of CI).
+KEEL_TEST_STORE=postgres cargo test --release --workspace --test all "$@"
 # The Python SDK's own unit tests (the parts that need no component bindings).
 python3 -m unittest discover -s sdk/python/tests
