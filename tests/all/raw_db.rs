@@ -184,7 +184,7 @@ impl RawDb {
 /// Everything the database at `db` holds, as bytes to search: on SQLite its files (with the
 /// write-ahead log), on PostgreSQL every row of every table as text, with byte columns in hex (so
 /// that a value is searched for as text and as its hex digits; see [`hex`]). Runs on a thread of its
-/// own, so that it may be called from a test's runtime and from a plain test.
+/// own (see `support::on_own_thread`).
 pub(crate) fn stored_bytes(db: &Path) -> Vec<u8> {
     if !keel::store::is_postgres_url(db) {
         let mut bytes = Vec::new();
@@ -197,41 +197,33 @@ pub(crate) fn stored_bytes(db: &Path) -> Vec<u8> {
         return bytes;
     }
     let db = db.to_owned();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async move {
-            let mut raw = RawDb::open(&db).await;
-            let RawDb::Postgres(conn) = &mut raw else {
-                unreachable!("a PostgreSQL URL opens PostgreSQL")
-            };
-            let tables: Vec<String> = sqlx::query_scalar(
-                "SELECT table_name::text FROM information_schema.tables \
+    crate::support::on_own_thread(async move {
+        let mut raw = RawDb::open(&db).await;
+        let RawDb::Postgres(conn) = &mut raw else {
+            unreachable!("a PostgreSQL URL opens PostgreSQL")
+        };
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
                  WHERE table_schema = 'public' ORDER BY table_name",
-            )
-            .fetch_all(&mut *conn)
-            .await
-            .expect("listing tables");
-            assert!(tables.len() > 3, "no Keel tables in {}", db.display());
-            let mut bytes = Vec::new();
-            for table in tables {
-                let rows: Vec<String> =
-                    sqlx::query_scalar(&format!("SELECT t::text FROM \"{table}\" t"))
-                        .fetch_all(&mut *conn)
-                        .await
-                        .expect("reading a table");
-                for row in rows {
-                    bytes.extend_from_slice(row.as_bytes());
-                    bytes.push(b'\n');
-                }
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .expect("listing tables");
+        assert!(tables.len() > 3, "no Keel tables in {}", db.display());
+        let mut bytes = Vec::new();
+        for table in tables {
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT t::text FROM \"{table}\" t"))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .expect("reading a table");
+            for row in rows {
+                bytes.extend_from_slice(row.as_bytes());
+                bytes.push(b'\n');
             }
-            bytes
-        })
+        }
+        bytes
     })
-    .join()
-    .expect("reading the database")
 }
 
 /// `value` in lower-case hex digits: how PostgreSQL shows the bytes of a `BYTEA` column as text.

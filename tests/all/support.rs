@@ -166,31 +166,38 @@ pub(crate) fn on_postgres() -> bool {
     postgres_server().is_some()
 }
 
-/// A new, empty database on the server at `url`, and its URL. Made on a thread of its own so that
-/// a test's runtime is not blocked on it.
-fn fresh_postgres_database(url: &str) -> String {
-    let url = url.to_owned();
+/// Runs `work` to its end on a thread and runtime of its own: callable from a plain test and from
+/// inside a test's runtime, which it does not block.
+pub(crate) fn on_own_thread<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("a runtime");
-        runtime.block_on(async move {
-            use sqlx::Connection;
-            let name = format!("keel_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = sqlx::PgConnection::connect(&url)
-                .await
-                .unwrap_or_else(|e| panic!("KEEL_TEST_POSTGRES={url} cannot be reached: {e}"));
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("CREATE DATABASE");
-            let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
-            format!("{base}/{name}")
-        })
+            .expect("a runtime")
+            .block_on(work)
     })
     .join()
-    .expect("creating a test database")
+    .expect("a thread of the test support")
+}
+
+/// A new, empty database on the server at `url`, and its URL.
+fn fresh_postgres_database(url: &str) -> String {
+    let url = url.to_owned();
+    on_own_thread(async move {
+        use sqlx::Connection;
+        let name = format!("keel_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("KEEL_TEST_POSTGRES={url} cannot be reached: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("CREATE DATABASE");
+        let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+        format!("{base}/{name}")
+    })
 }
 
 /// The secret key of the tests on PostgreSQL, given inline so that the `keel` processes a test starts
