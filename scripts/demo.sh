@@ -7,9 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 target="${CARGO_TARGET_DIR:-target}"
-cargo build --release -p keel
+# KEEL_BIN: a `keel` already built from this checkout (CI passes the one its test build made).
+keel="${KEEL_BIN:-}"
+if [ -z "$keel" ]; then
+    cargo build --release -p keel
+    keel="$target/release/keel"
+fi
 cargo build --release --target wasm32-wasip2 -p order-processing
-keel="$target/release/keel"
 module="$target/wasm32-wasip2/release/order_processing.wasm"
 work="$(mktemp -d)"
 db="${KEEL_DB:-$work/keel.db}"
