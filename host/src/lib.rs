@@ -1,38 +1,18 @@
 //! Keel runs durable workflows whose orchestrators and activities are WebAssembly components.
 //!
-//! The crate is organised by concept (see `ARCHITECTURE.md`): [`history`] holds the recorded events,
-//! [`orchestration`] the pure replay core and the turn driver, [`activity`] the activity workers,
-//! [`module`] the component registry, [`store`] the SQLite store with its group-commit writer and
-//! [`engine`] ties them together behind one handle. Nothing here reads the wall clock except
-//! [`clock::SystemClock`]. The pure core (history, replay, retry arithmetic) is the `keel-core`
-//! crate and the store the `keel-store` crate, both re-exported here at their old paths, so the
-//! compiler keeps the core free of I/O and the store free of guests.
+//! This crate is the `keel` binary's: the command line ([`cli`]), logging and trace export
+//! ([`telemetry`]) and the small HTTP client they share. What they drive lives in crates of its own,
+//! each re-exported here at its old path (see `ARCHITECTURE.md`): the pure replay core (`keel-core`,
+//! no I/O), the stores (`keel-store`), the engine with the wasm runtime (`keel-engine`) and the HTTP
+//! API (`keel-api`). The compiler keeps each one from reaching into the ones above it.
 
-pub mod activity;
-pub mod api;
-pub mod capability;
+pub use keel_api as api;
 pub mod cli;
-pub mod clock;
-pub mod engine;
-mod held;
-pub use keel_core::history;
 mod http1;
-pub mod ids;
-pub mod limits;
-pub mod metrics;
-pub mod module;
-pub mod operator;
-pub mod orchestration;
-pub mod replayer;
-mod slots;
-pub use keel_store as store;
+pub use keel_engine::{
+    activity, capability, clock, engine, history, ids, limits, metrics, module, operator,
+    orchestration, replayer, store, upgrade, versions, waiting,
+};
 pub mod telemetry;
-use keel_core::text;
-pub mod upgrade;
-pub mod versions;
-pub mod waiting;
-mod wit;
 
-pub use engine::{Config, Keel};
-pub use history::{Failure, HistoryEvent};
-pub use ids::{Digest, InstanceId};
+pub use keel_engine::{Config, Digest, Failure, HistoryEvent, InstanceId, Keel};

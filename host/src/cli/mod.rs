@@ -529,10 +529,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 "keel worker running on {}; Ctrl-C to stop",
                 keel_store::redacted(&cli.db)
             );
-            eprintln!(
-                "keel worker: limits: {}",
-                knobs::summary(&keel.shared().config)
-            );
+            eprintln!("keel worker: limits: {}", knobs::summary(keel.config()));
             wait_for_signal().await;
             eprintln!("stopping: finishing running turns and activities…");
             worker.shutdown().await;

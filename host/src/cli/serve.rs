@@ -105,7 +105,7 @@ pub async fn run(keel: Keel, args: ServeArgs, db: &Path) -> Result<ExitCode> {
     } else {
         None
     };
-    let limits = super::knobs::summary(&keel.shared().config);
+    let limits = super::knobs::summary(keel.config());
     let worker = keel.run_worker();
     let app = crate::api::router(keel, config.token.clone());
     eprintln!("keel serve: database {}", keel_store::redacted(db));

@@ -393,6 +393,16 @@ impl Keel {
         &self.shared
     }
 
+    /// The configuration this handle was opened with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The engine clock's time in milliseconds (the manual clock's under test).
+    pub fn now_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.shared.store

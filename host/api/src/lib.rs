@@ -1,7 +1,7 @@
 //! The HTTP management API of `keel serve`: the axum router with its routes, bearer-token auth,
 //! Prometheus metrics, the OpenAPI document and the embedded web dashboard.
 //!
-//! It translates HTTP to calls on [`crate::Keel`] and never holds engine logic or touches the store's
+//! It translates HTTP to calls on [`Keel`] and never holds engine logic or touches the store's
 //! tables directly: whatever the API can do, the CLI can do through the same engine calls.
 
 mod admission;
@@ -23,14 +23,14 @@ pub use auth::Token;
 pub use error::ApiError;
 pub use metrics::ApiMetrics;
 
-use crate::Keel;
+use keel_engine::Keel;
 
 /// Largest module upload accepted by `POST /api/modules`.
 pub const MAX_MODULE_BYTES: usize = 64 << 20;
 
 /// Percent-encodes one URL path segment or query value (unreserved characters stay as they are);
 /// shared by the server's URIs and the CLI's `--server` client.
-pub(crate) fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

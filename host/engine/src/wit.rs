@@ -7,7 +7,7 @@
 pub(crate) mod orchestrator {
     wasmtime::component::bindgen!({
         world: "orchestrator-module",
-        path: "../wit",
+        path: "../../wit",
         imports: { default: async | trappable },
         exports: { default: async },
     });
@@ -18,7 +18,7 @@ pub(crate) mod orchestrator {
 pub(crate) mod activity {
     wasmtime::component::bindgen!({
         world: "activity-module",
-        path: "../wit",
+        path: "../../wit",
         exports: { default: async },
         with: {
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,

@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::capability;
-use crate::engine;
-use crate::module;
+use keel_engine::capability;
+use keel_engine::engine;
+use keel_engine::module;
 
 /// Why an API request failed.
 #[derive(Debug, thiserror::Error)]

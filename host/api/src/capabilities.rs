@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::routes::{ApiPath, ApiQuery, read_text};
 use super::{ApiError, AppState};
-use crate::capability::{Declared, MAX_VALUE_BYTES};
+use keel_engine::capability::{Declared, MAX_VALUE_BYTES};
 
 /// Body of `POST /api/functions/{name}/grants`.
 #[derive(Debug, Deserialize)]

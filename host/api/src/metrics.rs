@@ -11,8 +11,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::AppState;
-use crate::engine;
-use crate::store::Status;
+use keel_engine::engine;
+use keel_engine::store::Status;
 
 /// Counters kept by the API layer.
 #[derive(Debug, Default)]
@@ -48,7 +48,7 @@ pub(crate) async fn render(state: &AppState) -> Result<String, engine::Error> {
     let counts = state.keel.store().count_by_status().await?;
     let modules = state.keel.store().module_count().await?;
     let engine = state.keel.metrics();
-    let now = state.keel.shared().clock.now_ms();
+    let now = state.keel.now_ms();
     let (inbox_due, inbox_later) = state.keel.store().inbox_depth(now).await?;
     let (work_due, work_later) = state.keel.store().work_queue_depth(now).await?;
     let mut out = String::new();
@@ -220,7 +220,12 @@ pub(crate) async fn render(state: &AppState) -> Result<String, engine::Error> {
     Ok(out)
 }
 
-fn histogram(out: &mut String, name: &str, help: &str, h: &crate::metrics::HistogramSnapshot) {
+fn histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    h: &keel_engine::metrics::HistogramSnapshot,
+) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} histogram");
     for (bound, n) in &h.buckets {

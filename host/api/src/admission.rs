@@ -13,7 +13,7 @@ use axum::response::Response;
 use tokio::sync::Semaphore;
 
 use super::ApiError;
-use crate::Keel;
+use keel_engine::Keel;
 
 /// The bounds and what they are measured on.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub(crate) struct Admission {
 impl Admission {
     /// The bounds `keel`'s configuration sets.
     pub(crate) fn new(keel: &Keel) -> Self {
-        let config = &keel.shared().config;
+        let config = &keel.config();
         Self {
             requests: Arc::new(Semaphore::new(config.api_max_requests)),
             max_requests: config.api_max_requests,

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState, MAX_MODULE_BYTES, metrics};
-use crate::engine;
-use crate::store::{HistoryRecord, Instance, Status};
+use keel_engine::engine;
+use keel_engine::store::{HistoryRecord, Instance, Status};
 
 /// The OpenAPI 3 document of these routes, written by hand next to them.
 const OPENAPI: &str = include_str!("openapi.json");
@@ -81,7 +81,7 @@ pub(crate) async fn read_text(body: Body, limit: usize) -> Result<String, ApiErr
 
 /// Reads a JSON body as text (validated by the engine); an empty body means `null`.
 async fn json_text(state: &AppState, body: Body, what: &'static str) -> Result<String, ApiError> {
-    let limit = state.keel.shared().config.limits.max_payload_bytes;
+    let limit = state.keel.config().limits.max_payload_bytes;
     let bytes = read_body(body, limit).await?;
     let text = String::from_utf8(bytes).map_err(|e| engine::Error::InvalidJson {
         what,
@@ -401,7 +401,7 @@ pub(crate) async fn modules(
 pub(crate) async fn function_versions(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-) -> Result<Json<Vec<crate::versions::FunctionVersion>>, ApiError> {
+) -> Result<Json<Vec<keel_engine::versions::FunctionVersion>>, ApiError> {
     let versions = state.keel.function_versions(&name).await?;
     if versions.is_empty() {
         return Err(ApiError::NotFound(format!(

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::routes::ApiQuery;
 use super::{ApiError, AppState};
-use crate::store::{InstanceFilter, Status};
+use keel_engine::store::{InstanceFilter, Status};
 
 /// Default and largest page of an instance listing.
 const DEFAULT_LIMIT: u32 = 100;
