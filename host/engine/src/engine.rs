@@ -4,7 +4,6 @@
 //! It validates what clients hand in (JSON, sizes, names) and leaves execution to the orchestration
 //! and activity modules.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,11 +11,9 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::activity::Workers;
-use crate::capability::KeySource;
 use crate::clock::{SharedClock, SystemClock};
 use crate::history::HistoryEvent;
 use crate::ids::InstanceId;
-use crate::limits::Limits;
 use crate::module::{Deployed, Registry, Runtime};
 use crate::orchestration::driver::Driver;
 use crate::orchestration::hot_cache::{HotBounds, HotCache};
@@ -26,167 +23,9 @@ use crate::store::{
     NewInstance, OutMessage, StartPolicy, Status, Store,
 };
 
-/// Errors of engine operations, as clients see them.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] crate::store::Error),
-    /// A module could not be deployed or loaded.
-    #[error(transparent)]
-    Module(#[from] crate::module::Error),
-    /// A grant, configuration value or secret was refused.
-    #[error(transparent)]
-    Capability(#[from] crate::capability::Error),
-    /// The wasm runtime could not be created.
-    #[error("could not start the WebAssembly runtime: {0}")]
-    Runtime(String),
-    /// A payload is not JSON.
-    #[error("[KEEL-E1] the {what} is not valid JSON: {message}")]
-    InvalidJson {
-        /// Which payload.
-        what: &'static str,
-        /// The parser's complaint.
-        message: String,
-    },
-    /// A payload is over the size limit.
-    #[error("[KEEL-E2] the {what} is {size} bytes; the limit is {limit} bytes")]
-    PayloadTooLarge {
-        /// Which payload.
-        what: &'static str,
-        /// Its size.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// No orchestrator of that name is deployed.
-    #[error("[KEEL-E3] no orchestrator named {name:?} is deployed (deployed: {deployed})")]
-    UnknownOrchestrator {
-        /// The name asked for.
-        name: String,
-        /// The names that are deployed.
-        deployed: String,
-    },
-    /// No such instance.
-    #[error("[KEEL-E4] no instance with id {0:?}")]
-    NotFound(String),
-    /// The instance id is taken.
-    #[error("[KEEL-E5] {0}")]
-    Conflict(String),
-    /// The instance has ended and accepts no more messages.
-    #[error("[KEEL-E6] instance {id} has ended ({status})")]
-    Ended {
-        /// The instance.
-        id: String,
-        /// Its final status.
-        status: Status,
-    },
-    /// The instance is still running.
-    #[error("[KEEL-E7] instance {id} is {status}; only ended instances can be purged")]
-    NotEnded {
-        /// The instance.
-        id: String,
-        /// Its status.
-        status: Status,
-    },
-    /// Only a failed instance can be rewound.
-    #[error("[KEEL-E8] instance {id} is {status}; only a failed instance can be rewound")]
-    NotFailed {
-        /// The instance.
-        id: String,
-        /// Its status.
-        status: Status,
-    },
-    /// A name or id is longer than `max_name_bytes`.
-    #[error("[KEEL-E9] the {what} is {size} bytes; the limit is {limit} bytes")]
-    NameTooLong {
-        /// Which name.
-        what: &'static str,
-        /// Its size.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// The instance has `max_inbox_events` raised events it has not taken in yet.
-    #[error(
-        "[KEEL-E10] instance {id} already has {limit} events waiting to be taken in; raise more once it has caught up"
-    )]
-    InboxFull {
-        /// The instance.
-        id: String,
-        /// The limit.
-        limit: u32,
-    },
-    /// The database's directory does not exist (SQLite would only say it is "unable to open").
-    #[error(
-        "[KEEL-E11] cannot open the database {}: the directory {} {reason}; create it, or point \
-         --db (KEEL_DB) at a file in an existing directory",
-        db.display(),
-        dir.display()
-    )]
-    DatabaseDirectory {
-        /// The database file.
-        db: PathBuf,
-        /// Its directory.
-        dir: PathBuf,
-        /// What is wrong with the directory.
-        reason: &'static str,
-    },
-    /// No function of that name is deployed.
-    #[error("[KEEL-E12] no function named {name:?} is deployed (deployed: {deployed})")]
-    UnknownFunction {
-        /// The name asked for.
-        name: String,
-        /// The names that are deployed.
-        deployed: String,
-    },
-    /// The function has no version with that label or digest.
-    #[error(
-        "[KEEL-E13] {name} has no deployed version labelled {asked:?} nor a module whose digest \
-         starts with it (its versions: {versions})"
-    )]
-    UnknownVersion {
-        /// The function.
-        name: String,
-        /// The label or digest prefix asked for.
-        asked: String,
-        /// Its deployed versions: labels, digest, whether active.
-        versions: String,
-    },
-    /// Waiting for an instance took too long.
-    #[error("[KEEL-E15] instance {0} did not end in time")]
-    WaitTimeout(String),
-    /// A file given as an exported history is not one.
-    #[error(
-        "[KEEL-E16] {file} is not a Keel history export: {reason}; write one with \
-         `keel history ID --export FILE`"
-    )]
-    NotAnExport {
-        /// The file.
-        file: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The module a history is replayed against does not export its orchestrator.
-    #[error(
-        "[KEEL-E17] the history is of orchestrator {name:?}, which the module does not export \
-         (it exports {exported})"
-    )]
-    NotExported {
-        /// The history's orchestrator.
-        name: String,
-        /// The orchestrators the module exports.
-        exported: String,
-    },
-    /// A file named on the command line or in a call could not be read.
-    #[error("cannot read {}: {reason}", path.display())]
-    Unreadable {
-        /// The file.
-        path: PathBuf,
-        /// The system's reason.
-        reason: String,
-    },
-}
+pub use crate::config::Config;
+pub use crate::error::{Error, Result};
+use crate::shared::Shared;
 
 /// Refuses a database whose directory is missing, before SQLite fails with "unable to open
 /// database file" without saying why. Other problems (permissions, a damaged file) are left to SQLite.
@@ -237,113 +76,7 @@ pub struct Started {
     pub created: bool,
 }
 
-/// Result of engine operations.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Engine configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The database: a SQLite file, or a PostgreSQL URL (`postgres://user:pass@host:port/db`).
-    pub db: PathBuf,
-    /// Where compiled modules are cached; `None` disables the disk cache.
-    pub cache_dir: Option<PathBuf>,
-    /// Guest sandbox limits.
-    pub limits: Limits,
-    /// How long a claimed instance or work item stays leased without renewal.
-    pub lease_ms: u64,
-    /// How often an idle worker looks for work another process created.
-    pub poll_ms: u64,
-    /// Turns run at once.
-    pub max_turns: usize,
-    /// Activity attempts run at once.
-    pub max_activities: usize,
-    /// Orchestrator guests kept in memory between turns.
-    pub hot_capacity: usize,
-    /// Bytes of linear memory and tables those guests may hold together; the least recently used
-    /// go first past it.
-    pub hot_bytes: usize,
-    /// Raised events one instance may have waiting in its inbox; more are refused (`InboxFull`).
-    pub max_inbox_events: u32,
-    /// Where the key that seals secrets comes from.
-    pub secret_key: KeySource,
-    /// Turns in a row that may fail outside the orchestrator (an undecodable row, a module that
-    /// will not load, a failing commit) before the instance is parked.
-    pub max_turn_failures: u32,
-    /// Delay before retrying a turn that failed that way; doubled after each further failure.
-    pub turn_retry_ms: u64,
-    /// Upper bound of that delay (also of an activity attempt the host could not run).
-    pub turn_retry_max_ms: u64,
-    /// Deliveries of one activity attempt without a result (the host could not run it, or its
-    /// worker died) before its task fails with `HostError`.
-    pub max_deliveries: u32,
-    /// Events one execution's history may hold; a turn that would go past fails the execution with
-    /// `HistoryTooLarge` (a warning is logged past a fifth of it). Continue-as-new starts afresh.
-    pub max_history_events: u32,
-    /// HTTP API requests handled at once; more are refused with `503` and `Retry-After`.
-    pub api_max_requests: usize,
-    /// Writes queued for the store's writer beyond which API writes are refused with `503`.
-    pub writer_queue_max: usize,
-}
-
-impl Config {
-    /// Defaults for a database at `db`: for a SQLite file, the compiled cache and the secret key
-    /// file beside it; for a PostgreSQL URL, the cache in the user's cache directory and the key
-    /// file `keel.key` in the current directory (every process sharing the database needs the same
-    /// key: give them the file, or `KEEL_SECRET_KEY`).
-    pub fn new(db: impl Into<PathBuf>) -> Self {
-        let db = db.into();
-        let (cache, secret_key) = if keel_store::is_postgres_url(&db) {
-            let base = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir);
-            (
-                base.join("keel").join("modules"),
-                KeySource::beside(Path::new("keel")),
-            )
-        } else {
-            let mut cache = db.clone().into_os_string();
-            cache.push(".cache");
-            (PathBuf::from(cache), KeySource::beside(&db))
-        };
-        Self {
-            cache_dir: Some(cache),
-            secret_key,
-            max_turn_failures: 5,
-            turn_retry_ms: 1_000,
-            turn_retry_max_ms: 60_000,
-            max_deliveries: 5,
-            db,
-            limits: Limits::default(),
-            lease_ms: 5_000,
-            poll_ms: 50,
-            max_turns: 64,
-            max_activities: 64,
-            hot_capacity: 10_000,
-            hot_bytes: 4 << 30,
-            max_inbox_events: 10_000,
-            max_history_events: 51_200,
-            api_max_requests: 256,
-            writer_queue_max: 20_000,
-        }
-    }
-}
-
 pub use crate::metrics::Metrics;
-
-/// State shared by the engine's tasks.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) store: Store,
-    pub(crate) registry: Registry,
-    pub(crate) clock: SharedClock,
-    pub(crate) config: Config,
-    /// This process's lease owner id.
-    pub(crate) owner: String,
-    pub(crate) metrics: Metrics,
-    /// The leased rows live tasks are working on: the only ones whose leases are renewed.
-    pub(crate) held: Arc<crate::held::Held>,
-}
 
 /// A handle to Keel: store, modules, management operations and workers.
 #[derive(Debug, Clone)]
@@ -760,7 +493,8 @@ impl Keel {
             slots: Slots::new(shared.config.max_turns, shared.store.changed().clone()),
             workers: workers.clone(),
         });
-        let _ = workers.driver.set(Arc::downgrade(&driver));
+        let turns: Arc<dyn crate::activity::Turns> = driver.clone();
+        let _ = workers.driver.set(Arc::downgrade(&turns));
         let (stop, stopped) = watch::channel(false);
         let (stop_renewal, renewal_stopped) = watch::channel(false);
         let main = tokio::spawn(worker_loop(

@@ -2,31 +2,31 @@
 //! line (the `keel` binary).
 //!
 //! Organised by concept (see `ARCHITECTURE.md`): [`orchestration`] holds the turn driver over the
-//! pure replay core (`keel-core`), [`activity`] the activity workers, [`module`] the wasm runtime and
-//! the component registry, [`capability`] what activities may reach, and [`engine`] ties them
-//! together behind one handle, [`Keel`], over a [`store`] (`keel-store`). Nothing here reads the wall
-//! clock except [`clock::SystemClock`].
+//! pure replay core (`keel-core`), [`activity`] the activity workers, [`capability`] the commands
+//! that change what activities may reach, and [`engine`] ties them together behind one handle,
+//! [`Keel`], over a [`store`] (`keel-store`). Guests run in `keel-runtime` (the wasm runtime, the
+//! module registry, the orchestrator's host calls), re-exported here at its old paths.
 
 pub mod activity;
 pub mod capability;
-pub mod clock;
+mod config;
+pub use keel_runtime::clock;
 pub mod engine;
+mod error;
 mod held;
 pub use keel_core::history;
-pub mod ids;
-pub mod limits;
+pub use keel_runtime::{ids, limits};
 pub mod metrics;
-pub mod module;
+pub use keel_runtime::module;
 pub mod operator;
 pub mod orchestration;
 pub mod replayer;
+mod shared;
 mod slots;
-use keel_core::text;
 pub use keel_store as store;
 pub mod upgrade;
 pub mod versions;
 pub mod waiting;
-mod wit;
 
 pub use engine::{Config, Keel};
 pub use history::{Failure, HistoryEvent};

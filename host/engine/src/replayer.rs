@@ -16,10 +16,10 @@ use serde_json::Value;
 
 use crate::engine::{Config, Error, Keel, Result};
 use crate::history::{Failure, HistoryEvent};
-use crate::orchestration::context::TurnEnd;
 use crate::orchestration::replay::NonDeterminism;
 use crate::store::{HistoryRecord, Instance, Status};
 use crate::upgrade::{Recorded, ReplayCheck};
+use keel_runtime::turn::TurnEnd;
 
 /// The `format` of the files this version writes and reads.
 pub const FORMAT: &str = "keel-history/1";

@@ -8,10 +8,10 @@ use serde::Serialize;
 use crate::engine::{Error, Keel, Result};
 use crate::history::{Failure, HistoryEvent};
 use crate::module::Loaded;
-use crate::orchestration::context::TurnEnd;
 use crate::orchestration::hot::{HotInstance, Spawn};
 use crate::orchestration::replay::LiveBatch;
 use crate::store::{Instance, InstanceFilter, MoveInstance, MoveRefused, Status};
+use keel_runtime::turn::TurnEnd;
 
 /// What replaying an instance against a module showed.
 #[derive(Debug, Clone, PartialEq, Serialize)]

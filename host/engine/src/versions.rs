@@ -4,97 +4,11 @@
 
 use serde::Serialize;
 
+use crate::activity::resolve::resolve_activity;
 use crate::engine::{Keel, Result};
-use crate::history::Failure;
-use crate::store::{FunctionRow, ModuleRow, Store};
+use crate::store::ModuleRow;
 
-/// An activity call's name split into the activity and an optional version requirement:
-/// `VerifyPayment@^2` → (`VerifyPayment`, `^2`).
-pub fn split_versioned(name: &str) -> (&str, Option<&str>) {
-    match name.split_once('@') {
-        Some((name, req)) if !req.is_empty() => (name, Some(req)),
-        _ => (name, None),
-    }
-}
-
-/// A version label read as a semantic version: `2` → 2.0.0, `2.1` → 2.1.0, `v1.2.3` → 1.2.3.
-/// Labels that are not versions (`canary`) match no range.
-pub fn label_version(label: &str) -> Option<semver::Version> {
-    let label = label.strip_prefix('v').unwrap_or(label);
-    let (core, rest) = match label.find(['-', '+']) {
-        Some(at) => label.split_at(at),
-        None => (label, ""),
-    };
-    let parts = core.split('.').count();
-    let padded = match parts {
-        1 => format!("{core}.0.0{rest}"),
-        2 => format!("{core}.0{rest}"),
-        _ => label.to_owned(),
-    };
-    semver::Version::parse(&padded).ok()
-}
-
-/// The failure of a call of an activity that no module provides.
-pub(crate) fn not_deployed(name: &str) -> Failure {
-    Failure::new(
-        "ActivityNotFound",
-        format!("no activity named {name} is deployed"),
-    )
-}
-
-/// The module that runs a call of activity `called` (a name, or `name@range`): the active version
-/// when it satisfies the range (or there is none), else the highest version that does.
-pub(crate) async fn resolve_activity(store: &Store, called: &str) -> Result<String, Failure> {
-    let (name, req) = split_versioned(called);
-    let Some(req) = req else {
-        return store
-            .active_function(name, "activity")
-            .await
-            .map_err(|e| Failure::new("HostError", e.to_string()))?
-            .ok_or_else(|| not_deployed(name));
-    };
-    let range = semver::VersionReq::parse(req).map_err(|e| {
-        Failure::new(
-            "InvalidVersionRange",
-            format!("{called}: {req:?} is not a version range: {e}"),
-        )
-    })?;
-    let rows = store
-        .function_versions(name, "activity")
-        .await
-        .map_err(|e| Failure::new("HostError", e.to_string()))?;
-    if rows.is_empty() {
-        return Err(not_deployed(name));
-    }
-    // A module carrying several labels matches through the highest of them that is in the range.
-    let best = |r: &FunctionRow| {
-        r.labels
-            .iter()
-            .filter_map(|l| label_version(l))
-            .filter(|v| range.matches(v))
-            .max()
-    };
-    if let Some(active) = rows.iter().filter(|r| r.active).find(|r| best(r).is_some()) {
-        return Ok(active.digest.clone());
-    }
-    rows.iter()
-        .filter_map(|r| best(r).map(|v| (v, r)))
-        .max_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, r)| r.digest.clone())
-        .ok_or_else(|| {
-            let deployed: Vec<&str> = rows
-                .iter()
-                .flat_map(|r| r.labels.iter().map(String::as_str))
-                .collect();
-            Failure::new(
-                "ActivityNotFound",
-                format!(
-                    "no deployed version of {name} matches {req} (deployed: {})",
-                    deployed.join(", ")
-                ),
-            )
-        })
-}
+pub use keel_runtime::labels::{label_version, split_versioned};
 
 /// One deployed version of a function.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -195,26 +109,5 @@ impl Keel {
             bytes: modules.iter().map(|m| m.size).sum(),
             modules,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_read_as_versions() {
-        assert_eq!(label_version("2"), Some(semver::Version::new(2, 0, 0)));
-        assert_eq!(label_version("2.1"), Some(semver::Version::new(2, 1, 0)));
-        assert_eq!(label_version("v1.2.3"), Some(semver::Version::new(1, 2, 3)));
-        assert!(label_version("1.0-beta").is_some());
-        assert_eq!(label_version("canary"), None);
-    }
-
-    #[test]
-    fn names_split_at_the_version_range() {
-        assert_eq!(split_versioned("Verify@^2"), ("Verify", Some("^2")));
-        assert_eq!(split_versioned("Verify"), ("Verify", None));
-        assert_eq!(split_versioned("Verify@"), ("Verify@", None));
     }
 }

@@ -11,20 +11,20 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::capability::Holdings;
-use crate::capability::granted::{Granted, SECRET_UNAVAILABLE};
-use crate::capability::outgoing::{Grants, Policy};
-use crate::capability::redact::Redactor;
-use crate::engine::Shared;
 use crate::history::Failure;
 use crate::module::guest_output::GuestOutput;
-use crate::module::log_budget::LogBudget;
 use crate::module::runtime::HostState;
+use crate::shared::Shared;
 use crate::store::WorkItem;
+use keel_runtime::capability::Holdings;
+use keel_runtime::capability::granted::{Granted, SECRET_UNAVAILABLE};
+use keel_runtime::capability::outgoing::{Grants, Policy};
+use keel_runtime::capability::redact::Redactor;
+use keel_runtime::log_budget::LogBudget;
 
 /// Runs one attempt of `item` in a fresh instance of the active module providing the activity.
 pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failure> {
-    let (function, range) = crate::versions::split_versioned(&item.name);
+    let (function, range) = keel_runtime::labels::split_versioned(&item.name);
     let (digest, held) = if range.is_none() {
         // The active module and the capabilities in one read.
         let (active, held) = shared
@@ -32,10 +32,10 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
             .activity_setup(function)
             .await
             .map_err(|e| Failure::new("HostError", e.to_string()))?;
-        let active = active.ok_or_else(|| crate::versions::not_deployed(function))?;
+        let active = active.ok_or_else(|| super::resolve::not_deployed(function))?;
         (active, held)
     } else {
-        let digest = crate::versions::resolve_activity(&shared.store, &item.name).await?;
+        let digest = super::resolve::resolve_activity(&shared.store, &item.name).await?;
         (digest, holdings(shared, function).await?)
     };
     let module = shared

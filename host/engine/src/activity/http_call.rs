@@ -15,12 +15,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::attempt::{grant, mask};
-use crate::capability::granted::SECRET_UNAVAILABLE;
-use crate::capability::outgoing::{TOO_LARGE, check};
-use crate::capability::redact::Redactor;
-use crate::engine::Shared;
 use crate::history::Failure;
+use crate::shared::Shared;
 use crate::store::WorkItem;
+use keel_runtime::capability::granted::SECRET_UNAVAILABLE;
+use keel_runtime::capability::outgoing::{TOO_LARGE, check};
+use keel_runtime::capability::redact::Redactor;
 
 /// The name orchestrators schedule a durable HTTP call under.
 pub const NAME: &str = "keel.http";

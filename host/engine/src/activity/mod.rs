@@ -6,16 +6,17 @@
 
 mod attempt;
 pub mod http_call;
+pub(crate) mod resolve;
 pub use keel_core::retry;
 
 use std::sync::{Arc, OnceLock, Weak};
 
+use futures::future::BoxFuture;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::engine::Shared;
 use crate::history::{Failure, HistoryEvent};
-use crate::orchestration::driver::Driver;
+use crate::shared::Shared;
 use crate::slots::{Slots, Taken};
 use crate::store::{FinishWorkItem, Finished, Incarnation, Message, OutMessage, WorkItem};
 
@@ -28,9 +29,9 @@ const PERMANENT: [&str; 7] = [
     "ActivityNotFound",
     "InvalidJson",
     "PayloadTooLarge",
-    crate::capability::outgoing::DENIED,
-    crate::capability::outgoing::TOO_LARGE,
-    crate::capability::granted::SECRET_UNAVAILABLE,
+    keel_runtime::capability::outgoing::DENIED,
+    keel_runtime::capability::outgoing::TOO_LARGE,
+    keel_runtime::capability::granted::SECRET_UNAVAILABLE,
     http_call::INVALID,
 ];
 
@@ -38,8 +39,20 @@ const PERMANENT: [&str; 7] = [
 pub(crate) struct Workers {
     pub(crate) shared: Arc<Shared>,
     pub(crate) slots: Slots,
-    /// Runs the turn an activity result unblocks without a separate claim.
-    pub(crate) driver: OnceLock<Weak<Driver>>,
+    /// Runs the turn an activity result unblocks without a separate claim (the turn driver).
+    pub(crate) driver: OnceLock<Weak<dyn Turns>>,
+}
+
+/// What the activity workers need of the turn driver of their process: a trait, so that the workers
+/// do not depend on the driver, which depends on them to run the work its turns schedule.
+pub(crate) trait Turns: Send + Sync {
+    /// Offers `event`, the result of `item`, to the instance's hot guest: true when the result
+    /// committed with the turn it unblocked; false when nothing was written.
+    fn offer_result<'a>(&'a self, item: &'a WorkItem, event: HistoryEvent) -> BoxFuture<'a, bool>;
+    /// A turn slot, when one is free now.
+    fn try_take_slot(&self) -> Option<Taken>;
+    /// Runs the turn of instance `id`, which this worker has leased, in `slot`.
+    fn run_turn(self: Arc<Self>, id: String, slot: Option<Taken>);
 }
 
 impl Workers {
@@ -144,7 +157,7 @@ impl Workers {
             return;
         }
         self.shared.metrics.record_attempt(
-            crate::versions::split_versioned(&item.name).0,
+            keel_runtime::labels::split_versioned(&item.name).0,
             result.is_err(),
         );
         let deliver = |event| OutMessage {
@@ -220,7 +233,7 @@ impl Workers {
             return;
         }
         // The instance the result unblocks is leased to this worker only with a free turn slot.
-        let turn_slot = driver.as_ref().and_then(|d| d.slots.try_take_one());
+        let turn_slot = driver.as_ref().and_then(|d| d.try_take_slot());
         let claim = turn_slot
             .as_ref()
             .map(|_| now.saturating_add(self.shared.config.lease_ms));
@@ -231,7 +244,7 @@ impl Workers {
                     .activity_latency
                     .observe(started.elapsed());
                 if let (true, Some(driver)) = (claimed_instance, driver) {
-                    driver.dispatch(item.instance.clone(), turn_slot);
+                    driver.run_turn(item.instance.clone(), turn_slot);
                 }
             }
             Ok(Finished::LeaseLost) => {

@@ -7,20 +7,21 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tracing::Instrument;
 
-use super::context::TurnEnd;
 use super::hot::{HotInstance, Spawn};
 use super::hot_cache::HotCache;
 use super::replay::LiveBatch;
-use crate::activity::Workers;
-use crate::engine::Shared;
+use crate::activity::{Turns, Workers};
 use crate::history::{Failure, HistoryEvent, ParentRef};
+use crate::shared::Shared;
 use crate::slots::{Slots, Taken};
 use crate::store::{
     AfterFailure, Incarnation, Instance, Message, NewInstance, NewWorkItem, OutMessage, Status,
     Store, TurnCommit, TurnFailed, WorkItem,
 };
+use keel_runtime::turn::TurnEnd;
 
 /// Errors of one turn.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,20 @@ pub(crate) struct Driver {
     pub(crate) slots: Slots,
     /// Runs the activities a turn schedules without a separate claim.
     pub(crate) workers: Arc<Workers>,
+}
+
+impl Turns for Driver {
+    fn offer_result<'a>(&'a self, item: &'a WorkItem, event: HistoryEvent) -> BoxFuture<'a, bool> {
+        Box::pin(Driver::offer_result(self, item, event))
+    }
+
+    fn try_take_slot(&self) -> Option<Taken> {
+        self.slots.try_take_one()
+    }
+
+    fn run_turn(self: Arc<Self>, id: String, slot: Option<Taken>) {
+        self.dispatch(id, slot);
+    }
 }
 
 impl Driver {

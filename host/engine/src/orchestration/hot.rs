@@ -13,16 +13,16 @@ use rand::rngs::StdRng;
 use tokio::sync::mpsc;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
-use super::context::{OrchestrationState, TurnEnd};
 use super::replay::{LiveBatch, Replay};
-use crate::capability::outgoing::Policy;
 use crate::history::{Failure, HistoryEvent};
 use crate::module::cpu::Metered;
 use crate::module::guest_output::GuestOutput;
-use crate::module::log_budget::LogBudget;
 use crate::module::memory::Footprint;
 use crate::module::runtime::HostState;
 use crate::module::{Loaded, Runtime};
+use keel_runtime::capability::outgoing::Policy;
+use keel_runtime::log_budget::LogBudget;
+use keel_runtime::turn::{OrchestrationState, TurnEnd};
 
 /// The guest's wall clock: the orchestration time of the current turn.
 struct TurnWallClock(Arc<AtomicU64>);

@@ -3,10 +3,9 @@
 //!
 //! It runs guests but never decides what their calls mean: that is orchestration's and activity's job.
 
-pub(crate) mod cpu;
-pub(crate) mod guest_output;
-pub(crate) mod log_budget;
-pub(crate) mod memory;
+pub mod cpu;
+pub mod guest_output;
+pub mod memory;
 pub mod registry;
 pub mod runtime;
 

@@ -17,11 +17,11 @@ pub(crate) const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
 
 /// The bytes of linear memory and tables a store holds now; cloned out of the store to weigh it.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Footprint(Arc<AtomicUsize>);
+pub struct Footprint(Arc<AtomicUsize>);
 
 impl Footprint {
     /// Bytes held now.
-    pub(crate) fn bytes(&self) -> usize {
+    pub fn bytes(&self) -> usize {
         self.0.load(Ordering::Relaxed)
     }
 }

@@ -8,22 +8,22 @@ use super::redact::Redactor;
 use super::{Error, GrantPattern, Holdings, KeySource, SecretKey};
 
 /// Failure kind of an attempt whose secrets cannot be opened (not retried: the key must be fixed).
-pub(crate) const SECRET_UNAVAILABLE: &str = "SecretUnavailable";
+pub const SECRET_UNAVAILABLE: &str = "SecretUnavailable";
 
 /// The capabilities of one attempt.
 #[derive(Debug, Default)]
-pub(crate) struct Granted {
+pub struct Granted {
     /// Origins the attempt may call.
-    pub(crate) patterns: Vec<GrantPattern>,
+    pub patterns: Vec<GrantPattern>,
     /// Configuration values and secrets, as environment variables.
-    pub(crate) env: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
     /// Masks the secrets in what the attempt hands back.
-    pub(crate) redactor: Redactor,
+    pub redactor: Redactor,
 }
 
 impl Granted {
     /// Opens `held` for an attempt of `function`, with the key from `key` if there are secrets.
-    pub(crate) fn open(function: &str, held: Holdings, key: &KeySource) -> Result<Self, Error> {
+    pub fn open(function: &str, held: Holdings, key: &KeySource) -> Result<Self, Error> {
         let mut patterns = Vec::with_capacity(held.grants.len());
         for text in &held.grants {
             match text.parse() {

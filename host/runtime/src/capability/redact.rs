@@ -2,7 +2,7 @@
 //! failure, its output, and the responses of durable HTTP calls.
 //!
 //! A guest that is given a secret could print or return it; this keeps the value out of history,
-//! logs and traces anyway. It never sees values shorter than [`MIN_LEN`] bytes, which would mangle
+//! logs and traces anyway. It never sees values shorter than `MIN_LEN` bytes, which would mangle
 //! ordinary text.
 
 use std::borrow::Cow;
@@ -17,13 +17,13 @@ pub(crate) const MASK: &str = "[redacted]";
 
 /// The secret values of one attempt.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Redactor {
+pub struct Redactor {
     values: Vec<String>,
 }
 
 impl Redactor {
     /// A redactor for `values` (longest first, so that a secret containing another is masked whole).
-    pub(crate) fn new(values: impl IntoIterator<Item = String>) -> Self {
+    pub fn new(values: impl IntoIterator<Item = String>) -> Self {
         let mut values: Vec<String> = values.into_iter().filter(|v| v.len() >= MIN_LEN).collect();
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.dedup();
@@ -31,12 +31,12 @@ impl Redactor {
     }
 
     /// Whether there is anything to redact.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
 
     /// `text` with every secret value masked.
-    pub(crate) fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
         for value in &self.values {
             if out.contains(value.as_str()) {
@@ -47,7 +47,7 @@ impl Redactor {
     }
 
     /// `value` with every secret value masked in its strings and object keys.
-    pub(crate) fn json(&self, value: Value) -> Value {
+    pub fn json(&self, value: Value) -> Value {
         if self.is_empty() {
             return value;
         }

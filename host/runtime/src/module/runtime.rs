@@ -18,19 +18,19 @@ use super::memory::{Footprint, GuestLimiter};
 use crate::capability::outgoing::{Outgoing, Policy, Violation};
 use crate::history::Failure;
 use crate::limits::{EPOCH_TICK_MS, Limits};
-use crate::orchestration::context::OrchestrationState;
+use crate::turn::OrchestrationState;
 use crate::wit;
 
 /// Data of every wasmtime store Keel creates.
-pub(crate) struct HostState {
+pub struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     /// Memory and tables of all the store's instances together, and how many it may create.
     limiter: GuestLimiter,
     /// Present while the store runs an orchestrator; `None` for activities and manifest calls.
-    pub(crate) orchestration: Option<OrchestrationState>,
+    pub orchestration: Option<OrchestrationState>,
     /// CPU time the guest used since its budget was last reset.
-    pub(crate) cpu: Arc<CpuMeter>,
+    pub cpu: Arc<CpuMeter>,
     /// CPU time allowed before the guest is interrupted.
     pub(crate) cpu_budget: Duration,
     /// Set when the guest was interrupted for exceeding its budget.
@@ -40,13 +40,13 @@ pub(crate) struct HostState {
     /// The `wasi:http` policy: grants for an activity attempt, refusal for everything else.
     outgoing: Outgoing,
     /// The first breach of that policy; once set, the guest is interrupted and fails with it.
-    pub(crate) violation: Violation,
+    pub violation: Violation,
 }
 
 impl HostState {
     /// State with `wasi`, the memory bounds of `limits`, a CPU budget of `budget_ms` and the
     /// `wasi:http` `policy`.
-    pub(crate) fn new(wasi: WasiCtx, limits: &Limits, budget_ms: u64, policy: Policy) -> Self {
+    pub fn new(wasi: WasiCtx, limits: &Limits, budget_ms: u64, policy: Policy) -> Self {
         let violation = Violation::default();
         Self {
             http: WasiHttpCtx::new(),
@@ -64,7 +64,7 @@ impl HostState {
     }
 
     /// The bytes of memory and tables the store holds, kept up to date as the guest grows.
-    pub(crate) fn footprint(&self) -> Footprint {
+    pub fn footprint(&self) -> Footprint {
         self.limiter.footprint()
     }
 
@@ -74,12 +74,7 @@ impl HostState {
     }
 
     /// Turns an error from a guest call into the failure recorded for it.
-    pub(crate) fn failure_of(
-        &self,
-        error: &wasmtime::Error,
-        limit_kind: &str,
-        limit_ms: u64,
-    ) -> Failure {
+    pub fn failure_of(&self, error: &wasmtime::Error, limit_kind: &str, limit_ms: u64) -> Failure {
         if let Some(breach) = self.violation.get() {
             return breach;
         }
@@ -194,7 +189,7 @@ impl Runtime {
     }
 
     /// A store for `state`, with its memory limit and CPU budget armed.
-    pub(crate) fn store(&self, state: HostState) -> Store<HostState> {
+    pub fn store(&self, state: HostState) -> Store<HostState> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);

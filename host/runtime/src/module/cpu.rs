@@ -2,7 +2,7 @@
 //! clock: time spent waiting for a core (in the executor's queue, or preempted by the system) is not
 //! charged, so a busy machine does not fail healthy turns with `CpuLimitExceeded`.
 //!
-//! [`Metered`] wraps the future that runs the guest; the epoch callback asks [`CpuMeter::used`] at each
+//! [`Metered`] wraps the future that runs the guest; the epoch callback asks `CpuMeter::used` at each
 //! tick, which adds the running poll's share to the completed ones. Guest code run outside a
 //! [`Metered`] future (instantiation) is charged one tick per epoch callback, as a wall-clock bound.
 
@@ -20,7 +20,7 @@ use crate::limits::EPOCH_TICK_MS;
 
 /// CPU time used by one store's guest since its budget was last reset.
 #[derive(Debug, Default)]
-pub(crate) struct CpuMeter {
+pub struct CpuMeter {
     /// Nanoseconds used by completed polls (and ticks charged outside any poll).
     used_ns: AtomicU64,
     /// The poll running now: its thread and that thread's CPU clock when it began.
@@ -82,14 +82,14 @@ impl CpuMeter {
 }
 
 /// A guest's future whose polls are charged to `meter`.
-pub(crate) struct Metered<F> {
+pub struct Metered<F> {
     inner: Pin<Box<F>>,
     meter: Arc<CpuMeter>,
 }
 
 impl<F: Future> Metered<F> {
     /// Charges the polls of `inner` to `meter`.
-    pub(crate) fn new(inner: F, meter: Arc<CpuMeter>) -> Self {
+    pub fn new(inner: F, meter: Arc<CpuMeter>) -> Self {
         Self {
             inner: Box::pin(inner),
             meter,

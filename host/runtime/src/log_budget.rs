@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// The log lines left to a guest in its current turn or attempt.
 #[derive(Debug)]
-pub(crate) struct LogBudget {
+pub struct LogBudget {
     lines: u32,
     line_bytes: usize,
     left: AtomicU32,
@@ -15,7 +15,7 @@ pub(crate) struct LogBudget {
 
 impl LogBudget {
     /// `lines` lines of at most `line_bytes` bytes each.
-    pub(crate) fn new(lines: u32, line_bytes: usize) -> Self {
+    pub fn new(lines: u32, line_bytes: usize) -> Self {
         Self {
             lines,
             line_bytes,

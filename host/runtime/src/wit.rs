@@ -4,7 +4,7 @@
 //! activity modules; a module exporting both satisfies both. Nothing else belongs here.
 
 /// Bindings of world `orchestrator-module`.
-pub(crate) mod orchestrator {
+pub mod orchestrator {
     wasmtime::component::bindgen!({
         world: "orchestrator-module",
         path: "../../wit",
@@ -15,7 +15,7 @@ pub(crate) mod orchestrator {
 
 /// Bindings of world `activity-module`. Its `wasi:http` imports are wasmtime-wasi-http's, linked by
 /// the runtime; only the exports are bound here.
-pub(crate) mod activity {
+pub mod activity {
     wasmtime::component::bindgen!({
         world: "activity-module",
         path: "../../wit",

@@ -31,8 +31,8 @@ const MANIFEST: &str = "keel:workflow/manifest@0.1.0";
 pub struct Loaded {
     /// Its digest.
     pub digest: String,
-    pub(crate) orchestrator: Option<OrchestratorModulePre<HostState>>,
-    pub(crate) activity: Option<ActivityModulePre<HostState>>,
+    pub orchestrator: Option<OrchestratorModulePre<HostState>>,
+    pub activity: Option<ActivityModulePre<HostState>>,
 }
 
 impl std::fmt::Debug for Loaded {
@@ -185,11 +185,11 @@ impl Registry {
         }
         let taken_versions: Vec<_> = taken
             .iter()
-            .filter_map(|l| crate::versions::label_version(l))
+            .filter_map(|l| crate::labels::label_version(l))
             .collect();
         let mut next = count + 1;
         while taken.contains(&next.to_string())
-            || crate::versions::label_version(&next.to_string())
+            || crate::labels::label_version(&next.to_string())
                 .is_some_and(|v| taken_versions.contains(&v))
         {
             next += 1;
@@ -199,10 +199,7 @@ impl Registry {
 
     /// Compiles and checks `bytes` without storing or activating them (for replay checks), and
     /// returns them with the `(name, kind)` of the functions their manifest lists.
-    pub(crate) async fn compile_unstored(
-        &self,
-        bytes: &[u8],
-    ) -> Result<(Loaded, Vec<(String, String)>)> {
+    pub async fn compile_unstored(&self, bytes: &[u8]) -> Result<(Loaded, Vec<(String, String)>)> {
         let digest = Digest::of(bytes).as_str().to_owned();
         let loaded = self.compile(&digest, bytes).await?;
         let functions = self.describe(&loaded).await?;

@@ -13,12 +13,12 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
-use super::log_budget::LogBudget;
 use crate::capability::redact::Redactor;
+use crate::log_budget::LogBudget;
 
 /// Where a guest's stdout or stderr goes.
 #[derive(Clone)]
-pub(crate) struct GuestOutput {
+pub struct GuestOutput {
     label: Arc<str>,
     stream: &'static str,
     muted: Arc<AtomicBool>,
@@ -29,7 +29,7 @@ pub(crate) struct GuestOutput {
 impl GuestOutput {
     /// Output labelled with `label` (instance or activity), dropped while `muted` is set, within
     /// the lines and line length of `budget`.
-    pub(crate) fn new(
+    pub fn new(
         label: impl Into<Arc<str>>,
         stream: &'static str,
         muted: Arc<AtomicBool>,
@@ -45,7 +45,7 @@ impl GuestOutput {
     }
 
     /// The same output with the attempt's secret values masked in every line.
-    pub(crate) fn redacting(mut self, redactor: Arc<Redactor>) -> Self {
+    pub fn redacting(mut self, redactor: Arc<Redactor>) -> Self {
         if !redactor.is_empty() {
             self.redactor = Some(redactor);
         }

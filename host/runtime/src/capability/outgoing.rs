@@ -21,9 +21,9 @@ use super::grant::{GrantPattern, Scheme};
 use crate::history::Failure;
 
 /// Failure kind of a request outside the grants (never retried).
-pub(crate) const DENIED: &str = "HttpDenied";
+pub const DENIED: &str = "HttpDenied";
 /// Failure kind of a response body over the cap.
-pub(crate) const TOO_LARGE: &str = "HttpResponseTooLarge";
+pub const TOO_LARGE: &str = "HttpResponseTooLarge";
 /// Failure kind of more concurrent requests than allowed.
 pub(crate) const TOO_MANY: &str = "HttpTooManyRequests";
 /// Failure kind of an orchestrator (or a manifest call) using `wasi:http`.
@@ -31,7 +31,7 @@ pub(crate) const IN_ORCHESTRATOR: &str = "HttpInOrchestrator";
 
 /// The first policy breach of a store, shared with the tasks that carry its requests.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Violation(Arc<ViolationSlot>);
+pub struct Violation(Arc<ViolationSlot>);
 
 #[derive(Debug, Default)]
 struct ViolationSlot {
@@ -55,7 +55,7 @@ impl Violation {
     }
 
     /// The recorded breach.
-    pub(crate) fn get(&self) -> Option<Failure> {
+    pub fn get(&self) -> Option<Failure> {
         self.0
             .failure
             .lock()
@@ -66,7 +66,7 @@ impl Violation {
 
 /// What a store may do with `wasi:http`.
 #[derive(Debug, Clone)]
-pub(crate) enum Policy {
+pub enum Policy {
     /// Nothing: orchestrators and manifest calls. `who` names the caller in the failure.
     Refused {
         /// E.g. "orchestrator ProcessOrder".
@@ -78,19 +78,19 @@ pub(crate) enum Policy {
 
 /// The grants and bounds of one activity attempt.
 #[derive(Debug, Clone)]
-pub(crate) struct Grants {
+pub struct Grants {
     /// The activity's name, for messages.
-    pub(crate) function: String,
+    pub function: String,
     /// Origins it may call.
-    pub(crate) patterns: Vec<GrantPattern>,
+    pub patterns: Vec<GrantPattern>,
     /// When the attempt's time is up.
-    pub(crate) deadline: Instant,
+    pub deadline: Instant,
     /// The attempt's time limit, for messages.
-    pub(crate) timeout_ms: u64,
+    pub timeout_ms: u64,
     /// Largest response body, in bytes.
-    pub(crate) max_response_bytes: u64,
+    pub max_response_bytes: u64,
     /// Most requests in flight at once.
-    pub(crate) max_concurrent: usize,
+    pub max_concurrent: usize,
 }
 
 /// The `WasiHttpHooks` of one store.
@@ -149,7 +149,7 @@ fn shown(method: &http::Method, uri: &http::Uri) -> String {
 
 /// Whether `function`, holding `patterns`, may send `method uri`; the denial names the command that
 /// would grant it.
-pub(crate) fn check(
+pub fn check(
     function: &str,
     patterns: &[GrantPattern],
     method: &http::Method,
