@@ -39,3 +39,4 @@ mod telemetry;
 mod test_server;
 mod versions;
 mod worker_options;
+mod worker_reports;

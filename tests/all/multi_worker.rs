@@ -85,6 +85,11 @@ impl Worker {
         }
     }
 
+    /// The worker's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the worker with SIGKILL.
     pub(crate) fn kill(mut self) {
         self.child.kill().expect("SIGKILL the worker");

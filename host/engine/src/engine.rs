@@ -20,7 +20,7 @@ use crate::orchestration::hot_cache::{HotBounds, HotCache};
 use crate::slots::Slots;
 use crate::store::{
     FunctionRow, HistoryRecord, Incarnation, Instance, InstanceFilter, Message, ModuleRow,
-    NewInstance, OutMessage, StartPolicy, Status, Store,
+    NewInstance, OutMessage, StartPolicy, Status, Store, WorkerRow,
 };
 
 pub use crate::config::Config;
@@ -134,6 +134,20 @@ impl Keel {
     /// The engine clock's time in milliseconds (the manual clock's under test).
     pub fn now_ms(&self) -> u64 {
         self.shared.clock.now_ms()
+    }
+
+    /// Every worker that reported on this database and has not stopped (or been silent for a day),
+    /// the most recently seen first.
+    pub async fn workers(&self) -> Result<Vec<WorkerRow>> {
+        Ok(self.shared.store.workers().await?)
+    }
+
+    /// The workers that reported within the last [`WORKER_SILENT_MS`].
+    pub async fn live_workers(&self) -> Result<Vec<WorkerRow>> {
+        let since = self.shared.clock.now_ms().saturating_sub(WORKER_SILENT_MS);
+        let mut workers = self.workers().await?;
+        workers.retain(|w| w.seen_ms >= since);
+        Ok(workers)
     }
 
     /// The store.
@@ -515,6 +529,12 @@ impl Keel {
     }
 }
 
+/// How often a running worker writes its report (at its next lease renewal after this long).
+pub const WORKER_REPORT_MS: u64 = 5_000;
+
+/// A worker not heard from for this long (three reports) is not counted as running.
+pub const WORKER_SILENT_MS: u64 = 15_000;
+
 /// Handle to running worker loops.
 pub struct WorkerHandle {
     stop: watch::Sender<bool>,
@@ -612,10 +632,26 @@ async fn worker_loop(
 
 async fn renew_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let every = Duration::from_millis((shared.config.lease_ms / 3).max(1));
+    let now = shared.clock.now_ms();
+    let mut report = WorkerRow {
+        owner: shared.owner.clone(),
+        host: host_name(),
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_ms: now,
+        seen_ms: now,
+    };
+    // At once, so that a `keel start` right after this worker came up finds it.
+    report_worker(&shared, &report).await;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stopped.changed() => break,
+        }
+        let now = shared.clock.now_ms();
+        if now.saturating_sub(report.seen_ms) >= WORKER_REPORT_MS {
+            report.seen_ms = now;
+            report_worker(&shared, &report).await;
         }
         let until = shared.clock.now_ms().saturating_add(shared.config.lease_ms);
         let (instances, work_items) = shared.held.rows();
@@ -630,4 +666,25 @@ async fn renew_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             tracing::warn!(error = %e, "could not renew leases");
         }
     }
+    if let Err(e) = shared.store.worker_stopped(&shared.owner).await {
+        tracing::debug!(error = %e, "could not remove this worker's report");
+    }
+}
+
+/// Writes this worker's report (`keel workers`); a failure is logged, never fatal: the report only
+/// tells clients that a worker runs.
+async fn report_worker(shared: &Shared, report: &WorkerRow) {
+    if let Err(e) = shared.store.report_worker(report.clone()).await {
+        tracing::debug!(error = %e, "could not report this worker");
+    }
+}
+
+/// This machine's name, as the kernel has it; `unknown` where it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -180,6 +180,9 @@ pub enum Command {
     },
     /// Start an orchestration and print its instance id.
     Start(start::StartArgs),
+    /// List the worker processes that report on this database (`keel worker`, `keel serve`,
+    /// `keel run`) and when each was last seen.
+    Workers,
     /// Show an instance's status.
     Status {
         /// Instance id.
@@ -410,6 +413,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Start(args) => {
             start::local(&keel, args, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Workers => {
+            print::workers(&keel.workers().await?, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { id } => {

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::history::HistoryEvent;
-use crate::store::{HistoryRecord, Instance};
+use crate::store::{HistoryRecord, Instance, WorkerRow};
 
 /// `ms` since the Unix epoch as a local date-time with milliseconds and the zone's abbreviation:
 /// `2026-11-29 15:04:05.123 CET`. A value outside the calendar's range is printed as it is.
@@ -117,6 +117,36 @@ pub(crate) fn instances(instances: &[Instance], json: bool) -> Result<()> {
             i.name,
             i.status.as_str(),
             local_time(i.created_at)
+        );
+    }
+    Ok(())
+}
+
+/// Workers as they last reported: `--json` as one JSON array, otherwise a table.
+pub(crate) fn workers(workers: &[WorkerRow], json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(workers)?);
+        return Ok(());
+    }
+    if workers.is_empty() {
+        eprintln!(
+            "no worker has reported on this database: start one with `keel worker` or `keel serve`"
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<40} {:<20} {:>8} {:<8} {:<30} LAST SEEN",
+        "WORKER", "HOST", "PID", "VERSION", "STARTED"
+    );
+    for w in workers {
+        println!(
+            "{:<40} {:<20} {:>8} {:<8} {:<30} {}",
+            w.owner,
+            w.host,
+            w.pid,
+            w.version,
+            local_time(w.started_ms),
+            local_time(w.seen_ms)
         );
     }
     Ok(())

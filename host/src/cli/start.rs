@@ -58,7 +58,19 @@ pub(crate) async fn local(keel: &Keel, args: StartArgs, json: bool) -> Result<()
         .start_with(&args.name, &args.input, args.id.as_deref(), &args.options())
         .await?;
     print(started.id.as_str(), started.created, &args, json);
+    if keel.live_workers().await?.is_empty() {
+        eprintln!("{}", no_worker(started.id.as_str()));
+    }
     Ok(())
+}
+
+/// The hint for an instance started on a database no worker runs on: nothing will run it yet.
+fn no_worker(id: &str) -> String {
+    format!(
+        "note: no worker has reported on this database in the last {} s, so nothing runs {id} yet: \
+         start one with `keel worker` (or `keel serve`) on the same database",
+        crate::engine::WORKER_SILENT_MS / 1000
+    )
 }
 
 /// Starts through the server's API.

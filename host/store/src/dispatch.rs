@@ -10,7 +10,7 @@ use crate::{
     AfterFailure, Backend, CapabilityChange, FinishWorkItem, Finished, FunctionRow, HistoryRecord,
     Holdings, Instance, InstanceFilter, Message, ModuleRow, MoveInstance, MoveRefused, NewInstance,
     OutMessage, Result, Rewound, StartPolicy, Started, Status, Store, TurnCommit, TurnFailed,
-    WorkItem,
+    WorkItem, WorkerRow,
 };
 
 /// Calls the method of the same name and arguments on the store's backend.
@@ -293,5 +293,21 @@ impl Store {
     /// Activity calls due now and calls waiting for a retry's time.
     pub async fn work_queue_depth(&self, now: u64) -> Result<(u64, u64)> {
         dispatch!(self.work_queue_depth(now))
+    }
+
+    /// Records a running worker's report: its row is written or its `seen_ms` moved on, and rows of
+    /// workers silent for a day are removed.
+    pub async fn report_worker(&self, worker: WorkerRow) -> Result<()> {
+        dispatch!(self.report_worker(worker))
+    }
+
+    /// Deletes the report of a worker that stops.
+    pub async fn worker_stopped(&self, owner: &str) -> Result<()> {
+        dispatch!(self.worker_stopped(owner))
+    }
+
+    /// Every reported worker, the most recently seen first.
+    pub async fn workers(&self) -> Result<Vec<WorkerRow>> {
+        dispatch!(self.workers())
     }
 }

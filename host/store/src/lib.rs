@@ -22,6 +22,7 @@ mod rows;
 mod sqlite;
 mod stats;
 mod work_items;
+mod workers;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ pub use parking::{AfterFailure, TurnFailed, backoff};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
 pub use rows::{Incarnation, NewInstance, OutMessage, StartPolicy, Started};
 pub use work_items::{FinishWorkItem, Finished};
+pub use workers::WorkerRow;
 
 /// How long a connection waits for a lock another process holds before failing with SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);

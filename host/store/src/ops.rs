@@ -227,6 +227,14 @@ pub(crate) enum Op {
         now: u64,
         reply: Reply<bool>,
     },
+    WorkerReport {
+        worker: super::workers::WorkerRow,
+        reply: Reply<()>,
+    },
+    WorkerStopped {
+        owner: String,
+        reply: Reply<()>,
+    },
 }
 
 impl Operation for Op {
@@ -245,6 +253,8 @@ impl Operation for Op {
                 | Op::Activate { .. }
                 | Op::Capability { .. }
                 | Op::TurnFailed { .. }
+                | Op::WorkerReport { .. }
+                | Op::WorkerStopped { .. }
         )
     }
 
@@ -269,6 +279,8 @@ impl Operation for Op {
             Op::Capability { reply, .. } => drop(reply.send(Err(e))),
             Op::TurnFailed { reply, .. } => drop(reply.send(Err(e))),
             Op::Unpark { reply, .. } => drop(reply.send(Err(e))),
+            Op::WorkerReport { reply, .. } => drop(reply.send(Err(e))),
+            Op::WorkerStopped { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 
@@ -368,6 +380,12 @@ impl Operation for Op {
                 respond(super::parking::turn_failed(conn, &failed), reply)
             }
             Op::Unpark { id, now, reply } => respond(super::parking::unpark(conn, &id, now), reply),
+            Op::WorkerReport { worker, reply } => {
+                respond(super::workers::report(conn, &worker), reply)
+            }
+            Op::WorkerStopped { owner, reply } => {
+                respond(super::workers::stopped(conn, &owner), reply)
+            }
         }
     }
 }

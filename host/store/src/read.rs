@@ -711,4 +711,21 @@ impl Sqlite {
             .submit(|reply| Op::Capability { change, now, reply })
             .await
     }
+
+    /// Records a running worker's report (see `workers.rs`).
+    pub(crate) async fn report_worker(&self, worker: crate::WorkerRow) -> Result<()> {
+        self.writer()
+            .submit(|reply| Op::WorkerReport { worker, reply })
+            .await
+    }
+
+    /// Deletes the report of a worker that stops.
+    pub(crate) async fn worker_stopped(&self, owner: &str) -> Result<()> {
+        self.writer()
+            .submit(|reply| Op::WorkerStopped {
+                owner: owner.to_owned(),
+                reply,
+            })
+            .await
+    }
 }

@@ -28,6 +28,7 @@ mod read;
 mod rows;
 mod stats;
 mod work_items;
+mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;

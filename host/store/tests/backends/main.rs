@@ -13,3 +13,4 @@ mod parking;
 mod stats;
 mod turns;
 mod work_items;
+mod workers;
