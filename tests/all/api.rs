@@ -113,6 +113,7 @@ async fn every_endpoint_but_healthz_and_the_dashboard_needs_the_token() {
         ("GET", "/api/modules/Stamp"),
         ("POST", "/api/modules"),
         ("GET", "/api/stats"),
+        ("GET", "/api/workers"),
         ("GET", "/api/openapi.json"),
         ("GET", "/metrics"),
         ("GET", "/api/grants"),
@@ -550,6 +551,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
         ("/api/modules", &["get", "post"]),
         ("/api/modules/{name}", &["get"]),
         ("/api/stats", &["get"]),
+        ("/api/workers", &["get"]),
         ("/api/openapi.json", &["get"]),
         ("/metrics", &["get"]),
         ("/healthz", &["get"]),
@@ -566,7 +568,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
             );
         }
     }
-    assert_eq!(paths.len(), 21, "a documented path has no route");
+    assert_eq!(paths.len(), 22, "a documented path has no route");
 
     for (uri, kind) in [
         ("/", "text/html"),

@@ -119,14 +119,41 @@ fn keel_start_says_when_no_worker_runs_and_keel_workers_lists_the_running_ones()
 }
 
 #[test]
-fn keel_workers_cannot_be_sent_to_a_server() {
+fn keel_workers_through_a_server_lists_the_servers_own_worker() {
     let dir = tempfile::tempdir().unwrap();
     let db = crate::support::test_db(dir.path());
-    let out = keel(&db, &["--server", "http://127.0.0.1:9", "workers"]);
-    assert!(!out.status.success());
+    let server = crate::support::serve(&db, "tok-workers");
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let remote = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(["--server", &url])
+            .args(args)
+            .env_remove("KEEL_DB")
+            .env("KEEL_API_TOKEN", "tok-workers")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("running keel --server")
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let listed: Vec<Value> = loop {
+        let out = remote(&["--json", "workers"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        if !listed.is_empty() || Instant::now() > deadline {
+            break listed;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The server runs a worker of its own, and reports it like any other.
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let local = workers(&db);
+    assert_eq!(
+        listed[0]["owner"], local[0]["owner"],
+        "the server and the database agree"
+    );
+    let table = text(&remote(&["workers"]).stdout);
     assert!(
-        text(&out.stderr).contains("[KEEL-E14]"),
-        "{}",
-        text(&out.stderr)
+        table.starts_with("WORKER") && table.contains(listed[0]["owner"].as_str().unwrap()),
+        "{table}"
     );
 }

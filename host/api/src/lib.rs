@@ -100,6 +100,7 @@ pub fn router(keel: Keel, token: String) -> Router {
             put(capabilities::set_secret).delete(capabilities::unset_secret),
         )
         .route("/api/stats", get(routes::stats))
+        .route("/api/workers", get(routes::workers))
         .route("/api/openapi.json", get(routes::openapi))
         .route("/metrics", get(routes::metrics))
         .route_layer(from_fn_with_state(Token::new(&token), auth::require_token));

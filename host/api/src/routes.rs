@@ -397,6 +397,14 @@ pub(crate) async fn modules(
     Ok(Json(json!({"modules": modules, "functions": functions})))
 }
 
+/// `GET /api/workers`: the worker processes that report on the database, the most recently seen
+/// first.
+pub(crate) async fn workers(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<keel_engine::store::WorkerRow>>, ApiError> {
+    Ok(Json(state.keel.workers().await?))
+}
+
 /// `GET /api/modules/{name}`: every deployed version of the functions called `name`.
 pub(crate) async fn function_versions(
     State(state): State<AppState>,

@@ -152,6 +152,12 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
             }
         }
         Command::Start(args) => super::start::remote(&remote, args, json).await?,
+        Command::Workers => {
+            let value = remote.call("GET", "/api/workers", b"").await?;
+            let workers: Vec<crate::store::WorkerRow> =
+                serde_json::from_value(value).context("the server's workers")?;
+            super::print::workers(&workers, json)?;
+        }
         Command::Status { id } => {
             let value = remote.call("GET", &instance(&id), b"").await?;
             let instance: Instance =

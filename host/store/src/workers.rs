@@ -6,7 +6,7 @@
 //! without stopping are removed by the next report of any worker once they are a day old.
 
 use rusqlite::{Connection, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::writer::execute;
@@ -17,7 +17,7 @@ use crate::sqlite::Sqlite;
 pub(crate) const FORGET_AFTER_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// A worker process as it last reported itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerRow {
     /// Its lease owner id (what `locked_by` holds for the rows it leases).
