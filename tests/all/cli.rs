@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::support::guests;
 
-fn keel(db: &std::path::Path, args: &[&str]) -> Output {
+/// `keel --db DB ARGS`, logging warnings only; shared by the tests that run the binary on a database.
+pub(crate) fn keel(db: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--db")
         .arg(db)
@@ -18,7 +19,8 @@ fn keel(db: &std::path::Path, args: &[&str]) -> Output {
         .expect("running keel")
 }
 
-fn text(bytes: &[u8]) -> String {
+/// Output bytes as text, for assertions and messages.
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

@@ -8,23 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::cli::{keel, text};
 use crate::multi_worker::Worker;
 use crate::support::guests;
-
-fn keel(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .arg("--db")
-        .arg(db)
-        .envs(crate::support::process_env(db))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("running keel")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// `keel --json workers`, decoded.
 fn workers(db: &Path) -> Vec<Value> {
