@@ -14,13 +14,11 @@ async fn main() -> ExitCode {
         }
     };
     keel::cli::end_quietly_on_closed_pipe(&cli.command);
-    let default = if matches!(
-        cli.command,
-        keel::cli::Command::Worker | keel::cli::Command::Serve(_)
-    ) {
-        "info"
-    } else {
-        "warn"
+    // What the guests write is shown wherever guests run: `keel run` runs them in-process.
+    let default = match cli.command {
+        keel::cli::Command::Worker | keel::cli::Command::Serve(_) => "info",
+        keel::cli::Command::Run { .. } => "warn,keel::guest=info",
+        _ => "warn",
     };
     let telemetry = match keel::telemetry::init(default, cli.otlp_endpoint.as_deref()) {
         Ok(telemetry) => telemetry,

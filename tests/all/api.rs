@@ -114,6 +114,7 @@ async fn every_endpoint_but_healthz_and_the_dashboard_needs_the_token() {
         ("POST", "/api/modules"),
         ("GET", "/api/stats"),
         ("GET", "/api/workers"),
+        ("GET", "/api/instances/x/logs"),
         ("GET", "/api/openapi.json"),
         ("GET", "/metrics"),
         ("GET", "/api/grants"),
@@ -552,6 +553,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
         ("/api/modules/{name}", &["get"]),
         ("/api/stats", &["get"]),
         ("/api/workers", &["get"]),
+        ("/api/instances/{id}/logs", &["get"]),
         ("/api/openapi.json", &["get"]),
         ("/metrics", &["get"]),
         ("/healthz", &["get"]),
@@ -568,7 +570,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
             );
         }
     }
-    assert_eq!(paths.len(), 22, "a documented path has no route");
+    assert_eq!(paths.len(), 23, "a documented path has no route");
 
     for (uri, kind) in [
         ("/", "text/html"),

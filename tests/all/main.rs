@@ -18,6 +18,7 @@ mod crash;
 mod dashboard;
 mod fuzz;
 mod guest_bounds;
+mod guest_logs;
 mod hot_cache;
 mod incarnations;
 mod languages;

@@ -10,6 +10,7 @@ mod capabilities;
 mod dashboard;
 mod error;
 mod listing;
+mod logs;
 mod metrics;
 mod routes;
 
@@ -75,6 +76,7 @@ pub fn router(keel: Keel, token: String) -> Router {
             "/api/instances/{id}",
             get(routes::status).delete(routes::purge),
         )
+        .route("/api/instances/{id}/logs", get(logs::logs))
         .route("/api/instances/{id}/events/{event}", post(routes::raise))
         .route("/api/instances/{id}/terminate", post(routes::terminate))
         .route("/api/instances/{id}/suspend", post(routes::suspend))

@@ -49,6 +49,9 @@ pub struct Config {
     pub api_max_requests: usize,
     /// Writes queued for the store's writer beyond which API writes are refused with `503`.
     pub writer_queue_max: usize,
+    /// How long the guests' log lines are kept, in ms: each worker deletes older ones when it
+    /// reports, whatever their instance (a purge deletes an instance's at once).
+    pub log_retention_ms: u64,
 }
 
 impl Config {
@@ -91,6 +94,7 @@ impl Config {
             max_history_events: 51_200,
             api_max_requests: 256,
             writer_queue_max: 20_000,
+            log_retention_ms: 7 * 24 * 60 * 60 * 1000,
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::orchestration::hot_cache::{HotBounds, HotCache};
 use crate::slots::Slots;
 use crate::store::{
     FunctionRow, HistoryRecord, Incarnation, Instance, InstanceFilter, Message, ModuleRow,
-    NewInstance, OutMessage, StartPolicy, Status, Store, WorkerRow,
+    NewInstance, OutMessage, StartPolicy, Status, Store, StoredLogLine, WorkerRow,
 };
 
 pub use crate::config::Config;
@@ -449,6 +449,16 @@ impl Keel {
         Ok(self.store().history(id).await?)
     }
 
+    /// Up to `limit` of the lines instance `id`'s guests wrote, after line `after` (0 for the
+    /// first), oldest first: the orchestrator's from its live turns, each activity attempt's.
+    pub async fn logs(&self, id: &str, after: i64, limit: u32) -> Result<Vec<StoredLogLine>> {
+        let lines = self.store().logs(id, after, limit).await?;
+        if lines.is_empty() && self.status(id).await?.is_none() {
+            return Err(Error::NotFound(id.to_owned()));
+        }
+        Ok(lines)
+    }
+
     /// Instances matching `filter`.
     pub async fn list(&self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
         Ok(self.store().list(filter).await?)
@@ -676,6 +686,12 @@ async fn renew_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
 async fn report_worker(shared: &Shared, report: &WorkerRow) {
     if let Err(e) = shared.store.report_worker(report.clone()).await {
         tracing::debug!(error = %e, "could not report this worker");
+    }
+    let before = report
+        .seen_ms
+        .saturating_sub(shared.config.log_retention_ms);
+    if let Err(e) = shared.store.prune_logs(before).await {
+        tracing::debug!(error = %e, "could not delete the guests' old log lines");
     }
 }
 

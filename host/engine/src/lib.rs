@@ -14,6 +14,7 @@ pub use keel_runtime::clock;
 pub mod engine;
 mod error;
 mod held;
+mod log_lines;
 pub use keel_core::history;
 pub use keel_runtime::{ids, limits};
 pub mod metrics;

@@ -101,6 +101,7 @@ impl Keel {
                 time_ms: shared.clock.now_ms(),
                 messages: Vec::new(),
             },
+            clock: shared.clock.clone(),
         })
         .await
         .map_err(|e| Error::Runtime(e.to_string()))?;

@@ -139,17 +139,18 @@ impl context::Host for HostState {
 
     async fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
         let s = state(self)?;
-        if s.core.is_replaying() || !s.logs.take(s.core.instance()) {
+        if s.core.is_replaying() {
             return Ok(());
         }
         let message = cut(&message, s.logs.line_bytes());
-        match level {
-            types::LogLevel::Trace => tracing::trace!(target: "keel::guest", "{message}"),
-            types::LogLevel::Debug => tracing::debug!(target: "keel::guest", "{message}"),
-            types::LogLevel::Info => tracing::info!(target: "keel::guest", "{message}"),
-            types::LogLevel::Warn => tracing::warn!(target: "keel::guest", "{message}"),
-            types::LogLevel::Error => tracing::error!(target: "keel::guest", "{message}"),
-        }
+        let (level, stream) = match level {
+            types::LogLevel::Trace => (tracing::Level::TRACE, "trace"),
+            types::LogLevel::Debug => (tracing::Level::DEBUG, "debug"),
+            types::LogLevel::Info => (tracing::Level::INFO, "info"),
+            types::LogLevel::Warn => (tracing::Level::WARN, "warn"),
+            types::LogLevel::Error => (tracing::Level::ERROR, "error"),
+        };
+        s.logs.write(s.core.instance(), level, stream, &message);
         Ok(())
     }
 }

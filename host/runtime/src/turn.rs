@@ -10,8 +10,8 @@ use rand::rngs::StdRng;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::guest_log::GuestLog;
 use crate::history::{Failure, HistoryEvent};
-use crate::log_budget::LogBudget;
 use keel_core::replay::{Blocked, Call, LiveBatch, Replay};
 
 /// How a turn ended, as reported to the driver.
@@ -41,7 +41,7 @@ pub struct OrchestrationState {
     /// Tasks the live turn scheduled so far.
     pub turn_tasks: u32,
     /// Log lines left in this turn (the `log` call, stdout and stderr share it).
-    pub logs: Arc<LogBudget>,
+    pub logs: Arc<GuestLog>,
     /// Why the host stopped the guest, when it did (divergence, misuse, oversize payload).
     pub fatal: Option<Failure>,
     /// Set when the driver dropped this instance from memory: nothing is to be recorded.

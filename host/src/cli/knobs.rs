@@ -99,6 +99,14 @@ pub struct Knobs {
     /// Writes queued for the database beyond which API writes get `503` [default: 20000].
     #[arg(long, global = true, env = "KEEL_WRITER_QUEUE_MAX", value_name = "N")]
     pub writer_queue_max: Option<u64>,
+    /// Hours the guests' log lines (`keel logs`) are kept, whatever their instance [default: 168].
+    #[arg(
+        long,
+        global = true,
+        env = "KEEL_LOG_RETENTION_HOURS",
+        value_name = "HOURS"
+    )]
+    pub log_retention_hours: Option<u64>,
 }
 
 fn to_usize(v: u64) -> usize {
@@ -137,6 +145,7 @@ impl Knobs {
             max_history_events: self.max_history_events.or(file.max_history_events),
             api_max_requests: self.api_max_requests.or(file.api_max_requests),
             writer_queue_max: self.writer_queue_max.or(file.writer_queue_max),
+            log_retention_hours: self.log_retention_hours.or(file.log_retention_hours),
         }
     }
 
@@ -206,6 +215,9 @@ impl Knobs {
         if let Some(v) = self.writer_queue_max {
             config.writer_queue_max = to_usize(v);
         }
+        if let Some(v) = self.log_retention_hours {
+            config.log_retention_ms = v.saturating_mul(60 * 60 * 1000);
+        }
     }
 }
 
@@ -216,7 +228,8 @@ pub fn summary(config: &Config) -> String {
         "guest memory {} MiB; turn {} ms CPU, {} ms wall; attempt {} ms; payload {} bytes; \
          HTTP response {} bytes, {} requests in flight; {} turns and {} attempts at once; \
          {} hot guests in {} MiB; lease {} ms; park after {} failed turns; {} deliveries per attempt; \
-         {} history events per execution; {} tasks and {} log lines per turn; names up to {} bytes; \
+         {} history events per execution; {} tasks and {} log lines per turn, kept {} h; \
+         names up to {} bytes; \
          {} events waiting per instance; \
          API {} requests at once, writes refused past {} queued",
         l.memory_bytes >> 20,
@@ -236,6 +249,7 @@ pub fn summary(config: &Config) -> String {
         config.max_history_events,
         l.max_turn_tasks,
         l.max_log_lines,
+        config.log_retention_ms / (60 * 60 * 1000),
         l.max_name_bytes,
         config.max_inbox_events,
         config.api_max_requests,
@@ -254,8 +268,10 @@ mod tests {
             max_turns: Some(8),
             ..Knobs::default()
         };
-        let file: Knobs = toml::from_str("memory-mb = 512\nturn-wall-ms = 9000\nmax-turns = 99\n")
-            .expect("a valid [engine] table");
+        let file: Knobs = toml::from_str(
+            "memory-mb = 512\nturn-wall-ms = 9000\nmax-turns = 99\nlog-retention-hours = 2\n",
+        )
+        .expect("a valid [engine] table");
         let knobs = flags.or(file);
         let mut config = Config::new("x.db");
         knobs.apply(&mut config);
@@ -263,9 +279,12 @@ mod tests {
         assert_eq!(config.limits.turn_wall_ms, 9000);
         assert_eq!(config.max_turns, 8);
         assert_eq!(config.max_activities, 64);
+        assert_eq!(config.log_retention_ms, 2 * 60 * 60 * 1000);
         let line = summary(&config);
         assert!(
-            line.contains("guest memory 64 MiB") && line.contains("9000 ms wall"),
+            line.contains("guest memory 64 MiB")
+                && line.contains("9000 ms wall")
+                && line.contains("kept 2 h"),
             "{line}"
         );
         assert!(toml::from_str::<Knobs>("memory = 1\n").is_err());

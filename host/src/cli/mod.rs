@@ -16,6 +16,7 @@ pub mod capabilities;
 pub mod config;
 mod hints;
 pub mod knobs;
+mod logs;
 pub mod new;
 mod print;
 mod remote;
@@ -195,6 +196,15 @@ pub enum Command {
         /// Write the current execution to FILE (for `keel replay`) instead of printing it.
         #[arg(long, value_name = "FILE")]
         export: Option<PathBuf>,
+    },
+    /// Show what an instance's guests wrote (stdout, stderr, the `log` call): its orchestrator's
+    /// live turns and every activity attempt, oldest first.
+    Logs {
+        /// Instance id.
+        id: String,
+        /// Keep printing new lines until the instance ends.
+        #[arg(long, short)]
+        follow: bool,
     },
     /// Replay a history written by `history --export` against a module, in memory: exit 0 when the
     /// module replays it, 1 with the first divergence (KEEL-ND1) when not. Needs no database.
@@ -436,6 +446,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             export: Some(file),
         } => {
             replay::write_export(&keel.export_history(&id).await?, &file, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logs { id, follow } => {
+            logs::run(logs::Source::Local(&keel), &id, follow, json).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List {

@@ -164,6 +164,9 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
                 serde_json::from_value(value).context("the server's instance")?;
             super::print::instance(&instance, json)?;
         }
+        Command::Logs { id, follow } => {
+            super::logs::run(super::logs::Source::Remote(&remote), &id, follow, json).await?;
+        }
         Command::History { id, export } => {
             let mut value = remote
                 .call("GET", &format!("{}?history=true", instance(&id)), b"")

@@ -8,9 +8,9 @@ use keel_core::history::HistoryEvent;
 
 use crate::{
     AfterFailure, Backend, CapabilityChange, FinishWorkItem, Finished, FunctionRow, HistoryRecord,
-    Holdings, Instance, InstanceFilter, Message, ModuleRow, MoveInstance, MoveRefused, NewInstance,
-    OutMessage, Result, Rewound, StartPolicy, Started, Status, Store, TurnCommit, TurnFailed,
-    WorkItem, WorkerRow,
+    Holdings, Instance, InstanceFilter, LogLine, Message, ModuleRow, MoveInstance, MoveRefused,
+    NewInstance, OutMessage, Result, Rewound, StartPolicy, Started, Status, Store, StoredLogLine,
+    TurnCommit, TurnFailed, WorkItem, WorkerRow,
 };
 
 /// Calls the method of the same name and arguments on the store's backend.
@@ -201,13 +201,15 @@ impl Store {
 
     /// Records the end of an activity attempt. False if the lease had been lost.
     /// With `claim_until`, the waiting instance is also leased to the committing worker when free.
+    /// `logs` are the lines the attempt wrote, stored when the result is.
     pub async fn finish_work_item(
         &self,
         finish: FinishWorkItem,
+        logs: Vec<LogLine>,
         claim_until: Option<u64>,
         now: u64,
     ) -> Result<Finished> {
-        dispatch!(self.finish_work_item(finish, claim_until, now))
+        dispatch!(self.finish_work_item(finish, logs, claim_until, now))
     }
 
     /// Extends the leases `owner` holds on `instances` and `work_items`.
@@ -309,5 +311,16 @@ impl Store {
     /// Every reported worker, the most recently seen first.
     pub async fn workers(&self) -> Result<Vec<WorkerRow>> {
         dispatch!(self.workers())
+    }
+
+    /// Up to `limit` of the lines instance `id`'s guests wrote, stored after line `after` (0 for
+    /// the first), oldest first.
+    pub async fn logs(&self, id: &str, after: i64, limit: u32) -> Result<Vec<StoredLogLine>> {
+        dispatch!(self.logs(id, after, limit))
+    }
+
+    /// Deletes the guests' lines written before `before_ms`, of every instance; how many.
+    pub async fn prune_logs(&self, before_ms: u64) -> Result<u64> {
+        dispatch!(self.prune_logs(before_ms))
     }
 }

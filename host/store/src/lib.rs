@@ -13,6 +13,7 @@
 mod capabilities;
 mod dispatch;
 mod local_read;
+mod logs;
 mod maintenance;
 mod ops;
 mod parking;
@@ -39,6 +40,7 @@ use sqlite::Sqlite;
 use keel_core::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
 
 pub use capabilities::{CapabilityChange, Holdings, Sealed};
+pub use logs::{LogLine, StoredLogLine};
 pub use maintenance::{MoveInstance, MoveRefused, Rewound};
 pub use ops::{NewWorkItem, TurnCommit};
 pub use parking::{AfterFailure, TurnFailed, backoff};

@@ -9,6 +9,7 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::logs::LogLine;
 use super::maintenance::{
     MoveInstance, MoveRefused, Rewound, delete_modules, move_instance, purge_ended, rewind,
 };
@@ -79,6 +80,9 @@ pub struct TurnCommit {
     /// lease on the instance, requires the instance to be running and leased to nobody. The result
     /// is then recorded only in the history, with the turn that acted on it.
     pub finishes: Option<i64>,
+    /// Lines the guests wrote: the orchestrator in this turn, and the activity whose result it
+    /// acts on ([`TurnCommit::finishes`]).
+    pub logs: Vec<LogLine>,
 }
 
 impl TurnCommit {
@@ -104,6 +108,7 @@ impl TurnCommit {
             now,
             claim_work: None,
             finishes: None,
+            logs: Vec::new(),
         }
     }
 
@@ -180,6 +185,7 @@ pub(crate) enum Op {
     },
     FinishWorkItem {
         finish: FinishWorkItem,
+        logs: Vec<LogLine>,
         claim_until: Option<u64>,
         now: u64,
         reply: Reply<Finished>,
@@ -235,6 +241,10 @@ pub(crate) enum Op {
         owner: String,
         reply: Reply<()>,
     },
+    PruneLogs {
+        before_ms: u64,
+        reply: Reply<u64>,
+    },
 }
 
 impl Operation for Op {
@@ -255,6 +265,7 @@ impl Operation for Op {
                 | Op::TurnFailed { .. }
                 | Op::WorkerReport { .. }
                 | Op::WorkerStopped { .. }
+                | Op::PruneLogs { .. }
         )
     }
 
@@ -281,6 +292,7 @@ impl Operation for Op {
             Op::Unpark { reply, .. } => drop(reply.send(Err(e))),
             Op::WorkerReport { reply, .. } => drop(reply.send(Err(e))),
             Op::WorkerStopped { reply, .. } => drop(reply.send(Err(e))),
+            Op::PruneLogs { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 
@@ -346,11 +358,19 @@ impl Operation for Op {
             ),
             Op::FinishWorkItem {
                 finish,
+                logs,
                 claim_until,
                 now,
                 reply,
             } => respond(
-                super::work_items::finish_work_item(conn, &finish, claim_until, now),
+                super::work_items::finish_work_item(conn, &finish, claim_until, now).and_then(
+                    |finished| {
+                        if finished != Finished::LeaseLost {
+                            super::logs::insert(conn, &logs)?;
+                        }
+                        Ok(finished)
+                    },
+                ),
                 reply,
             ),
             Op::RenewLeases {
@@ -385,6 +405,9 @@ impl Operation for Op {
             }
             Op::WorkerStopped { owner, reply } => {
                 respond(super::workers::stopped(conn, &owner), reply)
+            }
+            Op::PruneLogs { before_ms, reply } => {
+                respond(super::logs::prune(conn, before_ms), reply)
             }
         }
     }
@@ -604,6 +627,7 @@ fn commit_turn(conn: &Connection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
             });
         }
     }
+    super::logs::insert(conn, &c.logs)?;
     send(conn, &c.messages)?;
     for child in &c.children {
         start_child(conn, c, child)?;

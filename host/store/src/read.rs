@@ -605,12 +605,14 @@ impl Sqlite {
     pub(crate) async fn finish_work_item(
         &self,
         finish: FinishWorkItem,
+        logs: Vec<crate::LogLine>,
         claim_until: Option<u64>,
         now: u64,
     ) -> Result<Finished> {
         self.writer()
             .submit(|reply| Op::FinishWorkItem {
                 finish,
+                logs,
                 claim_until,
                 now,
                 reply,
@@ -716,6 +718,13 @@ impl Sqlite {
     pub(crate) async fn report_worker(&self, worker: crate::WorkerRow) -> Result<()> {
         self.writer()
             .submit(|reply| Op::WorkerReport { worker, reply })
+            .await
+    }
+
+    /// Deletes the guests' lines written before `before_ms`; how many.
+    pub(crate) async fn prune_logs(&self, before_ms: u64) -> Result<u64> {
+        self.writer()
+            .submit(|reply| Op::PruneLogs { before_ms, reply })
             .await
     }
 

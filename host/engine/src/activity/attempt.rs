@@ -20,10 +20,15 @@ use keel_runtime::capability::Holdings;
 use keel_runtime::capability::granted::{Granted, SECRET_UNAVAILABLE};
 use keel_runtime::capability::outgoing::{Grants, Policy};
 use keel_runtime::capability::redact::Redactor;
-use keel_runtime::log_budget::LogBudget;
+use keel_runtime::guest_log::GuestLog;
 
 /// Runs one attempt of `item` in a fresh instance of the active module providing the activity.
-pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failure> {
+/// What it writes goes to `log`.
+pub(super) async fn run(
+    shared: &Shared,
+    item: &WorkItem,
+    log: &Arc<GuestLog>,
+) -> Result<Value, Failure> {
     let (function, range) = keel_runtime::labels::split_versioned(&item.name);
     let (digest, held) = if range.is_none() {
         // The active module and the capabilities in one read.
@@ -59,7 +64,6 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
         .unwrap_or(limits.activity_timeout_ms);
     let label = format!("{}/{}#{}", item.instance, item.task_id, item.name);
     let muted = Arc::new(AtomicBool::new(false));
-    let logs = Arc::new(LogBudget::new(limits.max_log_lines, limits.max_log_bytes));
     let redactor = Arc::new(granted.redactor);
     let mut wasi = WasiCtxBuilder::new();
     for (key, value) in &granted.env {
@@ -70,10 +74,10 @@ pub(super) async fn run(shared: &Shared, item: &WorkItem) -> Result<Value, Failu
         .env("KEEL_ATTEMPT", item.attempt.to_string())
         .env("KEEL_IDEMPOTENCY_KEY", idempotency_key(item))
         .stdout(
-            GuestOutput::new(label.clone(), "stdout", muted.clone(), logs.clone())
+            GuestOutput::new(label.clone(), "stdout", muted.clone(), log.clone())
                 .redacting(redactor.clone()),
         )
-        .stderr(GuestOutput::new(label, "stderr", muted, logs).redacting(redactor.clone()));
+        .stderr(GuestOutput::new(label, "stderr", muted, log.clone()).redacting(redactor.clone()));
     let policy = Policy::Granted(Box::new(Grants {
         function: function.to_owned(),
         patterns: granted.patterns,

@@ -18,7 +18,8 @@ use tracing::Instrument;
 use crate::history::{Failure, HistoryEvent};
 use crate::shared::Shared;
 use crate::slots::{Slots, Taken};
-use crate::store::{FinishWorkItem, Finished, Incarnation, Message, OutMessage, WorkItem};
+use crate::store::{FinishWorkItem, Finished, Incarnation, LogLine, Message, OutMessage, WorkItem};
+use keel_runtime::guest_log::GuestLog;
 
 /// Failure kind of an attempt the host could not run (the module would not load, a read failed).
 pub(crate) const HOST_ERROR: &str = "HostError";
@@ -48,7 +49,13 @@ pub(crate) struct Workers {
 pub(crate) trait Turns: Send + Sync {
     /// Offers `event`, the result of `item`, to the instance's hot guest: true when the result
     /// committed with the turn it unblocked; false when nothing was written.
-    fn offer_result<'a>(&'a self, item: &'a WorkItem, event: HistoryEvent) -> BoxFuture<'a, bool>;
+    /// `logs` are the lines the attempt wrote, committed with the turn.
+    fn offer_result<'a>(
+        &'a self,
+        item: &'a WorkItem,
+        event: HistoryEvent,
+        logs: &'a [LogLine],
+    ) -> BoxFuture<'a, bool>;
     /// A turn slot, when one is free now.
     fn try_take_slot(&self) -> Option<Taken>;
     /// Runs the turn of instance `id`, which this worker has leased, in `slot`.
@@ -119,6 +126,12 @@ impl Workers {
     async fn attempt(&self, item: WorkItem) {
         let started = std::time::Instant::now();
         let config = &self.shared.config;
+        let limits = self.shared.registry.runtime().limits();
+        let log = Arc::new(GuestLog::new(
+            limits.max_log_lines,
+            limits.max_log_bytes,
+            self.shared.clock.clone(),
+        ));
         let result = if item.deliveries > config.max_deliveries {
             // Claimed again and again without a result: its workers died, or the host failed it
             // each time. Running it once more would only repeat that.
@@ -131,8 +144,16 @@ impl Workers {
                 ),
             ))
         } else {
-            self.run(&item).await
+            self.run(&item, &log).await
         };
+        let (function, _) = keel_runtime::labels::split_versioned(&item.name);
+        let logs = crate::log_lines::Writer {
+            instance: &item.instance,
+            execution: item.execution,
+            source: function,
+            task: Some((item.task_id, item.attempt)),
+        }
+        .lines(log.take_lines());
         let now = self.shared.clock.now_ms();
         if let Err(failure) = &result
             && failure.kind == HOST_ERROR
@@ -151,7 +172,12 @@ impl Workers {
                 owner: self.shared.owner.clone(),
                 visible_at: now.saturating_add(delay),
             };
-            if let Err(e) = self.shared.store.finish_work_item(finish, None, now).await {
+            if let Err(e) = self
+                .shared
+                .store
+                .finish_work_item(finish, logs, None, now)
+                .await
+            {
                 tracing::error!(error = %e, "could not reschedule the attempt; its lease will expire");
             }
             return;
@@ -223,7 +249,7 @@ impl Workers {
         let driver = self.driver.get().and_then(Weak::upgrade);
         if let (Some(driver), FinishWorkItem::Done { message, .. }) = (&driver, &finish)
             && let Message::Deliver { event } = &message.message
-            && driver.offer_result(&item, event.clone()).await
+            && driver.offer_result(&item, event.clone(), &logs).await
         {
             // Committed with the turn it unblocked.
             self.shared
@@ -237,7 +263,12 @@ impl Workers {
         let claim = turn_slot
             .as_ref()
             .map(|_| now.saturating_add(self.shared.config.lease_ms));
-        match self.shared.store.finish_work_item(finish, claim, now).await {
+        match self
+            .shared
+            .store
+            .finish_work_item(finish, logs, claim, now)
+            .await
+        {
             Ok(Finished::Committed { claimed_instance }) => {
                 self.shared
                     .metrics
@@ -255,7 +286,7 @@ impl Workers {
     }
 
     /// Runs one attempt: the built-in durable HTTP call, or a guest activity.
-    async fn run(&self, item: &WorkItem) -> Result<Value, Failure> {
+    async fn run(&self, item: &WorkItem, log: &Arc<GuestLog>) -> Result<Value, Failure> {
         if item.name == http_call::NAME {
             let limits = self.shared.registry.runtime().limits();
             let timeout_ms = item
@@ -264,6 +295,6 @@ impl Workers {
                 .unwrap_or(limits.activity_timeout_ms);
             return http_call::run(&self.shared, item, timeout_ms).await;
         }
-        attempt::run(&self.shared, item).await
+        attempt::run(&self.shared, item, log).await
     }
 }

@@ -18,8 +18,8 @@ use crate::history::{Failure, HistoryEvent, ParentRef};
 use crate::shared::Shared;
 use crate::slots::{Slots, Taken};
 use crate::store::{
-    AfterFailure, Incarnation, Instance, Message, NewInstance, NewWorkItem, OutMessage, Status,
-    Store, TurnCommit, TurnFailed, WorkItem,
+    AfterFailure, Incarnation, Instance, LogLine, Message, NewInstance, NewWorkItem, OutMessage,
+    Status, Store, TurnCommit, TurnFailed, WorkItem,
 };
 use keel_runtime::turn::TurnEnd;
 
@@ -50,8 +50,13 @@ pub(crate) struct Driver {
 }
 
 impl Turns for Driver {
-    fn offer_result<'a>(&'a self, item: &'a WorkItem, event: HistoryEvent) -> BoxFuture<'a, bool> {
-        Box::pin(Driver::offer_result(self, item, event))
+    fn offer_result<'a>(
+        &'a self,
+        item: &'a WorkItem,
+        event: HistoryEvent,
+        logs: &'a [LogLine],
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(Driver::offer_result(self, item, event, logs))
     }
 
     fn try_take_slot(&self) -> Option<Taken> {
@@ -282,6 +287,7 @@ impl Driver {
             Ran::Turn { events, finished } => (events, finished),
             Ran::Stopped(failure) => {
                 // The guest was stopped by the host: record the turn's messages and the failure.
+                commit.logs = guest_lines(&instance, &hot);
                 drop(hot);
                 let mut events = vec![HistoryEvent::OrchestratorStarted { time_ms: now }];
                 events.extend(delivered);
@@ -309,7 +315,12 @@ impl Driver {
     /// while it is still leased to this worker, and only if nothing else moved the instance (its
     /// lease, history length, status, incarnation). Returns whether it committed; if not, nothing
     /// was written, the guest is dropped, and the caller commits the result to the inbox as usual.
-    pub(crate) async fn offer_result(&self, item: &WorkItem, event: HistoryEvent) -> bool {
+    pub(crate) async fn offer_result(
+        &self,
+        item: &WorkItem,
+        event: HistoryEvent,
+        logs: &[LogLine],
+    ) -> bool {
         let taken = self.hot().take_if(&item.instance, |hot| {
             hot.execution == item.execution
                 && hot
@@ -335,7 +346,7 @@ impl Driver {
         );
         let started = std::time::Instant::now();
         let committed = self
-            .result_turn(item, event, hot, row)
+            .result_turn(item, event, logs, hot, row)
             .instrument(span)
             .await;
         let metrics = &self.shared.metrics;
@@ -362,6 +373,7 @@ impl Driver {
         &self,
         item: &WorkItem,
         event: HistoryEvent,
+        logs: &[LogLine],
         mut hot: HotInstance,
         row: Box<Instance>,
     ) -> Option<(Vec<WorkItem>, Option<Taken>)> {
@@ -383,6 +395,7 @@ impl Driver {
         // The row was checked to be running when the guest was taken.
         let mut commit = TurnCommit::of(&row, &self.shared.owner, now);
         commit.finishes = Some(item.id);
+        commit.logs = logs.to_vec();
         match self.commit_ran(row, hot, events, finished, commit).await {
             Ok(claimed) => Some(claimed),
             Err(e) => {
@@ -455,6 +468,7 @@ impl Driver {
         mut commit: TurnCommit,
     ) -> Result<(Vec<WorkItem>, Option<Taken>), Error> {
         self.apply_events(&row, &events, &mut commit).await?;
+        commit.logs.extend(guest_lines(&row, &hot));
         let new_len = row.history_len + u32::try_from(events.len()).unwrap_or(u32::MAX);
         commit.events = events;
         // The lease of the work handed to this worker starts now, not when the turn started: loading,
@@ -539,6 +553,7 @@ impl Driver {
             input: &instance.input,
             recorded,
             batch,
+            clock: self.shared.clock.clone(),
         })
         .await
         .map_err(|e| Error::Spawn(e.to_string()))
@@ -646,6 +661,17 @@ impl Driver {
     pub(crate) fn hot_bytes(&self) -> usize {
         self.hot().bytes()
     }
+}
+
+/// The lines the orchestrator of `instance` wrote since they were last taken.
+fn guest_lines(instance: &Instance, hot: &HotInstance) -> Vec<LogLine> {
+    crate::log_lines::Writer {
+        instance: &instance.id,
+        execution: instance.execution,
+        source: &instance.name,
+        task: None,
+    }
+    .lines(hot.logs.take_lines())
 }
 
 fn notify_parent(

@@ -21,7 +21,7 @@ use crate::module::memory::Footprint;
 use crate::module::runtime::HostState;
 use crate::module::{Loaded, Runtime};
 use keel_runtime::capability::outgoing::Policy;
-use keel_runtime::log_budget::LogBudget;
+use keel_runtime::guest_log::GuestLog;
 use keel_runtime::turn::{OrchestrationState, TurnEnd};
 
 /// The guest's wall clock: the orchestration time of the current turn.
@@ -58,6 +58,8 @@ pub(crate) struct HotInstance {
     /// The instance's row as the driver last committed it, so that a turn on an activity result
     /// handed over in memory needs no read (its commit checks that the row did not change).
     pub(crate) row: Option<Box<crate::store::Instance>>,
+    /// What the guest wrote in its live turns, until the driver takes it to commit.
+    pub(crate) logs: Arc<GuestLog>,
     batches: mpsc::UnboundedSender<LiveBatch>,
     turns: mpsc::UnboundedReceiver<TurnEnd>,
     task: tokio::task::JoinHandle<()>,
@@ -93,6 +95,8 @@ pub(crate) struct Spawn<'a> {
     pub(crate) input: &'a serde_json::Value,
     pub(crate) recorded: Vec<HistoryEvent>,
     pub(crate) batch: LiveBatch,
+    /// Times the guest's log lines.
+    pub(crate) clock: keel_runtime::clock::SharedClock,
 }
 
 impl HotInstance {
@@ -112,7 +116,11 @@ impl HotInstance {
         let muted = Arc::new(AtomicBool::new(false));
         let seed = seed(s.instance, s.execution);
         let label: Arc<str> = Arc::from(s.instance);
-        let logs = Arc::new(LogBudget::new(limits.max_log_lines, limits.max_log_bytes));
+        let logs = Arc::new(GuestLog::new(
+            limits.max_log_lines,
+            limits.max_log_bytes,
+            s.clock.clone(),
+        ));
         let wasi = WasiCtxBuilder::new()
             .wall_clock(TurnWallClock(time_ms.clone()))
             .monotonic_clock(TurnMonotonicClock(time_ms.clone()))
@@ -153,7 +161,7 @@ impl HotInstance {
             max_name_bytes: limits.max_name_bytes,
             max_turn_tasks: limits.max_turn_tasks,
             turn_tasks: 0,
-            logs,
+            logs: logs.clone(),
             fatal: None,
             evicted: false,
         };
@@ -235,6 +243,7 @@ impl HotInstance {
             execution: s.execution,
             history_len,
             row: None,
+            logs,
             batches: batch_tx,
             turns: turn_rx,
             task,

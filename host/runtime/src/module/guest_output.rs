@@ -1,20 +1,27 @@
-//! Guest stdout and stderr as log lines: complete lines go to `tracing`, and nothing is written while
-//! an orchestrator replays, so each line appears once however often a turn is re-executed.
+//! Guest stdout and stderr as log lines: each complete line goes to the guest's [`GuestLog`] (the
+//! host's log and the store), and nothing is written while an orchestrator replays, so each line
+//! appears once however often a turn is re-executed.
 //!
-//! It never blocks the guest and never fails a write: output beyond a line's limit is cut. An
-//! activity's secret values are masked before a line is written.
+//! A write is handled while the guest makes it (not by a task behind it), so that a turn's lines
+//! are all in its log when the turn ends and a line written during a replay is never taken for a
+//! live one. It never blocks the guest and never fails a write: output beyond a line's limit is
+//! cut. An activity's secret values are masked before a line is written.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use tokio::io::AsyncWrite;
+use tracing::Level;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
 use crate::capability::redact::Redactor;
-use crate::log_budget::LogBudget;
+use crate::guest_log::GuestLog;
 
 /// Where a guest's stdout or stderr goes.
 #[derive(Clone)]
@@ -23,24 +30,24 @@ pub struct GuestOutput {
     stream: &'static str,
     muted: Arc<AtomicBool>,
     redactor: Option<Arc<Redactor>>,
-    budget: Arc<LogBudget>,
+    log: Arc<GuestLog>,
 }
 
 impl GuestOutput {
     /// Output labelled with `label` (instance or activity), dropped while `muted` is set, within
-    /// the lines and line length of `budget`.
+    /// the lines and line length of `log`.
     pub fn new(
         label: impl Into<Arc<str>>,
         stream: &'static str,
         muted: Arc<AtomicBool>,
-        budget: Arc<LogBudget>,
+        log: Arc<GuestLog>,
     ) -> Self {
         Self {
             label: label.into(),
             stream,
             muted,
             redactor: None,
-            budget,
+            log,
         }
     }
 
@@ -51,6 +58,13 @@ impl GuestOutput {
         }
         self
     }
+
+    fn writer(&self) -> LineWriter {
+        LineWriter {
+            out: self.clone(),
+            line: Vec::new(),
+        }
+    }
 }
 
 impl IsTerminal for GuestOutput {
@@ -60,33 +74,80 @@ impl IsTerminal for GuestOutput {
 }
 
 impl StdoutStream for GuestOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.writer())
+    }
+
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter {
-            out: self.clone(),
-            line: Vec::new(),
-        })
+        Box::new(self.writer())
     }
 }
 
+/// Splits what the guest writes into lines.
 struct LineWriter {
     out: GuestOutput,
     line: Vec<u8>,
 }
 
 impl LineWriter {
+    fn take(&mut self, buf: &[u8]) {
+        for &b in buf {
+            if b == b'\n' {
+                self.emit();
+            } else if self.line.len() < self.out.log.line_bytes() {
+                self.line.push(b);
+            }
+        }
+    }
+
     fn emit(&mut self) {
-        if !self.out.muted.load(Ordering::Relaxed)
-            && !self.line.is_empty()
-            && self.out.budget.take(&self.out.label)
-        {
+        if !self.out.muted.load(Ordering::SeqCst) && !self.line.is_empty() {
             let text = String::from_utf8_lossy(&self.line);
             let text = match &self.out.redactor {
                 Some(r) => std::borrow::Cow::Owned(r.text(&text).into_owned()),
                 None => text,
             };
-            tracing::info!(target: "keel::guest", source = %self.out.label, stream = self.out.stream, "{}", text.trim_end());
+            self.out.log.write(
+                &self.out.label,
+                Level::INFO,
+                self.out.stream,
+                text.trim_end(),
+            );
         }
         self.line.clear();
+    }
+}
+
+impl Drop for LineWriter {
+    /// A last line without its newline.
+    fn drop(&mut self) {
+        self.emit();
+    }
+}
+
+impl OutputStream for LineWriter {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        self.take(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        Ok(64 * 1024)
+    }
+}
+
+impl Pollable for LineWriter {
+    /// Always ready: a write never waits.
+    fn ready<'a, 'b>(&'a mut self) -> Pin<Box<dyn Future<Output = ()> + Send + 'b>>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        Box::pin(std::future::ready(()))
     }
 }
 
@@ -96,13 +157,7 @@ impl AsyncWrite for LineWriter {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        for &b in buf {
-            if b == b'\n' {
-                self.emit();
-            } else if self.line.len() < self.out.budget.line_bytes() {
-                self.line.push(b);
-            }
-        }
+        self.take(buf);
         Poll::Ready(Ok(buf.len()))
     }
 

@@ -21,6 +21,7 @@
 
 mod capabilities;
 mod instances;
+mod logs;
 mod maintenance;
 mod ops;
 mod parking;

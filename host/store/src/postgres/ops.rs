@@ -217,6 +217,7 @@ async fn commit_turn(conn: &mut PgConnection, c: &TurnCommit) -> Result<Vec<Work
         c.now,
     )
     .await?;
+    super::logs::insert(conn, &c.logs).await?;
     if !c.consumed.is_empty() {
         sqlx::query("DELETE FROM inbox WHERE id = ANY($1)")
             .bind(&c.consumed)

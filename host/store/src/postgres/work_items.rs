@@ -81,11 +81,18 @@ impl Postgres {
     pub(crate) async fn finish_work_item(
         &self,
         finish: FinishWorkItem,
+        logs: Vec<crate::LogLine>,
         claim_until: Option<u64>,
         now: u64,
     ) -> Result<Finished> {
-        self.transaction(async |conn| finish_work_item(conn, &finish, claim_until, now).await)
-            .await
+        self.transaction(async |conn| {
+            let finished = finish_work_item(conn, &finish, claim_until, now).await?;
+            if finished != Finished::LeaseLost {
+                super::logs::insert(conn, &logs).await?;
+            }
+            Ok(finished)
+        })
+        .await
     }
 }
 

@@ -7,6 +7,7 @@ mod support;
 mod capabilities;
 mod connect;
 mod instances;
+mod logs;
 mod maintenance;
 mod modules;
 mod parking;

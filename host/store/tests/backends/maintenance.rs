@@ -218,6 +218,7 @@ async fn a_rewind_schedules_the_failed_activity_again_and_runs_the_instance_on()
                 owner: "a".into(),
                 message: failed("i1", 0, 200),
             },
+            Vec::new(),
             None,
             200,
         )

@@ -263,7 +263,10 @@ async fn a_worker_that_lost_its_lease_finishes_nothing() {
                 visible_at: 5000,
             },
         ] {
-            let done = s.finish_work_item(finish, Some(9000), 2100).await.unwrap();
+            let done = s
+                .finish_work_item(finish, Vec::new(), Some(9000), 2100)
+                .await
+                .unwrap();
             assert_eq!(done, Finished::LeaseLost, "{}", t.backend);
         }
         assert!(
@@ -279,6 +282,7 @@ async fn a_worker_that_lost_its_lease_finishes_nothing() {
                     owner: "b".into(),
                     message: result("i1", 0, 2100),
                 },
+                Vec::new(),
                 None,
                 2100,
             )
@@ -335,6 +339,7 @@ async fn a_retry_reschedules_the_next_attempt_and_a_host_failure_the_same_one() 
                     visible_at: 5000,
                     message: retrying.clone(),
                 },
+                Vec::new(),
                 None,
                 200,
             )
@@ -377,6 +382,7 @@ async fn a_retry_reschedules_the_next_attempt_and_a_host_failure_the_same_one() 
                     owner: "b".into(),
                     visible_at: 7000,
                 },
+                Vec::new(),
                 Some(9000),
                 5100,
             )
@@ -422,6 +428,7 @@ async fn a_result_leases_the_waiting_instance_to_its_worker_only_when_free() {
                     owner: "a".into(),
                     message: result("i1", claimed[0].task_id, 200),
                 },
+                Vec::new(),
                 Some(200 + LEASE),
                 200,
             )
@@ -452,6 +459,7 @@ async fn a_result_leases_the_waiting_instance_to_its_worker_only_when_free() {
                     owner: "b-not-the-owner".into(),
                     message: result("i1", claimed[1].task_id, 300),
                 },
+                Vec::new(),
                 Some(300 + LEASE),
                 300,
             )
@@ -465,6 +473,7 @@ async fn a_result_leases_the_waiting_instance_to_its_worker_only_when_free() {
                     owner: "a".into(),
                     message: result("i1", claimed[1].task_id, 300),
                 },
+                Vec::new(),
                 Some(300 + LEASE),
                 300,
             )
