@@ -127,6 +127,12 @@ async fn the_dashboard_lists_instances_and_draws_a_timeline() {
         page.contains("ExecutionCompleted"),
         "the history table is shown"
     );
+    // The orchestrator's `ctx.info` lines, once each.
+    assert_eq!(
+        page.matches("processing order order-42").count(),
+        1,
+        "the logs table shows the orchestrator's line:\n{page}"
+    );
 
     let refused = dom(&browser, &format!("{base}/#token=wrong")).await;
     assert!(

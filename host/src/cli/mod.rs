@@ -19,6 +19,7 @@ pub mod knobs;
 mod logs;
 pub mod new;
 mod print;
+mod progress;
 mod remote;
 pub mod replay;
 pub mod serve;
@@ -600,10 +601,14 @@ pub(crate) fn capabilities_action(command: Command) -> Split {
 async fn deploy(keel: &Keel, path: &PathBuf, version: Option<String>, json: bool) -> Result<()> {
     let bytes =
         std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
-    let deployed = keel
-        .deploy(bytes, version)
-        .await
-        .with_context(|| format!("could not deploy {}", path.display()))?;
+    let deployed = progress::announce(
+        &format!("compiling {}", path.display()),
+        "the first compile of a module takes a while: ~20 s for Python and JavaScript, cached after",
+        json,
+        keel.deploy(bytes, version),
+    )
+    .await
+    .with_context(|| format!("could not deploy {}", path.display()))?;
     if json {
         println!("{}", serde_json::to_string(&deployed)?);
     } else {

@@ -81,8 +81,39 @@ pub(crate) fn instance(instance: &Instance, json: bool) -> Result<()> {
     }
     if let Some(failure) = &instance.failure {
         println!("failure   {failure}");
+        if let Some(frame) = failure.details.as_ref().and_then(raised_at) {
+            println!("raised at {frame}");
+        }
     }
     Ok(())
+}
+
+/// Where a Python or JavaScript guest raised a failure: the innermost frame of the traceback (a
+/// Python SDK's `traceback` detail) or of the stack (a JavaScript SDK's `stack`), as `file:line` and
+/// the function when the frame names one.
+fn raised_at(details: &serde_json::Value) -> Option<String> {
+    if let Some(traceback) = details["traceback"].as_str() {
+        // `  File "app.py", line 12, in fails`: the last one is the innermost.
+        let frame = traceback
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("File \""))?;
+        let (file, rest) = frame.split_once("\", line ")?;
+        let (line, function) = rest.split_once(", in ").unwrap_or((rest, ""));
+        return Some(match function {
+            "" => format!("{file}:{line}"),
+            f => format!("{file}:{line} in {f}"),
+        });
+    }
+    // `    at fails (app.js:12:7)` or `    at app.js:12:7`: the first one is the innermost.
+    let stack = details["stack"].as_str()?;
+    let frame = stack.lines().find_map(|l| l.trim().strip_prefix("at "))?;
+    Some(
+        match frame.strip_suffix(')').and_then(|f| f.split_once(" (")) {
+            Some((function, place)) => format!("{place} in {function}"),
+            None => frame.to_owned(),
+        },
+    )
 }
 
 /// A history: `--json` as one JSON array, otherwise `execution.seq kind summary` per event.
@@ -150,4 +181,32 @@ pub(crate) fn workers(workers: &[WorkerRow], json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::raised_at;
+
+    #[test]
+    fn the_innermost_frame_of_a_python_traceback_or_a_javascript_stack_is_where_it_was_raised() {
+        let python = "Traceback (most recent call last):\n  File \"keel_sdk/__init__.py\", line 140, in run\n  File \"app.py\", line 12, in charge\nZeroDivisionError: division by zero\n";
+        assert_eq!(
+            raised_at(&json!({ "traceback": python })).as_deref(),
+            Some("app.py:12 in charge")
+        );
+        let javascript =
+            "Error: card declined\n    at charge (app.js:40:11)\n    at run (keel.js:700:3)";
+        assert_eq!(
+            raised_at(&json!({ "stack": javascript })).as_deref(),
+            Some("app.js:40:11 in charge")
+        );
+        assert_eq!(
+            raised_at(&json!({ "stack": "Error: x\n    at app.js:3:1" })).as_deref(),
+            Some("app.js:3:1")
+        );
+        assert_eq!(raised_at(&json!({ "orderId": 7 })), None);
+        assert_eq!(raised_at(&json!({ "traceback": "no frames" })), None);
+    }
 }

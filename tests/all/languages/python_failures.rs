@@ -24,4 +24,15 @@ async fn python_exceptions_become_failures_with_a_traceback() {
             .is_some_and(|t| t.contains("in Fails") && t.contains("ZeroDivisionError")),
         "{traceback}"
     );
+    // `keel status` says where: the innermost frame, not only under `--json`.
+    let out = crate::cli::keel(&t.db(), &["status", "fails"]);
+    let shown = crate::cli::text(&out.stdout);
+    let raised = shown
+        .lines()
+        .find(|l| l.starts_with("raised at "))
+        .unwrap_or_else(|| panic!("no `raised at` line:\n{shown}"));
+    assert!(
+        raised.contains(".py:") && raised.ends_with(" in Fails"),
+        "{raised}"
+    );
 }

@@ -160,8 +160,23 @@ async function renderInstance(id) {
       el("td", {}, r.event.type), el("td", { class: "mono" }, summary(r.event)))),
   );
   timeline(history, ended ? null : Date.now());
+  await renderLogs(id);
   $("conn").textContent = "updated " + new Date().toLocaleTimeString() + (ended ? "" : " · refreshing every 2 s");
   if (!ended) schedule(refresh, 2000);
+}
+
+// What the instance's guests wrote: the first page of its stored lines.
+const LOG_PAGE = 1000;
+async function renderLogs(id) {
+  const { json: page } = await api("GET", instancePath(id) + "/logs?limit=" + LOG_PAGE);
+  const lines = page.lines || [];
+  $("logs").replaceChildren(...(lines.length ? lines.map((l) =>
+    el("tr", { class: l.stream === "stderr" || l.stream === "error" ? "failed" : "" },
+      el("td", { class: "mono" }, new Date(l.atMs).toLocaleTimeString()),
+      el("td", {}, l.task === undefined ? l.source : l.source + " #" + l.task + " attempt " + l.attempt),
+      el("td", { class: "mono" }, l.stream), el("td", { class: "mono" }, l.text)))
+    : [el("tr", {}, el("td", { colspan: "4", class: "muted" }, "No lines yet."))]));
+  $("logs-more").hidden = lines.length < LOG_PAGE;
 }
 
 // Rows of the timeline: one per activity or sub-orchestration (a bar from scheduled to done), one per
