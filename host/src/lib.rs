@@ -11,7 +11,7 @@ pub mod cli;
 mod http1;
 pub use keel_engine::{
     activity, capability, clock, engine, history, ids, limits, metrics, module, operator,
-    orchestration, replayer, store, upgrade, versions, waiting,
+    orchestration, replayer, store, testkit, upgrade, versions, waiting,
 };
 pub mod telemetry;
 

@@ -113,9 +113,10 @@ impl ApiError {
                 }
                 E::WaitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
                 // Replaying an exported history is not an API call; these come from files.
-                E::NotAnExport { .. } | E::NotExported { .. } | E::Unreadable { .. } => {
-                    (StatusCode::BAD_REQUEST, "bad_request")
-                }
+                E::NotAnExport { .. }
+                | E::NotExported { .. }
+                | E::Unreadable { .. }
+                | E::Scenario { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
                 E::Store(keel_store::Error::Unstorable(_)) => {
                     (StatusCode::BAD_REQUEST, "invalid_text")
                 }

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::activity::Workers;
 use crate::clock::{SharedClock, SystemClock};
-use crate::history::HistoryEvent;
+use crate::history::{Failure, HistoryEvent};
 use crate::ids::InstanceId;
 use crate::module::{Deployed, Registry, Runtime};
 use crate::orchestration::driver::Driver;
@@ -118,6 +118,7 @@ impl Keel {
                 owner: format!("worker-{}", uuid::Uuid::new_v4().simple()),
                 metrics: Metrics::default(),
                 held: Arc::default(),
+                mocks: crate::mocks::Mocks::default(),
             }),
         })
     }
@@ -163,6 +164,12 @@ impl Keel {
     /// Deploys a module and activates its functions.
     pub async fn deploy(&self, bytes: Vec<u8>, version: Option<String>) -> Result<Deployed> {
         Ok(self.shared.registry.deploy(bytes, version, true).await?)
+    }
+
+    /// Answers every attempt of activity `name` with `results` in turn (the last one repeats), in
+    /// place of any deployed guest: a test's stand-in. No results removes the mock.
+    pub fn mock_activity(&self, name: &str, results: Vec<std::result::Result<Value, Failure>>) {
+        self.shared.mocks.set(name, results);
     }
 
     /// Makes the module labelled `version` (or whose digest starts with it) the active provider of
@@ -472,6 +479,27 @@ impl Keel {
     /// Deployed functions and their versions.
     pub async fn functions(&self) -> Result<Vec<FunctionRow>> {
         Ok(self.store().functions().await?)
+    }
+
+    /// True when this process's workers run nothing and nothing is visible at the clock's time:
+    /// no message waits to be taken in by a turn (a turn in flight has not yet consumed its
+    /// messages) and no activity call is due or running (a call is deleted when its result commits).
+    /// What happens next waits for a timer, a retry or something from outside. Another process's
+    /// workers on the same database are not seen.
+    pub async fn is_idle(&self) -> Result<bool> {
+        let (instances, work_items) = self.shared.held.rows();
+        if !instances.is_empty() || !work_items.is_empty() {
+            return Ok(false);
+        }
+        let now = self.shared.clock.now_ms();
+        let (messages, _) = self.store().inbox_depth(now).await?;
+        let (calls, _) = self.store().work_queue_depth(now).await?;
+        Ok(messages == 0 && calls == 0)
+    }
+
+    /// When the next timer, retry or delayed message after `now` is due.
+    pub async fn next_due(&self, now: u64) -> Result<Option<u64>> {
+        Ok(self.store().next_due(now).await?)
     }
 
     /// Wakes the worker loops, e.g. after a manual clock moved.

@@ -157,6 +157,14 @@ pub enum Error {
         /// The orchestrators the module exports.
         exported: String,
     },
+    /// A test-kit scenario that cannot be read or run as written.
+    #[error("[KEEL-E18] scenario {path}: {message}")]
+    Scenario {
+        /// Its file (or name).
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A file named on the command line or in a call could not be read.
     #[error("cannot read {}: {reason}", path.display())]
     Unreadable {

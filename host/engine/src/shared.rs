@@ -22,4 +22,6 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     /// The leased rows live tasks are working on: the only ones whose leases are renewed.
     pub(crate) held: Arc<crate::held::Held>,
+    /// Activities answered without a guest (a test kit's stand-ins).
+    pub(crate) mocks: crate::mocks::Mocks,
 }

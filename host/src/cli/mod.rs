@@ -25,6 +25,7 @@ pub mod replay;
 pub mod serve;
 pub mod start;
 mod syntax;
+pub mod test;
 mod versions;
 
 use crate::engine::{Config, Keel};
@@ -210,6 +211,10 @@ pub enum Command {
     /// Replay a history written by `history --export` against a module, in memory: exit 0 when the
     /// module replays it, 1 with the first divergence (KEEL-ND1) when not. Needs no database.
     Replay(replay::ReplayArgs),
+    /// Run test scenarios (JSON) on the real engine in a throwaway database: activities mocked by
+    /// name, events raised when awaited, durable timers firing at once; exit 1 when any fails.
+    /// Needs no database.
+    Test(test::TestArgs),
     /// List instances.
     List {
         /// Only this status.
@@ -339,6 +344,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let mut config = Config::new(&cli.db);
             cli.knobs.apply(&mut config);
             return replay::run(args, config, cli.json).await;
+        }
+        Command::Test(args) => {
+            let mut config = Config::new(&cli.db);
+            cli.knobs.apply(&mut config);
+            return test::run(args, config, cli.json).await;
         }
         command => Cli { command, ..cli },
     };
@@ -533,6 +543,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build(_)
         | Command::New(_)
         | Command::Replay(_)
+        | Command::Test(_)
         | Command::Grant { .. }
         | Command::Revoke { .. }
         | Command::Grants { .. }

@@ -117,13 +117,18 @@ fn guests(lang: Lang) -> &'static Path {
 
 /// The bytes of `lang`'s build of `artefact` (an example's file name, or `determinism`).
 pub(crate) fn module(lang: Lang, artefact: &str) -> Vec<u8> {
+    let path = module_path(lang, artefact);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// The file of `lang`'s build of `artefact`, built on first use.
+pub(crate) fn module_path(lang: Lang, artefact: &str) -> PathBuf {
     // The Rust determinism fixture is part of the patterns guest.
     let artefact = match (lang, artefact) {
         (Lang::Rust, "determinism") => "keel_test_patterns",
         _ => artefact,
     };
-    let path = guests(lang).join(format!("{artefact}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+    guests(lang).join(format!("{artefact}.wasm"))
 }
 
 /// Runs the `keel` binary the tests were built with.

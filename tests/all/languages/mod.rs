@@ -22,6 +22,7 @@ mod http;
 mod order_processing;
 mod python_failures;
 pub(crate) mod scaffold;
+mod testkit;
 
 /// The examples and the file name each language's build of it gets.
 pub(crate) const EXAMPLES: [(&str, &str); 4] = [
@@ -253,4 +254,6 @@ for_every_language! {
         => time_random_and_map_order_are_identical_on_replay,
     crate::languages::scaffold::keel_new_builds_and_runs
         => keel_new_builds_and_runs,
+    crate::languages::testkit::every_example_s_scenarios_pass
+        => every_example_s_scenarios_pass,
 }
