@@ -1,5 +1,6 @@
 //! `keel new`: writes a ready-to-build module skeleton — one orchestrator (`Hello`), one activity
-//! (`Greet`), an activity making one HTTP call (`Fetch`), a four-line README — in Rust, Python, JavaScript or C, into a new directory.
+//! (`Greet`), an activity making one HTTP call (`Fetch`), two test-kit scenarios (`scenarios/`), a
+//! five-line README — in Rust, Python, JavaScript or C, into a new directory.
 //! It must never overwrite anything: an existing non-empty directory is an error.
 
 use std::path::{Path, PathBuf};
@@ -65,6 +66,18 @@ const PYTHON: &[Template] = &[("app.py", include_str!("templates/python/app.py")
 const JAVASCRIPT: &[Template] = &[("app.js", include_str!("templates/javascript/app.js"))];
 const C: &[Template] = &[("module.c", include_str!("templates/c/module.c"))];
 
+/// The test-kit scenarios every skeleton gets, whatever its language.
+const SCENARIOS: &[Template] = &[
+    (
+        "scenarios/hello.json",
+        include_str!("templates/scenarios/hello.json"),
+    ),
+    (
+        "scenarios/hello-mocked.json",
+        include_str!("templates/scenarios/hello-mocked.json"),
+    ),
+];
+
 const GITIGNORE: &str = "/target\n*.wasm\n*.db\n*.db-*\n";
 
 /// Writes the skeleton of a `lang` module called `name` into `dir` (created; must be absent or
@@ -81,7 +94,7 @@ pub fn write(dir: &Path, name: &str, lang: Lang, sdk_root: &Path) -> Result<(), 
         Lang::C => C,
     };
     let sdk = sdk_root.to_string_lossy().replace('\\', "/");
-    for (path, template) in templates {
+    for (path, template) in templates.iter().chain(SCENARIOS) {
         let text = template.replace("{{name}}", name).replace("{{sdk}}", &sdk);
         write_file(&dir.join(path), &text)?;
     }
@@ -119,12 +132,13 @@ fn write_file(path: &Path, text: &str) -> Result<(), Error> {
     std::fs::write(path, text).map_err(io)
 }
 
-/// The four-line README: what it is, how to build it, how to run it, how its HTTP call is allowed.
+/// The five-line README: what it is, how to build, run and test it, how its HTTP call is allowed.
 fn readme(name: &str, lang: Lang) -> String {
     format!(
         "# {name}: a Keel module in {lang}, with the orchestrator `{ORCHESTRATOR}` and the activity `Greet`\n\
          Build: `keel build` (writes `{name}.wasm`)\n\
          Run: `keel run {name}.wasm --orchestrator {ORCHESTRATOR} --input '{SAMPLE_INPUT}'`\n\
+         Test: `keel test scenarios/*.json` (after `keel build`; the scenario format is in Keel's README)\n\
          HTTP: the activity `Fetch` GETs `$URL` once granted: `keel grant Fetch https://example.com` and \
          `keel config set Fetch URL=https://example.com/`\n"
     )

@@ -79,4 +79,17 @@ pub(crate) async fn keel_new_builds_and_runs(lang: Lang) {
         json!({"greeting": "Hello, Keel!"}),
         "{lang}"
     );
+    // The skeleton's own tests, as its README says to run them.
+    let tested = ok(
+        keel(&module).args([
+            "test",
+            "scenarios/hello.json",
+            "scenarios/hello-mocked.json",
+        ]),
+        "keel test",
+    );
+    assert!(
+        tested.contains("2 scenario(s): 2 passed, 0 failed"),
+        "{lang}: {tested}"
+    );
 }
