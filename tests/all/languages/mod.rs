@@ -7,6 +7,7 @@
 use keel::HistoryEvent;
 use keel::cli::build::Lang;
 use keel::store::{HistoryRecord, Instance};
+use keel::testkit::numbers_as_f64;
 use serde_json::Value;
 
 use crate::support::{TestEngine, engine, finish};
@@ -69,24 +70,6 @@ pub(crate) async fn run(
     let instance = finish(&t.keel, id.as_str()).await;
     let history = t.keel.history(id.as_str()).await.unwrap();
     (instance, history)
-}
-
-/// Every number as an f64: JavaScript writes the f64 `25.0` as `25`, serde_json as `25.0`, and both
-/// mean the same payload.
-fn numbers_as_f64(value: &Value) -> Value {
-    match value {
-        Value::Number(n) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(Value::Null, Value::Number),
-        Value::Array(items) => Value::Array(items.iter().map(numbers_as_f64).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), numbers_as_f64(v)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
 }
 
 /// A history without what legitimately differs between two runs or two languages: turn markers, the

@@ -9,5 +9,5 @@
 mod run;
 mod scenario;
 
-pub use run::{Outcome, run, run_file};
+pub use run::{Outcome, numbers_as_f64, run, run_file};
 pub use scenario::{EventSpec, Expect, Scenario};

@@ -313,8 +313,8 @@ fn compare(
 }
 
 /// Every number as an f64: JavaScript writes the f64 `25.0` as `25`, serde_json as `25.0`, and
-/// both mean the same value.
-fn numbers_as_f64(value: &Value) -> Value {
+/// both mean the same value; expectations compare values through it.
+pub fn numbers_as_f64(value: &Value) -> Value {
     match value {
         Value::Number(n) => n
             .as_f64()
