@@ -62,9 +62,31 @@ const RUST: &[Template] = &[
     ("Cargo.toml", include_str!("templates/rust/Cargo.toml")),
     ("src/lib.rs", include_str!("templates/rust/src/lib.rs")),
 ];
-const PYTHON: &[Template] = &[("app.py", include_str!("templates/python/app.py"))];
-const JAVASCRIPT: &[Template] = &[("app.js", include_str!("templates/javascript/app.js"))];
-const C: &[Template] = &[("module.c", include_str!("templates/c/module.c"))];
+const PYTHON: &[Template] = &[
+    ("app.py", include_str!("templates/python/app.py")),
+    (
+        "pyrightconfig.json",
+        include_str!("templates/python/pyrightconfig.json"),
+    ),
+];
+const JAVASCRIPT: &[Template] = &[
+    ("app.js", include_str!("templates/javascript/app.js")),
+    (
+        "package.json",
+        include_str!("templates/javascript/package.json"),
+    ),
+    (
+        "jsconfig.json",
+        include_str!("templates/javascript/jsconfig.json"),
+    ),
+];
+const C: &[Template] = &[
+    ("module.c", include_str!("templates/c/module.c")),
+    (
+        "compile_flags.txt",
+        include_str!("templates/c/compile_flags.txt"),
+    ),
+];
 
 /// The test-kit scenarios every skeleton gets, whatever its language.
 const SCENARIOS: &[Template] = &[
@@ -93,7 +115,10 @@ pub fn write(dir: &Path, name: &str, lang: Lang, sdk_root: &Path) -> Result<(), 
         Lang::JavaScript => JAVASCRIPT,
         Lang::C => C,
     };
-    let sdk = sdk_root.to_string_lossy().replace('\\', "/");
+    // Relative when it can be, so that a team can commit the skeleton beside its Keel checkout.
+    let sdk = relative_to(&absolute(dir), &absolute(sdk_root))
+        .to_string_lossy()
+        .replace('\\', "/");
     for (path, template) in templates.iter().chain(SCENARIOS) {
         let text = template.replace("{{name}}", name).replace("{{sdk}}", &sdk);
         write_file(&dir.join(path), &text)?;
@@ -109,6 +134,49 @@ pub fn write(dir: &Path, name: &str, lang: Lang, sdk_root: &Path) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// `path` made absolute against the current directory, `.` and `..` resolved by name.
+fn absolute(path: &Path) -> PathBuf {
+    let joined = std::env::current_dir().map_or_else(|_| path.to_path_buf(), |cwd| cwd.join(path));
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `to` as a path relative to the directory `from` (both absolute), or `to` itself when they share
+/// nothing but the root.
+fn relative_to(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    // Sharing only the root (`/`), the absolute path says more than a climb to it.
+    if common <= 1 {
+        return to.to_path_buf();
+    }
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for part in &to_parts[common..] {
+        out.push(part);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 fn validate(name: &str) -> Result<(), Error> {
@@ -160,6 +228,23 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sdk_is_named_relative_to_the_module_when_they_share_a_root() {
+        assert_eq!(
+            relative_to(Path::new("/work/team/greeter"), Path::new("/work/keel")),
+            Path::new("../../keel")
+        );
+        assert_eq!(
+            relative_to(Path::new("/work/keel/greeter"), Path::new("/work/keel")),
+            Path::new("..")
+        );
+        assert_eq!(
+            relative_to(Path::new("/tmp/greeter"), Path::new("/work/keel")),
+            Path::new("/work/keel")
+        );
+        assert_eq!(absolute(Path::new("/a/./b/../c")), Path::new("/a/c"));
+    }
 
     #[test]
     fn names_must_make_a_directory_and_a_crate() {

@@ -46,6 +46,7 @@ pub(crate) async fn keel_new_builds_and_runs(lang: Lang) {
     );
     let module = work.path().join(&name);
     assert!(module.join("README.md").is_file(), "{lang}: no README");
+    sdk_is_found_from_the_skeleton(lang, &module);
     // The language is detected from what `keel new` wrote.
     ok(keel(&module).arg("build"), "keel build");
     let wasm = module.join(format!("{name}.wasm"));
@@ -91,5 +92,59 @@ pub(crate) async fn keel_new_builds_and_runs(lang: Lang) {
     assert!(
         tested.contains("2 scenario(s): 2 passed, 0 failed"),
         "{lang}: {tested}"
+    );
+}
+
+/// What the skeleton names to reach the SDK (the Rust dependency; for editors, the JavaScript types,
+/// the C header and the Python package) exists from the module's directory.
+fn sdk_is_found_from_the_skeleton(lang: Lang, module: &Path) {
+    let read = |file: &str| {
+        std::fs::read_to_string(module.join(file))
+            .unwrap_or_else(|e| panic!("{lang}: the skeleton has no {file}: {e}"))
+    };
+    let found = match lang {
+        Lang::Rust => {
+            let manifest = read("Cargo.toml");
+            let path = manifest
+                .lines()
+                .find_map(|l| l.strip_prefix("keel-sdk = { path = \""))
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("no keel-sdk path in:\n{manifest}"));
+            module.join(path).join("Cargo.toml")
+        }
+        Lang::JavaScript => {
+            let config: Value =
+                serde_json::from_str(&read("jsconfig.json")).expect("jsconfig.json");
+            let types = config["compilerOptions"]["paths"]["@keel/sdk"][0]
+                .as_str()
+                .expect("a path for @keel/sdk");
+            let package: Value = serde_json::from_str(&read("package.json")).expect("package.json");
+            assert!(
+                package["scripts"]["test"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("keel test")),
+                "{package}"
+            );
+            module.join(types)
+        }
+        Lang::C => {
+            let flags = read("compile_flags.txt");
+            let include = flags
+                .lines()
+                .find_map(|l| l.strip_prefix("-I"))
+                .expect("an -I line");
+            module.join(include).join("keel.h")
+        }
+        Lang::Python => {
+            let config: Value =
+                serde_json::from_str(&read("pyrightconfig.json")).expect("pyrightconfig.json");
+            let path = config["extraPaths"][0].as_str().expect("an extra path");
+            module.join(path).join("keel_sdk").join("__init__.py")
+        }
+    };
+    assert!(
+        found.is_file(),
+        "{lang}: {} does not exist",
+        found.display()
     );
 }
