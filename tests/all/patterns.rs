@@ -70,6 +70,26 @@ async fn continue_as_new_starts_fresh_executions_until_done() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn continuing_as_new_keeps_the_histories_of_the_last_executions_only() {
+    let t = crate::support::engine_with(&["keel_test_patterns"], |c| c.keep_executions = 2).await;
+    let id = t
+        .keel
+        .start("Counter", r#"{"n":0,"until":5}"#, None)
+        .await
+        .unwrap();
+    let instance = finish(&t.keel, id.as_str()).await;
+    assert_completed(&instance);
+    assert_eq!(instance.execution, 6);
+    let history = t.keel.history(id.as_str()).await.unwrap();
+    let executions: std::collections::BTreeSet<u32> = history.iter().map(|r| r.execution).collect();
+    assert_eq!(executions, [5, 6].into(), "{history:?}");
+    assert_eq!(
+        history.last().map(|r| r.event.kind()),
+        Some("ExecutionCompleted")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_eternal_orchestration_starts_a_child_in_every_execution() {
     // Task ids restart with every execution, so a child id derived from the task alone would be the
     // same in each execution and the second start would find the first child's id taken.

@@ -52,6 +52,10 @@ pub struct Config {
     /// How long the guests' log lines are kept, in ms: each worker deletes older ones when it
     /// reports, whatever their instance (a purge deletes an instance's at once).
     pub log_retention_ms: u64,
+    /// Executions of one instance whose histories are kept, the current one included: when an
+    /// orchestration continues as new, the histories of older executions are deleted, so that an
+    /// eternal orchestration's storage stays bounded.
+    pub keep_executions: u32,
 }
 
 impl Config {
@@ -95,6 +99,7 @@ impl Config {
             api_max_requests: 256,
             writer_queue_max: 20_000,
             log_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            keep_executions: 10,
         }
     }
 }

@@ -107,6 +107,10 @@ pub struct Knobs {
         value_name = "HOURS"
     )]
     pub log_retention_hours: Option<u64>,
+    /// Executions of an instance whose histories are kept, the current one included; continuing as
+    /// new deletes older ones [default: 10].
+    #[arg(long, global = true, env = "KEEL_KEEP_EXECUTIONS", value_name = "N")]
+    pub keep_executions: Option<u64>,
 }
 
 fn to_usize(v: u64) -> usize {
@@ -146,6 +150,7 @@ impl Knobs {
             api_max_requests: self.api_max_requests.or(file.api_max_requests),
             writer_queue_max: self.writer_queue_max.or(file.writer_queue_max),
             log_retention_hours: self.log_retention_hours.or(file.log_retention_hours),
+            keep_executions: self.keep_executions.or(file.keep_executions),
         }
     }
 
@@ -215,6 +220,9 @@ impl Knobs {
         if let Some(v) = self.writer_queue_max {
             config.writer_queue_max = to_usize(v);
         }
+        if let Some(v) = self.keep_executions {
+            config.keep_executions = to_u32(v).max(1);
+        }
         if let Some(v) = self.log_retention_hours {
             config.log_retention_ms = v.saturating_mul(60 * 60 * 1000);
         }
@@ -228,7 +236,7 @@ pub fn summary(config: &Config) -> String {
         "guest memory {} MiB; turn {} ms CPU, {} ms wall; attempt {} ms; payload {} bytes; \
          HTTP response {} bytes, {} requests in flight; {} turns and {} attempts at once; \
          {} hot guests in {} MiB; lease {} ms; park after {} failed turns; {} deliveries per attempt; \
-         {} history events per execution; {} tasks and {} log lines per turn, kept {} h; \
+         {} history events per execution, {} executions kept; {} tasks and {} log lines per turn, kept {} h; \
          names up to {} bytes; \
          {} events waiting per instance; \
          API {} requests at once, writes refused past {} queued",
@@ -247,6 +255,7 @@ pub fn summary(config: &Config) -> String {
         config.max_turn_failures,
         config.max_deliveries,
         config.max_history_events,
+        config.keep_executions,
         l.max_turn_tasks,
         l.max_log_lines,
         config.log_retention_ms / (60 * 60 * 1000),

@@ -70,6 +70,9 @@ pub struct TurnCommit {
     pub children: Vec<NewInstance>,
     /// Input of the next execution, for continue-as-new.
     pub next_execution: Option<Value>,
+    /// With `next_execution`: the histories of the executions before this one are deleted, so that
+    /// an eternal orchestration keeps a bounded number of them.
+    pub prune_history_before: Option<u32>,
     /// Commit time.
     pub now: u64,
     /// Lease the first `n` new work items to the committing worker until the given time, so that it
@@ -105,6 +108,7 @@ impl TurnCommit {
             messages: Vec::new(),
             children: Vec::new(),
             next_execution: None,
+            prune_history_before: None,
             now,
             claim_work: None,
             finishes: None,
@@ -644,6 +648,13 @@ fn commit_turn(conn: &Connection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
     }
     if let Some(input) = &c.next_execution {
         let next = c.execution + 1;
+        if let Some(before) = c.prune_history_before {
+            execute(
+                conn,
+                "DELETE FROM history WHERE instance = ? AND execution < ?",
+                params![c.instance, i64::from(before)],
+            )?;
+        }
         execute(
             conn,
             "UPDATE instances SET execution = ?, history_len = 0, input = ?, output = NULL,

@@ -640,6 +640,10 @@ impl Driver {
                 HistoryEvent::ContinuedAsNew { input } => {
                     commit.status = Status::ContinuedAsNew;
                     commit.next_execution = Some(input.clone());
+                    // The next execution and the `keep_executions - 1` before it keep their histories.
+                    let keep = self.shared.config.keep_executions.max(1);
+                    commit.prune_history_before =
+                        Some((instance.execution + 1).saturating_sub(keep - 1));
                 }
                 _ => {}
             }

@@ -281,6 +281,13 @@ async fn commit_turn(conn: &mut PgConnection, c: &TurnCommit) -> Result<Vec<Work
     }
     if let Some(input) = &c.next_execution {
         let next = c.execution + 1;
+        if let Some(before) = c.prune_history_before {
+            sqlx::query("DELETE FROM history WHERE instance = $1 AND execution < $2")
+                .bind(&c.instance)
+                .bind(i64::from(before))
+                .execute(&mut *conn)
+                .await?;
+        }
         sqlx::query(
             "UPDATE instances SET execution = $1, history_len = 0, input = $2, output = NULL,
                  failure = NULL

@@ -740,6 +740,30 @@ async fn continue_as_new_starts_the_next_execution_with_an_empty_history() {
             [(1, 0), (1, 1), (2, 0)],
             "{b}"
         );
+        // Continuing again, keeping the executions from 2 on: execution 1's history goes.
+        s.send(vec![message("a", event("go"), 30)]).await.unwrap();
+        s.claim_instances("w", 30, 100, 10).await.unwrap();
+        let mut c = turn(
+            s,
+            "a",
+            "w",
+            30,
+            vec![HistoryEvent::ContinuedAsNew {
+                input: json!({"n": 3}),
+            }],
+            Status::ContinuedAsNew,
+        )
+        .await;
+        c.next_execution = Some(json!({"n": 3}));
+        c.prune_history_before = Some(2);
+        s.commit_turn(c).await.unwrap();
+        let h = s.history("a").await.unwrap();
+        assert_eq!(
+            h.iter().map(|r| (r.execution, r.seq)).collect::<Vec<_>>(),
+            [(2, 0), (2, 1)],
+            "{b}"
+        );
+        assert_eq!(read(s, "a").await.execution, 3, "{b}");
     }
 }
 
