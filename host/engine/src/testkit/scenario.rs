@@ -106,6 +106,9 @@ pub struct Expect {
     pub logs: Vec<String>,
 }
 
+/// What a mocked activity answers, attempt by attempt.
+pub(crate) type Answers = Vec<Result<Value, Failure>>;
+
 /// A field given, even as `null`, is `Some`.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
@@ -113,7 +116,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
 
 impl Scenario {
     /// The answers of each mock, or why a mock is not one of the accepted shapes.
-    pub(crate) fn answers(&self) -> Result<Vec<(String, Vec<Result<Value, Failure>>)>, String> {
+    pub(crate) fn answers(&self) -> Result<Vec<(String, Answers)>, String> {
         self.mocks
             .iter()
             .map(|(name, spec)| {
