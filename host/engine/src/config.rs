@@ -58,6 +58,17 @@ pub struct Config {
     pub keep_executions: u32,
 }
 
+/// The compiled-module cache in the user's cache directory: `$XDG_CACHE_HOME/keel/modules`, or
+/// `~/.cache/keel/modules`.
+pub fn user_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("keel")
+        .join("modules")
+}
+
 impl Config {
     /// Defaults for a database at `db`: for a SQLite file, the compiled cache and the secret key
     /// file beside it; for a PostgreSQL URL, the cache in the user's cache directory and the key
@@ -66,14 +77,7 @@ impl Config {
     pub fn new(db: impl Into<PathBuf>) -> Self {
         let db = db.into();
         let (cache, secret_key) = if keel_store::is_postgres_url(&db) {
-            let base = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir);
-            (
-                base.join("keel").join("modules"),
-                KeySource::beside(Path::new("keel")),
-            )
+            (user_cache_dir(), KeySource::beside(Path::new("keel")))
         } else {
             let mut cache = db.clone().into_os_string();
             cache.push(".cache");

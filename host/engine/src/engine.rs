@@ -23,7 +23,7 @@ use crate::store::{
     NewInstance, OutMessage, StartPolicy, Status, Store, StoredLogLine, WorkerRow,
 };
 
-pub use crate::config::Config;
+pub use crate::config::{Config, user_cache_dir};
 pub use crate::error::{Error, Result};
 use crate::shared::Shared;
 

@@ -348,6 +348,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Test(args) => {
             let mut config = Config::new(&cli.db);
             cli.knobs.apply(&mut config);
+            // Its database is thrown away: the compiled modules go to the user's cache, not beside
+            // a `keel.db` in the current directory.
+            config.cache_dir = Some(crate::engine::user_cache_dir());
             return test::run(args, config, cli.json).await;
         }
         command => Cli { command, ..cli },

@@ -33,7 +33,8 @@ pub(crate) fn keel(dir: &Path) -> Command {
         .env_remove("KEEL_SDK_DIR")
         .env_remove("KEEL_DB")
         .env_remove("RUSTFLAGS")
-        .env("CARGO_TARGET_DIR", target_dir().join("keel-new-guests"));
+        .env("CARGO_TARGET_DIR", target_dir().join("keel-new-guests"))
+        .env("XDG_CACHE_HOME", target_dir().join("keel-test-xdg-cache"));
     cmd
 }
 

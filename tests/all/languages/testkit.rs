@@ -25,14 +25,26 @@ fn scenarios(example: &str) -> Vec<PathBuf> {
     files
 }
 
-/// `keel test` of `files` against `module`: (success, stdout, stderr).
+/// `keel test` of `files` against `module`, in a directory of its own that it must leave as it
+/// found it: (success, stdout, stderr).
 fn keel_test(files: &[PathBuf], module: Option<&Path>) -> (bool, String, String) {
+    let cwd = tempfile::tempdir().expect("temporary directory");
     let mut command = keel_command();
-    command.arg("test").args(files).env("RUST_LOG", "warn");
+    command.current_dir(cwd.path());
+    // The compiled modules go to the user's cache: here one of the test run's own.
+    command.arg("test").args(files).env("RUST_LOG", "warn").env(
+        "XDG_CACHE_HOME",
+        crate::support::target_dir().join("keel-test-xdg-cache"),
+    );
     if let Some(module) = module {
         command.arg("--module").arg(module);
     }
     let out = command.output().expect("running keel test");
+    let left: Vec<_> = std::fs::read_dir(cwd.path())
+        .expect("the directory")
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    assert!(left.is_empty(), "keel test left {left:?} in its directory");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
