@@ -125,6 +125,7 @@ impl Workers {
 
     async fn attempt(&self, item: WorkItem) {
         let started = std::time::Instant::now();
+        let (function, _) = keel_runtime::labels::split_versioned(&item.name);
         let config = &self.shared.config;
         let limits = self.shared.registry.runtime().limits();
         let log = Arc::new(GuestLog::new(
@@ -144,9 +145,8 @@ impl Workers {
                 ),
             ))
         } else {
-            self.run(&item, &log).await
+            self.run(&item, function, &log).await
         };
-        let (function, _) = keel_runtime::labels::split_versioned(&item.name);
         let logs = crate::log_lines::Writer {
             instance: &item.instance,
             execution: item.execution,
@@ -182,10 +182,9 @@ impl Workers {
             }
             return;
         }
-        self.shared.metrics.record_attempt(
-            keel_runtime::labels::split_versioned(&item.name).0,
-            result.is_err(),
-        );
+        self.shared
+            .metrics
+            .record_attempt(function, result.is_err());
         let deliver = |event| OutMessage {
             instance: item.instance.clone(),
             execution: Some(item.execution),
@@ -286,8 +285,13 @@ impl Workers {
     }
 
     /// Runs one attempt: the built-in durable HTTP call, or a guest activity.
-    async fn run(&self, item: &WorkItem, log: &Arc<GuestLog>) -> Result<Value, Failure> {
-        let (function, _) = keel_runtime::labels::split_versioned(&item.name);
+    /// `function` is the activity's name without a version requirement.
+    async fn run(
+        &self,
+        item: &WorkItem,
+        function: &str,
+        log: &Arc<GuestLog>,
+    ) -> Result<Value, Failure> {
         if let Some(answer) = self.shared.mocks.answer(function) {
             return answer;
         }

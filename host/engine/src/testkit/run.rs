@@ -145,6 +145,8 @@ async fn watch(
         .collect();
     let mut last = None;
     let mut still = 0;
+    // The history, read again only when the instance's execution or length moved.
+    let mut history = (None, Vec::new());
     loop {
         let instance = keel
             .status(ID)
@@ -167,10 +169,13 @@ async fn watch(
                 )],
             ));
         }
-        let history = keel.history(ID).await?;
+        let read_at = Some((instance.execution, instance.history_len));
+        if history.0 != read_at {
+            history = (read_at, keel.history(ID).await?);
+        }
         if let Some(index) = awaited_events
             .iter()
-            .position(|e| awaits(&history, &e.name))
+            .position(|e| awaits(&history.1, &e.name))
         {
             let event = awaited_events.remove(index);
             keel.raise_event(ID, &event.name, &event.data.to_string())
@@ -198,7 +203,7 @@ async fn watch(
                     still = 0;
                 }
                 None => {
-                    let waits = waiting_for(&history);
+                    let waits = waiting_for(&history.1);
                     return Ok((
                         instance,
                         vec![format!(

@@ -137,15 +137,13 @@ impl Scenario {
 
 /// `{"output": …}` or `{"failure": {"kind": …, "message": …}}`.
 fn answer(spec: &Value) -> Result<Result<Value, Failure>, String> {
-    let object = spec.as_object().filter(|o| o.len() == 1).ok_or(
-        "a mock is {\"output\": …}, {\"failure\": {\"kind\", \"message\"}} or {\"results\": […]}",
-    )?;
+    const SHAPE: &str =
+        "a mock is {\"output\": …}, {\"failure\": {\"kind\", \"message\"}} or {\"results\": […]}";
+    let object = spec.as_object().filter(|o| o.len() == 1).ok_or(SHAPE)?;
     if let Some(output) = object.get("output") {
         return Ok(Ok(output.clone()));
     }
-    let failure = object.get("failure").ok_or(
-        "a mock is {\"output\": …}, {\"failure\": {\"kind\", \"message\"}} or {\"results\": […]}",
-    )?;
+    let failure = object.get("failure").ok_or(SHAPE)?;
     let kind = failure["kind"].as_str().ok_or("a failure needs a `kind`")?;
     let message = failure["message"].as_str().unwrap_or_default();
     let mut failure_value = Failure::new(kind, message);
