@@ -131,9 +131,16 @@ pub(crate) fn guest(file: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// One directory of compiled artefacts shared by all tests of a run.
+/// One directory of compiled artefacts shared by all tests of a run: the user cache
+/// (`keel::engine::user_cache_dir`) of the `keel` processes the tests start with
+/// [`xdg_cache_home`], so that a module the suite compiled is not compiled again by `keel test`.
 pub(crate) fn cache_dir() -> PathBuf {
-    target_dir().join("keel-test-cache")
+    xdg_cache_home().join("keel").join("modules")
+}
+
+/// `XDG_CACHE_HOME` for the `keel` processes of a test run.
+pub(crate) fn xdg_cache_home() -> PathBuf {
+    target_dir().join("keel-test-xdg-cache")
 }
 
 /// A temporary database with an engine open on it.

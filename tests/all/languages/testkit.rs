@@ -32,10 +32,11 @@ fn keel_test(files: &[PathBuf], module: Option<&Path>) -> (bool, String, String)
     let mut command = keel_command();
     command.current_dir(cwd.path());
     // The compiled modules go to the user's cache: here one of the test run's own.
-    command.arg("test").args(files).env("RUST_LOG", "warn").env(
-        "XDG_CACHE_HOME",
-        crate::support::target_dir().join("keel-test-xdg-cache"),
-    );
+    command
+        .arg("test")
+        .args(files)
+        .env("RUST_LOG", "warn")
+        .env("XDG_CACHE_HOME", crate::support::xdg_cache_home());
     if let Some(module) = module {
         command.arg("--module").arg(module);
     }
