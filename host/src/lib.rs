@@ -8,7 +8,7 @@
 
 pub use keel_api as api;
 pub mod cli;
-mod http1;
+mod http_client;
 pub use keel_engine::{
     activity, capability, clock, engine, history, ids, limits, metrics, module, operator,
     orchestration, replayer, store, testkit, upgrade, versions, waiting,

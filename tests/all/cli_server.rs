@@ -152,6 +152,53 @@ fn history_status_and_list_print_the_same_lines_locally_and_through_the_server()
     assert!(replayed.contains("replays against"), "{replayed}");
 }
 
+#[test]
+fn a_server_behind_https_is_reached_when_its_certificate_is_trusted_and_refused_when_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::support::test_db(dir.path());
+    let server = serve(&db, TOKEN);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let front = runtime.block_on(crate::tls_front::TlsFront::start(server.port, dir.path()));
+    let module = guests().join("fan_out.wasm");
+
+    let trusted = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keel"));
+        command
+            .current_dir(dir.path())
+            .args(["--server", &front.url()])
+            .args(args)
+            .env_remove("KEEL_DB")
+            .env("KEEL_API_TOKEN", TOKEN)
+            .env("SSL_CERT_FILE", &front.ca_file)
+            .env("RUST_LOG", "warn");
+        command.output().expect("running keel --server https://")
+    };
+    ok(&trusted(&["deploy", module.to_str().unwrap()]));
+    let started = ok(&trusted(&[
+        "start",
+        "FanOut",
+        "--id",
+        "tls-1",
+        "--input",
+        r#"{"count":2}"#,
+    ]));
+    assert_eq!(started.trim(), "tls-1");
+    assert_eq!(
+        ok(&trusted(&["list"])),
+        ok(&local(dir.path(), &db, &["list"]))
+    );
+
+    // Without the test's certificate in the trust store, the handshake fails and says why.
+    let untrusted = remote(dir.path(), &front.url(), &["list"]);
+    assert!(!untrusted.status.success(), "{}", text(&untrusted.stdout));
+    let stderr = text(&untrusted.stderr);
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("localhost:{}", front.port)),
+        "{stderr}"
+    );
+}
+
 /// Asserts that `keel --server URL ARGS` fails with `KEEL-E14` and leaves no `./keel.db` behind.
 fn refused(args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();

@@ -38,6 +38,7 @@ mod start_policies;
 mod support;
 mod telemetry;
 mod test_server;
+mod tls_front;
 mod versions;
 mod worker_options;
 mod worker_reports;

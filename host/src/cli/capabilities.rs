@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::Keel;
 use crate::api::percent_encode;
 use crate::capability::Declared;
-use crate::http1::Remote;
+use crate::http_client::Remote;
 
 /// `keel config …`.
 #[derive(Debug, Subcommand)]

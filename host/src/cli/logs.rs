@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 
 use super::print::local_time;
 use crate::engine::Keel;
-use crate::http1::Remote;
+use crate::http_client::Remote;
 use crate::store::{Instance, StoredLogLine};
 
 /// Lines asked for at a time.

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 
 use super::Command;
-use crate::http1::Remote;
+use crate::http_client::Remote;
 use crate::store::{HistoryRecord, Instance};
 
 impl Remote {

@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::engine::{IfRunning, Keel, StartOptions};
-use crate::http1::Remote;
+use crate::http_client::Remote;
 
 /// `keel start`'s arguments.
 #[derive(Debug, clap::Args)]
