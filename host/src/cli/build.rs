@@ -352,12 +352,13 @@ fn run_tool(cmd: &mut Command) -> Result<(), Error> {
 /// the sources (a syntax error, reported in two lines instead of the componentizer's dozens); only
 /// when it finds none is the tool's own output shown. On success the output is passed on.
 fn run_tool_or_explain(
+    what: &str,
     cmd: &mut Command,
     explain: impl FnOnce() -> Result<(), Error>,
 ) -> Result<(), Error> {
     use std::io::Write;
     let command = describe(cmd);
-    let output = cmd.output().map_err(|source| Error::Io {
+    let output = super::progress::counting(what, || cmd.output()).map_err(|source| Error::Io {
         action: "run",
         path: PathBuf::from(cmd.get_program()),
         source,
@@ -400,6 +401,12 @@ fn build_rust(b: &Build) -> Result<(), Error> {
         });
     }
     let manifest = b.dir.join("Cargo.toml");
+    super::progress::step(
+        1,
+        1,
+        "cargo build --release --target wasm32-wasip2 (a crate's first build compiles its \
+         dependencies: minutes)",
+    );
     let output = Command::new(&cargo)
         .current_dir(&b.dir)
         .args([
@@ -493,7 +500,10 @@ fn build_python(b: &Build) -> Result<(), Error> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "app".to_owned());
     require("bash", "apt-get install -y bash")?;
+    let what = "componentize-py: the Python interpreter, the SDK and the app into one component";
+    super::progress::step(1, 1, &format!("{what} (~15 s)"));
     run_tool_or_explain(
+        what,
         Command::new("bash")
             .arg(&script)
             .arg(&b.dir)
@@ -520,7 +530,18 @@ fn build_javascript(b: &Build) -> Result<(), Error> {
     }
     let app = entry(b, "app.js", "js")?;
     require("bash", "apt-get install -y bash")?;
+    let total = if installed { 1 } else { 2 };
+    if !installed {
+        super::progress::step(
+            1,
+            2,
+            "npm ci: installing componentize-js into the SDK (the first build only)",
+        );
+    }
+    let what = "componentize-js: the JavaScript engine, the SDK and the app into one component";
+    super::progress::step(total, total, &format!("{what} (~20 s)"));
     run_tool_or_explain(
+        what,
         Command::new("bash")
             .arg(&script)
             .arg(app)
@@ -609,8 +630,17 @@ fn build_c(b: &Build) -> Result<(), Error> {
     }
 
     let scratch = Scratch::new()?;
+    super::progress::step(1, 3, "wit-bindgen: the C bindings of Keel's module world");
     write_c_bindings(&scratch.0)?;
     let core = scratch.0.join("core.wasm");
+    super::progress::step(
+        2,
+        3,
+        &format!(
+            "{clang}: compiling {} source file(s) and the SDK to a wasm32-wasi module",
+            sources.len()
+        ),
+    );
     run_tool(
         Command::new(&clang)
             .args([
@@ -636,6 +666,11 @@ fn build_c(b: &Build) -> Result<(), Error> {
             .args(&sources),
     )?;
     let module = std::fs::read(&core).map_err(io("read", &core))?;
+    super::progress::step(
+        3,
+        3,
+        "wit-component: the module and the WASI adapter into one component",
+    );
     let component = wit_component::ComponentEncoder::default()
         .validate(true)
         .module(&module)

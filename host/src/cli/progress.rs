@@ -1,5 +1,6 @@
 //! Progress on work that can take a while (compiling a module the first time): nothing when it is
-//! quick, then a line saying what runs and, on a terminal, the seconds going by on that line.
+//! quick, then a line saying what runs and, on a terminal, the seconds going by on that line; and the
+//! steps of `keel build`, each named as it starts.
 
 use std::future::Future;
 use std::io::{IsTerminal as _, Write as _};
@@ -35,6 +36,38 @@ pub(crate) async fn announce<F: Future>(what: &str, hint: &str, quiet: bool, wor
             }
         }
     };
+    eprintln!(
+        "\r{what}: done in {:.1} s\x1b[K",
+        started.elapsed().as_secs_f64()
+    );
+    done
+}
+
+/// Says which step of `total` a build is in: `keel build [2/3] what`.
+pub(crate) fn step(n: usize, total: usize, what: &str) {
+    eprintln!("keel build [{n}/{total}] {what}");
+}
+
+/// Runs blocking `work` whose output is captured; on a terminal, counts its seconds on one line
+/// (`what… N s`) until it ends.
+pub(crate) fn counting<T>(what: &str, work: impl FnOnce() -> T) -> T {
+    if !std::io::stderr().is_terminal() {
+        return work();
+    }
+    let started = Instant::now();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let label = what.to_owned();
+    let ticker = std::thread::spawn(move || {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            stopped.recv_timeout(Duration::from_secs(1))
+        {
+            eprint!("\r{label}… {} s", started.elapsed().as_secs());
+            let _ = std::io::stderr().flush();
+        }
+    });
+    let done = work();
+    drop(stop);
+    let _ = ticker.join();
     eprintln!(
         "\r{what}: done in {:.1} s\x1b[K",
         started.elapsed().as_secs_f64()

@@ -8,7 +8,7 @@ use keel::cli::build::Lang;
 use serde_json::{Value, json};
 
 use super::builds::keel_command;
-use crate::support::target_dir;
+use crate::support::{target_dir, xdg_cache_home};
 
 /// Runs `cmd`, asserting success, and returns its standard output.
 pub(crate) fn ok(cmd: &mut Command, what: &str) -> String {
@@ -34,7 +34,7 @@ pub(crate) fn keel(dir: &Path) -> Command {
         .env_remove("KEEL_DB")
         .env_remove("RUSTFLAGS")
         .env("CARGO_TARGET_DIR", target_dir().join("keel-new-guests"))
-        .env("XDG_CACHE_HOME", target_dir().join("keel-test-xdg-cache"));
+        .env("XDG_CACHE_HOME", xdg_cache_home());
     cmd
 }
 
@@ -49,7 +49,27 @@ pub(crate) async fn keel_new_builds_and_runs(lang: Lang) {
     assert!(module.join("README.md").is_file(), "{lang}: no README");
     sdk_is_found_from_the_skeleton(lang, &module);
     // The language is detected from what `keel new` wrote.
-    ok(keel(&module).arg("build"), "keel build");
+    let built = keel(&module)
+        .arg("build")
+        .output()
+        .expect("running keel build");
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "keel build: {stderr}");
+    // Each toolchain step is named as it starts.
+    let steps: &[&str] = match lang {
+        Lang::Rust => &["keel build [1/1] cargo build"],
+        Lang::Python => &["keel build [1/1] componentize-py"],
+        // The SDK's componentize-js is installed by the suite's set-up.
+        Lang::JavaScript => &["keel build [1/1] componentize-js"],
+        Lang::C => &[
+            "keel build [1/3] wit-bindgen",
+            "keel build [2/3] clang-19: compiling 1 source file(s)",
+            "keel build [3/3] wit-component",
+        ],
+    };
+    for step in steps {
+        assert!(stderr.contains(step), "{lang}: no {step:?} in\n{stderr}");
+    }
     let wasm = module.join(format!("{name}.wasm"));
     assert!(
         wasm.is_file(),
