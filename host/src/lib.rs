@@ -11,7 +11,7 @@ pub mod cli;
 mod http_client;
 pub use keel_engine::{
     activity, capability, clock, engine, history, ids, limits, metrics, module, operator,
-    orchestration, replayer, store, testkit, upgrade, versions, waiting,
+    orchestration, replayer, schedules, store, testkit, upgrade, versions, waiting,
 };
 pub mod telemetry;
 

@@ -29,7 +29,14 @@ fn a_syntax_error_is_reported_briefly(lang: Lang, entry: &str, broken: &str) {
         .expect("running keel build");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{lang}: the build passed");
-    let lines: Vec<&str> = stderr.lines().collect();
+    // The step being run is named first (`keel build [1/1] componentize-…`), then the error.
+    let (steps, lines): (Vec<&str>, Vec<&str>) =
+        stderr.lines().partition(|l| l.starts_with("keel build ["));
+    assert!(!steps.is_empty(), "{stderr}");
+    assert!(
+        stderr.starts_with(steps[0]),
+        "the step is not named first:\n{stderr}"
+    );
     let language = if lang == Lang::Python {
         "Python"
     } else {

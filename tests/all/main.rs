@@ -34,6 +34,7 @@ mod replay;
 mod replayer;
 mod rewind;
 mod runaway;
+mod schedules;
 mod start_policies;
 mod support;
 mod telemetry;

@@ -108,9 +108,11 @@ impl ApiError {
                         (StatusCode::SERVICE_UNAVAILABLE, "secret_key_unavailable")
                     }
                 },
-                E::UnknownFunction { .. } | E::UnknownVersion { .. } => {
+                E::UnknownFunction { .. } | E::UnknownVersion { .. } | E::UnknownSchedule(_) => {
                     (StatusCode::NOT_FOUND, "not_found")
                 }
+                E::Schedule { .. } => (StatusCode::BAD_REQUEST, "invalid_schedule"),
+                E::ScheduleExists(_) => (StatusCode::CONFLICT, "schedule_exists"),
                 E::WaitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
                 // Replaying an exported history is not an API call; these come from files.
                 E::NotAnExport { .. }

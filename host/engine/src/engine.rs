@@ -219,7 +219,7 @@ impl Keel {
         })
     }
 
-    fn parse(&self, what: &'static str, text: &str) -> Result<Value> {
+    pub(crate) fn parse(&self, what: &'static str, text: &str) -> Result<Value> {
         let limit = self.shared.config.limits.max_payload_bytes;
         if text.len() > limit {
             return Err(Error::PayloadTooLarge {
@@ -235,7 +235,7 @@ impl Keel {
     }
 
     /// Refuses a name or id longer than `max_name_bytes`.
-    fn name(&self, what: &'static str, name: &str) -> Result<()> {
+    pub(crate) fn name(&self, what: &'static str, name: &str) -> Result<()> {
         let limit = self.shared.config.limits.max_name_bytes;
         if name.len() > limit {
             return Err(Error::NameTooLong {
@@ -275,23 +275,7 @@ impl Keel {
             None => None,
         };
         let input = self.parse("input", input)?;
-        let Some(module) = self.store().active_function(name, "orchestrator").await? else {
-            let deployed: Vec<String> = self
-                .functions()
-                .await?
-                .into_iter()
-                .filter(|f| f.kind == "orchestrator" && f.active)
-                .map(|f| f.name)
-                .collect();
-            return Err(Error::UnknownOrchestrator {
-                name: name.to_owned(),
-                deployed: if deployed.is_empty() {
-                    "none".to_owned()
-                } else {
-                    deployed.join(", ")
-                },
-            });
-        };
+        let module = self.orchestrator_module(name).await?;
         let created = self
             .store()
             .start_instance(
@@ -317,6 +301,29 @@ impl Keel {
             Err(crate::store::Error::Conflict(message)) => Err(Error::Conflict(message)),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The digest of the active module of orchestrator `name`; `KEEL-E3` listing the deployed
+    /// orchestrators when there is none.
+    pub(crate) async fn orchestrator_module(&self, name: &str) -> Result<String> {
+        if let Some(module) = self.store().active_function(name, "orchestrator").await? {
+            return Ok(module);
+        }
+        let deployed: Vec<String> = self
+            .functions()
+            .await?
+            .into_iter()
+            .filter(|f| f.kind == "orchestrator" && f.active)
+            .map(|f| f.name)
+            .collect();
+        Err(Error::UnknownOrchestrator {
+            name: name.to_owned(),
+            deployed: if deployed.is_empty() {
+                "none".to_owned()
+            } else {
+                deployed.join(", ")
+            },
+        })
     }
 
     async fn live_instance(&self, id: &str) -> Result<Instance> {
@@ -555,11 +562,18 @@ impl Keel {
             workers.clone(),
             stopped,
         ));
+        let schedules = tokio::spawn(crate::schedules::run(
+            Keel {
+                shared: shared.clone(),
+            },
+            stop.subscribe(),
+        ));
         let leases = tokio::spawn(renew_loop(shared, renewal_stopped));
         WorkerHandle {
             stop,
             stop_renewal,
             claims: main,
+            schedules,
             renewal: leases,
             driver,
             workers,
@@ -578,6 +592,7 @@ pub struct WorkerHandle {
     stop: watch::Sender<bool>,
     stop_renewal: watch::Sender<bool>,
     claims: tokio::task::JoinHandle<()>,
+    schedules: tokio::task::JoinHandle<()>,
     renewal: tokio::task::JoinHandle<()>,
     driver: Arc<Driver>,
     workers: Arc<Workers>,
@@ -606,6 +621,7 @@ impl WorkerHandle {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.claims.await;
+        let _ = self.schedules.await;
         let wait_turns = self.driver.slots.all_free();
         let wait_attempts = self.workers.slots.all_free();
         let _ = tokio::time::timeout(Duration::from_secs(10), async {

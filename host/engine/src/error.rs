@@ -165,6 +165,20 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A schedule that cannot be created as asked, or does not exist.
+    #[error("[KEEL-E19] schedule {name}: {message}")]
+    Schedule {
+        /// The schedule's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No schedule has this name.
+    #[error("[KEEL-E20] no schedule named {0:?} (keel schedule list shows them)")]
+    UnknownSchedule(String),
+    /// A schedule of this name exists already.
+    #[error("[KEEL-E21] a schedule named {0:?} already exists; delete it first")]
+    ScheduleExists(String),
     /// A file named on the command line or in a call could not be read.
     #[error("cannot read {}: {reason}", path.display())]
     Unreadable {

@@ -23,6 +23,7 @@ pub use keel_runtime::module;
 pub mod operator;
 pub mod orchestration;
 pub mod replayer;
+pub mod schedules;
 mod shared;
 mod slots;
 pub use keel_store as store;

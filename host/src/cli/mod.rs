@@ -22,6 +22,7 @@ mod print;
 mod progress;
 mod remote;
 pub mod replay;
+pub mod schedule;
 pub mod serve;
 pub mod start;
 mod syntax;
@@ -153,6 +154,12 @@ pub enum Command {
     Grants {
         /// Only this function.
         function: Option<String>,
+    },
+    /// Schedules: start an orchestrator at the times of a cron expression or an interval.
+    Schedule {
+        /// What to do.
+        #[command(subcommand)]
+        action: schedule::ScheduleAction,
     },
     /// Configuration values of functions: environment variables of their next attempts.
     Config {
@@ -441,6 +448,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Workers => {
             print::workers(&keel.workers().await?, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schedule { action } => {
+            schedule::run(&keel, action, json).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { id } => {

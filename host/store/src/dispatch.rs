@@ -9,8 +9,8 @@ use keel_core::history::HistoryEvent;
 use crate::{
     AfterFailure, Backend, CapabilityChange, FinishWorkItem, Finished, FunctionRow, HistoryRecord,
     Holdings, Instance, InstanceFilter, LogLine, Message, ModuleRow, MoveInstance, MoveRefused,
-    NewInstance, OutMessage, Result, Rewound, StartPolicy, Started, Status, Store, StoredLogLine,
-    TurnCommit, TurnFailed, WorkItem, WorkerRow,
+    NewInstance, OutMessage, Result, Rewound, ScheduleChange, ScheduleRow, StartPolicy, Started,
+    Status, Store, StoredLogLine, TurnCommit, TurnFailed, WorkItem, WorkerRow,
 };
 
 /// Calls the method of the same name and arguments on the store's backend.
@@ -322,5 +322,16 @@ impl Store {
     /// Deletes the guests' lines written before `before_ms`, of every instance; how many.
     pub async fn prune_logs(&self, before_ms: u64) -> Result<u64> {
         dispatch!(self.prune_logs(before_ms))
+    }
+
+    /// Applies a change to the schedules (see [`ScheduleChange`]); whether a row changed.
+    pub async fn change_schedule(&self, change: ScheduleChange) -> Result<bool> {
+        dispatch!(self.change_schedule(change))
+    }
+
+    /// Every schedule by name; with `due_at`, only those due then (not paused, their next firing
+    /// reached), the earliest first.
+    pub async fn schedules(&self, due_at: Option<u64>) -> Result<Vec<ScheduleRow>> {
+        dispatch!(self.schedules(due_at))
     }
 }

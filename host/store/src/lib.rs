@@ -20,6 +20,7 @@ mod parking;
 mod postgres;
 mod read;
 mod rows;
+mod schedules;
 mod sqlite;
 mod stats;
 mod work_items;
@@ -46,6 +47,7 @@ pub use ops::{NewWorkItem, TurnCommit};
 pub use parking::{AfterFailure, TurnFailed, backoff};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
 pub use rows::{Incarnation, NewInstance, OutMessage, StartPolicy, Started};
+pub use schedules::{ScheduleChange, ScheduleRow};
 pub use work_items::{FinishWorkItem, Finished};
 pub use workers::WorkerRow;
 

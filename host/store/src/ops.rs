@@ -249,12 +249,22 @@ pub(crate) enum Op {
         before_ms: u64,
         reply: Reply<u64>,
     },
+    Schedule {
+        change: super::schedules::ScheduleChange,
+        reply: Reply<bool>,
+    },
 }
 
 impl Operation for Op {
     fn wakes_workers(&self) -> bool {
         if let Op::CommitTurn { commit, .. } = self {
             return commit.wakes_workers();
+        }
+        if let Op::Schedule { change, .. } = self {
+            return matches!(
+                change,
+                super::schedules::ScheduleChange::Fired { start: Some(_), .. }
+            );
         }
         !matches!(
             self,
@@ -297,6 +307,7 @@ impl Operation for Op {
             Op::WorkerReport { reply, .. } => drop(reply.send(Err(e))),
             Op::WorkerStopped { reply, .. } => drop(reply.send(Err(e))),
             Op::PruneLogs { reply, .. } => drop(reply.send(Err(e))),
+            Op::Schedule { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 
@@ -412,6 +423,9 @@ impl Operation for Op {
             }
             Op::PruneLogs { before_ms, reply } => {
                 respond(super::logs::prune(conn, before_ms), reply)
+            }
+            Op::Schedule { change, reply } => {
+                respond(super::schedules::apply(conn, &change), reply)
             }
         }
     }

@@ -721,6 +721,13 @@ impl Sqlite {
             .await
     }
 
+    /// Applies a change to the schedules; whether a row changed.
+    pub(crate) async fn change_schedule(&self, change: crate::ScheduleChange) -> Result<bool> {
+        self.writer()
+            .submit(|reply| Op::Schedule { change, reply })
+            .await
+    }
+
     /// Deletes the guests' lines written before `before_ms`; how many.
     pub(crate) async fn prune_logs(&self, before_ms: u64) -> Result<u64> {
         self.writer()

@@ -63,6 +63,15 @@ pub(super) fn create_instance(conn: &Connection, inst: &NewInstance, now: u64) -
     create_over(conn, inst, now, existing.map(|(status, _)| status))
 }
 
+/// Creates `inst` unless an instance (running or ended) holds its id; whether it did.
+pub(super) fn create_if_absent(conn: &Connection, inst: &NewInstance, now: u64) -> Result<bool> {
+    if holder(conn, &inst.id)?.is_some() {
+        return Ok(false);
+    }
+    create_over(conn, inst, now, None)?;
+    Ok(true)
+}
+
 /// The status and orchestrator of the instance holding `id`, if one does.
 fn holder(conn: &Connection, id: &str) -> Result<Option<(String, String)>> {
     Ok(conn

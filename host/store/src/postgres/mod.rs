@@ -27,6 +27,7 @@ mod ops;
 mod parking;
 mod read;
 mod rows;
+mod schedules;
 mod stats;
 mod work_items;
 mod workers;

@@ -11,6 +11,7 @@ mod logs;
 mod maintenance;
 mod modules;
 mod parking;
+mod schedules;
 mod stats;
 mod turns;
 mod work_items;

@@ -1,0 +1,256 @@
+//! Schedules end to end: `keel schedule` creates, shows, pauses, resumes and deletes them; two
+//! `keel worker` processes on one database fire each time once; a firing is skipped while the
+//! previous instance runs (unless overlap is allowed); missed firings are caught up once or each.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use keel::schedules::{CatchUp, NewSchedule, Overlap, When};
+use serde_json::Value;
+
+use crate::cli::{keel, text};
+use crate::multi_worker::Worker;
+use crate::support::guests;
+
+/// `keel --json schedule show NAME`, decoded.
+fn shown(db: &Path, name: &str) -> Value {
+    let out = keel(db, &["--json", "schedule", "show", name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("schedule JSON")
+}
+
+/// Waits (up to 30 s) until `done` holds for the schedule as shown.
+fn wait_until(db: &Path, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let schedule = shown(db, name);
+        if done(&schedule) {
+            return schedule;
+        }
+        assert!(Instant::now() < deadline, "{what}: {schedule:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Fails with `code` in its message.
+fn refused(db: &Path, args: &[&str], code: &str) {
+    let out = keel(db, args);
+    assert!(!out.status.success(), "{args:?}: {}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains(code),
+        "{args:?}: {}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn two_workers_fire_each_time_once_and_a_paused_schedule_does_not_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::support::test_db(dir.path());
+    let module = guests().join("fan_out.wasm");
+    assert!(
+        keel(&db, &["deploy", module.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    let create = [
+        "schedule",
+        "create",
+        "tick",
+        "--every",
+        "1s",
+        "-o",
+        "FanOut",
+        "--input",
+        r#"{"count":2}"#,
+    ];
+    let out = keel(&db, &create);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created = text(&out.stdout);
+    assert!(
+        created.contains("fires         every 1 s") && created.contains("state         running"),
+        "{created}"
+    );
+    // Bad definitions are refused with their codes, and nothing is created by them.
+    refused(&db, &create, "KEEL-E21");
+    refused(
+        &db,
+        &[
+            "schedule",
+            "create",
+            "x",
+            "--cron",
+            "61 * * * *",
+            "-o",
+            "FanOut",
+        ],
+        "KEEL-E19",
+    );
+    refused(
+        &db,
+        &[
+            "schedule",
+            "create",
+            "y",
+            "--cron",
+            "0 * * * *",
+            "--timezone",
+            "Mars/Olympus",
+            "-o",
+            "FanOut",
+        ],
+        "KEEL-E19",
+    );
+    refused(
+        &db,
+        &["schedule", "create", "z", "--every", "1m", "-o", "Nope"],
+        "KEEL-E3",
+    );
+    refused(
+        &db,
+        &[
+            "schedule", "create", "w", "--every", "1m", "-o", "FanOut", "--input", "{",
+        ],
+        "KEEL-E1",
+    );
+    refused(&db, &["schedule", "show", "nope"], "KEEL-E20");
+    let out = keel(&db, &["schedule", "list"]);
+    let listed = text(&out.stdout);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(
+        listed.starts_with("tick ") && listed.contains("every 1 s"),
+        "{listed}"
+    );
+
+    // Two workers on one database: each firing starts one instance.
+    let first = Worker::start(&db, &[]);
+    let second = Worker::start(&db, &[]);
+    wait_until(&db, "tick", "three firings", |s| {
+        s["fired"].as_u64() >= Some(3)
+    });
+    keel(&db, &["schedule", "pause", "tick"]);
+    first.stop();
+    second.stop();
+    let paused = shown(&db, "tick");
+    assert_eq!(paused["paused"], true);
+    let fired = paused["fired"].as_u64().unwrap();
+    let out = keel(&db, &["--json", "list"]);
+    let ids: Vec<String> = serde_json::from_slice::<Vec<Value>>(&out.stdout)
+        .expect("list JSON")
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len() as u64, fired, "{ids:?}");
+    assert!(ids.iter().all(|id| id.starts_with("tick@20")), "{ids:?}");
+    assert_eq!(
+        paused["lastInstance"].as_str().map(str::to_owned),
+        ids.iter().max().cloned()
+    );
+
+    // Paused, nothing fires; resumed, it fires again.
+    let worker = Worker::start(&db, &[]);
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert_eq!(shown(&db, "tick")["fired"].as_u64(), Some(fired));
+    let out = keel(&db, &["schedule", "resume", "tick"]);
+    assert!(
+        text(&out.stdout).contains("state         running"),
+        "{}",
+        text(&out.stdout)
+    );
+    wait_until(&db, "tick", "a firing after resuming", |s| {
+        s["fired"].as_u64() > Some(fired)
+    });
+    worker.stop();
+
+    assert!(keel(&db, &["schedule", "delete", "tick"]).status.success());
+    refused(&db, &["schedule", "delete", "tick"], "KEEL-E20");
+    let out = keel(&db, &["schedule", "list"]);
+    assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
+}
+
+fn every_second(name: &str, overlap: Overlap) -> NewSchedule {
+    NewSchedule {
+        name: name.to_owned(),
+        orchestrator: "Approval".to_owned(),
+        input: r#"{"requestId":"r","timeoutMs":600000}"#.to_owned(),
+        when: When::every("1s").unwrap(),
+        overlap,
+        catch_up: CatchUp::Latest,
+        paused: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_firing_is_skipped_while_the_previous_instance_runs_unless_overlap_is_allowed() {
+    let t = crate::support::engine(&["approval"]).await;
+    let keel = &t.keel;
+    keel.create_schedule(every_second("waits", Overlap::Skip))
+        .await
+        .unwrap();
+    keel.create_schedule(every_second("piles", Overlap::Allow))
+        .await
+        .unwrap();
+    let worker = keel.run_worker();
+    tokio::time::sleep(Duration::from_millis(3_600)).await;
+    worker.shutdown().await;
+    let waits = keel.schedule("waits").await.unwrap();
+    let piles = keel.schedule("piles").await.unwrap();
+    // The approval waits for an event: the first instance still runs at each later firing.
+    assert_eq!(waits.fired, 1, "{waits:?}");
+    assert!(waits.skipped >= 2, "{waits:?}");
+    assert!(piles.fired >= 3 && piles.skipped == 0, "{piles:?}");
+    let running = keel
+        .status(waits.last_instance.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!running.status.is_terminal(), "{running:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missed_firings_are_caught_up_once_or_each_in_turn() {
+    let t = crate::support::engine(&["approval"]).await;
+    let start = 1_796_034_000_000; // 2026-11-30T10:20:00Z
+    let clock = crate::support::manual_clock(start);
+    let keel = crate::support::reopen(&t.config, Some(clock.clone())).await;
+    let minutely = |name: &str, catch_up| NewSchedule {
+        when: When::cron("* * * * *", "UTC").unwrap(),
+        catch_up,
+        overlap: Overlap::Allow,
+        ..every_second(name, Overlap::Allow)
+    };
+    keel.create_schedule(minutely("latest", CatchUp::Latest))
+        .await
+        .unwrap();
+    keel.create_schedule(minutely("all", CatchUp::All))
+        .await
+        .unwrap();
+    // Ten minutes and a half pass with no worker: ten firings were missed.
+    clock.advance(10 * 60_000 + 30_000);
+    let mut rounds = 0;
+    while keel.fire_due_schedules().await.unwrap() > 0 {
+        rounds += 1;
+        assert!(rounds < 20, "firing never stops");
+    }
+    let latest = keel.schedule("latest").await.unwrap();
+    let all = keel.schedule("all").await.unwrap();
+    assert_eq!(latest.fired, 1, "{latest:?}");
+    assert_eq!(all.fired, 10, "{all:?}");
+    // Both fire next at the coming minute, 10:31.
+    let next = start + 11 * 60_000;
+    assert_eq!((latest.next_fire_ms, all.next_fire_ms), (next, next));
+    // Each firing's instance is named after its time.
+    let first = keel
+        .status("all@2026-11-30T10:21:00Z")
+        .await
+        .unwrap()
+        .expect("the first missed firing's instance");
+    assert_eq!(first.name, "Approval");
+    assert!(
+        keel.status("latest@2026-11-30T10:30:00Z")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
