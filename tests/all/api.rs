@@ -562,6 +562,10 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
         ("/api/functions/{name}/capabilities", &["get", "put"]),
         ("/api/functions/{name}/config/{key}", &["put", "delete"]),
         ("/api/functions/{name}/secrets/{secret}", &["put", "delete"]),
+        ("/api/schedules", &["get", "post"]),
+        ("/api/schedules/{name}", &["get", "delete"]),
+        ("/api/schedules/{name}/pause", &["post"]),
+        ("/api/schedules/{name}/resume", &["post"]),
     ] {
         for method in methods {
             assert!(
@@ -570,7 +574,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
             );
         }
     }
-    assert_eq!(paths.len(), 23, "a documented path has no route");
+    assert_eq!(paths.len(), 27, "a documented path has no route");
 
     for (uri, kind) in [
         ("/", "text/html"),

@@ -85,6 +85,19 @@ async fn the_dashboard_lists_instances_and_draws_a_timeline() {
         .await
         .unwrap();
     assert_completed(&finish(&t.keel, id.as_str()).await);
+    // A paused schedule: listed under the instances, with its times.
+    t.keel
+        .create_schedule(keel::schedules::NewSchedule {
+            name: "nightly-orders".to_owned(),
+            orchestrator: "ProcessOrder".to_owned(),
+            input: "null".to_owned(),
+            when: keel::schedules::When::cron("0 2 * * *", "Europe/Paris").unwrap(),
+            overlap: keel::schedules::Overlap::Skip,
+            catch_up: keel::schedules::CatchUp::Latest,
+            paused: true,
+        })
+        .await
+        .unwrap();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -99,6 +112,12 @@ async fn the_dashboard_lists_instances_and_draws_a_timeline() {
     );
     assert!(list.contains(r#"<section id="login" hidden="""#), "{list}");
     assert!(list.contains(r#"class="badge Completed""#), "{list}");
+    assert!(
+        list.contains(r#"<div id="schedules-pane">"#)
+            && list.contains("nightly-orders")
+            && list.contains("cron 0 2 * * * (Europe/Paris)"),
+        "the schedule is listed:\n{list}"
+    );
 
     let page = dom(
         &browser,

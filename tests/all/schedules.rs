@@ -254,3 +254,99 @@ async fn missed_firings_are_caught_up_once_or_each_in_turn() {
             .is_some()
     );
 }
+
+/// `keel --server URL ARGS` with the server's token.
+fn remote(url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["--server", url])
+        .args(args)
+        .env_remove("KEEL_DB")
+        .env("KEEL_API_TOKEN", "tok-schedules")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running keel --server")
+}
+
+#[test]
+fn schedules_are_managed_through_a_server_the_same_way_and_it_fires_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::support::test_db(dir.path());
+    let module = guests().join("fan_out.wasm");
+    assert!(
+        keel(&db, &["deploy", module.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let server = crate::support::serve(&db, "tok-schedules");
+    let url = format!("http://127.0.0.1:{}", server.port);
+
+    let out = remote(
+        &url,
+        &[
+            "schedule",
+            "create",
+            "served",
+            "--every",
+            "1s",
+            "-o",
+            "FanOut",
+            "--input",
+            r#"{"count":1}"#,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("fires         every 1 s"));
+    // The server's errors carry the engine's codes.
+    let out = remote(
+        &url,
+        &[
+            "schedule", "create", "bad", "--cron", "0 * *", "-o", "FanOut",
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains("KEEL-E19"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = remote(
+        &url,
+        &[
+            "schedule", "create", "served", "--every", "5m", "-o", "FanOut",
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains("KEEL-E21"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = remote(&url, &["schedule", "pause", "nope"]);
+    assert!(
+        text(&out.stderr).contains("KEEL-E20"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // `keel serve` runs a worker: the schedule fires.
+    wait_until(&db, "served", "a firing by the server", |s| {
+        s["fired"].as_u64() >= Some(1)
+    });
+    let out = remote(&url, &["schedule", "pause", "served"]);
+    assert!(
+        text(&out.stdout).contains("state         paused"),
+        "{}",
+        text(&out.stdout)
+    );
+    // The same lines locally and through the server.
+    for args in [
+        &["schedule", "list"][..],
+        &["--json", "schedule", "show", "served"],
+    ] {
+        let here = text(&keel(&db, args).stdout);
+        let there = text(&remote(&url, args).stdout);
+        assert!(!here.is_empty(), "{args:?}");
+        assert_eq!(here, there, "{args:?}");
+    }
+    let out = remote(&url, &["schedule", "delete", "served"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&remote(&url, &["schedule", "list"]).stdout).is_empty());
+}

@@ -11,7 +11,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::routes::{ApiPath, ApiQuery, read_text};
+use super::routes::{ApiPath, ApiQuery, json_body, read_text};
 use super::{ApiError, AppState};
 use keel_engine::capability::{Declared, MAX_VALUE_BYTES};
 
@@ -37,11 +37,6 @@ pub(crate) struct DeclaredBody {
     config: BTreeMap<String, String>,
     #[serde(default)]
     secrets: BTreeMap<String, String>,
-}
-
-fn json_body<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    serde_json::from_str(text)
-        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
 }
 
 /// `GET /api/grants`: every grant.

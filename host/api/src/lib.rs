@@ -13,6 +13,7 @@ mod listing;
 mod logs;
 mod metrics;
 mod routes;
+mod schedules;
 
 use std::sync::Arc;
 
@@ -101,6 +102,16 @@ pub fn router(keel: Keel, token: String) -> Router {
             "/api/functions/{name}/secrets/{secret}",
             put(capabilities::set_secret).delete(capabilities::unset_secret),
         )
+        .route(
+            "/api/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/api/schedules/{name}",
+            get(schedules::show).delete(schedules::delete),
+        )
+        .route("/api/schedules/{name}/pause", post(schedules::pause))
+        .route("/api/schedules/{name}/resume", post(schedules::resume))
         .route("/api/stats", get(routes::stats))
         .route("/api/workers", get(routes::workers))
         .route("/api/openapi.json", get(routes::openapi))

@@ -80,6 +80,12 @@ pub(crate) async fn read_text(body: Body, limit: usize) -> Result<String, ApiErr
 }
 
 /// Reads a JSON body as text (validated by the engine); an empty body means `null`.
+/// A JSON request body of type `T`; a body that is not one is `400 bad_request`.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    serde_json::from_str(text)
+        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
+}
+
 async fn json_text(state: &AppState, body: Body, what: &'static str) -> Result<String, ApiError> {
     let limit = state.keel.config().limits.max_payload_bytes;
     let bytes = read_body(body, limit).await?;

@@ -451,7 +451,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Schedule { action } => {
-            schedule::run(&keel, action, json).await?;
+            schedule::run(schedule::Target::Local(&keel), action, json).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { id } => {

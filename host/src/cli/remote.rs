@@ -1,8 +1,8 @@
 //! `keel --server URL <command>`: the management commands sent to a running `keel serve` over its HTTP
 //! API instead of being run on a local database; the token comes from `KEEL_API_TOKEN`.
 //!
-//! It speaks plain HTTP/1.1 (one request per connection, no TLS: put a proxy in front for that) and
-//! never opens a database or holds engine logic: every command is one API call, printed like the local one.
+//! It speaks HTTP/1.1 over `http://` or `https://` (`http_client.rs`) and never opens a database or
+//! holds engine logic: every command is one API call, printed like the local one.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -152,6 +152,9 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
             }
         }
         Command::Start(args) => super::start::remote(&remote, args, json).await?,
+        Command::Schedule { action } => {
+            super::schedule::run(super::schedule::Target::Remote(&remote), action, json).await?;
+        }
         Command::Workers => {
             let value = remote.call("GET", "/api/workers", b"").await?;
             let workers: Vec<crate::store::WorkerRow> =

@@ -1,12 +1,22 @@
 //! `keel schedule create|list|show|delete|pause|resume`: recurring starts of an orchestrator, fired by
-//! whichever worker (`keel worker`, `keel serve`) sees them due first.
+//! whichever worker (`keel worker`, `keel serve`) sees them due first. The same commands and output
+//! on a local database and with `--server` (`/api/schedules`).
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Subcommand;
 use keel_store::ScheduleRow;
+use serde_json::Value;
 
+use crate::api::percent_encode;
 use crate::engine::Keel;
-use crate::schedules::{CatchUp, NewSchedule, Overlap, When};
+use crate::http_client::Remote;
+use crate::schedules::{ScheduleRequest, When};
+
+/// Where the schedules are.
+pub(crate) enum Target<'a> {
+    Local(&'a Keel),
+    Remote(&'a Remote),
+}
 
 /// What `keel schedule` does.
 #[derive(Debug, Subcommand)]
@@ -31,11 +41,11 @@ pub enum ScheduleAction {
         #[arg(long)]
         every: Option<String>,
         /// While the previous firing's instance runs: `skip` the firing, or `allow` it.
-        #[arg(long, default_value = "skip")]
-        overlap: Overlap,
+        #[arg(long, default_value = "skip", value_parser = ["skip", "allow"])]
+        overlap: String,
         /// Firings missed while no worker ran: `latest` (one, at once) or `all`.
-        #[arg(long, default_value = "latest")]
-        catch_up: CatchUp,
+        #[arg(long, default_value = "latest", value_parser = ["latest", "all"])]
+        catch_up: String,
         /// Create it paused.
         #[arg(long)]
         paused: bool,
@@ -64,8 +74,8 @@ pub enum ScheduleAction {
     },
 }
 
-/// Runs `action` on the local database.
-pub(crate) async fn run(keel: &Keel, action: ScheduleAction, json: bool) -> Result<()> {
+/// Runs `action` on `target`.
+pub(crate) async fn run(target: Target<'_>, action: ScheduleAction, json: bool) -> Result<()> {
     match action {
         ScheduleAction::Create {
             name,
@@ -78,38 +88,75 @@ pub(crate) async fn run(keel: &Keel, action: ScheduleAction, json: bool) -> Resu
             catch_up,
             paused,
         } => {
-            let when = match (cron, every) {
-                (Some(cron), _) => When::cron(&cron, &timezone),
-                (None, Some(every)) => When::every(&every),
-                (None, None) => Err("give --cron or --every".to_owned()),
-            }
-            .map_err(|message| crate::engine::Error::Schedule {
-                name: name.clone(),
-                message,
-            })?;
-            let created = keel
-                .create_schedule(NewSchedule {
-                    name,
-                    orchestrator,
-                    input,
-                    when,
-                    overlap,
-                    catch_up,
-                    paused,
-                })
-                .await?;
+            let input: Value =
+                serde_json::from_str(&input).map_err(|e| crate::engine::Error::InvalidJson {
+                    what: "input",
+                    message: e.to_string(),
+                })?;
+            let request = ScheduleRequest {
+                name,
+                orchestrator,
+                input,
+                timezone: cron.as_ref().map(|_| timezone),
+                cron,
+                every,
+                overlap: Some(overlap),
+                catch_up: Some(catch_up),
+                paused,
+            };
+            let created = match target {
+                Target::Local(keel) => keel.create_schedule(request.into_new()?).await?,
+                Target::Remote(remote) => {
+                    let body = serde_json::to_vec(&request)?;
+                    decode(remote.call("POST", "/api/schedules", &body).await?)?
+                }
+            };
             show(&created, json)?;
         }
-        ScheduleAction::List => list(&keel.schedules().await?, json)?,
-        ScheduleAction::Show { name } => show(&keel.schedule(&name).await?, json)?,
+        ScheduleAction::List => {
+            let schedules = match target {
+                Target::Local(keel) => keel.schedules().await?,
+                Target::Remote(remote) => decode(remote.call("GET", "/api/schedules", b"").await?)?,
+            };
+            list(&schedules, json)?;
+        }
+        ScheduleAction::Show { name } => {
+            let schedule = match target {
+                Target::Local(keel) => keel.schedule(&name).await?,
+                Target::Remote(remote) => decode(remote.call("GET", &path(&name), b"").await?)?,
+            };
+            show(&schedule, json)?;
+        }
         ScheduleAction::Delete { name } => {
-            keel.delete_schedule(&name).await?;
+            match target {
+                Target::Local(keel) => keel.delete_schedule(&name).await?,
+                Target::Remote(remote) => drop(remote.call("DELETE", &path(&name), b"").await?),
+            }
             super::done(json, &format!("deleted schedule {name}"));
         }
-        ScheduleAction::Pause { name } => show(&keel.pause_schedule(&name, true).await?, json)?,
-        ScheduleAction::Resume { name } => show(&keel.pause_schedule(&name, false).await?, json)?,
+        ScheduleAction::Pause { name } => show(&pause(target, &name, true).await?, json)?,
+        ScheduleAction::Resume { name } => show(&pause(target, &name, false).await?, json)?,
     }
     Ok(())
+}
+
+async fn pause(target: Target<'_>, name: &str, paused: bool) -> Result<ScheduleRow> {
+    Ok(match target {
+        Target::Local(keel) => keel.pause_schedule(name, paused).await?,
+        Target::Remote(remote) => {
+            let verb = if paused { "pause" } else { "resume" };
+            let uri = format!("{}/{verb}", path(name));
+            decode(remote.call("POST", &uri, b"").await?)?
+        }
+    })
+}
+
+fn path(name: &str) -> String {
+    format!("/api/schedules/{}", percent_encode(name))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T> {
+    serde_json::from_value(value).context("the server's schedule")
 }
 
 /// How a stored schedule's times read (`every 30 s`, `cron "0 9 * * *" (Europe/Paris)`).

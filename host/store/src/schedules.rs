@@ -68,7 +68,8 @@ pub enum ScheduleChange {
         /// The next firing, when resuming.
         next_fire_ms: Option<u64>,
     },
-    /// Does the firing due at `fire_ms`, if it is still the one due: creates `start` (unless an
+    /// Does the firing due at `fire_ms`, if it is still the one due and the schedule is not
+    /// paused (a pause wins over a firing in flight): creates `start` (unless an
     /// instance holds its id already), or skips the firing when `start` is `None`; the schedule
     /// fires next at `next_fire_ms`. `now` is the new instance's creation time.
     Fired {
@@ -140,7 +141,7 @@ pub(super) fn apply(conn: &Connection, change: &ScheduleChange) -> Result<bool> 
                 "UPDATE schedules SET next_fire_ms = ?3, last_fire_ms = ?5,
                      last_instance = COALESCE(?4, last_instance),
                      fired = fired + (?4 IS NOT NULL), skipped = skipped + (?4 IS NULL)
-                 WHERE name = ?1 AND next_fire_ms = ?2",
+                 WHERE name = ?1 AND next_fire_ms = ?2 AND paused = 0",
                 params![
                     name,
                     to_i64(*fire_ms),

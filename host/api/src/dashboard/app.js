@@ -84,7 +84,8 @@ async function renderList() {
   const status = $("status-filter").value;
   const query = new URLSearchParams({ limit: "500" });
   if (status) query.set("status", status);
-  const [stats, list] = await Promise.all([api("GET", "/api/stats"), api("GET", "/api/instances?" + query)]);
+  const [stats, list, schedules] = await Promise.all([
+    api("GET", "/api/stats"), api("GET", "/api/instances?" + query), api("GET", "/api/schedules")]);
   const counts = $("counts");
   counts.replaceChildren(
     ...["", ...STATUSES].map((s) => {
@@ -104,8 +105,29 @@ async function renderList() {
       el("td", {}, time(i.createdAt)), el("td", {}, time(i.updatedAt)))),
   );
   $("list-empty").hidden = rows.length > 0;
+  renderSchedules(schedules.json);
   $("conn").textContent = "updated " + new Date().toLocaleTimeString();
   schedule(refresh, 5000);
+}
+
+// A schedule's times as stored (`cron:EXPR`, `every:MS`), for people.
+function fires(s) {
+  if (s.spec.startsWith("cron:")) return "cron " + s.spec.slice(5) + " (" + s.timezone + ")";
+  const ms = Number(s.spec.slice(6));
+  return ms % 1000 === 0 ? "every " + ms / 1000 + " s" : "every " + ms + " ms";
+}
+
+function renderSchedules(schedules) {
+  $("schedules-pane").hidden = schedules.length === 0;
+  $("schedules").replaceChildren(
+    ...schedules.map((s) => el("tr", {},
+      el("td", { class: "mono" }, s.name), el("td", {}, s.paused ? "paused" : "running"),
+      el("td", { class: "mono" }, fires(s)), el("td", {}, s.orchestrator),
+      el("td", {}, s.paused ? "" : time(s.nextFireMs)),
+      el("td", { class: "mono" }, s.lastInstance
+        ? el("a", { href: "#/instances/" + encodeURIComponent(s.lastInstance) }, s.lastInstance) : ""),
+      el("td", {}, s.fired), el("td", {}, s.skipped))),
+  );
 }
 
 // ---- modules -------------------------------------------------------------------------------------

@@ -115,6 +115,77 @@ pub struct NewSchedule {
     pub paused: bool,
 }
 
+/// A schedule as a client asks for it (the CLI's flags, the API's `POST /api/schedules` body):
+/// `cron` (with `timezone`) or `every`, and the rest optional.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleRequest {
+    /// The schedule's name.
+    pub name: String,
+    /// The orchestrator each firing starts.
+    pub orchestrator: String,
+    /// The input of each instance.
+    #[serde(default)]
+    pub input: Value,
+    /// Five cron fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// The time zone of `cron` (default UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// An interval (`30s`, `5m`, `1h 30m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    /// `skip` (default) or `allow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<String>,
+    /// `latest` (default) or `all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<String>,
+    /// Created paused.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+impl ScheduleRequest {
+    /// The schedule it asks for, or `KEEL-E19` saying what is wrong with it.
+    pub fn into_new(self) -> Result<NewSchedule> {
+        let name = self.name;
+        let wrong = |message: String| Error::Schedule {
+            name: name.clone(),
+            message,
+        };
+        let when = match (self.cron, self.every) {
+            (Some(cron), None) => {
+                When::cron(&cron, self.timezone.as_deref().unwrap_or("UTC")).map_err(wrong)?
+            }
+            (None, Some(every)) if self.timezone.is_none() => When::every(&every).map_err(wrong)?,
+            (None, Some(_)) => return Err(wrong("a time zone applies to cron only".to_owned())),
+            (Some(_), Some(_)) => return Err(wrong("give cron or every, not both".to_owned())),
+            (None, None) => return Err(wrong("give cron or every".to_owned())),
+        };
+        let overlap = self
+            .overlap
+            .as_deref()
+            .map_or(Ok(Overlap::default()), str::parse)
+            .map_err(wrong)?;
+        let catch_up = self
+            .catch_up
+            .as_deref()
+            .map_or(Ok(CatchUp::default()), str::parse)
+            .map_err(wrong)?;
+        Ok(NewSchedule {
+            input: self.input.to_string(),
+            name,
+            orchestrator: self.orchestrator,
+            when,
+            overlap,
+            catch_up,
+            paused: self.paused,
+        })
+    }
+}
+
 /// The id of the instance a firing starts: `SCHEDULE@2026-11-30T10:00:00Z`.
 pub fn firing_id(schedule: &str, fire_ms: u64) -> String {
     let at = i64::try_from(fire_ms)

@@ -63,7 +63,7 @@ impl Postgres {
                              last_instance = COALESCE($4, last_instance),
                              fired = fired + CASE WHEN $4::TEXT IS NULL THEN 0 ELSE 1 END,
                              skipped = skipped + CASE WHEN $4::TEXT IS NULL THEN 1 ELSE 0 END
-                         WHERE name = $1 AND next_fire_ms = $2",
+                         WHERE name = $1 AND next_fire_ms = $2 AND NOT paused",
                     )
                     .bind(name)
                     .bind(to_i64(*fire_ms))

@@ -123,6 +123,23 @@ async fn a_name_is_taken_once_and_a_firing_is_recorded_once() {
         assert_eq!(hourly.input, r#"{"n":1}"#, "{b}");
         assert_eq!(hourly.created_ms, 500, "{b}");
 
+        // A paused schedule does not fire, even a firing read as due before the pause.
+        let pause = ScheduleChange::Pause {
+            name: "hourly".into(),
+            paused: true,
+            next_fire_ms: None,
+        };
+        assert!(s.change_schedule(pause).await.unwrap());
+        let in_flight = fired("hourly", 121_000, 181_000, Some(instance("hourly@2", 2)));
+        assert!(!s.change_schedule(in_flight).await.unwrap());
+        assert!(s.instance("hourly@2").await.unwrap().is_none(), "{b}");
+        let resume = ScheduleChange::Pause {
+            name: "hourly".into(),
+            paused: false,
+            next_fire_ms: None,
+        };
+        assert!(s.change_schedule(resume).await.unwrap());
+
         // An instance holding the firing's id is left alone (a firing done again after a crash).
         s.create_instance(instance("hourly@3", 3), 100)
             .await
