@@ -7,6 +7,7 @@
 mod api;
 mod bad_input;
 mod build_errors;
+mod cancellation;
 mod capabilities;
 mod chaos;
 mod cli;

@@ -716,8 +716,10 @@ async fn renew_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             .store
             .renew_leases(&shared.owner, until, instances, work_items)
             .await;
-        if let Err(e) = renewed {
-            tracing::warn!(error = %e, "could not renew leases");
+        match renewed {
+            // Their attempts would only be thrown away at their commit: they stop now.
+            Ok(lost) => shared.held.cancel(&lost),
+            Err(e) => tracing::warn!(error = %e, "could not renew leases"),
         }
     }
     if let Err(e) = shared.store.worker_stopped(&shared.owner).await {

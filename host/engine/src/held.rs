@@ -5,6 +5,9 @@
 //! whatever way it ends: a result that could not be committed, a failure that could not be recorded
 //! or a task that panicked all drop the hold, and the row's lease then runs out so that this or
 //! another worker picks it up again.
+//!
+//! A work item that lease renewal finds gone (its instance was terminated) or leased to another
+//! worker is *cancelled*: the attempt holding it is told through [`Hold::cancelled`] and stops.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -15,6 +18,8 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct Held {
     instances: Mutex<HashMap<String, usize>>,
     work_items: Mutex<HashMap<i64, usize>>,
+    /// The cancellation signal of each held work item.
+    cancels: Mutex<HashMap<i64, Arc<tokio::sync::Notify>>>,
 }
 
 /// One task's hold on a row; dropping it lets the row's lease run out.
@@ -43,9 +48,21 @@ impl Held {
     /// A hold on work item `id`, for an attempt.
     pub(crate) fn work_item(self: &Arc<Self>, id: i64) -> Hold {
         add(&self.work_items, id);
+        lock(&self.cancels).entry(id).or_default();
         Hold {
             held: self.clone(),
             row: Row::WorkItem(id),
+        }
+    }
+
+    /// Tells the attempts holding `work_items` that they are cancelled (a signal sent before an
+    /// attempt waits for it is kept for it).
+    pub(crate) fn cancel(&self, work_items: &[i64]) {
+        let cancels = lock(&self.cancels);
+        for id in work_items {
+            if let Some(signal) = cancels.get(id) {
+                signal.notify_one();
+            }
         }
     }
 
@@ -57,16 +74,35 @@ impl Held {
     }
 }
 
-impl Drop for Hold {
-    fn drop(&mut self) {
-        match &self.row {
-            Row::Instance(id) => remove(&self.held.instances, id),
-            Row::WorkItem(id) => remove(&self.held.work_items, id),
+impl Hold {
+    /// Completes once the work item this holds is cancelled (never for an instance's hold).
+    pub(crate) async fn cancelled(&self) {
+        let signal = match &self.row {
+            Row::WorkItem(id) => lock(&self.held.cancels).get(id).cloned(),
+            Row::Instance(_) => None,
+        };
+        match signal {
+            Some(signal) => signal.notified().await,
+            None => std::future::pending().await,
         }
     }
 }
 
-fn lock<K>(map: &Mutex<HashMap<K, usize>>) -> std::sync::MutexGuard<'_, HashMap<K, usize>> {
+impl Drop for Hold {
+    fn drop(&mut self) {
+        match &self.row {
+            Row::Instance(id) => remove(&self.held.instances, id),
+            Row::WorkItem(id) => {
+                remove(&self.held.work_items, id);
+                if !lock(&self.held.work_items).contains_key(id) {
+                    lock(&self.held.cancels).remove(id);
+                }
+            }
+        }
+    }
+}
+
+fn lock<K, V>(map: &Mutex<HashMap<K, V>>) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
     map.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -87,6 +123,23 @@ fn remove<K: Eq + Hash>(map: &Mutex<HashMap<K, usize>>, key: &K) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_cancelled_work_item_tells_its_hold_even_before_it_waits() {
+        let held = Arc::new(Held::default());
+        let hold = held.work_item(7);
+        let other = held.work_item(8);
+        held.cancel(&[7, 99]);
+        tokio::time::timeout(std::time::Duration::from_secs(5), hold.cancelled())
+            .await
+            .expect("the cancelled hold is told");
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(50), other.cancelled()).await;
+        assert!(waited.is_err(), "a hold that was not cancelled is not told");
+        drop(hold);
+        drop(other);
+        assert!(lock(&held.cancels).is_empty());
+    }
 
     #[test]
     fn a_row_is_held_until_its_last_hold_is_dropped() {

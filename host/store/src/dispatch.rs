@@ -212,14 +212,16 @@ impl Store {
         dispatch!(self.finish_work_item(finish, logs, claim_until, now))
     }
 
-    /// Extends the leases `owner` holds on `instances` and `work_items`.
+    /// Extends the leases `owner` holds on `instances` and `work_items`; returns the work items of
+    /// `work_items` no longer leased to `owner` (deleted with their terminated instance, or leased
+    /// to another worker since), whose attempts are to stop.
     pub async fn renew_leases(
         &self,
         owner: &str,
         until: u64,
         instances: Vec<String>,
         work_items: Vec<i64>,
-    ) -> Result<()> {
+    ) -> Result<Vec<i64>> {
         dispatch!(self.renew_leases(owner, until, instances, work_items))
     }
 

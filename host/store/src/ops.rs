@@ -199,7 +199,7 @@ pub(crate) enum Op {
         until: u64,
         instances: Vec<String>,
         work_items: Vec<i64>,
-        reply: Reply<()>,
+        reply: Reply<Vec<i64>>,
     },
     Purge {
         id: String,
@@ -653,11 +653,13 @@ fn commit_turn(conn: &Connection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
     if c.status.is_terminal() && c.status != Status::Failed {
         // Nothing can consume these any more. A failed instance keeps them: a rewind brings it back
         // to the timers, results and activities it was waiting for (none of them runs meanwhile).
+        // A terminated instance's running attempts go too: their workers find their rows gone at
+        // the next lease renewal and stop them.
         execute(conn, "DELETE FROM inbox WHERE instance = ?", [&c.instance])?;
         execute(
             conn,
-            "DELETE FROM work_items WHERE instance = ? AND locked_by IS NULL",
-            [&c.instance],
+            "DELETE FROM work_items WHERE instance = ?1 AND (locked_by IS NULL OR ?2)",
+            params![c.instance, c.status == Status::Terminated],
         )?;
     }
     if let Some(input) = &c.next_execution {
@@ -725,18 +727,20 @@ fn start_child(conn: &Connection, parent: &TurnCommit, child: &NewInstance) -> R
 
 /// Extends `owner`'s leases on the listed rows only (passed as JSON arrays): a row it still holds
 /// but no live task works on is left to expire.
+/// Returns the work items of `work_items` that are no longer leased to `owner` (deleted with a
+/// terminated instance, or leased to another worker).
 fn renew_leases(
     conn: &Connection,
     owner: &str,
     until: u64,
     instances: &[String],
     work_items: &[i64],
-) -> Result<()> {
+) -> Result<Vec<i64>> {
     let lists = [
         ("work_items", json_text(&work_items)),
         ("instances", json_text(&instances)),
     ];
-    for (table, ids) in lists {
+    for (table, ids) in &lists {
         execute(
             conn,
             &format!(
@@ -746,5 +750,12 @@ fn renew_leases(
             params![to_i64(until), owner, ids],
         )?;
     }
-    Ok(())
+    let mut lost = conn.prepare_cached(
+        "SELECT j.value FROM json_each(?1) AS j
+         WHERE NOT EXISTS (SELECT 1 FROM work_items w WHERE w.id = j.value AND w.locked_by = ?2)",
+    )?;
+    let lost = lost
+        .query_map(params![lists[0].1, owner], |r| r.get::<_, i64>(0))?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(lost)
 }

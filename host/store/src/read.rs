@@ -627,7 +627,7 @@ impl Sqlite {
         until: u64,
         instances: Vec<String>,
         work_items: Vec<i64>,
-    ) -> Result<()> {
+    ) -> Result<Vec<i64>> {
         self.writer()
             .submit(|reply| Op::RenewLeases {
                 owner: owner.to_owned(),

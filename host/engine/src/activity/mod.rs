@@ -107,7 +107,6 @@ impl Workers {
             let hold = self.shared.held.work_item(item.id);
             tokio::spawn(
                 async move {
-                    let _hold = hold;
                     let slot = match slot {
                         Some(slot) => slot,
                         None => match workers.slots.take_one().await {
@@ -115,15 +114,18 @@ impl Workers {
                             None => return,
                         },
                     };
-                    workers.attempt(item).await;
+                    workers.attempt(item, &hold).await;
                     drop(slot);
+                    drop(hold);
                 }
                 .instrument(span),
             );
         }
     }
 
-    async fn attempt(&self, item: WorkItem) {
+    /// Runs one attempt of `item` and commits its result; stops without one if `hold` is
+    /// cancelled while the activity runs.
+    async fn attempt(&self, item: WorkItem, hold: &crate::held::Hold) {
         let started = std::time::Instant::now();
         let (function, _) = keel_runtime::labels::split_versioned(&item.name);
         let config = &self.shared.config;
@@ -145,7 +147,16 @@ impl Workers {
                 ),
             ))
         } else {
-            self.run(&item, function, &log).await
+            tokio::select! {
+                result = self.run(&item, function, &log) => result,
+                () = hold.cancelled() => {
+                    tracing::info!(
+                        "attempt stopped: its work item is gone (its instance was terminated) or \
+                         leased to another worker"
+                    );
+                    return;
+                }
+            }
         };
         let logs = crate::log_lines::Writer {
             instance: &item.instance,

@@ -116,7 +116,7 @@ impl Postgres {
         until: u64,
         instances: Vec<String>,
         work_items: Vec<i64>,
-    ) -> Result<()> {
+    ) -> Result<Vec<i64>> {
         self.transaction(async |conn| {
             // Instances before work items, the order every transaction locks them in.
             sqlx::query(
@@ -135,7 +135,16 @@ impl Postgres {
             .bind(&work_items)
             .execute(&mut *conn)
             .await?;
-            Ok(())
+            let lost: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM UNNEST($1::BIGINT[]) AS asked(id)
+                 WHERE NOT EXISTS (SELECT 1 FROM work_items w
+                                   WHERE w.id = asked.id AND w.locked_by = $2)",
+            )
+            .bind(&work_items)
+            .bind(owner)
+            .fetch_all(&mut *conn)
+            .await?;
+            Ok(lost)
         })
         .await
     }
@@ -274,8 +283,10 @@ async fn commit_turn(conn: &mut PgConnection, c: &TurnCommit) -> Result<Vec<Work
             .bind(&c.instance)
             .execute(&mut *conn)
             .await?;
-        sqlx::query("DELETE FROM work_items WHERE instance = $1 AND locked_by IS NULL")
+        // A terminated instance's running attempts go too (SQLite's `commit_turn`).
+        sqlx::query("DELETE FROM work_items WHERE instance = $1 AND (locked_by IS NULL OR $2)")
             .bind(&c.instance)
+            .bind(c.status == Status::Terminated)
             .execute(&mut *conn)
             .await?;
     }

@@ -888,12 +888,18 @@ async fn renewing_extends_only_the_leases_the_owner_holds_and_lists() {
         c.work_items = vec![work(0), work(1)];
         c.claim_work = Some((100, 2));
         let items = s.commit_turn(c).await.unwrap();
-        s.renew_leases("w", 500, vec!["a".to_owned()], vec![items[0].id])
+        // Nothing is lost while the owner holds its leases; a work item leased to another owner
+        // is reported lost to the one that asks.
+        let lost = s
+            .renew_leases("w", 500, vec!["a".to_owned()], vec![items[0].id])
             .await
             .unwrap();
-        s.renew_leases("x", 900, vec!["b".to_owned()], vec![items[1].id])
+        assert_eq!(lost, Vec::<i64>::new(), "{b}");
+        let lost = s
+            .renew_leases("x", 900, vec!["b".to_owned()], vec![items[1].id])
             .await
             .unwrap();
+        assert_eq!(lost, [items[1].id], "{b}");
         assert_eq!(
             s.claim_instances("v", 101, 200, 10).await.unwrap(),
             ["b"],
@@ -904,6 +910,46 @@ async fn renewing_extends_only_the_leases_the_owner_holds_and_lists() {
         let mut claimed = s.claim_instances("v", 501, 600, 10).await.unwrap();
         claimed.sort();
         assert_eq!(claimed, ["a", "b"], "{b}");
+    }
+}
+
+#[tokio::test]
+async fn terminating_deletes_the_running_attempts_work_items_and_renewal_reports_them_lost() {
+    for t in stores().await {
+        let s = &t.store;
+        let b = t.backend;
+        for id in ["ends", "stops"] {
+            s.create_instance(new_instance(id, "Hello"), 10)
+                .await
+                .unwrap();
+        }
+        s.claim_instances("w", 10, 100, 10).await.unwrap();
+        let mut leased = Vec::new();
+        for id in ["ends", "stops"] {
+            let mut c = turn(s, id, "w", 10, vec![scheduled(0)], Status::Running).await;
+            c.work_items = vec![work(0)];
+            c.claim_work = Some((100, 1));
+            leased.push(s.commit_turn(c).await.unwrap()[0].id);
+            // Something for the next turn, so that the instance is claimed again.
+            s.send(vec![message(id, event("go"), 20)]).await.unwrap();
+        }
+        let mut claimed = s.claim_instances("w", 20, 100, 10).await.unwrap();
+        claimed.sort();
+        assert_eq!(claimed, ["ends", "stops"], "{b}");
+        // One instance completes: its running attempt is left to finish (its result is dropped).
+        let done = turn(s, "ends", "w", 20, vec![], Status::Completed).await;
+        s.commit_turn(done).await.unwrap();
+        // The other is terminated: its running attempt's work item goes with it.
+        let stop = HistoryEvent::ExecutionTerminated {
+            reason: "no longer wanted".to_owned(),
+        };
+        let stopped = turn(s, "stops", "w", 20, vec![stop], Status::Terminated).await;
+        s.commit_turn(stopped).await.unwrap();
+        let lost = s
+            .renew_leases("w", 150, Vec::new(), leased.clone())
+            .await
+            .unwrap();
+        assert_eq!(lost, [leased[1]], "{b}");
     }
 }
 

@@ -1,0 +1,64 @@
+//! Terminating an instance stops the activity attempts it has running: the attempt's work item goes
+//! with the termination, the worker running it learns so at its next lease renewal, and the attempt is
+//! dropped there — not run on to its own end or its timeout.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::engine_with;
+use crate::test_server::TestServer;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn terminating_an_instance_stops_its_running_attempts() {
+    let server = TestServer::start().await;
+    // Leases renewed every 200 ms.
+    let t = engine_with(&["keel_test_patterns"], |c| c.lease_ms = 600).await;
+    t.keel.grant("HttpLoop", &server.url).await.unwrap();
+    // An activity that calls the test server as fast as it can, a million times.
+    let input = json!({
+        "activity": "HttpLoop",
+        "input": {"url": format!("{}/ok", server.url), "times": 1_000_000}
+    });
+    let id = t
+        .keel
+        .start("Call", &input.to_string(), None)
+        .await
+        .unwrap();
+    let worker = t.keel.run_worker();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server.hits("/ok") < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the attempt never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    t.keel
+        .terminate(id.as_str(), "no longer wanted")
+        .await
+        .unwrap();
+    let ended = t
+        .keel
+        .wait(id.as_str(), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(ended.status, keel::store::Status::Terminated);
+    // Within a renewal period or two the attempt is gone: the hits stop growing.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let after_stop = server.hits("/ok");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        server.hits("/ok"),
+        after_stop,
+        "the terminated instance's attempt still runs"
+    );
+    // And the worker has no attempt left to wait for: it stops at once.
+    let stopping = std::time::Instant::now();
+    worker.shutdown().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "the worker waited {:?} for its attempts",
+        stopping.elapsed()
+    );
+}
