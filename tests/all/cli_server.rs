@@ -183,6 +183,18 @@ fn a_server_behind_https_is_reached_when_its_certificate_is_trusted_and_refused_
         r#"{"count":2}"#,
     ]));
     assert_eq!(started.trim(), "tls-1");
+    // The server runs it: compare the listings once it has ended, so that both see one status.
+    let mut completed = false;
+    for _ in 0..600 {
+        let status: Value = serde_json::from_str(&ok(&trusted(&["--json", "status", "tls-1"])))
+            .expect("status JSON");
+        if status["status"] == "Completed" {
+            completed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(completed, "tls-1 never completed");
     assert_eq!(
         ok(&trusted(&["list"])),
         ok(&local(dir.path(), &db, &["list"]))

@@ -297,34 +297,29 @@ fn schedules_are_managed_through_a_server_the_same_way_and_it_fires_them() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("fires         every 1 s"));
     // The server's errors carry the engine's codes.
-    let out = remote(
-        &url,
-        &[
-            "schedule", "create", "bad", "--cron", "0 * *", "-o", "FanOut",
-        ],
-    );
-    assert!(
-        text(&out.stderr).contains("KEEL-E19"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = remote(
-        &url,
-        &[
-            "schedule", "create", "served", "--every", "5m", "-o", "FanOut",
-        ],
-    );
-    assert!(
-        text(&out.stderr).contains("KEEL-E21"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = remote(&url, &["schedule", "pause", "nope"]);
-    assert!(
-        text(&out.stderr).contains("KEEL-E20"),
-        "{}",
-        text(&out.stderr)
-    );
+    for (args, code) in [
+        (
+            &[
+                "schedule", "create", "bad", "--cron", "0 * *", "-o", "FanOut",
+            ][..],
+            "KEEL-E19",
+        ),
+        (
+            &[
+                "schedule", "create", "served", "--every", "5m", "-o", "FanOut",
+            ],
+            "KEEL-E21",
+        ),
+        (&["schedule", "pause", "nope"], "KEEL-E20"),
+    ] {
+        let out = remote(&url, args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(code),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
 
     // `keel serve` runs a worker: the schedule fires.
     wait_until(&db, "served", "a firing by the server", |s| {

@@ -406,7 +406,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("started {orchestrator} as instance {id}; waiting for it to end…");
             }
             let worker = keel.run_worker();
-            let waited = keel.wait(id.as_str(), Duration::from_secs(timeout)).await;
+            let waited = wait_saying_what_for(&keel, id.as_str(), timeout, json).await;
             worker.shutdown().await;
             let instance = match waited {
                 Err(crate::engine::Error::WaitTimeout(_)) => {
@@ -681,6 +681,36 @@ fn exit_for(instance: &Instance) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// How often `keel run` on a terminal says what the instance it waits for is waiting for.
+const STILL_WAITING_EVERY: Duration = Duration::from_secs(10);
+
+/// Waits (up to `timeout` seconds) for instance `id` to end; on a terminal, says every ten seconds
+/// what it waits for (an event and the command that raises it, a timer and when it is due, …).
+async fn wait_saying_what_for(
+    keel: &Keel,
+    id: &str,
+    timeout: u64,
+    json: bool,
+) -> crate::engine::Result<Instance> {
+    use std::io::IsTerminal as _;
+    let mut wait = std::pin::pin!(keel.wait(id, Duration::from_secs(timeout)));
+    if json || !std::io::stderr().is_terminal() {
+        return wait.await;
+    }
+    let started = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            waited = &mut wait => return waited,
+            () = tokio::time::sleep(STILL_WAITING_EVERY) => {
+                if let Ok(records) = keel.history(id).await {
+                    let seconds = started.elapsed().as_secs();
+                    eprintln!("{}", hints::still_waiting(id, seconds, &records));
+                }
+            }
+        }
     }
 }
 
