@@ -2,11 +2,11 @@
 //! (`orchestration.turn`, `activity.attempt`, with instance id, execution, name, task and attempt)
 //! exported over OTLP/HTTP.
 //!
-//! - [`spans`]: the `tracing` layer that turns Keel's spans into OpenTelemetry span data. Every span
+//! - `spans.rs`: the `tracing` layer that turns Keel's spans into OpenTelemetry span data. Every span
 //!   of one instance gets the same trace id (derived from the instance id), so a trace viewer shows an
 //!   orchestration's turns and activity attempts as one trace. A span in which an event carries a
 //!   `failure` or `error` field, or a warning, ends with status ERROR and that message.
-//! - [`otlp`]: the OpenTelemetry SDK's batch processor and OTLP exporter that send them
+//! - `otlp.rs`: the OpenTelemetry SDK's batch processor and OTLP exporter that send them
 //!   (protobuf, or JSON with `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`; `OTEL_EXPORTER_OTLP_HEADERS`
 //!   adds headers). Export never blocks the engine: spans wait in a bounded queue on a thread of the
 //!   processor and are dropped, with a warning, when it is full.
