@@ -21,6 +21,8 @@ const QUEUE: usize = 8_192;
 const INTERVAL: Duration = Duration::from_secs(1);
 /// How long one export request may take.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often one export request is tried before its batch is given up.
+const EXPORT_TRIES: u32 = 3;
 
 /// The batch processor exporting to `endpoint` (`http[s]://HOST:PORT[/PATH]`) at `/v1/traces`.
 /// Must be called inside a tokio runtime: requests are sent on it.
@@ -126,9 +128,23 @@ impl opentelemetry_http::HttpClient for OtlpClient {
     ) -> Result<Response<Bytes>, opentelemetry_http::HttpError> {
         let client = self.client.clone();
         let url = request.uri().to_string();
+        // The exporter does not retry: a request that did not get through (a connection the
+        // collector had just closed, a collector restarting) is sent again, twice at most, before
+        // its batch is given up.
         let response = self
             .runtime
-            .spawn(async move { client.send(request, EXPORT_TIMEOUT).await })
+            .spawn(async move {
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    match client.send(request.clone(), EXPORT_TIMEOUT).await {
+                        Err(_) if tries < EXPORT_TRIES => {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        done => return done,
+                    }
+                }
+            })
             .await?;
         match &response {
             Ok(r) if r.status().is_success() => {}
