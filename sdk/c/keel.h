@@ -155,6 +155,7 @@ char *keel_writer_finish(keel_writer *w);
 #define KEEL_INVALID_INPUT "InvalidInput"
 #define KEEL_INVALID_OUTPUT "InvalidOutput"
 #define KEEL_UNKNOWN_FUNCTION "UnknownFunction"
+#define KEEL_UNKNOWN_QUERY "UnknownQuery"
 
 /** Why something did not succeed: a machine-readable kind, a message, optional JSON details. */
 typedef struct keel_failure {
@@ -227,6 +228,25 @@ keel_task keel_timer_at(uint64_t fire_at_ms);
 keel_task keel_timer(uint64_t delay_ms);
 /** Waits for the next external event raised with `name`; resolves with the event's data. */
 keel_task keel_wait_event(const char *name);
+
+/**
+ * Answers a query from the orchestrator's state: `input` is the query's argument (parsed, read during
+ * the call only), `data` what keel_on_query was given. Return keel_ok(JSON) or a failure.
+ */
+typedef keel_result (*keel_query_fn)(const keel_json *input, void *data);
+
+/** Most query handlers one orchestrator may register. */
+#define KEEL_MAX_QUERIES 32
+
+/**
+ * Registers `fn` to answer the query `name` (`keel query ID NAME --input JSON`), replacing any handler
+ * of that name; `data` is handed to it (a pointer to the orchestrator's state). A query is answered
+ * while the orchestrator waits (keel_get, keel_all, keel_any), in a copy of it replayed to its current
+ * state. A handler must only read: scheduling a task, waiting, setting the custom status or continuing
+ * as new fails the query with QueryNotReadOnly, never the instance. A query no handler has fails with
+ * UnknownQuery. More than KEEL_MAX_QUERIES names abort the orchestrator.
+ */
+void keel_on_query(const char *name, keel_query_fn fn, void *data);
 
 /** Blocks until `task` resolves. */
 keel_result keel_get(keel_task task);

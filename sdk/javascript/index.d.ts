@@ -12,6 +12,7 @@ export const INVALID_INPUT: 'InvalidInput';
 export const INVALID_OUTPUT: 'InvalidOutput';
 /** Kind the SDK gives a call to a name the module did not register. */
 export const UNKNOWN_FUNCTION: 'UnknownFunction';
+export const UNKNOWN_QUERY: 'UnknownQuery';
 /** Kind of a `fetch` that got no response (refused, timed out, malformed, denied). */
 export const HTTP_ERROR: 'HttpError';
 /** Kind `checkStatus` gives a response whose status is 400 or more. */
@@ -178,6 +179,12 @@ export class Context {
   allSettled<T = any>(tasks: Iterable<Task<T>>): Settled<T>[];
   /** Blocks until at least one task resolved; returns the first to have done so. */
   any<T = any>(tasks: Iterable<Task<T>>): AnyResult<T>;
+  /**
+   * Registers `handler` to answer the query `name` from the orchestrator's state while it waits.
+   * Handlers only read: scheduling, waiting, setting the custom status or continuing as new fails the
+   * query with `QueryNotReadOnly`.
+   */
+  onQuery<I = any, O = any>(name: string, handler: (input: I) => O): void;
   /** Orchestration time in ms since the Unix epoch: the start of the current turn. */
   now(): number;
   /** A float in [0, 1) from the per-execution generator; the same on replay. */

@@ -566,6 +566,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
         ("/api/schedules/{name}", &["get", "delete"]),
         ("/api/schedules/{name}/pause", &["post"]),
         ("/api/schedules/{name}/resume", &["post"]),
+        ("/api/instances/{id}/queries/{name}", &["get"]),
     ] {
         for method in methods {
             assert!(
@@ -574,7 +575,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
             );
         }
     }
-    assert_eq!(paths.len(), 27, "a documented path has no route");
+    assert_eq!(paths.len(), 28, "a documented path has no route");
 
     for (uri, kind) in [
         ("/", "text/html"),

@@ -30,6 +30,7 @@ mod overload;
 mod patterns;
 mod poison;
 mod postgres_outage;
+mod queries;
 mod raw_db;
 mod replay;
 mod replayer;

@@ -1,7 +1,7 @@
 /*
  * The approval example in C: a human-interaction orchestrator that waits for an `Approved` event or a
- * durable timeout, whichever comes first, and then applies the change or escalates; behaviourally
- * identical to the Rust one.
+ * durable timeout, whichever comes first, and then applies the change or escalates; its Request query
+ * tells a client where the request stands. Behaviourally identical to the Rust one.
  * It must never wait with a sleep or the wall clock: the deadline is a durable timer, so the wait
  * survives restarts and replays to the same winner.
  */
@@ -24,6 +24,25 @@ static void set_state(const char *state, const char *by) {
     free(status);
 }
 
+/* Where a request stands, as the Request query answers it. */
+typedef struct request_state {
+    const char *request_id;
+    const char *state;
+} request_state;
+
+static keel_result request_query(const keel_json *input, void *data) {
+    (void)input;
+    const request_state *request = data;
+    keel_writer w = keel_writer_new();
+    keel_write_object_begin(&w);
+    keel_write_key(&w, "requestId");
+    keel_write_string(&w, request->request_id);
+    keel_write_key(&w, "state");
+    keel_write_string(&w, request->state);
+    keel_write_object_end(&w);
+    return keel_ok(keel_writer_finish(&w));
+}
+
 static keel_result approval(const keel_json *input) {
     const char *request_id = keel_json_string(keel_json_get(input, "requestId"), NULL);
     uint64_t timeout_ms;
@@ -31,6 +50,9 @@ static keel_result approval(const keel_json *input) {
         return keel_fail(KEEL_INVALID_INPUT,
                          "the input of Approval is not valid: requestId must be a string and timeoutMs a u64");
     }
+    /* What the Request query answers (keel query ID Request), kept up to date below. */
+    request_state request = {request_id, "waiting"};
+    keel_on_query("Request", request_query, &request);
     set_state("waiting", NULL);
     uint64_t now = keel_now_ms();
     keel_task tasks[2];
@@ -53,6 +75,7 @@ static keel_result approval(const keel_json *input) {
         }
         keel_info("request %s approved by %s", request_id, by);
         set_state("approved", by);
+        request.state = "applying";
         keel_write_object_begin(&w);
         keel_write_key(&w, "requestId");
         keel_write_string(&w, request_id);
@@ -87,6 +110,7 @@ static keel_result approval(const keel_json *input) {
     keel_result_free(&result);
     keel_warn("request %s not approved within %llu ms: escalating", request_id, (unsigned long long)timeout_ms);
     set_state("escalated", NULL);
+    request.state = "escalating";
     keel_write_object_begin(&w);
     keel_write_key(&w, "requestId");
     keel_write_string(&w, request_id);

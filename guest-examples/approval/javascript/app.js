@@ -1,6 +1,6 @@
 // The approval example in JavaScript: a human-interaction orchestrator that waits for an `Approved`
-// event or a durable timeout, whichever comes first, and then applies the change or escalates;
-// behaviourally identical to the Rust module. It must never wait with a sleep or the wall clock: the
+// event or a durable timeout, whichever comes first, and then applies the change or escalates; its
+// `Request` query tells a client where the request stands. Behaviourally identical to the Rust module. It must never wait with a sleep or the wall clock: the
 // deadline is a durable timer, so the wait survives restarts and replays to the same winner.
 
 import { orchestrator, activity, KeelFailure } from '@keel/sdk';
@@ -24,6 +24,9 @@ function readRequest(request) {
 
 orchestrator('Approval', (ctx, input) => {
   const request = readRequest(input);
+  // What the Request query answers (`keel query ID Request`), kept up to date below.
+  const state = { requestId: request.requestId, state: 'waiting' };
+  ctx.onQuery('Request', () => state);
   ctx.setCustomStatus({ state: 'waiting' });
   const deadline = ctx.timerAt(ctx.now() + request.timeoutMs);
   const approved = ctx.waitEvent('Approved');
@@ -39,6 +42,7 @@ orchestrator('Approval', (ctx, input) => {
     }
     ctx.info(`request ${request.requestId} approved by ${approval.by}`);
     ctx.setCustomStatus({ state: 'approved', by: approval.by });
+    state.state = 'applying';
     const change = { requestId: request.requestId, approvedBy: approval.by };
     ctx.callActivity('ApplyChange', change).get();
     return { requestId: request.requestId, outcome: 'approved', approvedBy: change.approvedBy };
@@ -49,6 +53,7 @@ orchestrator('Approval', (ctx, input) => {
   winner.get();
   ctx.warn(`request ${request.requestId} not approved within ${request.timeoutMs} ms: escalating`);
   ctx.setCustomStatus({ state: 'escalated' });
+  state.state = 'escalating';
   ctx.callActivity('Escalate', { requestId: request.requestId }).get();
   return { requestId: request.requestId, outcome: 'escalated' };
 });

@@ -1,6 +1,6 @@
 """The approval example in Python: a human-interaction orchestrator that waits for an ``Approved`` event or
-a durable timeout, whichever comes first, and then applies the change or escalates; behaviourally
-identical to the Rust one.
+a durable timeout, whichever comes first, and then applies the change or escalates; its ``Request`` query
+tells a client where the request stands. Behaviourally identical to the Rust one.
 It must never wait with a sleep or the wall clock: the deadline is a durable timer, so the wait survives
 restarts and replays to the same winner.
 """
@@ -17,6 +17,9 @@ def approval(ctx, request):
     except (KeyError, TypeError) as error:
         raise KeelFailure("InvalidInput", f"the input of Approval is not valid: {error}") from None
 
+    # What the Request query answers (keel query ID Request), kept up to date below.
+    state = {"requestId": request_id, "state": "waiting"}
+    ctx.on_query("Request", lambda _input: state)
     ctx.set_custom_status({"state": "waiting"})
     deadline = ctx.timer_at(ctx.now() + timeout_ms)
     approved = ctx.wait_event("Approved")
@@ -31,12 +34,14 @@ def approval(ctx, request):
             )
         ctx.info(f"request {request_id} approved by {by}")
         ctx.set_custom_status({"state": "approved", "by": by})
+        state["state"] = "applying"
         ctx.call_activity("ApplyChange", {"requestId": request_id, "approvedBy": by}).get()
         return {"requestId": request_id, "outcome": "approved", "approvedBy": by}
 
     # The timer won (a timer only ever resolves with null).
     ctx.warn(f"request {request_id} not approved within {timeout_ms} ms: escalating")
     ctx.set_custom_status({"state": "escalated"})
+    state["state"] = "escalating"
     ctx.call_activity("Escalate", {"requestId": request_id}).get()
     return {"requestId": request_id, "outcome": "escalated"}
 

@@ -112,6 +112,8 @@ impl ApiError {
                     (StatusCode::NOT_FOUND, "not_found")
                 }
                 E::Schedule { .. } => (StatusCode::BAD_REQUEST, "invalid_schedule"),
+                E::UnknownQuery { .. } => (StatusCode::NOT_FOUND, "unknown_query"),
+                E::QueryFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "query_failed"),
                 E::ScheduleExists(_) => (StatusCode::CONFLICT, "schedule_exists"),
                 E::WaitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
                 // Replaying an exported history is not an API call; these come from files.

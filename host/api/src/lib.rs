@@ -12,6 +12,7 @@ mod error;
 mod listing;
 mod logs;
 mod metrics;
+mod queries;
 mod routes;
 mod schedules;
 
@@ -79,6 +80,7 @@ pub fn router(keel: Keel, token: String) -> Router {
         )
         .route("/api/instances/{id}/logs", get(logs::logs))
         .route("/api/instances/{id}/events/{event}", post(routes::raise))
+        .route("/api/instances/{id}/queries/{name}", get(queries::query))
         .route("/api/instances/{id}/terminate", post(routes::terminate))
         .route("/api/instances/{id}/suspend", post(routes::suspend))
         .route("/api/instances/{id}/resume", post(routes::resume))

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::history::Failure;
 use crate::store::Status;
 
 /// Errors of engine operations, as clients see them.
@@ -179,6 +180,25 @@ pub enum Error {
     /// A schedule of this name exists already.
     #[error("[KEEL-E21] a schedule named {0:?} already exists; delete it first")]
     ScheduleExists(String),
+    /// The orchestrator registered no handler for this query.
+    #[error("[KEEL-E22] instance {id} has no query named {name:?}")]
+    UnknownQuery {
+        /// The instance.
+        id: String,
+        /// The query asked.
+        name: String,
+    },
+    /// The query's handler failed, or the query could not be answered.
+    #[error("[KEEL-E23] query {name:?} of instance {id} failed: {failure}")]
+    QueryFailed {
+        /// The instance.
+        id: String,
+        /// The query asked.
+        name: String,
+        /// Why: the handler's own failure, or the host's (`QueryNotReadOnly`,
+        /// `QueriesUnsupported`, `TurnTimeout`, a trap).
+        failure: Box<Failure>,
+    },
     /// A file named on the command line or in a call could not be read.
     #[error("cannot read {}: {reason}", path.display())]
     Unreadable {

@@ -22,6 +22,7 @@ pub mod metrics;
 pub use keel_runtime::module;
 pub mod operator;
 pub mod orchestration;
+mod query;
 pub mod replayer;
 pub mod schedules;
 mod shared;

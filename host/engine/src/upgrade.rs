@@ -102,6 +102,7 @@ impl Keel {
                 messages: Vec::new(),
             },
             clock: shared.clock.clone(),
+            query: None,
         })
         .await
         .map_err(|e| Error::Runtime(e.to_string()))?;

@@ -1,5 +1,6 @@
 //! The `context` interface as the guest sees it: each call is checked and recorded by the replay core,
-//! and `await-*` suspends the guest until the driver delivers the next turn's messages.
+//! and `await-*` / `wait-*` suspend the guest until the driver delivers the next turn's messages (or,
+//! in a guest replayed for a query, hand the query over).
 //!
 //! This is the only code that runs while a guest is inside a host call; it never touches the store.
 
@@ -8,9 +9,9 @@ use rand::{Rng as _, RngExt as _};
 use crate::history::{ActivityOptions, Failure, Outcome, RetryPolicy};
 use crate::module::runtime::HostState;
 use crate::text::cut;
-use crate::turn::OrchestrationState;
+use crate::turn::{OrchestrationState, Woken};
 use crate::wit::orchestrator::keel::workflow::{context, types};
-use keel_core::replay::Call;
+use keel_core::replay::{Call, Misuse, Replay};
 
 fn state(host: &mut HostState) -> wasmtime::Result<&mut OrchestrationState> {
     host.orchestration.as_mut().ok_or_else(|| {
@@ -44,6 +45,19 @@ fn options(o: types::ActivityOptions) -> ActivityOptions {
 }
 
 impl types::Host for HostState {}
+
+impl HostState {
+    /// Waits through the replay core and refills the CPU budget for the code that runs next.
+    async fn wait_for<T>(
+        &mut self,
+        queries: bool,
+        poll: impl Fn(&Replay) -> Result<Option<T>, Misuse>,
+    ) -> wasmtime::Result<Woken<T>> {
+        let woken = state(self)?.wait(queries, poll).await?;
+        self.reset_budget();
+        Ok(woken)
+    }
+}
 
 impl context::Host for HostState {
     async fn call_activity(
@@ -92,15 +106,65 @@ impl context::Host for HostState {
     }
 
     async fn await_all(&mut self, tasks: Vec<u32>) -> wasmtime::Result<Vec<types::Outcome>> {
-        let outcomes = state(self)?.wait(|core| core.poll_all(&tasks)).await?;
-        self.reset_budget();
-        Ok(outcomes.into_iter().map(outcome).collect())
+        match self.wait_for(false, |core| core.poll_all(&tasks)).await? {
+            Woken::Done(outcomes) => Ok(outcomes.into_iter().map(outcome).collect()),
+            Woken::Query { .. } => Err(wasmtime::Error::msg("a query reached await-all")),
+        }
     }
 
     async fn await_any(&mut self, tasks: Vec<u32>) -> wasmtime::Result<(u32, types::Outcome)> {
-        let (task, result) = state(self)?.wait(|core| core.poll_any(&tasks)).await?;
-        self.reset_budget();
-        Ok((task, outcome(result)))
+        match self.wait_for(false, |core| core.poll_any(&tasks)).await? {
+            Woken::Done((task, result)) => Ok((task, outcome(result))),
+            Woken::Query { .. } => Err(wasmtime::Error::msg("a query reached await-any")),
+        }
+    }
+
+    async fn wait_all(&mut self, tasks: Vec<u32>) -> wasmtime::Result<context::AllOrQuery> {
+        Ok(
+            match self.wait_for(true, |core| core.poll_all(&tasks)).await? {
+                Woken::Done(outcomes) => {
+                    context::AllOrQuery::Done(outcomes.into_iter().map(outcome).collect())
+                }
+                Woken::Query { name, input } => {
+                    context::AllOrQuery::Query(context::QueryRequest { name, input })
+                }
+            },
+        )
+    }
+
+    async fn wait_any(&mut self, tasks: Vec<u32>) -> wasmtime::Result<context::AnyOrQuery> {
+        Ok(
+            match self.wait_for(true, |core| core.poll_any(&tasks)).await? {
+                Woken::Done((task, result)) => context::AnyOrQuery::Done((task, outcome(result))),
+                Woken::Query { name, input } => {
+                    context::AnyOrQuery::Query(context::QueryRequest { name, input })
+                }
+            },
+        )
+    }
+
+    async fn answer_query(
+        &mut self,
+        answer: Result<String, types::Failure>,
+    ) -> wasmtime::Result<()> {
+        let s = state(self)?;
+        let answer = match answer {
+            Ok(text) => match s.json("query answer", &text) {
+                Ok(value) => Ok(value),
+                // Too large or not JSON: that is the query's failure, not the instance's.
+                Err(_) => Err(s.fatal.take().unwrap_or_else(|| {
+                    Failure::new("InvalidJson", "the query answer is not valid JSON")
+                })),
+            },
+            Err(f) => Err(Failure::from_guest(
+                &f.kind,
+                &f.message,
+                f.details.as_deref(),
+                s.max_payload,
+                s.max_payload,
+            )),
+        };
+        Err(s.answer(answer))
     }
 
     async fn now_ms(&mut self) -> wasmtime::Result<u64> {
@@ -124,6 +188,7 @@ impl context::Host for HostState {
 
     async fn set_custom_status(&mut self, status: String) -> wasmtime::Result<()> {
         let s = state(self)?;
+        s.read_only("set the custom status")?;
         let status = s.json("custom status", &status)?;
         s.core
             .set_custom_status(status)
@@ -132,6 +197,7 @@ impl context::Host for HostState {
 
     async fn continue_as_new(&mut self, input: String) -> wasmtime::Result<()> {
         let s = state(self)?;
+        s.read_only("continued as new")?;
         let input = s.json("continue-as-new input", &input)?;
         s.core.continue_as_new(input);
         Ok(())
@@ -139,7 +205,8 @@ impl context::Host for HostState {
 
     async fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
         let s = state(self)?;
-        if s.core.is_replaying() {
+        // Replayed lines were written the first time; a query's guest keeps nothing.
+        if s.core.is_replaying() || s.query.is_some() || s.answering.is_some() {
             return Ok(());
         }
         let message = cut(&message, s.logs.line_bytes());

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rand::rngs::StdRng;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::guest_log::GuestLog;
 use crate::history::{Failure, HistoryEvent};
@@ -21,6 +21,23 @@ pub enum TurnEnd {
     Blocked(Vec<HistoryEvent>),
     /// The execution ended; these events end with its terminal event.
     Finished(Vec<HistoryEvent>),
+}
+
+/// A client's query to the instance, for a guest replayed to answer it.
+#[derive(Debug)]
+pub struct PendingQuery {
+    /// The query's name.
+    pub name: String,
+    /// Its argument, as JSON text.
+    pub input: String,
+    /// Where the answer goes: the handler's result, or why there is none.
+    pub answer: oneshot::Sender<Result<Value, Failure>>,
+}
+
+/// What a wait gave the guest: the tasks' outcomes, or a query to answer first.
+pub(crate) enum Woken<T> {
+    Done(T),
+    Query { name: String, input: String },
 }
 
 /// Orchestration state of a store that runs an orchestrator.
@@ -46,13 +63,21 @@ pub struct OrchestrationState {
     pub fatal: Option<Failure>,
     /// Set when the driver dropped this instance from memory: nothing is to be recorded.
     pub evicted: bool,
+    /// The query this guest was replayed to answer, until it is handed over; such a guest records
+    /// nothing and is dropped once it answered.
+    pub query: Option<PendingQuery>,
+    /// Where the handed-over query's answer goes, while the guest answers it (read-only then).
+    pub answering: Option<oneshot::Sender<Result<Value, Failure>>>,
 }
 
 impl OrchestrationState {
     /// Publishes the core's time and replay flag to the guest's WASI clocks and output.
     pub fn sync(&self) {
         self.time_ms.store(self.core.now_ms(), Ordering::SeqCst);
-        self.muted.store(self.core.is_replaying(), Ordering::SeqCst);
+        // A guest that answers a query writes nothing anyone keeps.
+        let quiet = self.query.is_some() || self.answering.is_some();
+        self.muted
+            .store(self.core.is_replaying() || quiet, Ordering::SeqCst);
     }
 
     pub(crate) fn fatal(&mut self, failure: Failure) -> wasmtime::Error {
@@ -95,7 +120,19 @@ impl OrchestrationState {
         Ok(())
     }
 
+    /// Refuses `what` while the guest answers a query: a query must not change the instance.
+    pub(crate) fn read_only(&mut self, what: &str) -> wasmtime::Result<()> {
+        if self.answering.is_none() {
+            return Ok(());
+        }
+        Err(self.fatal(Failure::new(
+            "QueryNotReadOnly",
+            format!("a query handler {what}; a query may only read the orchestrator's state"),
+        )))
+    }
+
     pub(crate) fn schedule(&mut self, call: Call) -> wasmtime::Result<u32> {
+        self.read_only("scheduled a task")?;
         if !self.core.is_replaying() {
             self.turn_tasks += 1;
             if self.turn_tasks > self.max_turn_tasks {
@@ -117,13 +154,18 @@ impl OrchestrationState {
 
     /// Waits until `poll` succeeds, delivering recorded turns and, once live, ending the turn and
     /// waiting for the driver's next batch.
+    ///
+    /// A guest replayed to answer a query is handed the query (`queries`: the `wait-*` calls) where
+    /// its replay ends, instead of ending a turn.
     pub(crate) async fn wait<T>(
         &mut self,
+        queries: bool,
         poll: impl Fn(&Replay) -> Result<Option<T>, keel_core::replay::Misuse>,
-    ) -> wasmtime::Result<T> {
+    ) -> wasmtime::Result<Woken<T>> {
+        self.read_only("waited for a task")?;
         loop {
             match poll(&self.core) {
-                Ok(Some(value)) => return Ok(value),
+                Ok(Some(value)) => return Ok(Woken::Done(value)),
                 Ok(None) => {}
                 Err(misuse) => {
                     return Err(self.fatal(Failure::new("ContextMisuse", misuse.to_string())));
@@ -131,6 +173,9 @@ impl OrchestrationState {
             }
             match self.core.on_blocked() {
                 Ok(Blocked::Delivered) => {}
+                Ok(Blocked::EndOfTurn) if self.query.is_some() => {
+                    return self.hand_over_query(queries);
+                }
                 Ok(Blocked::EndOfTurn) => {
                     let events = self.core.take_new_events();
                     if self.turns.send(TurnEnd::Blocked(events)).is_err() {
@@ -152,6 +197,44 @@ impl OrchestrationState {
                 Err(nd) => return Err(self.fatal(Failure::new("NonDeterminism", nd.to_string()))),
             }
             self.sync();
+        }
+    }
+
+    /// Hands the pending query to a guest whose replay reached the instance's current state; a
+    /// guest waiting with `await-*` (an SDK from before queries) cannot take it.
+    fn hand_over_query<T>(&mut self, queries: bool) -> wasmtime::Result<Woken<T>> {
+        let Some(query) = self.query.take() else {
+            return Err(wasmtime::Error::msg("no query to hand over"));
+        };
+        if !queries {
+            let _ = query.answer.send(Err(Failure::new(
+                "QueriesUnsupported",
+                "the orchestrator waits with await-all or await-any, which cannot take queries: \
+                 it was built with an SDK from before queries; rebuild it with this one",
+            )));
+            self.evicted = true;
+            return Err(wasmtime::Error::msg("query refused"));
+        }
+        self.answering = Some(query.answer);
+        self.sync();
+        Ok(Woken::Query {
+            name: query.name,
+            input: query.input,
+        })
+    }
+
+    /// Takes the guest's answer to the query it was handed, and stops the guest: it has done its job.
+    pub(crate) fn answer(&mut self, answer: Result<Value, Failure>) -> wasmtime::Error {
+        match self.answering.take() {
+            Some(to) => {
+                let _ = to.send(answer);
+                self.evicted = true;
+                wasmtime::Error::msg("query answered")
+            }
+            None => self.fatal(Failure::new(
+                "ContextMisuse",
+                "answer-query was called without a query to answer",
+            )),
         }
     }
 }

@@ -244,6 +244,17 @@ pub enum Command {
         #[arg(long, short, default_value = "null")]
         data: String,
     },
+    /// Ask a running instance a query: its orchestrator's handler of that name answers from the
+    /// instance's current state, read-only; the answer is printed as JSON.
+    Query {
+        /// Instance id.
+        id: String,
+        /// Query name, as the orchestrator registered its handler.
+        name: String,
+        /// The query's argument as JSON.
+        #[arg(long, short, default_value = "null")]
+        input: String,
+    },
     /// Terminate an instance.
     Terminate {
         /// Instance id.
@@ -496,6 +507,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Raise { id, event, data } => {
             keel.raise_event(&id, &event, &data).await?;
             done(json, &format!("raised {event} to {id}"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Query { id, name, input } => {
+            print::answer(&keel.query(&id, &name, &input).await?, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Terminate {

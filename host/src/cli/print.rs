@@ -134,6 +134,16 @@ pub(crate) fn history(records: &[HistoryRecord], json: bool) -> Result<()> {
     Ok(())
 }
 
+/// A query's answer: `--json` on one line, otherwise indented.
+pub(crate) fn answer(answer: &serde_json::Value, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(answer)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(answer)?);
+    }
+    Ok(())
+}
+
 /// Instances: `--json` as one JSON array, otherwise a table.
 pub(crate) fn instances(instances: &[Instance], json: bool) -> Result<()> {
     if json {

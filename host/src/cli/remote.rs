@@ -214,6 +214,16 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
             remote.call("POST", &path, data.as_bytes()).await?;
             done(json, &format!("raised {event} to {id}"));
         }
+        Command::Query { id, name, input } => {
+            let path = format!(
+                "{}/queries/{}?input={}",
+                instance(&id),
+                crate::api::percent_encode(&name),
+                crate::api::percent_encode(&input)
+            );
+            let mut reply = remote.call("GET", &path, b"").await?;
+            super::print::answer(&reply["result"].take(), json)?;
+        }
         Command::Terminate {
             id,
             reason,

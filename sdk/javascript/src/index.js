@@ -24,6 +24,8 @@ export const INVALID_INPUT = 'InvalidInput';
 export const INVALID_OUTPUT = 'InvalidOutput';
 /** Kind the SDK gives a call to a name the module did not register. */
 export const UNKNOWN_FUNCTION = 'UnknownFunction';
+/** Kind of a query no handler has. */
+export const UNKNOWN_QUERY = 'UnknownQuery';
 /** Kind of a `fetch` that got no response (refused, timed out, malformed, denied). */
 export const HTTP_ERROR = 'HttpError';
 /** Kind `checkStatus` gives a response whose status is 400 or more. */
@@ -140,11 +142,48 @@ function awaitAll(tasks) {
     return [];
   }
   const ids = new Uint32Array(tasks.map(taskId));
-  const outcomes = host.awaitAll(ids);
+  const outcomes = waitAnsweringQueries(() => host.waitAll(ids));
   if (outcomes.length !== ids.length) {
     contractViolation(`await-all returned ${outcomes.length} outcomes for ${ids.length} tasks`);
   }
   return outcomes.map(decodeOutcome);
+}
+
+/** Query handlers of the running orchestrator (`Context.onQuery`), by name. */
+const queryHandlers = new Map();
+
+/** `wait-all` or `wait-any`: answers the queries the host hands over until the wait is done. */
+function waitAnsweringQueries(wait) {
+  for (;;) {
+    const woken = wait();
+    if (woken.tag !== 'query') {
+      return woken.val;
+    }
+    host.answerQuery(answerQuery(woken.val));
+  }
+}
+
+/** The answer to a query the host handed over, from the handler of its name. */
+function answerQuery(query) {
+  const handler = queryHandlers.get(query.name);
+  if (handler === undefined) {
+    const failure = new KeelFailure(
+      UNKNOWN_QUERY,
+      `the orchestrator registered no query named ${JSON.stringify(query.name)}`,
+    );
+    return { tag: 'err', val: failure.toWit() };
+  }
+  try {
+    let input;
+    try {
+      input = JSON.parse(query.input);
+    } catch (error) {
+      throw new KeelFailure(INVALID_INPUT, `the input of query ${query.name} is not valid: ${error.message}`);
+    }
+    return { tag: 'ok', val: encode(handler(input), `answer of query ${query.name}`) };
+  } catch (error) {
+    return { tag: 'err', val: toFailure(error).toWit() };
+  }
 }
 
 function taskId(task) {
@@ -301,7 +340,7 @@ export class Context {
       throw new TypeError('keel: Context.any needs at least one task');
     }
     const ids = new Uint32Array(list.map(taskId));
-    const [winner, outcome] = host.awaitAny(ids);
+    const [winner, outcome] = waitAnsweringQueries(() => host.waitAny(ids));
     const index = list.findIndex((task) => task.id === winner);
     if (index < 0) {
       contractViolation(`await-any returned task ${winner}, which is not one of [${[...ids]}]`);
@@ -315,6 +354,21 @@ export class Context {
       failure: settled.failure,
       get: () => unwrap(settled),
     };
+  }
+
+  /**
+   * Registers `handler(input)` to answer the query `name` (`keel query ID NAME --input JSON`) from the
+   * orchestrator's state, replacing any handler of that name. A query is answered while the
+   * orchestrator waits, in a copy of it replayed to its current state, so the handler sees what the
+   * orchestrator has done so far. A handler must only read: scheduling a task, waiting, setting the
+   * custom status or continuing as new fails the query with `QueryNotReadOnly`, never the instance. A
+   * `KeelFailure` it throws is the query's failure; a query no handler has fails with `UnknownQuery`.
+   */
+  onQuery(name, handler) {
+    if (typeof handler !== 'function') {
+      throw new TypeError(`keel: the handler of query ${name} must be a function`);
+    }
+    queryHandlers.set(name, handler);
   }
 
   /** Orchestration time in ms since the Unix epoch: the start of the current turn. */
@@ -803,6 +857,7 @@ function dispatch(map, what, name, input, call, mayAwait) {
 
 export const orchestrators = {
   run(name, input) {
+    queryHandlers.clear();
     const run = (fn, value) => fn(new Context(), value);
     return dispatch(orchestratorFns, 'orchestrator', name, input, run, false);
   },

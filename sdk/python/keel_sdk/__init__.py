@@ -41,12 +41,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 # Outside a component build (unit tests, editors) they are absent and the SDK still imports.
 try:
     from componentize_py_types import Err as _Err
+    from componentize_py_types import Ok as _Ok
     from wit_world.imports import context as _context
 
     # keel:workflow/types, named after its package because the world also imports wasi:http/types.
     from wit_world.imports import keel_workflow_types as wit
 except ImportError:  # pragma: no cover - only outside a component
-    _Err = _context = wit = None  # type: ignore[assignment]
+    _Err = _Ok = _context = wit = None  # type: ignore[assignment]
 
 __all__ = [
     "ActivityInfo",
@@ -70,6 +71,7 @@ __all__ = [
 INVALID_INPUT = "InvalidInput"
 INVALID_OUTPUT = "InvalidOutput"
 UNKNOWN_FUNCTION = "UnknownFunction"
+UNKNOWN_QUERY = "UnknownQuery"
 
 # Environment variables the host sets for each activity attempt.
 INSTANCE_ID_VAR = "KEEL_INSTANCE_ID"
@@ -323,10 +325,37 @@ def _await_all(tasks: Sequence[Task]) -> list:
     if not tasks:
         return []  # nothing to wait for: spares the host a call
     ids = [task.id for task in tasks]
-    outcomes = _host().await_all(ids)
+    outcomes = _wait(lambda host: host.wait_all(ids), "AllOrQuery_Query")
     if len(outcomes) != len(ids):
         raise RuntimeError(f"keel: await-all returned {len(outcomes)} outcomes for {len(ids)} tasks")
     return outcomes
+
+
+def _wait(call: Callable[[Any], Any], query_case: str) -> Any:
+    """``wait-all``/``wait-any``: answers the queries the host hands over until the wait is done."""
+    host = _host()
+    while True:
+        woken = call(host)
+        if not isinstance(woken, getattr(host, query_case)):
+            return woken.value
+        _answer_query(woken.value)
+
+
+# Query handlers of the running orchestrator (``Context.on_query``), by name.
+_QUERIES: Dict[str, Callable[[Any], Any]] = {}
+
+
+def _answer_query(query) -> None:
+    """Answers a query the host handed over with the handler of its name."""
+    if query.name not in _QUERIES:
+        failure = KeelFailure(UNKNOWN_QUERY, f"the orchestrator registered no query named {to_json(query.name)}")
+        _host().answer_query(_Err(failure._to_wit()))
+        return
+    try:
+        answer = _Ok(_run("query", _QUERIES, query.name, query.input, lambda fn, value: fn(value)))
+    except KeelFailure as failure:
+        answer = _Err(failure._to_wit())
+    _host().answer_query(answer)
 
 
 class Context:
@@ -428,7 +457,7 @@ class Context:
         if not tasks:
             raise ValueError("keel: Context.any needs at least one task")
         ids = [task.id for task in tasks]
-        winner, outcome = _host().await_any(ids)
+        winner, outcome = _wait(lambda host: host.wait_any(ids), "AnyOrQuery_Query")
         if winner not in ids:
             raise RuntimeError(f"keel: await-any returned task {winner}, which is not one of {ids}")
         index = ids.index(winner)
@@ -437,6 +466,19 @@ class Context:
         except KeelFailure as failure:
             failure.index = index
             raise
+
+    # -- queries -----------------------------------------------------------------------------------------
+
+    def on_query(self, name: str, handler: Callable[[Any], Any]) -> None:
+        """Registers ``handler(input)`` to answer the query ``name`` (``keel query ID NAME --input JSON``)
+        from the orchestrator's state, replacing any handler of that name.
+
+        A query is answered while the orchestrator waits, in a copy of it replayed to its current state,
+        so the handler sees what the orchestrator has done so far (close over a dict or an object). A
+        handler must only read: scheduling a task, waiting, setting the custom status or continuing as
+        new fails the query with ``QueryNotReadOnly``, never the instance. A ``KeelFailure`` it raises is
+        the query's failure; a query no handler has fails with ``UnknownQuery``."""
+        _QUERIES[name] = handler
 
     # -- replay-safe values ------------------------------------------------------------------------------
 
@@ -623,6 +665,7 @@ def _fail(failure: KeelFailure):
 
 def _run_orchestrator(name: str, text: str) -> str:
     _reseed_random()
+    _QUERIES.clear()
     try:
         return _run("orchestrator", _ORCHESTRATORS, name, text, lambda fn, value: fn(Context(), value))
     except KeelFailure as failure:

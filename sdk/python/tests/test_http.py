@@ -214,8 +214,15 @@ class FakeHost:
     def now_ms(self):
         return self.clock
 
-    def await_all(self, ids):
-        return [self.outcomes[i] for i in ids]
+    class AllOrQuery_Done:  # noqa: N801 - named as componentize-py names the variant's cases
+        def __init__(self, value):
+            self.value = value
+
+    class AllOrQuery_Query(AllOrQuery_Done):  # noqa: N801
+        pass
+
+    def wait_all(self, ids):
+        return self.AllOrQuery_Done([self.outcomes[i] for i in ids])
 
 
 class CallHttpTest(unittest.TestCase):

@@ -12,6 +12,7 @@ use crate::bindings::keel::workflow::context as host;
 use crate::bindings::keel::workflow::types as wit;
 use crate::failure::Failure;
 use crate::options::{ActivityOptions, millis};
+use crate::queries;
 
 /// The orchestration context: schedules tasks, awaits them and reads replay-safe time and randomness.
 ///
@@ -178,13 +179,46 @@ impl Context {
             "keel: Context::any needs at least one task"
         );
         let ids: Vec<u32> = tasks.iter().map(|task| task.id).collect();
-        let (winner, outcome) = host::await_any(&ids);
+        let (winner, outcome) = queries::wait_any(&ids);
         match ids.iter().position(|id| *id == winner) {
             Some(index) => (index, decode_outcome(outcome)),
             None => contract_violation(&format!(
                 "await-any returned task {winner}, which is not one of {ids:?}"
             )),
         }
+    }
+
+    /// Registers `handler` to answer the query `name` (`keel query ID NAME --input JSON`) from the
+    /// orchestrator's state, replacing any handler of that name.
+    ///
+    /// A query is answered while the orchestrator waits, in a copy of it replayed to its current
+    /// state, so the handler sees what the orchestrator has done so far; share that state with the
+    /// handler through an `Rc<Cell<_>>` or `Rc<RefCell<_>>`. A handler must only read: scheduling a
+    /// task, waiting, setting the custom status or continuing as new fails the query with
+    /// `QueryNotReadOnly`, never the instance. Input that is not an `I` fails the query with
+    /// `InvalidInput`; a query no handler has fails with `UnknownQuery`.
+    ///
+    /// ```no_run
+    /// # use keel_sdk::{Context, Failure};
+    /// # use std::{cell::Cell, rc::Rc};
+    /// fn count_down(ctx: &Context, from: u32) -> Result<(), Failure> {
+    ///     let left = Rc::new(Cell::new(from));
+    ///     let seen = left.clone();
+    ///     ctx.on_query("Left", move |_: ()| Ok(seen.get()));
+    ///     while left.get() > 0 {
+    ///         ctx.call_activity("Tick", &left.get()).get::<()>()?;
+    ///         left.set(left.get() - 1);
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn on_query<I, O, F>(&self, name: &str, handler: F)
+    where
+        I: DeserializeOwned,
+        O: Serialize,
+        F: Fn(I) -> Result<O, Failure> + 'static,
+    {
+        queries::register(name, handler);
     }
 
     /// Orchestration time in milliseconds since the Unix epoch: the start of the current turn.
@@ -264,7 +298,7 @@ fn await_all(tasks: &[Task]) -> Vec<wit::Outcome> {
         return Vec::new();
     }
     let ids: Vec<u32> = tasks.iter().map(|task| task.id).collect();
-    let outcomes = host::await_all(&ids);
+    let outcomes = queries::wait_all(&ids);
     if outcomes.len() != ids.len() {
         contract_violation(&format!(
             "await-all returned {} outcomes for {} tasks",

@@ -22,6 +22,7 @@ where
     O: Serialize,
     F: FnOnce(&Context, I) -> Result<O, Failure>,
 {
+    crate::queries::clear();
     let context = Context::new();
     run(name, input, |input| f(&context, input)).map_err(Failure::into_wit)
 }

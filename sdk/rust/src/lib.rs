@@ -47,6 +47,7 @@ mod durable_http;
 mod failure;
 pub mod http;
 mod options;
+mod queries;
 
 /// The raw bindings wit-bindgen generates for the world `keel:workflow/module`.
 ///

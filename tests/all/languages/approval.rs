@@ -148,3 +148,58 @@ pub(crate) async fn the_durable_timer_escalates_when_nobody_approves(lang: Lang)
         assert_eq!(history, escalate(Lang::Rust).await, "{lang}");
     }
 }
+
+/// A waiting approval answers its `Request` query from its current state: a raised event not yet
+/// taken in (the instance is suspended) changes nothing, and once it is, the query sees the change.
+pub(crate) async fn a_waiting_approval_answers_its_request_query(lang: Lang) {
+    let t = engine_for(lang, "approval").await;
+    let worker = Running::start(&t.keel);
+    let input = r#"{"requestId":"req-q","timeoutMs":600000}"#;
+    let id = t
+        .keel
+        .start("Approval", input, Some("req-q"))
+        .await
+        .unwrap();
+    wait_for_event(&t.keel, id.as_str(), "EventAwaited").await;
+    let request = t.keel.query(id.as_str(), "Request", "null").await;
+    assert_eq!(
+        request.unwrap(),
+        json!({"requestId": "req-q", "state": "waiting"}),
+        "{lang}"
+    );
+    let unknown = t.keel.query(id.as_str(), "Nope", "null").await;
+    assert!(
+        matches!(unknown, Err(keel::engine::Error::UnknownQuery { .. })),
+        "{lang}: {unknown:?}"
+    );
+    // Suspended, an approval waits in the inbox: the query still sees the request waiting.
+    t.keel.suspend(id.as_str(), "held").await.unwrap();
+    wait_for_event(&t.keel, id.as_str(), "ExecutionSuspended").await;
+    t.keel
+        .raise_event(id.as_str(), "Approved", r#"{"by":"alice"}"#)
+        .await
+        .unwrap();
+    let before = t.keel.history(id.as_str()).await.unwrap();
+    let request = t.keel.query(id.as_str(), "Request", "null").await;
+    assert_eq!(
+        request.unwrap(),
+        json!({"requestId": "req-q", "state": "waiting"}),
+        "{lang}"
+    );
+    // The query recorded nothing.
+    let after = t.keel.history(id.as_str()).await.unwrap();
+    assert_eq!(after.len(), before.len(), "{lang}: {:?}", kinds(&after));
+    t.keel.resume(id.as_str(), "go on").await.unwrap();
+    let instance = t
+        .keel
+        .wait(id.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    worker.stop().await;
+    assert_completed(&instance);
+    let ended = t.keel.query(id.as_str(), "Request", "null").await;
+    assert!(
+        matches!(ended, Err(keel::engine::Error::Ended { .. })),
+        "{lang}: {ended:?}"
+    );
+}

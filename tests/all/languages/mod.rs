@@ -233,6 +233,8 @@ for_every_language! {
         => an_approval_before_the_deadline_wins,
     crate::languages::approval::the_durable_timer_escalates_when_nobody_approves
         => the_durable_timer_escalates_when_nobody_approves,
+    crate::languages::approval::a_waiting_approval_answers_its_request_query
+        => a_waiting_approval_answers_its_request_query,
     crate::languages::determinism::time_random_and_map_order_are_identical_on_replay
         => time_random_and_map_order_are_identical_on_replay,
     crate::languages::scaffold::keel_new_builds_and_runs

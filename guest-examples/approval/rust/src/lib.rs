@@ -1,7 +1,11 @@
 //! The approval example: a human-interaction orchestrator that waits for an `Approved` event or a
-//! durable timeout, whichever comes first, and then applies the change or escalates.
+//! durable timeout, whichever comes first, and then applies the change or escalates. Its `Request`
+//! query tells a client where the request stands while it runs.
 //! It must never wait with a sleep or the wall clock: the deadline is a durable timer, so the wait
 //! survives restarts and replays to the same winner.
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use keel_sdk::{Context, Failure};
 use serde::{Deserialize, Serialize};
@@ -43,6 +47,14 @@ struct Outcome {
 }
 
 fn approval(ctx: &Context, request: Request) -> Result<Outcome, Failure> {
+    // What the `Request` query answers (`keel query ID Request`), kept up to date below.
+    let state = Rc::new(RefCell::new(
+        json!({"requestId": request.request_id, "state": "waiting"}),
+    ));
+    let seen = state.clone();
+    ctx.on_query("Request", move |_: serde_json::Value| {
+        Ok(seen.borrow().clone())
+    });
     ctx.set_custom_status(&json!({"state": "waiting"}));
     let deadline = ctx.timer_at(ctx.now_ms().saturating_add(request.timeout_ms));
     let approved = ctx.wait_event("Approved");
@@ -60,6 +72,7 @@ fn approval(ctx: &Context, request: Request) -> Result<Outcome, Failure> {
             request.request_id, approval.by
         ));
         ctx.set_custom_status(&json!({"state": "approved", "by": approval.by}));
+        state.borrow_mut()["state"] = json!("applying");
         let change = Change {
             request_id: request.request_id.clone(),
             approved_by: approval.by,
@@ -81,6 +94,7 @@ fn approval(ctx: &Context, request: Request) -> Result<Outcome, Failure> {
         request.request_id, request.timeout_ms
     ));
     ctx.set_custom_status(&json!({"state": "escalated"}));
+    state.borrow_mut()["state"] = json!("escalating");
     let escalation = Escalation {
         request_id: request.request_id.clone(),
     };

@@ -554,6 +554,7 @@ impl Driver {
             recorded,
             batch,
             clock: self.shared.clock.clone(),
+            query: None,
         })
         .await
         .map_err(|e| Error::Spawn(e.to_string()))

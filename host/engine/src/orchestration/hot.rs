@@ -22,7 +22,7 @@ use crate::module::runtime::HostState;
 use crate::module::{Loaded, Runtime};
 use keel_runtime::capability::outgoing::Policy;
 use keel_runtime::guest_log::GuestLog;
-use keel_runtime::turn::{OrchestrationState, TurnEnd};
+use keel_runtime::turn::{OrchestrationState, PendingQuery, TurnEnd};
 
 /// The guest's wall clock: the orchestration time of the current turn.
 struct TurnWallClock(Arc<AtomicU64>);
@@ -97,6 +97,8 @@ pub(crate) struct Spawn<'a> {
     pub(crate) batch: LiveBatch,
     /// Times the guest's log lines.
     pub(crate) clock: keel_runtime::clock::SharedClock,
+    /// A query to hand the guest where its replay ends, instead of a live turn (see `query.rs`).
+    pub(crate) query: Option<PendingQuery>,
 }
 
 impl HotInstance {
@@ -164,6 +166,8 @@ impl HotInstance {
             logs: logs.clone(),
             fatal: None,
             evicted: false,
+            query: s.query,
+            answering: None,
         };
         orchestration.sync();
         state.orchestration = Some(orchestration);

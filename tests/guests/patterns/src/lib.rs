@@ -4,10 +4,12 @@
 //! It must never be used as an example of good workflow code: several functions misbehave on purpose
 //! (infinite loops, unbounded allocation, traps, non-determinism).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::hint::black_box;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keel_sdk::{ActivityOptions, Context, Failure, RetryPolicy, activity_info};
@@ -17,6 +19,43 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------------------
 // Orchestrators
 // ---------------------------------------------------------------------------------------------
+
+/// Waits for one `Tick` the way SDKs from before queries did, with the raw `await-any` (which
+/// cannot take a query), after registering a handler that is therefore never reached.
+fn old_wait(ctx: &Context, _: Value) -> Result<(), Failure> {
+    ctx.on_query("Count", |_: Value| Ok(0));
+    let tick = ctx.wait_event("Tick");
+    keel_sdk::bindings::keel::workflow::context::await_any(&[tick.id()]);
+    Ok(())
+}
+
+/// Counts `Tick` events until it has `input` of them, answering queries about them as it goes:
+/// `Count` (the ticks so far), `Plus` (the count plus its input, a number), `Fail` (always fails)
+/// and `Schedule` (misbehaves: schedules an activity, which a query may not).
+fn queried(ctx: &Context, ticks: u32) -> Result<u32, Failure> {
+    let count = Rc::new(Cell::new(0u32));
+    let seen = count.clone();
+    ctx.on_query("Count", move |_: Value| Ok(seen.get()));
+    let seen = count.clone();
+    ctx.on_query("Plus", move |n: u32| Ok(seen.get() + n));
+    ctx.on_query("Fail", |_: Value| -> Result<(), Failure> {
+        Err(Failure::new("NotToday", "this query always fails"))
+    });
+    // A handler holds no context; the raw host call is how one would break the rule anyway.
+    ctx.on_query("Schedule", |_: Value| {
+        use keel_sdk::bindings::keel::workflow::{context, types};
+        let options = types::ActivityOptions {
+            retry: None,
+            timeout_ms: None,
+        };
+        Ok(context::call_activity("Echo", "1", &options))
+    });
+    while count.get() < ticks {
+        ctx.wait_event("Tick").get::<Value>()?;
+        count.set(count.get() + 1);
+    }
+    Ok(count.get())
+}
 
 #[derive(Debug, Deserialize)]
 struct ParentInput {
@@ -513,6 +552,8 @@ fn busy_loop() -> ! {
 keel_sdk::module! {
     orchestrators: {
         "Parent" => parent,
+        "Queried" => queried,
+        "OldWait" => old_wait,
         "Child" => child,
         "Counter" => counter,
         "EternalParent" => eternal_parent,

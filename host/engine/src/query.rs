@@ -1,0 +1,135 @@
+//! Queries: a client's read of a running instance's state through a handler its orchestrator
+//! registered (`keel query ID NAME`).
+//!
+//! A query is answered by a guest of its own: the instance's current execution is replayed in
+//! memory from its history, under the same CPU, memory and wall-clock limits as a turn, and where
+//! the replay ends (the wait the orchestrator is suspended in) the guest's `wait-*` call hands it
+//! the query instead of ending a turn. The guest answers through `answer-query` and is dropped. It
+//! records nothing: a query sees what the last committed turn left, and a handler that tries to
+//! schedule, wait, set the custom status or continue as new fails the query, never the instance.
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::engine::{Error, Keel, Result};
+use crate::history::{Failure, HistoryEvent};
+use crate::orchestration::hot::{HotInstance, Spawn};
+use crate::orchestration::replay::LiveBatch;
+use keel_runtime::turn::{PendingQuery, TurnEnd};
+
+/// The kind of failure an SDK answers for a query no handler has.
+const UNKNOWN_QUERY: &str = "UnknownQuery";
+
+impl Keel {
+    /// Asks the running instance `id` the query `name` with `input`, and returns its answer.
+    /// `input` is JSON text, as a client sends it.
+    pub async fn query(&self, id: &str, name: &str, input: &str) -> Result<Value> {
+        let limit = self.config().limits.max_payload_bytes;
+        if input.len() > limit {
+            return Err(Error::PayloadTooLarge {
+                what: "query input",
+                size: input.len(),
+                limit,
+            });
+        }
+        let input: Value = serde_json::from_str(input).map_err(|e| Error::InvalidJson {
+            what: "query input",
+            message: e.to_string(),
+        })?;
+        let instance = self
+            .status(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        if instance.status.is_terminal() {
+            return Err(Error::Ended {
+                id: id.to_owned(),
+                status: instance.status,
+            });
+        }
+        let failed = |failure: Failure| {
+            if failure.kind == UNKNOWN_QUERY {
+                Error::UnknownQuery {
+                    id: id.to_owned(),
+                    name: name.to_owned(),
+                }
+            } else {
+                Error::QueryFailed {
+                    id: id.to_owned(),
+                    name: name.to_owned(),
+                    failure: Box::new(failure),
+                }
+            }
+        };
+        let shared = self.shared();
+        let recorded = self
+            .store()
+            .execution_history(&instance.id, instance.execution)
+            .await?;
+        let module = shared.registry.load(&instance.module).await?;
+        let (answer_tx, answer_rx) = oneshot::channel();
+        let mut guest = HotInstance::spawn(Spawn {
+            runtime: shared.registry.runtime(),
+            module: &module,
+            instance: &instance.id,
+            execution: instance.execution,
+            name: &instance.name,
+            input: &instance.input,
+            recorded,
+            batch: LiveBatch {
+                time_ms: shared.clock.now_ms(),
+                messages: Vec::new(),
+            },
+            clock: shared.clock.clone(),
+            query: Some(PendingQuery {
+                name: name.to_owned(),
+                input: input.to_string(),
+                answer: answer_tx,
+            }),
+        })
+        .await
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+        let wall_ms = shared.config.limits.turn_wall_ms;
+        let answered = async {
+            let mut answer_rx = answer_rx;
+            tokio::select! {
+                biased;
+                // The guest answered or refused the query, or was stopped while answering it.
+                answer = &mut answer_rx => match answer {
+                    Ok(answer) => answer,
+                    Err(_) => Err(ended_without_answer(guest.next_turn().await)),
+                },
+                // The replay ended the execution, or failed, before a wait took the query (an
+                // answer sent just before the guest stopped still counts).
+                end = guest.next_turn() => match answer_rx.try_recv() {
+                    Ok(answer) => answer,
+                    Err(_) => Err(ended_without_answer(end)),
+                },
+            }
+        };
+        match tokio::time::timeout(std::time::Duration::from_millis(wall_ms), answered).await {
+            Ok(answer) => answer.map_err(failed),
+            Err(_) => Err(failed(Failure::new(
+                "TurnTimeout",
+                format!("the query was not answered within {wall_ms} ms of wall-clock time"),
+            ))),
+        }
+    }
+}
+
+/// Why a query's guest stopped without answering, from how its turn ended.
+fn ended_without_answer(end: Option<TurnEnd>) -> Failure {
+    match end {
+        Some(TurnEnd::Finished(events)) => match events.last() {
+            Some(HistoryEvent::ExecutionFailed { failure }) => failure.clone(),
+            Some(_) => Failure::new(
+                "InstanceEnded",
+                "the orchestrator returned before it waited: the instance is ending; \
+                 queries are answered while it runs",
+            ),
+            None => Failure::new("HostError", "the query's guest stopped without an answer"),
+        },
+        Some(TurnEnd::Blocked(_)) | None => {
+            Failure::new("HostError", "the query's guest stopped without an answer")
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Queries: a running instance answers with a handler its orchestrator registered, from the state
+//! its last committed turn left, recording nothing; a handler that fails, misbehaves or does not
+//! exist fails the query with a coded error and leaves the instance as it was. Through the engine,
+//! the CLI (locally and through a server) and the HTTP API.
+
+use std::time::Duration;
+
+use keel::engine::Error;
+use keel::store::Status;
+use serde_json::{Value, json};
+
+use crate::support::{Running, engine, guests, http, serve, wait_for_event};
+
+/// Waits until instance `id` has waited for an event `times` times (the `Queried` loop's turns).
+async fn awaited(keel: &keel::Keel, id: &str, times: usize) -> usize {
+    for _ in 0..3000 {
+        let history = keel.history(id).await.unwrap();
+        if history
+            .iter()
+            .filter(|r| r.event.kind() == "EventAwaited")
+            .count()
+            >= times
+        {
+            return history.len();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("instance {id} never waited {times} times");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_reads_the_current_state_and_records_nothing() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let worker = Running::start(&t.keel);
+    let id = t.keel.start("Queried", "3", Some("q1")).await.unwrap();
+    wait_for_event(&t.keel, "q1", "EventAwaited").await;
+    assert_eq!(t.keel.query("q1", "Count", "null").await.unwrap(), json!(0));
+
+    // Two ticks taken in: the query replays to the state after them.
+    for _ in 0..2 {
+        t.keel.raise_event("q1", "Tick", "null").await.unwrap();
+    }
+    let len = awaited(&t.keel, "q1", 3).await;
+    assert_eq!(t.keel.query("q1", "Count", "null").await.unwrap(), json!(2));
+    assert_eq!(t.keel.query("q1", "Plus", "5").await.unwrap(), json!(7));
+
+    // Every way a query can fail, each with its code; none of them touches the instance.
+    match t.keel.query("q1", "Fail", "null").await {
+        Err(Error::QueryFailed { failure, .. }) => {
+            assert_eq!(failure.kind, "NotToday", "{failure}");
+        }
+        other => panic!("a failing handler gave {other:?}"),
+    }
+    match t.keel.query("q1", "Plus", r#""x""#).await {
+        Err(e @ Error::QueryFailed { .. }) => {
+            let text = e.to_string();
+            assert!(text.starts_with("[KEEL-E23]"), "{text}");
+            assert!(text.contains("InvalidInput"), "{text}");
+        }
+        other => panic!("input of the wrong type gave {other:?}"),
+    }
+    match t.keel.query("q1", "Schedule", "null").await {
+        Err(Error::QueryFailed { failure, .. }) => {
+            assert_eq!(failure.kind, "QueryNotReadOnly", "{failure}");
+            assert!(failure.message.contains("scheduled a task"), "{failure}");
+        }
+        other => panic!("a handler that schedules gave {other:?}"),
+    }
+    let unknown = t.keel.query("q1", "Nope", "null").await.unwrap_err();
+    assert!(matches!(unknown, Error::UnknownQuery { .. }), "{unknown:?}");
+    assert!(unknown.to_string().starts_with("[KEEL-E22]"), "{unknown}");
+    let not_json = t.keel.query("q1", "Count", "{").await.unwrap_err();
+    assert!(
+        matches!(not_json, Error::InvalidJson { .. }),
+        "{not_json:?}"
+    );
+    let missing = t.keel.query("nobody", "Count", "null").await.unwrap_err();
+    assert!(matches!(missing, Error::NotFound(_)), "{missing:?}");
+
+    // Nothing was recorded, and the instance goes on as if no query had come.
+    let history = t.keel.history("q1").await.unwrap();
+    assert_eq!(history.len(), len, "a query added to the history");
+    let running = t.keel.status("q1").await.unwrap().unwrap();
+    assert_eq!(running.status, Status::Running);
+    t.keel.raise_event("q1", "Tick", "null").await.unwrap();
+    let done = t
+        .keel
+        .wait(id.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    worker.stop().await;
+    assert_eq!(done.status, Status::Completed, "{done:?}");
+    assert_eq!(done.output, Some(json!(3)));
+    let ended = t.keel.query("q1", "Count", "null").await.unwrap_err();
+    assert!(matches!(ended, Error::Ended { .. }), "{ended:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_orchestrator_waiting_with_await_any_says_it_cannot_take_queries() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let worker = Running::start(&t.keel);
+    t.keel.start("OldWait", "null", Some("old")).await.unwrap();
+    wait_for_event(&t.keel, "old", "EventAwaited").await;
+    match t.keel.query("old", "Count", "null").await {
+        Err(Error::QueryFailed { failure, .. }) => {
+            assert_eq!(failure.kind, "QueriesUnsupported", "{failure}");
+            assert!(failure.message.contains("rebuild it"), "{failure}");
+        }
+        other => panic!("a query of an await-any orchestrator gave {other:?}"),
+    }
+    // It still runs, and ends when its event comes.
+    t.keel.raise_event("old", "Tick", "null").await.unwrap();
+    let done = t.keel.wait("old", Duration::from_secs(60)).await.unwrap();
+    worker.stop().await;
+    assert_eq!(done.status, Status::Completed, "{done:?}");
+}
+
+#[test]
+fn queries_through_the_cli_locally_and_through_a_server_and_the_http_api() {
+    const TOKEN: &str = "tok-queries";
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::support::test_db(dir.path());
+    let server = serve(&db, TOKEN);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let keel = |args: &[&str], remote: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_keel"));
+        command
+            .current_dir(dir.path())
+            .env_remove("KEEL_DB")
+            .env_remove("KEEL_SERVER")
+            .env("RUST_LOG", "warn");
+        if remote {
+            command
+                .args(["--server", &url])
+                .env("KEEL_API_TOKEN", TOKEN);
+        } else {
+            command
+                .arg("--db")
+                .arg(&db)
+                .envs(crate::support::process_env(&db));
+        }
+        command.args(args).output().expect("running keel")
+    };
+    let ok = |out: std::process::Output| {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stdout}{stderr}");
+        stdout
+    };
+    let module = guests().join("keel_test_patterns.wasm");
+    ok(keel(&["deploy", module.to_str().unwrap()], true));
+    ok(keel(
+        &["start", "Queried", "--id", "q2", "--input", "2"],
+        true,
+    ));
+    ok(keel(&["raise", "q2", "Tick"], true));
+    // The server's worker takes the tick in: then Count answers 1.
+    let mut count = String::new();
+    for _ in 0..600 {
+        let out = keel(&["--json", "query", "q2", "Count"], true);
+        if out.status.success() {
+            count = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if count == "1" {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(count, "1", "the query never saw the tick");
+    // The same answer from the database directly, and with an argument.
+    assert_eq!(ok(keel(&["query", "q2", "Count"], false)).trim(), "1");
+    assert_eq!(
+        ok(keel(&["query", "q2", "Plus", "--input", "41"], true)).trim(),
+        "42"
+    );
+    let failed = keel(&["query", "q2", "Nope"], true);
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("[KEEL-E22]"), "{stderr}");
+
+    // The HTTP API: the answer under "result", and the coded errors.
+    let (status, body) = http(
+        server.port,
+        "GET",
+        "/api/instances/q2/queries/Plus?input=%7B%7D",
+        b"",
+        TOKEN,
+    );
+    assert_eq!(status, 422, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["code"], "query_failed", "{body}");
+    let (status, body) = http(
+        server.port,
+        "GET",
+        "/api/instances/q2/queries/Plus?input=2",
+        b"",
+        TOKEN,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"result": 3})
+    );
+    let (status, body) = http(
+        server.port,
+        "GET",
+        "/api/instances/q2/queries/Nope",
+        b"",
+        TOKEN,
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("unknown_query"), "{body}");
+    let (status, body) = http(
+        server.port,
+        "GET",
+        "/api/instances/q2/queries/Count?input=%7B",
+        b"",
+        TOKEN,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid_json"), "{body}");
+
+    // Ended: 410 through the API.
+    ok(keel(&["raise", "q2", "Tick"], true));
+    let mut status = 0;
+    for _ in 0..600 {
+        (status, _) = http(
+            server.port,
+            "GET",
+            "/api/instances/q2/queries/Count",
+            b"",
+            TOKEN,
+        );
+        if status == 410 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(status, 410, "a query of an ended instance");
+}
