@@ -95,6 +95,7 @@ async fn the_dashboard_lists_instances_and_draws_a_timeline() {
             overlap: keel::schedules::Overlap::Skip,
             catch_up: keel::schedules::CatchUp::Latest,
             paused: true,
+            jitter_ms: 0,
         })
         .await
         .unwrap();

@@ -178,6 +178,7 @@ fn every_second(name: &str, overlap: Overlap) -> NewSchedule {
         overlap,
         catch_up: CatchUp::Latest,
         paused: false,
+        jitter_ms: 0,
     }
 }
 
@@ -253,6 +254,94 @@ async fn missed_firings_are_caught_up_once_or_each_in_turn() {
             .unwrap()
             .is_some()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_buffered_firing_waits_for_the_previous_instance_and_then_starts_once() {
+    let t = crate::support::engine(&["approval"]).await;
+    let start = 1_796_034_000_000; // 2026-11-30T10:20:00Z
+    let clock = crate::support::manual_clock(start);
+    let keel = crate::support::reopen(&t.config, Some(clock.clone())).await;
+    keel.create_schedule(NewSchedule {
+        when: When::every("1m").unwrap(),
+        ..every_second("held", Overlap::BufferOne)
+    })
+    .await
+    .unwrap();
+    clock.advance(60_000);
+    assert_eq!(keel.fire_due_schedules().await.unwrap(), 1);
+    // The approval waits: the next times are held, not skipped and not started.
+    for _ in 0..2 {
+        clock.advance(45_000);
+        assert_eq!(keel.fire_due_schedules().await.unwrap(), 0);
+    }
+    let held = keel.schedule("held").await.unwrap();
+    assert_eq!((held.fired, held.skipped), (1, 0), "{held:?}");
+    assert_eq!(held.next_fire_ms, start + 120_000, "{held:?}");
+    // Once the first instance has ended, the held firing starts, once, named after its time.
+    let first = "held@2026-11-30T10:21:00Z";
+    keel.terminate(first, "done with it").await.unwrap();
+    let worker = keel.run_worker();
+    keel.wait(first, Duration::from_secs(30)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let held = loop {
+        let held = keel.schedule("held").await.unwrap();
+        if held.fired == 2 || std::time::Instant::now() > deadline {
+            break held;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    worker.shutdown().await;
+    assert_eq!((held.fired, held.skipped), (2, 0), "{held:?}");
+    assert_eq!(
+        held.last_instance.as_deref(),
+        Some("held@2026-11-30T10:22:00Z")
+    );
+    assert_eq!(held.next_fire_ms, start + 180_000, "{held:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jittered_firing_waits_its_own_delay_and_keeps_its_time_in_its_id() {
+    let t = crate::support::engine(&["approval"]).await;
+    let start = 1_796_034_000_000; // 2026-11-30T10:20:00Z
+    let clock = crate::support::manual_clock(start);
+    let keel = crate::support::reopen(&t.config, Some(clock.clone())).await;
+    let request = |jitter: &str| keel::schedules::ScheduleRequest {
+        name: "spread".to_owned(),
+        orchestrator: "Approval".to_owned(),
+        input: serde_json::json!({"requestId": "r", "timeoutMs": 600000}),
+        cron: None,
+        timezone: None,
+        every: Some("1m".to_owned()),
+        overlap: Some("allow".to_owned()),
+        catch_up: None,
+        paused: false,
+        jitter: Some(jitter.to_owned()),
+    };
+    let bad = request("soon").into_new().unwrap_err().to_string();
+    assert!(
+        bad.starts_with("[KEEL-E19]") && bad.contains("jitter"),
+        "{bad}"
+    );
+    let row = keel
+        .create_schedule(request("30s").into_new().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(row.jitter_ms, 30_000);
+    assert_eq!(keel.schedule("spread").await.unwrap().jitter_ms, 30_000);
+    let fire_ms = start + 60_000;
+    let delay = keel::schedules::jitter_delay_ms("spread", fire_ms, 30_000);
+    assert!(delay > 0, "this name's first firing has no delay to test");
+    clock.advance(60_000 + delay - 1);
+    assert_eq!(keel.fire_due_schedules().await.unwrap(), 0, "fired early");
+    clock.advance(1);
+    assert_eq!(keel.fire_due_schedules().await.unwrap(), 1);
+    let fired = keel.schedule("spread").await.unwrap();
+    assert_eq!(
+        fired.last_instance.as_deref(),
+        Some("spread@2026-11-30T10:21:00Z")
+    );
+    assert_eq!(fired.next_fire_ms, start + 120_000);
 }
 
 /// `keel --server URL ARGS` with the server's token.

@@ -40,8 +40,9 @@ pub enum ScheduleAction {
         /// An interval: `30s`, `5m`, `1h 30m`, `2d` (at least 1 s).
         #[arg(long)]
         every: Option<String>,
-        /// While the previous firing's instance runs: `skip` the firing, or `allow` it.
-        #[arg(long, default_value = "skip", value_parser = ["skip", "allow"])]
+        /// While the previous firing's instance runs: `skip` the firing, `allow` it, or hold it
+        /// until that instance ended (`buffer-one`).
+        #[arg(long, default_value = "skip", value_parser = ["skip", "allow", "buffer-one"])]
         overlap: String,
         /// Firings missed while no worker ran: `latest` (one, at once) or `all`.
         #[arg(long, default_value = "latest", value_parser = ["latest", "all"])]
@@ -49,6 +50,10 @@ pub enum ScheduleAction {
         /// Create it paused.
         #[arg(long)]
         paused: bool,
+        /// Each firing waits a delay of its own after its time, up to this (`30s`, `5m`), so that
+        /// schedules due at one time do not all start at once.
+        #[arg(long)]
+        jitter: Option<String>,
     },
     /// List the schedules.
     List,
@@ -87,6 +92,7 @@ pub(crate) async fn run(target: Target<'_>, action: ScheduleAction, json: bool) 
             overlap,
             catch_up,
             paused,
+            jitter,
         } => {
             let input: Value =
                 serde_json::from_str(&input).map_err(|e| crate::engine::Error::InvalidJson {
@@ -103,6 +109,7 @@ pub(crate) async fn run(target: Target<'_>, action: ScheduleAction, json: bool) 
                 overlap: Some(overlap),
                 catch_up: Some(catch_up),
                 paused,
+                jitter,
             };
             let created = match target {
                 Target::Local(keel) => keel.create_schedule(request.into_new()?).await?,
@@ -210,6 +217,9 @@ fn show(s: &ScheduleRow, json: bool) -> Result<()> {
     println!("input         {}", s.input);
     println!("overlap       {}", s.overlap);
     println!("catch-up      {}", s.catch_up);
+    if s.jitter_ms > 0 {
+        println!("jitter        up to {} ms", s.jitter_ms);
+    }
     if !s.paused {
         println!("next          {}", super::print::local_time(s.next_fire_ms));
     }

@@ -47,6 +47,9 @@ pub struct ScheduleRow {
     pub skipped: u64,
     /// When it was created, ms since the epoch.
     pub created_ms: u64,
+    /// The most a firing waits after its time (each firing its own delay); 0 fires on time.
+    #[serde(default)]
+    pub jitter_ms: u64,
 }
 
 /// A change to the schedules; each answers whether it changed a row.
@@ -90,7 +93,7 @@ pub enum ScheduleChange {
 }
 
 pub(crate) const COLUMNS: &str = "name, orchestrator, input, spec, timezone, overlap, catch_up, paused, \
-     next_fire_ms, last_fire_ms, last_instance, fired, skipped, created_ms";
+     next_fire_ms, last_fire_ms, last_instance, fired, skipped, created_ms, jitter_ms";
 
 /// Applies `change`; whether a row changed.
 pub(super) fn apply(conn: &Connection, change: &ScheduleChange) -> Result<bool> {
@@ -99,7 +102,7 @@ pub(super) fn apply(conn: &Connection, change: &ScheduleChange) -> Result<bool> 
             conn,
             &format!(
                 "INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-                 NULL, NULL, 0, 0, ?10) ON CONFLICT (name) DO NOTHING"
+                 NULL, NULL, 0, 0, ?10, ?11) ON CONFLICT (name) DO NOTHING"
             ),
             params![
                 s.name,
@@ -111,7 +114,8 @@ pub(super) fn apply(conn: &Connection, change: &ScheduleChange) -> Result<bool> 
                 s.catch_up,
                 s.paused,
                 to_i64(s.next_fire_ms),
-                to_i64(s.created_ms)
+                to_i64(s.created_ms),
+                to_i64(s.jitter_ms)
             ],
         )?,
         ScheduleChange::Delete { name } => {
@@ -210,5 +214,6 @@ where
         fired: to_u64(row.try_get(11)?),
         skipped: to_u64(row.try_get(12)?),
         created_ms: to_u64(row.try_get(13)?),
+        jitter_ms: to_u64(row.try_get(14)?),
     })
 }

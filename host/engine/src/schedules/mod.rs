@@ -6,12 +6,16 @@
 //! so a firing starts one instance however many workers run and whenever one of them dies.
 //!
 //! - **Overlap:** `skip` (the default) skips a firing while the instance of the previous one has not
-//!   ended; `allow` starts it anyway.
+//!   ended; `allow` starts it anyway; `buffer-one` holds it and starts it once that instance ended.
+//! - **Jitter:** each firing may wait a delay of its own after its time, up to the schedule's
+//!   jitter; its instance is still named after the time.
 //! - **Catch-up:** firings missed while no worker ran are done once, at once (`latest`, the
 //!   default), or each in turn (`all`).
 //! - **Pause and resume:** a paused schedule does not fire; a resumed one fires next at its first
 //!   time after the resumption (missed firings are not done).
 
+pub mod policy;
+mod request;
 pub mod when;
 
 use std::time::Duration;
@@ -22,6 +26,8 @@ use tokio::sync::watch;
 use crate::engine::Keel;
 use crate::error::{Error, Result};
 use crate::store::{NewInstance, ScheduleChange, ScheduleRow};
+pub use policy::{CatchUp, Overlap, jitter_delay_ms};
+pub use request::{NewSchedule, ScheduleRequest};
 pub use when::When;
 
 /// How often a worker looks for due firings.
@@ -33,158 +39,6 @@ const FIRINGS_PER_CHECK: usize = 100;
 /// Missed times looked through at most to find the latest one (a year of minutes is 525,600; the
 /// latest of more is not looked for, and a later check goes on from there).
 const MAX_CATCH_UP_STEPS: usize = 1_000_000;
-
-/// What a firing does while the previous firing's instance runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Overlap {
-    /// Skip it.
-    #[default]
-    Skip,
-    /// Start it anyway.
-    Allow,
-}
-
-/// What happens to firings missed while no worker ran.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum CatchUp {
-    /// One firing, at once, for all of them.
-    #[default]
-    Latest,
-    /// Each of them, one after the other.
-    All,
-}
-
-impl Overlap {
-    /// `skip` or `allow`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Overlap::Skip => "skip",
-            Overlap::Allow => "allow",
-        }
-    }
-}
-
-impl std::str::FromStr for Overlap {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "skip" => Ok(Overlap::Skip),
-            "allow" => Ok(Overlap::Allow),
-            other => Err(format!("overlap {other:?}: expected skip or allow")),
-        }
-    }
-}
-
-impl CatchUp {
-    /// `latest` or `all`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CatchUp::Latest => "latest",
-            CatchUp::All => "all",
-        }
-    }
-}
-
-impl std::str::FromStr for CatchUp {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "latest" => Ok(CatchUp::Latest),
-            "all" => Ok(CatchUp::All),
-            other => Err(format!("catch-up {other:?}: expected latest or all")),
-        }
-    }
-}
-
-/// A schedule to create.
-#[derive(Debug, Clone)]
-pub struct NewSchedule {
-    /// Its name (unique).
-    pub name: String,
-    /// The orchestrator each firing starts (deployed).
-    pub orchestrator: String,
-    /// The input of each instance, JSON text.
-    pub input: String,
-    /// When it fires.
-    pub when: When,
-    /// While the previous instance runs.
-    pub overlap: Overlap,
-    /// Missed firings.
-    pub catch_up: CatchUp,
-    /// Created paused.
-    pub paused: bool,
-}
-
-/// A schedule as a client asks for it (the CLI's flags, the API's `POST /api/schedules` body):
-/// `cron` (with `timezone`) or `every`, and the rest optional.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ScheduleRequest {
-    /// The schedule's name.
-    pub name: String,
-    /// The orchestrator each firing starts.
-    pub orchestrator: String,
-    /// The input of each instance.
-    #[serde(default)]
-    pub input: Value,
-    /// Five cron fields.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cron: Option<String>,
-    /// The time zone of `cron` (default UTC).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timezone: Option<String>,
-    /// An interval (`30s`, `5m`, `1h 30m`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub every: Option<String>,
-    /// `skip` (default) or `allow`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overlap: Option<String>,
-    /// `latest` (default) or `all`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub catch_up: Option<String>,
-    /// Created paused.
-    #[serde(default)]
-    pub paused: bool,
-}
-
-impl ScheduleRequest {
-    /// The schedule it asks for, or `KEEL-E19` saying what is wrong with it.
-    pub fn into_new(self) -> Result<NewSchedule> {
-        let name = self.name;
-        let wrong = |message: String| Error::Schedule {
-            name: name.clone(),
-            message,
-        };
-        let when = match (self.cron, self.every) {
-            (Some(cron), None) => {
-                When::cron(&cron, self.timezone.as_deref().unwrap_or("UTC")).map_err(wrong)?
-            }
-            (None, Some(every)) if self.timezone.is_none() => When::every(&every).map_err(wrong)?,
-            (None, Some(_)) => return Err(wrong("a time zone applies to cron only".to_owned())),
-            (Some(_), Some(_)) => return Err(wrong("give cron or every, not both".to_owned())),
-            (None, None) => return Err(wrong("give cron or every".to_owned())),
-        };
-        let overlap = self
-            .overlap
-            .as_deref()
-            .map_or(Ok(Overlap::default()), str::parse)
-            .map_err(wrong)?;
-        let catch_up = self
-            .catch_up
-            .as_deref()
-            .map_or(Ok(CatchUp::default()), str::parse)
-            .map_err(wrong)?;
-        Ok(NewSchedule {
-            input: self.input.to_string(),
-            name,
-            orchestrator: self.orchestrator,
-            when,
-            overlap,
-            catch_up,
-            paused: self.paused,
-        })
-    }
-}
 
 /// The id of the instance a firing starts: `SCHEDULE@2026-11-30T10:00:00Z`.
 pub fn firing_id(schedule: &str, fire_ms: u64) -> String {
@@ -233,6 +87,7 @@ impl Keel {
             fired: 0,
             skipped: 0,
             created_ms: now,
+            jitter_ms: new.jitter_ms,
         };
         if !self
             .store()
@@ -303,7 +158,14 @@ impl Keel {
         let now = self.now_ms();
         let due = self.store().schedules(Some(now)).await?;
         let mut done = 0;
-        for schedule in due.iter().take(FIRINGS_PER_CHECK) {
+        let on_time = due.iter().filter(|s| {
+            now >= s.next_fire_ms.saturating_add(jitter_delay_ms(
+                &s.name,
+                s.next_fire_ms,
+                s.jitter_ms,
+            ))
+        });
+        for schedule in on_time.take(FIRINGS_PER_CHECK) {
             match self.fire(schedule, now).await {
                 Ok(true) => done += 1,
                 Ok(false) => {}
@@ -340,6 +202,10 @@ impl Keel {
         let next_fire_ms = when
             .next_after(time_ms.max(fire_ms), schedule.created_ms)
             .map_err(failed)?;
+        if schedule.overlap == Overlap::BufferOne.as_str() && self.previous_runs(schedule).await {
+            // Held: the schedule stays due, and a later check starts it once the previous ended.
+            return Ok(false);
+        }
         let start = self.firing(schedule, time_ms).await;
         let started = start.as_ref().map(|i| i.id.clone());
         let done = self
@@ -367,11 +233,7 @@ impl Keel {
     /// The instance `schedule`'s firing at `fire_ms` starts, or `None` when it is skipped: the
     /// previous instance still runs (overlap `skip`), or the orchestrator cannot be started.
     async fn firing(&self, schedule: &ScheduleRow, fire_ms: u64) -> Option<NewInstance> {
-        if schedule.overlap == Overlap::Skip.as_str()
-            && let Some(last) = &schedule.last_instance
-            && let Ok(Some(instance)) = self.status(last).await
-            && !instance.status.is_terminal()
-        {
+        if schedule.overlap == Overlap::Skip.as_str() && self.previous_runs(schedule).await {
             return None;
         }
         let module = match self.orchestrator_module(&schedule.orchestrator).await {
@@ -395,6 +257,14 @@ impl Keel {
             input,
             parent: None,
         })
+    }
+
+    /// Whether the instance of `schedule`'s last started firing has not ended yet.
+    async fn previous_runs(&self, schedule: &ScheduleRow) -> bool {
+        match &schedule.last_instance {
+            Some(last) => matches!(self.status(last).await, Ok(Some(i)) if !i.status.is_terminal()),
+            None => false,
+        }
     }
 
     fn unknown_schedule(&self, name: &str) -> Error {

@@ -46,19 +46,14 @@ impl When {
 
     /// An interval such as `30s`, `5m`, `1h 30m` or `2d`.
     pub fn every(text: &str) -> Result<Self, String> {
-        let span = jiff::Span::from_str(text.trim()).map_err(|e| {
-            format!("{text:?} is not an interval such as 30s, 5m, 1h 30m or 2d: {e}")
-        })?;
-        let ms = span
-            .total(jiff::SpanTotal::from(jiff::Unit::Millisecond).days_are_24_hours())
-            .map_err(|e| format!("{text:?}: {e}"))?;
-        if !(ms >= MIN_EVERY_MS as f64 && ms < u64::MAX as f64) {
+        let ms = duration_ms(text)?;
+        if ms < MIN_EVERY_MS {
             return Err(format!(
                 "{text:?}: an interval is at least {} s",
                 MIN_EVERY_MS / 1000
             ));
         }
-        Ok(When::Every { ms: ms as u64 })
+        Ok(When::Every { ms })
     }
 
     /// The stored form and time zone: (`cron:EXPR` or `every:MS`, zone).
@@ -114,6 +109,19 @@ impl When {
             When::Every { ms } => format!("every {ms} ms"),
         }
     }
+}
+
+/// A duration such as `30s`, `5m`, `1h 30m` or `2d`, in ms.
+pub fn duration_ms(text: &str) -> Result<u64, String> {
+    let span = jiff::Span::from_str(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration such as 30s, 5m, 1h 30m or 2d: {e}"))?;
+    let ms = span
+        .total(jiff::SpanTotal::from(jiff::Unit::Millisecond).days_are_24_hours())
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    if !(ms >= 0.0 && ms < u64::MAX as f64) {
+        return Err(format!("{text:?} is not a duration of zero or more"));
+    }
+    Ok(ms as u64)
 }
 
 #[cfg(test)]

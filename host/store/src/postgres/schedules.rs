@@ -11,7 +11,7 @@ impl Postgres {
                 ScheduleChange::Create(s) => {
                     sqlx::query(&format!(
                         "INSERT INTO schedules ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                         $8, $9, NULL, NULL, 0, 0, $10) ON CONFLICT (name) DO NOTHING"
+                         $8, $9, NULL, NULL, 0, 0, $10, $11) ON CONFLICT (name) DO NOTHING"
                     ))
                     .bind(&s.name)
                     .bind(&s.orchestrator)
@@ -23,6 +23,7 @@ impl Postgres {
                     .bind(s.paused)
                     .bind(to_i64(s.next_fire_ms))
                     .bind(to_i64(s.created_ms))
+                    .bind(to_i64(s.jitter_ms))
                     .execute(&mut *conn)
                     .await?
                 }

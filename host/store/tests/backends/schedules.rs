@@ -23,6 +23,7 @@ fn schedule(name: &str, next_fire_ms: u64) -> ScheduleRow {
         fired: 0,
         skipped: 0,
         created_ms: 500,
+        jitter_ms: 0,
     }
 }
 
