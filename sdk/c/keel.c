@@ -390,6 +390,11 @@ void keel_continue_as_new(const char *input) {
     keel_workflow_context_continue_as_new(&winput);
 }
 
+void keel_continue_as_new_keeping_events(const char *input) {
+    module_string_t winput = keel__borrow(input == NULL ? "null" : input);
+    keel_workflow_context_continue_as_new_keeping_events(&winput);
+}
+
 void keel_log(keel_log_level level, const char *fmt, ...) {
     va_list args;
     va_start(args, fmt);

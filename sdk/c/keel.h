@@ -270,6 +270,9 @@ bool keel_is_replaying(void);
 void keel_set_custom_status(const char *json);
 /** Ends this execution once the orchestrator returns and starts a new one with `input`. */
 void keel_continue_as_new(const char *input);
+/** Like keel_continue_as_new, and the events raised to this execution that it never waited for are
+ * raised again to the next one, in their order. */
+void keel_continue_as_new_keeping_events(const char *input);
 
 typedef enum keel_log_level { KEEL_TRACE, KEEL_DEBUG, KEEL_INFO, KEEL_WARN, KEEL_ERROR } keel_log_level;
 /** Writes a printf-formatted log line; dropped while replaying, so written once. */

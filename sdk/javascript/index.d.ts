@@ -197,8 +197,11 @@ export class Context {
   isReplaying(): boolean;
   /** Sets the instance's custom status, visible to clients. */
   setCustomStatus(status: unknown): void;
-  /** Ends this execution on return and starts a new one with `input`; the return value is ignored. */
-  continueAsNew(input: unknown): void;
+  /**
+   * Ends this execution on return and starts a new one with `input`; the return value is ignored.
+   * `keepEvents`: the events raised to this execution that it never waited for go to the next one.
+   */
+  continueAsNew(input: unknown, options?: { keepEvents?: boolean }): void;
   /** Writes a log line; dropped while replaying. */
   log(level: LogLevel, message: string): void;
   trace(message: string): void;

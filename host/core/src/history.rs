@@ -122,6 +122,15 @@ pub struct ParentRef {
     pub run: Option<String>,
 }
 
+/// An event raised to an execution that continued as new before waiting for it, carried over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CarriedEvent {
+    /// The event's name.
+    pub name: String,
+    /// Its data.
+    pub data: Value,
+}
+
 /// One record of what happened to an execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all_fields = "camelCase")]
@@ -186,8 +195,13 @@ pub enum HistoryEvent {
     ExecutionResumed { reason: String },
     /// A client terminated the instance.
     ExecutionTerminated { reason: String },
-    /// The execution ended and a new one starts with this input.
-    ContinuedAsNew { input: Value },
+    /// The execution ended and a new one starts with this input; `carried` are the events raised to
+    /// this execution that it never waited for, raised again to the next one when it asked for that.
+    ContinuedAsNew {
+        input: Value,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        carried: Vec<CarriedEvent>,
+    },
     /// The execution completed.
     ExecutionCompleted { output: Value },
     /// An operator moved the execution to another module after its history replayed against it;
@@ -294,7 +308,10 @@ impl HistoryEvent {
             Self::ExecutionSuspended { reason }
             | Self::ExecutionResumed { reason }
             | Self::ExecutionTerminated { reason } => reason.clone(),
-            Self::ContinuedAsNew { input } => text(input),
+            Self::ContinuedAsNew { input, carried } if carried.is_empty() => text(input),
+            Self::ContinuedAsNew { input, carried } => {
+                format!("{} ({} event(s) carried over)", text(input), carried.len())
+            }
             Self::ExecutionCompleted { output } => text(output),
             Self::ExecutionFailed { failure } => failure.to_string(),
             Self::ExecutionUpgraded { from, to, version } => format!(

@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde_json::Value;
 
-use crate::history::{ActivityOptions, Failure, HistoryEvent, Outcome};
+use crate::history::{ActivityOptions, CarriedEvent, Failure, HistoryEvent, Outcome};
 
 /// A scheduling call made by an orchestrator.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +109,8 @@ pub struct Replay {
     raised: HashMap<String, Vec<(usize, Value)>>,
     now_ms: u64,
     continue_as_new: Option<Value>,
+    /// With `continue_as_new`: the events never waited for go to the next execution.
+    keep_events: bool,
     finished: bool,
 }
 
@@ -134,6 +136,7 @@ impl Replay {
             raised: HashMap::new(),
             now_ms: 0,
             continue_as_new: None,
+            keep_events: false,
             finished: false,
         };
         // Deliver the first turn so the guest can start: recorded or live.
@@ -250,9 +253,31 @@ impl Replay {
         self.record_command(HistoryEvent::CustomStatusSet { status })
     }
 
-    /// Remembers that the execution continues as new with `input` once the guest returns.
-    pub fn continue_as_new(&mut self, input: Value) {
+    /// Remembers that the execution continues as new with `input` once the guest returns;
+    /// `keep_events`: the events raised to it that it never waited for are raised again to the next.
+    pub fn continue_as_new(&mut self, input: Value, keep_events: bool) {
         self.continue_as_new = Some(input);
+        self.keep_events = keep_events;
+    }
+
+    /// The raised events no wait took, in the order they were raised.
+    fn unconsumed_events(&self) -> Vec<CarriedEvent> {
+        let mut left: Vec<(usize, CarriedEvent)> = self
+            .raised
+            .iter()
+            .flat_map(|(name, events)| {
+                let taken = self.wait_counts.get(name).copied().unwrap_or(0);
+                events.iter().skip(taken).map(|(index, data)| {
+                    let event = CarriedEvent {
+                        name: name.clone(),
+                        data: data.clone(),
+                    };
+                    (*index, event)
+                })
+            })
+            .collect();
+        left.sort_by_key(|(index, _)| *index);
+        left.into_iter().map(|(_, event)| event).collect()
     }
 
     /// Outcomes of all `tasks` if every one has resolved.
@@ -307,7 +332,14 @@ impl Replay {
             }
         }
         let event = match (self.continue_as_new.take(), result) {
-            (Some(input), _) => HistoryEvent::ContinuedAsNew { input },
+            (Some(input), _) => HistoryEvent::ContinuedAsNew {
+                input,
+                carried: if self.keep_events {
+                    self.unconsumed_events()
+                } else {
+                    Vec::new()
+                },
+            },
             (None, Ok(output)) => HistoryEvent::ExecutionCompleted { output },
             (None, Err(failure)) => HistoryEvent::ExecutionFailed { failure },
         };

@@ -161,6 +161,48 @@ fn events_are_buffered_and_taken_in_order() {
 }
 
 #[test]
+fn continuing_as_new_carries_over_the_events_no_wait_took_only_when_asked() {
+    let raised = |name: &str, data: i32| HistoryEvent::EventRaised {
+        name: name.into(),
+        data: json!(data),
+    };
+    let messages = vec![
+        started(),
+        raised("A", 1),
+        raised("B", 2),
+        raised("A", 3),
+        raised("C", 4),
+    ];
+    for keep in [true, false] {
+        let mut core = Replay::new("i1", vec![], live(1, messages.clone()));
+        // One wait for A takes the first A; B and the second A and C were never waited for.
+        let a = core.schedule(Call::WaitEvent { name: "A".into() }).unwrap();
+        assert_eq!(
+            core.poll_all(&[a]).unwrap(),
+            Some(vec![Outcome::Ok(json!(1))])
+        );
+        core.continue_as_new(json!("next"), keep);
+        core.complete(Ok(json!(null))).unwrap();
+        let carried = match core.take_new_events().last() {
+            Some(HistoryEvent::ContinuedAsNew { input, carried }) => {
+                assert_eq!(input, &json!("next"));
+                carried.clone()
+            }
+            other => panic!("ended with {other:?}"),
+        };
+        let names: Vec<(&str, serde_json::Value)> = carried
+            .iter()
+            .map(|e| (e.name.as_str(), e.data.clone()))
+            .collect();
+        if keep {
+            assert_eq!(names, [("B", json!(2)), ("A", json!(3)), ("C", json!(4))]);
+        } else {
+            assert!(names.is_empty(), "{names:?}");
+        }
+    }
+}
+
+#[test]
 fn await_any_picks_the_task_resolved_first_in_history() {
     let mut core = Replay::new("i1", vec![], live(1, vec![started()]));
     let timer = core.schedule(Call::Timer { fire_at_ms: 5 }).unwrap();

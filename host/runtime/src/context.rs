@@ -199,7 +199,15 @@ impl context::Host for HostState {
         let s = state(self)?;
         s.read_only("continued as new")?;
         let input = s.json("continue-as-new input", &input)?;
-        s.core.continue_as_new(input);
+        s.core.continue_as_new(input, false);
+        Ok(())
+    }
+
+    async fn continue_as_new_keeping_events(&mut self, input: String) -> wasmtime::Result<()> {
+        let s = state(self)?;
+        s.read_only("continued as new")?;
+        let input = s.json("continue-as-new input", &input)?;
+        s.core.continue_as_new(input, true);
         Ok(())
     }
 

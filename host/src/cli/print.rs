@@ -46,7 +46,7 @@ fn describe(event: &HistoryEvent) -> String {
             local_time(*retry_at_ms)
         ),
         HistoryEvent::ExecutionCompleted { output } => output.to_string(),
-        HistoryEvent::ContinuedAsNew { input } => input.to_string(),
+        HistoryEvent::ContinuedAsNew { input, .. } => input.to_string(),
         _ => event.summary(),
     }
 }

@@ -404,10 +404,17 @@ export class Context {
 
   /**
    * Ends this execution once the orchestrator returns and starts a new one of the same orchestrator
-   * with `input` and a fresh history; the orchestrator's return value is then ignored.
+   * with `input` and a fresh history; the orchestrator's return value is then ignored. With
+   * `{ keepEvents: true }` the events raised to this execution that it never waited for are raised
+   * again to the next one.
    */
-  continueAsNew(input) {
-    host.continueAsNew(encode(input, 'input of continue-as-new'));
+  continueAsNew(input, options = {}) {
+    const payload = encode(input, 'input of continue-as-new');
+    if (options.keepEvents) {
+      host.continueAsNewKeepingEvents(payload);
+    } else {
+      host.continueAsNew(payload);
+    }
   }
 
   /** Writes a log line at `level` ('trace' … 'error'); dropped while replaying. */

@@ -510,10 +510,15 @@ class Context:
         """Sets the instance's custom status (any JSON value), visible to clients."""
         _host().set_custom_status(_encode(status, "custom status"))
 
-    def continue_as_new(self, input: Any = None) -> None:
+    def continue_as_new(self, input: Any = None, *, keep_events: bool = False) -> None:
         """Ends this execution once the orchestrator returns and starts a new one of the same orchestrator
-        with ``input`` and a fresh history; the return value is then ignored."""
-        _host().continue_as_new(_encode(input, "input of continue-as-new"))
+        with ``input`` and a fresh history; the return value is then ignored. With ``keep_events=True``
+        the events raised to this execution that it never waited for are raised again to the next one."""
+        payload = _encode(input, "input of continue-as-new")
+        if keep_events:
+            _host().continue_as_new_keeping_events(payload)
+        else:
+            _host().continue_as_new(payload)
 
     def log(self, level: str, message: str) -> None:
         """Writes a log line (level ``trace``..``error``); dropped while replaying, so written once."""

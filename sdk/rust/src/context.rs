@@ -260,6 +260,19 @@ impl Context {
         host::continue_as_new(&encode(input, || "input of continue-as-new".to_owned()));
     }
 
+    /// Like [`continue_as_new`](Self::continue_as_new), and the events raised to this execution
+    /// that it never waited for are raised again to the next one, in their order (Durable
+    /// Functions' `preserveUnprocessedEvents`). Without it they are dropped with this execution.
+    ///
+    /// # Panics
+    ///
+    /// If `input` cannot be serialised to JSON (see [`call_activity_with`](Self::call_activity_with)).
+    pub fn continue_as_new_keeping_events<I: Serialize + ?Sized>(&self, input: &I) {
+        host::continue_as_new_keeping_events(&encode(input, || {
+            "input of continue-as-new".to_owned()
+        }));
+    }
+
     /// Writes a log line; the host drops it while replaying, so each line is written once.
     pub fn log(&self, level: LogLevel, message: impl AsRef<str>) {
         host::log(level.to_wit(), message.as_ref());

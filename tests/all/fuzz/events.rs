@@ -167,7 +167,10 @@ fn lifecycle_event() -> impl Strategy<Value = HistoryEvent> {
                 parent,
             }
         ),
-        1 => json_value().prop_map(|input| HistoryEvent::ContinuedAsNew { input }),
+        1 => json_value().prop_map(|input| HistoryEvent::ContinuedAsNew {
+            input,
+            carried: Vec::new()
+        }),
         1 => json_value().prop_map(|output| HistoryEvent::ExecutionCompleted { output }),
         1 => failure().prop_map(|failure| HistoryEvent::ExecutionFailed { failure }),
         1 => (name(), name(), text())

@@ -153,7 +153,7 @@ fn guest(
                 continue;
             }
             Step::ContinueAsNew(input) => {
-                core.continue_as_new(input.clone());
+                core.continue_as_new(input.clone(), false);
                 continue;
             }
             Step::Return(true) => return Exit::Returned(Ok(json!("done"))),
@@ -595,7 +595,7 @@ fn random_histories_and_calls_never_panic() {
                     Op::Schedule(call) => core.schedule(call).err(),
                     Op::Status(status) => core.set_custom_status(status).err(),
                     Op::ContinueAsNew(input) => {
-                        core.continue_as_new(input);
+                        core.continue_as_new(input, false);
                         None
                     }
                     Op::PollAll(tasks) => {

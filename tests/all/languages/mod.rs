@@ -15,6 +15,7 @@ use crate::support::{TestEngine, engine, finish};
 mod approval;
 mod builds;
 mod c_json;
+mod carry;
 mod coverage;
 mod cross_language;
 mod determinism;
@@ -235,6 +236,8 @@ for_every_language! {
         => the_durable_timer_escalates_when_nobody_approves,
     crate::languages::approval::a_waiting_approval_answers_its_request_query
         => a_waiting_approval_answers_its_request_query,
+    crate::languages::carry::continue_as_new_carries_unanswered_events_over_only_when_asked
+        => continue_as_new_carries_unanswered_events_over_only_when_asked,
     crate::languages::determinism::time_random_and_map_order_are_identical_on_replay
         => time_random_and_map_order_are_identical_on_replay,
     crate::languages::scaffold::keel_new_builds_and_runs

@@ -8,6 +8,7 @@
 
 /* determinism.c */
 keel_result determinism_orchestrator(const keel_json *input);
+keel_result carry_orchestrator(const keel_json *input);
 keel_result echo_activity(const keel_json *value);
 
 /* {"activity": NAME, "input": VALUE} → what the activity gave, output or failure. */
@@ -56,6 +57,7 @@ static keel_result bad_output(const keel_json *input) {
 
 const keel_function keel_functions[] = {
     KEEL_ORCHESTRATOR("CDeterminism", determinism_orchestrator),
+    KEEL_ORCHESTRATOR("CCarry", carry_orchestrator),
     KEEL_ORCHESTRATOR("Call", call),
     KEEL_ACTIVITY("Echo", echo_activity),
     KEEL_ACTIVITY("Reencode", reencode),

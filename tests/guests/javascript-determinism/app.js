@@ -34,4 +34,16 @@ orchestrator('Determinism', (ctx) => {
   return { first, second, ctxNow: ctx.now() };
 });
 
+// Continue-as-new carrying unanswered events over (the same in every language's fixture): round 1
+// waits for "Go" and continues as new, keeping the events it never waited for when its input says
+// "keep"; round 2 waits for "Later" and returns its data.
+orchestrator('Carry', (ctx, input) => {
+  if (input.round === 1) {
+    ctx.waitEvent('Go').get();
+    ctx.continueAsNew({ round: 2, keep: input.keep }, { keepEvents: input.keep });
+    return null;
+  }
+  return { round: input.round, later: ctx.waitEvent('Later').get() };
+});
+
 activity('Echo', (value) => value);

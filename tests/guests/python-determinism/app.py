@@ -43,6 +43,18 @@ def Fails(ctx, _input):
     return {"ratio": 1 / 0}
 
 
+@orchestrator("PyCarry")
+def carry(ctx, input):
+    """Continue-as-new carrying unanswered events over (the same in every language's fixture): round 1
+    waits for "Go" and continues as new, keeping the events it never waited for when its input says
+    "keep"; round 2 waits for "Later" and returns its data."""
+    if input["round"] == 1:
+        ctx.wait_event("Go").get()
+        ctx.continue_as_new({"round": 2, "keep": input["keep"]}, keep_events=input["keep"])
+        return None
+    return {"round": input["round"], "later": ctx.wait_event("Later").get()}
+
+
 @activity("Echo")
 def echo(value):
     return value

@@ -638,9 +638,24 @@ impl Driver {
                     commit.failure = Some(failure.clone());
                     notify_parent(instance, Err(failure.clone()), commit);
                 }
-                HistoryEvent::ContinuedAsNew { input } => {
+                HistoryEvent::ContinuedAsNew { input, carried } => {
                     commit.status = Status::ContinuedAsNew;
                     commit.next_execution = Some(input.clone());
+                    // Raised again to the next execution, in their order, after its start.
+                    for event in carried {
+                        commit.messages.push(OutMessage {
+                            instance: instance.id.clone(),
+                            execution: Some(instance.execution + 1),
+                            incarnation: Incarnation::Any,
+                            message: Message::Deliver {
+                                event: HistoryEvent::EventRaised {
+                                    name: event.name.clone(),
+                                    data: event.data.clone(),
+                                },
+                            },
+                            visible_at: commit.now,
+                        });
+                    }
                     // The next execution and the `keep_executions - 1` before it keep their histories.
                     let keep = self.shared.config.keep_executions.max(1);
                     commit.prune_history_before =

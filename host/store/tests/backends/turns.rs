@@ -709,6 +709,7 @@ async fn continue_as_new_starts_the_next_execution_with_an_empty_history() {
             20,
             vec![HistoryEvent::ContinuedAsNew {
                 input: json!({"n": 2}),
+                carried: Vec::new(),
             }],
             Status::ContinuedAsNew,
         )
@@ -750,6 +751,7 @@ async fn continue_as_new_starts_the_next_execution_with_an_empty_history() {
             30,
             vec![HistoryEvent::ContinuedAsNew {
                 input: json!({"n": 3}),
+                carried: Vec::new(),
             }],
             Status::ContinuedAsNew,
         )

@@ -29,6 +29,30 @@ fn old_wait(ctx: &Context, _: Value) -> Result<(), Failure> {
     Ok(())
 }
 
+#[derive(Debug, Deserialize)]
+struct CarryInput {
+    round: u32,
+    keep: bool,
+}
+
+/// Continue-as-new carrying unanswered events over (the same in every language's fixture): round 1
+/// waits for `Go` and continues as new, keeping the events it never waited for when its input says
+/// `keep`; round 2 waits for `Later` and returns its data.
+fn carry(ctx: &Context, input: CarryInput) -> Result<Value, Failure> {
+    if input.round == 1 {
+        ctx.wait_event("Go").get::<Value>()?;
+        let next = json!({"round": 2, "keep": input.keep});
+        if input.keep {
+            ctx.continue_as_new_keeping_events(&next);
+        } else {
+            ctx.continue_as_new(&next);
+        }
+        return Ok(Value::Null);
+    }
+    let later: Value = ctx.wait_event("Later").get()?;
+    Ok(json!({"round": input.round, "later": later}))
+}
+
 /// Counts `Tick` events until it has `input` of them, answering queries about them as it goes:
 /// `Count` (the ticks so far), `Plus` (the count plus its input, a number), `Fail` (always fails)
 /// and `Schedule` (misbehaves: schedules an activity, which a query may not).
@@ -553,6 +577,7 @@ keel_sdk::module! {
     orchestrators: {
         "Parent" => parent,
         "Queried" => queried,
+        "Carry" => carry,
         "OldWait" => old_wait,
         "Child" => child,
         "Counter" => counter,
