@@ -326,7 +326,8 @@ impl Keel {
         })
     }
 
-    async fn live_instance(&self, id: &str) -> Result<Instance> {
+    /// Instance `id`, unless it does not exist (`KEEL-E4`) or has ended (`KEEL-E6`).
+    pub(crate) async fn live_instance(&self, id: &str) -> Result<Instance> {
         let instance = self
             .status(id)
             .await?

@@ -36,16 +36,7 @@ impl Keel {
             what: "query input",
             message: e.to_string(),
         })?;
-        let instance = self
-            .status(id)
-            .await?
-            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
-        if instance.status.is_terminal() {
-            return Err(Error::Ended {
-                id: id.to_owned(),
-                status: instance.status,
-            });
-        }
+        let instance = self.live_instance(id).await?;
         let failed = |failure: Failure| {
             if failure.kind == UNKNOWN_QUERY {
                 Error::UnknownQuery {
