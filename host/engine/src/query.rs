@@ -24,18 +24,7 @@ impl Keel {
     /// Asks the running instance `id` the query `name` with `input`, and returns its answer.
     /// `input` is JSON text, as a client sends it.
     pub async fn query(&self, id: &str, name: &str, input: &str) -> Result<Value> {
-        let limit = self.config().limits.max_payload_bytes;
-        if input.len() > limit {
-            return Err(Error::PayloadTooLarge {
-                what: "query input",
-                size: input.len(),
-                limit,
-            });
-        }
-        let input: Value = serde_json::from_str(input).map_err(|e| Error::InvalidJson {
-            what: "query input",
-            message: e.to_string(),
-        })?;
+        let input = self.parse("query input", input)?;
         let instance = self.live_instance(id).await?;
         let failed = |failure: Failure| {
             if failure.kind == UNKNOWN_QUERY {
