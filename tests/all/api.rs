@@ -567,6 +567,8 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
         ("/api/schedules/{name}/pause", &["post"]),
         ("/api/schedules/{name}/resume", &["post"]),
         ("/api/instances/{id}/queries/{name}", &["get"]),
+        ("/api/instances/{id}/updates/{name}", &["post"]),
+        ("/api/instances/{id}/updates/{name}/{updateId}", &["get"]),
     ] {
         for method in methods {
             assert!(
@@ -575,7 +577,7 @@ async fn the_openapi_document_describes_every_route_and_the_dashboard_is_embedde
             );
         }
     }
-    assert_eq!(paths.len(), 28, "a documented path has no route");
+    assert_eq!(paths.len(), 30, "a documented path has no route");
 
     for (uri, kind) in [
         ("/", "text/html"),

@@ -42,6 +42,7 @@ mod support;
 mod telemetry;
 mod test_server;
 mod tls_front;
+mod updates;
 mod versions;
 mod worker_options;
 mod worker_reports;

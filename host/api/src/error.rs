@@ -114,6 +114,11 @@ impl ApiError {
                 E::Schedule { .. } => (StatusCode::BAD_REQUEST, "invalid_schedule"),
                 E::UnknownQuery { .. } => (StatusCode::NOT_FOUND, "unknown_query"),
                 E::QueryFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "query_failed"),
+                E::UnknownUpdate { .. } => (StatusCode::NOT_FOUND, "unknown_update"),
+                E::UpdateRejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "update_rejected"),
+                E::UpdateFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "update_failed"),
+                E::UpdateIdReused { .. } => (StatusCode::CONFLICT, "update_id_reused"),
+                E::UnknownUpdateId { .. } => (StatusCode::NOT_FOUND, "unknown_update_id"),
                 E::ScheduleExists(_) => (StatusCode::CONFLICT, "schedule_exists"),
                 E::WaitTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
                 // Replaying an exported history is not an API call; these come from files.

@@ -15,6 +15,7 @@ mod metrics;
 mod queries;
 mod routes;
 mod schedules;
+mod updates;
 
 use std::sync::Arc;
 
@@ -81,6 +82,11 @@ pub fn router(keel: Keel, token: String) -> Router {
         .route("/api/instances/{id}/logs", get(logs::logs))
         .route("/api/instances/{id}/events/{event}", post(routes::raise))
         .route("/api/instances/{id}/queries/{name}", get(queries::query))
+        .route("/api/instances/{id}/updates/{name}", post(updates::send))
+        .route(
+            "/api/instances/{id}/updates/{name}/{update_id}",
+            get(updates::result),
+        )
         .route("/api/instances/{id}/terminate", post(routes::terminate))
         .route("/api/instances/{id}/suspend", post(routes::suspend))
         .route("/api/instances/{id}/resume", post(routes::resume))

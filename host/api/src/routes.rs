@@ -86,7 +86,11 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(text: &str) -> Result<T,
         .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
 }
 
-async fn json_text(state: &AppState, body: Body, what: &'static str) -> Result<String, ApiError> {
+pub(crate) async fn json_text(
+    state: &AppState,
+    body: Body,
+    what: &'static str,
+) -> Result<String, ApiError> {
     let limit = state.keel.config().limits.max_payload_bytes;
     let bytes = read_body(body, limit).await?;
     let text = String::from_utf8(bytes).map_err(|e| engine::Error::InvalidJson {

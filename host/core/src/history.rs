@@ -216,6 +216,16 @@ pub enum HistoryEvent {
     ExecutionRewound { reason: String, voided: Vec<u32> },
     /// The execution failed.
     ExecutionFailed { failure: Failure },
+    /// The orchestrator's validator accepted a client's update; its handler ran next.
+    UpdateAccepted {
+        update_id: String,
+        name: String,
+        input: Value,
+    },
+    /// The handler of an accepted update returned this result, the client's response.
+    UpdateCompleted { update_id: String, output: Value },
+    /// The handler of an accepted update failed; the client's response is the failure.
+    UpdateFailed { update_id: String, failure: Failure },
 }
 
 impl HistoryEvent {
@@ -244,6 +254,9 @@ impl HistoryEvent {
             Self::ExecutionFailed { .. } => "ExecutionFailed",
             Self::ExecutionUpgraded { .. } => "ExecutionUpgraded",
             Self::ExecutionRewound { .. } => "ExecutionRewound",
+            Self::UpdateAccepted { .. } => "UpdateAccepted",
+            Self::UpdateCompleted { .. } => "UpdateCompleted",
+            Self::UpdateFailed { .. } => "UpdateFailed",
         }
     }
 
@@ -257,6 +270,9 @@ impl HistoryEvent {
                 | Self::EventAwaited { .. }
                 | Self::SubOrchestrationCreated { .. }
                 | Self::CustomStatusSet { .. }
+                | Self::UpdateAccepted { .. }
+                | Self::UpdateCompleted { .. }
+                | Self::UpdateFailed { .. }
         )
     }
 
@@ -320,6 +336,13 @@ impl HistoryEvent {
                 truncate(to, 12)
             ),
             Self::ExecutionRewound { reason, voided } => format!("{reason}; voided {voided:?}"),
+            Self::UpdateAccepted {
+                update_id,
+                name,
+                input,
+            } => format!("{update_id} {name} {}", text(input)),
+            Self::UpdateCompleted { update_id, output } => format!("{update_id} {}", text(output)),
+            Self::UpdateFailed { update_id, failure } => format!("{update_id} {failure}"),
         }
     }
 }

@@ -81,12 +81,25 @@ pub enum Blocked {
 }
 
 /// Messages that start a live turn.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LiveBatch {
     /// Orchestration time of the turn.
     pub time_ms: u64,
     /// Messages, in the order they are applied and recorded.
     pub messages: Vec<HistoryEvent>,
+    /// Clients' updates, handed to the orchestrator at its next wait; recorded only once accepted.
+    pub updates: Vec<UpdateRequest>,
+}
+
+/// A client's update to the instance: a change that waits for the orchestrator's response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateRequest {
+    /// Unique within the instance.
+    pub id: String,
+    /// The update's name, which the orchestrator's handler is registered under.
+    pub name: String,
+    /// Its argument.
+    pub input: Value,
 }
 
 /// State of one execution being replayed or run.
@@ -102,6 +115,11 @@ pub struct Replay {
     pending_commands: VecDeque<usize>,
     replaying: bool,
     pending_live: Option<LiveBatch>,
+    /// Updates of live batches not yet handed to the guest.
+    pending_updates: VecDeque<UpdateRequest>,
+    /// The time of a live turn whose `OrchestratorStarted` marker is not recorded yet: a batch of
+    /// updates alone records nothing until one is accepted (a rejection leaves no trace).
+    unmarked: Option<u64>,
     next_task: u32,
     results: HashMap<u32, (usize, Outcome)>,
     waits: HashMap<u32, (String, usize)>,
@@ -129,6 +147,8 @@ impl Replay {
             pending_commands: VecDeque::new(),
             replaying: false,
             pending_live: Some(live),
+            pending_updates: VecDeque::new(),
+            unmarked: None,
             next_task: 0,
             results: HashMap::new(),
             waits: HashMap::new(),
@@ -202,6 +222,66 @@ impl Replay {
             }
             None => self.pending_live = Some(batch),
         }
+    }
+
+    /// The next update to hand to the guest at a wait: while replaying, the one the history records
+    /// as accepted next, if the turn's next command is its acceptance (it is then taken as re-issued);
+    /// once live, the oldest update delivered and not handed over yet. The flag says which.
+    pub fn take_update(&mut self) -> Option<(UpdateRequest, bool)> {
+        if self.replaying {
+            let &index = self.pending_commands.front()?;
+            let HistoryEvent::UpdateAccepted {
+                update_id,
+                name,
+                input,
+            } = &self.history[index]
+            else {
+                return None;
+            };
+            let update = UpdateRequest {
+                id: update_id.clone(),
+                name: name.clone(),
+                input: input.clone(),
+            };
+            self.pending_commands.pop_front();
+            return Some((update, true));
+        }
+        self.pending_updates.pop_front().map(|u| (u, false))
+    }
+
+    /// Updates delivered and never handed over, dropped: for a guest whose waits cannot take them.
+    pub fn drain_updates(&mut self) -> Vec<UpdateRequest> {
+        self.pending_updates.drain(..).collect()
+    }
+
+    /// Records that the guest accepted a live `update` (its handler runs next).
+    pub fn accept_update(&mut self, update: UpdateRequest) {
+        if !self.replaying {
+            self.push(HistoryEvent::UpdateAccepted {
+                update_id: update.id,
+                name: update.name,
+                input: update.input,
+            });
+        }
+    }
+
+    /// Records the result of the handler of the accepted update `id`, or checks it against the
+    /// history while replaying (the id only: a handler's result may change from build to build).
+    pub fn finish_update(
+        &mut self,
+        id: String,
+        result: Result<Value, Failure>,
+    ) -> Result<(), NonDeterminism> {
+        self.record_command(match result {
+            Ok(output) => HistoryEvent::UpdateCompleted {
+                update_id: id,
+                output,
+            },
+            Err(failure) => HistoryEvent::UpdateFailed {
+                update_id: id,
+                failure,
+            },
+        })
     }
 
     /// Takes the events appended since the last call: what the turn must commit.
@@ -360,9 +440,18 @@ impl Replay {
         self.append_terminal(HistoryEvent::ExecutionFailed { failure });
     }
 
+    /// Appends a live event, after the turn's marker if it was held back.
+    fn push(&mut self, event: HistoryEvent) {
+        if let Some(time_ms) = self.unmarked.take() {
+            self.history
+                .push(HistoryEvent::OrchestratorStarted { time_ms });
+        }
+        self.history.push(event);
+    }
+
     fn append_terminal(&mut self, event: HistoryEvent) {
         if !self.finished {
-            self.history.push(event);
+            self.push(event);
             self.finished = true;
             self.replaying = false;
         }
@@ -370,7 +459,7 @@ impl Replay {
 
     fn record_command(&mut self, event: HistoryEvent) -> Result<(), NonDeterminism> {
         if !self.replaying {
-            self.history.push(event);
+            self.push(event);
             return Ok(());
         }
         let Some(index) = self.pending_commands.pop_front() else {
@@ -450,9 +539,15 @@ impl Replay {
         };
         self.replaying = false;
         self.now_ms = batch.time_ms;
-        self.history.push(HistoryEvent::OrchestratorStarted {
-            time_ms: batch.time_ms,
-        });
+        self.pending_updates.extend(batch.updates);
+        if batch.messages.is_empty() && !self.pending_updates.is_empty() {
+            self.unmarked = Some(batch.time_ms);
+        } else {
+            self.unmarked = None;
+            self.history.push(HistoryEvent::OrchestratorStarted {
+                time_ms: batch.time_ms,
+            });
+        }
         for message in batch.messages {
             self.history.push(message);
             self.apply_message(self.history.len() - 1);
@@ -549,6 +644,10 @@ fn same_call(recorded: &HistoryEvent, new: &HistoryEvent) -> bool {
             a == b && n1 == n2
         }
         (E::CustomStatusSet { .. }, E::CustomStatusSet { .. }) => true,
+        (
+            E::UpdateCompleted { update_id: a, .. } | E::UpdateFailed { update_id: a, .. },
+            E::UpdateCompleted { update_id: b, .. } | E::UpdateFailed { update_id: b, .. },
+        ) => a == b,
         _ => false,
     }
 }
@@ -560,6 +659,7 @@ fn describe_request(event: &HistoryEvent) -> String {
         HistoryEvent::TimerCreated { .. } => "start-timer",
         HistoryEvent::EventAwaited { .. } => "wait-event",
         HistoryEvent::CustomStatusSet { .. } => "set-custom-status",
+        HistoryEvent::UpdateCompleted { .. } | HistoryEvent::UpdateFailed { .. } => "answer-update",
         _ => event.kind(),
     };
     format!("calls {call} {}", event.summary())

@@ -13,7 +13,19 @@ fn started() -> HistoryEvent {
 }
 
 fn live(time_ms: u64, messages: Vec<HistoryEvent>) -> LiveBatch {
-    LiveBatch { time_ms, messages }
+    LiveBatch {
+        time_ms,
+        messages,
+        updates: Vec::new(),
+    }
+}
+
+fn update(id: &str) -> UpdateRequest {
+    UpdateRequest {
+        id: id.into(),
+        name: "AddComment".into(),
+        input: json!({"text": id}),
+    }
 }
 
 fn activity(name: &str, input: Value) -> Call {
@@ -246,4 +258,84 @@ fn a_failure_during_replay_is_recorded_after_the_live_turn_start() {
         .map(HistoryEvent::kind)
         .collect();
     assert_eq!(kinds, ["OrchestratorStarted", "ExecutionFailed"]);
+}
+
+/// An update is handed over at the first wait after its delivery; accepted, it is recorded with what
+/// its handler scheduled and its result, and a replay hands it over at the same wait. A turn of
+/// updates that were all rejected records nothing, not even its marker.
+#[test]
+fn updates_are_recorded_once_accepted_and_replayed_at_the_same_wait() {
+    let mut core = Replay::new("i1", vec![], live(10, vec![started()]));
+    assert_eq!(core.schedule(activity("A", json!(1))).unwrap(), 0);
+    assert_eq!(core.take_update(), None);
+    assert_eq!(core.poll_all(&[0]).unwrap(), None);
+    assert_eq!(core.on_blocked().unwrap(), Blocked::EndOfTurn);
+    let first = core.take_new_events();
+    core.push_live(LiveBatch {
+        time_ms: 30,
+        messages: vec![],
+        updates: vec![update("u1"), update("u2")],
+    });
+    assert_eq!(core.on_blocked().unwrap(), Blocked::Delivered);
+    // u1 is rejected: nothing is recorded.
+    assert_eq!(core.take_update(), Some((update("u1"), false)));
+    assert!(core.take_new_events().is_empty());
+    // u2 is accepted; its handler schedules B and answers.
+    let (u2, recorded) = core.take_update().unwrap();
+    assert!(!recorded);
+    core.accept_update(u2);
+    assert_eq!(core.schedule(activity("B", json!(2))).unwrap(), 1);
+    core.finish_update("u2".into(), Ok(json!({"comments": 1})))
+        .unwrap();
+    assert_eq!(core.take_update(), None);
+    assert_eq!(core.poll_all(&[0]).unwrap(), None);
+    assert_eq!(core.on_blocked().unwrap(), Blocked::EndOfTurn);
+    let second = core.take_new_events();
+    let kinds: Vec<_> = second.iter().map(HistoryEvent::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "OrchestratorStarted",
+            "UpdateAccepted",
+            "TaskScheduled",
+            "UpdateCompleted"
+        ]
+    );
+
+    // A replay meets the accepted update at the same wait, and checks the handler's calls.
+    let mut recorded = first;
+    recorded.extend(second);
+    let replay_to_answer = || {
+        let mut replay = Replay::new("i1", recorded.clone(), live(40, vec![]));
+        assert_eq!(replay.schedule(activity("A", json!(1))).unwrap(), 0);
+        assert_eq!(replay.take_update(), None);
+        assert_eq!(replay.poll_all(&[0]).unwrap(), None);
+        assert_eq!(replay.on_blocked().unwrap(), Blocked::Delivered);
+        let (u2, recorded) = replay.take_update().unwrap();
+        assert_eq!(u2, update("u2"));
+        assert!(recorded);
+        replay.accept_update(u2);
+        assert_eq!(replay.schedule(activity("B", json!(2))).unwrap(), 1);
+        replay
+    };
+    // Another id than the one recorded is a divergence; the same id with another result is not.
+    let error = replay_to_answer()
+        .finish_update("u9".into(), Ok(json!(null)))
+        .unwrap_err();
+    assert_eq!(error.event_index, 6);
+    assert_eq!(error.requested, "calls answer-update u9 null");
+    let mut replay = replay_to_answer();
+    replay
+        .finish_update("u2".into(), Err(Failure::new("Changed", "x")))
+        .unwrap();
+    assert_eq!(replay.take_update(), None);
+    assert_eq!(replay.poll_all(&[0]).unwrap(), None);
+    assert_eq!(replay.on_blocked().unwrap(), Blocked::Delivered);
+    assert!(!replay.is_replaying());
+    assert_eq!(replay.on_blocked().unwrap(), Blocked::EndOfTurn);
+    assert_eq!(
+        replay.take_new_events().len(),
+        1,
+        "only the live turn's marker"
+    );
 }

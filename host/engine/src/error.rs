@@ -199,6 +199,60 @@ pub enum Error {
         /// `QueriesUnsupported`, `TurnTimeout`, a trap).
         failure: Box<Failure>,
     },
+    /// The orchestrator registered no handler for this update.
+    #[error("[KEEL-E24] instance {id} has no update named {name:?}")]
+    UnknownUpdate {
+        /// The instance.
+        id: String,
+        /// The update sent.
+        name: String,
+    },
+    /// The update's validator rejected it (or the host did); nothing was recorded.
+    #[error("[KEEL-E25] update {name:?} ({update_id}) of instance {id} was rejected: {failure}")]
+    UpdateRejected {
+        /// The instance.
+        id: String,
+        /// The update sent.
+        name: String,
+        /// Its id.
+        update_id: String,
+        /// Why: the validator's failure, `InvalidInput`, `UpdatesUnsupported` (a module built
+        /// before updates), `ExecutionEnded` or `InstanceEnded` (never served).
+        failure: Box<Failure>,
+    },
+    /// The update was accepted and its handler failed; the instance goes on.
+    #[error("[KEEL-E26] update {name:?} ({update_id}) of instance {id} failed: {failure}")]
+    UpdateFailed {
+        /// The instance.
+        id: String,
+        /// The update sent.
+        name: String,
+        /// Its id.
+        update_id: String,
+        /// The handler's failure.
+        failure: Box<Failure>,
+    },
+    /// An update id the instance already used, for another update.
+    #[error(
+        "[KEEL-E27] instance {id} already has an update {update_id} ({name:?}) with another name or \
+         input; an id names one update"
+    )]
+    UpdateIdReused {
+        /// The instance.
+        id: String,
+        /// The id reused.
+        update_id: String,
+        /// The name of the update that has it.
+        name: String,
+    },
+    /// No update of this id was sent to the instance.
+    #[error("[KEEL-E28] instance {id} has no update of that name with id {update_id:?}")]
+    UnknownUpdateId {
+        /// The instance.
+        id: String,
+        /// The id asked for.
+        update_id: String,
+    },
     /// A file named on the command line or in a call could not be read.
     #[error("cannot read {}: {reason}", path.display())]
     Unreadable {

@@ -29,6 +29,7 @@ mod shared;
 mod slots;
 pub use keel_store as store;
 pub mod testkit;
+pub mod updates;
 pub mod upgrade;
 pub mod versions;
 pub mod waiting;

@@ -57,7 +57,7 @@ impl Keel {
             recorded,
             batch: LiveBatch {
                 time_ms: shared.clock.now_ms(),
-                messages: Vec::new(),
+                ..LiveBatch::default()
             },
             clock: shared.clock.clone(),
             query: Some(PendingQuery {

@@ -99,7 +99,7 @@ impl Keel {
             recorded: recorded.events,
             batch: LiveBatch {
                 time_ms: shared.clock.now_ms(),
-                messages: Vec::new(),
+                ..LiveBatch::default()
             },
             clock: shared.clock.clone(),
             query: None,

@@ -9,7 +9,7 @@ use rand::{Rng as _, RngExt as _};
 use crate::history::{ActivityOptions, Failure, Outcome, RetryPolicy};
 use crate::module::runtime::HostState;
 use crate::text::cut;
-use crate::turn::{OrchestrationState, Woken};
+use crate::turn::{OrchestrationState, Takes, Woken};
 use crate::wit::orchestrator::keel::workflow::{context, types};
 use keel_core::replay::{Call, Misuse, Replay};
 
@@ -44,16 +44,64 @@ fn options(o: types::ActivityOptions) -> ActivityOptions {
     }
 }
 
+/// What a wait returned: the tasks' outcomes, or the request it hands over as the WIT has it.
+fn requested<T>(woken: Woken<T>) -> Result<T, context::Request> {
+    match woken {
+        Woken::Done(value) => Ok(value),
+        Woken::Query { name, input } => Err(context::Request::Query(context::QueryRequest {
+            name,
+            input,
+        })),
+        Woken::Update(update) => Err(context::Request::Update(context::UpdateRequest {
+            id: update.id,
+            name: update.name,
+            input: update.input.to_string(),
+        })),
+    }
+}
+
+fn unexpected(wait: &str) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("a request it cannot take reached {wait}"))
+}
+
+/// The JSON result a guest gave for a query or an update: a value, or the failure it reported or
+/// that its text is not JSON or too large (the request's failure, not the instance's).
+fn guest_result(
+    s: &mut OrchestrationState,
+    what: &str,
+    answer: Result<String, types::Failure>,
+) -> Result<serde_json::Value, Failure> {
+    match answer {
+        Ok(text) => match s.json(what, &text) {
+            Ok(value) => Ok(value),
+            Err(_) => Err(s.fatal.take().unwrap_or_else(|| {
+                Failure::new("InvalidJson", format!("the {what} is not valid JSON"))
+            })),
+        },
+        Err(f) => Err(failure(s, f)),
+    }
+}
+
+fn failure(s: &OrchestrationState, f: types::Failure) -> Failure {
+    Failure::from_guest(
+        &f.kind,
+        &f.message,
+        f.details.as_deref(),
+        s.max_payload,
+        s.max_payload,
+    )
+}
+
 impl types::Host for HostState {}
 
 impl HostState {
     /// Waits through the replay core and refills the CPU budget for the code that runs next.
     async fn wait_for<T>(
         &mut self,
-        queries: bool,
+        takes: Takes,
         poll: impl Fn(&Replay) -> Result<Option<T>, Misuse>,
     ) -> wasmtime::Result<Woken<T>> {
-        let woken = state(self)?.wait(queries, poll).await?;
+        let woken = state(self)?.wait(takes, poll).await?;
         self.reset_budget();
         Ok(woken)
     }
@@ -106,41 +154,77 @@ impl context::Host for HostState {
     }
 
     async fn await_all(&mut self, tasks: Vec<u32>) -> wasmtime::Result<Vec<types::Outcome>> {
-        match self.wait_for(false, |core| core.poll_all(&tasks)).await? {
-            Woken::Done(outcomes) => Ok(outcomes.into_iter().map(outcome).collect()),
-            Woken::Query { .. } => Err(wasmtime::Error::msg("a query reached await-all")),
-        }
+        let woken = self.wait_for(Takes::Nothing, |core| core.poll_all(&tasks));
+        let outcomes = requested(woken.await?).map_err(|_| unexpected("await-all"))?;
+        Ok(outcomes.into_iter().map(outcome).collect())
     }
 
     async fn await_any(&mut self, tasks: Vec<u32>) -> wasmtime::Result<(u32, types::Outcome)> {
-        match self.wait_for(false, |core| core.poll_any(&tasks)).await? {
-            Woken::Done((task, result)) => Ok((task, outcome(result))),
-            Woken::Query { .. } => Err(wasmtime::Error::msg("a query reached await-any")),
-        }
+        let woken = self.wait_for(Takes::Nothing, |core| core.poll_any(&tasks));
+        let (task, result) = requested(woken.await?).map_err(|_| unexpected("await-any"))?;
+        Ok((task, outcome(result)))
     }
 
     async fn wait_all(&mut self, tasks: Vec<u32>) -> wasmtime::Result<context::AllOrQuery> {
-        Ok(
-            match self.wait_for(true, |core| core.poll_all(&tasks)).await? {
-                Woken::Done(outcomes) => {
-                    context::AllOrQuery::Done(outcomes.into_iter().map(outcome).collect())
-                }
-                Woken::Query { name, input } => {
-                    context::AllOrQuery::Query(context::QueryRequest { name, input })
-                }
-            },
-        )
+        let woken = self.wait_for(Takes::Queries, |core| core.poll_all(&tasks));
+        match requested(woken.await?) {
+            Ok(outcomes) => Ok(context::AllOrQuery::Done(
+                outcomes.into_iter().map(outcome).collect(),
+            )),
+            Err(context::Request::Query(query)) => Ok(context::AllOrQuery::Query(query)),
+            Err(context::Request::Update(_)) => Err(unexpected("wait-all")),
+        }
     }
 
     async fn wait_any(&mut self, tasks: Vec<u32>) -> wasmtime::Result<context::AnyOrQuery> {
-        Ok(
-            match self.wait_for(true, |core| core.poll_any(&tasks)).await? {
-                Woken::Done((task, result)) => context::AnyOrQuery::Done((task, outcome(result))),
-                Woken::Query { name, input } => {
-                    context::AnyOrQuery::Query(context::QueryRequest { name, input })
-                }
-            },
-        )
+        let woken = self.wait_for(Takes::Queries, |core| core.poll_any(&tasks));
+        match requested(woken.await?) {
+            Ok((task, result)) => Ok(context::AnyOrQuery::Done((task, outcome(result)))),
+            Err(context::Request::Query(query)) => Ok(context::AnyOrQuery::Query(query)),
+            Err(context::Request::Update(_)) => Err(unexpected("wait-any")),
+        }
+    }
+
+    async fn wait_all_or_request(
+        &mut self,
+        tasks: Vec<u32>,
+    ) -> wasmtime::Result<context::AllOrRequest> {
+        let woken = self.wait_for(Takes::Requests, |core| core.poll_all(&tasks));
+        Ok(match requested(woken.await?) {
+            Ok(outcomes) => {
+                context::AllOrRequest::Done(outcomes.into_iter().map(outcome).collect())
+            }
+            Err(request) => context::AllOrRequest::Request(request),
+        })
+    }
+
+    async fn wait_any_or_request(
+        &mut self,
+        tasks: Vec<u32>,
+    ) -> wasmtime::Result<context::AnyOrRequest> {
+        let woken = self.wait_for(Takes::Requests, |core| core.poll_any(&tasks));
+        Ok(match requested(woken.await?) {
+            Ok((task, result)) => context::AnyOrRequest::Done((task, outcome(result))),
+            Err(request) => context::AnyOrRequest::Request(request),
+        })
+    }
+
+    async fn accept_update(
+        &mut self,
+        verdict: Result<(), types::Failure>,
+    ) -> wasmtime::Result<bool> {
+        let s = state(self)?;
+        let verdict = verdict.map_err(|f| failure(s, f));
+        s.accept_update(verdict)
+    }
+
+    async fn answer_update(
+        &mut self,
+        answer: Result<String, types::Failure>,
+    ) -> wasmtime::Result<()> {
+        let s = state(self)?;
+        let answer = guest_result(s, "update result", answer);
+        s.answer_update(answer)
     }
 
     async fn answer_query(
@@ -148,22 +232,7 @@ impl context::Host for HostState {
         answer: Result<String, types::Failure>,
     ) -> wasmtime::Result<()> {
         let s = state(self)?;
-        let answer = match answer {
-            Ok(text) => match s.json("query answer", &text) {
-                Ok(value) => Ok(value),
-                // Too large or not JSON: that is the query's failure, not the instance's.
-                Err(_) => Err(s.fatal.take().unwrap_or_else(|| {
-                    Failure::new("InvalidJson", "the query answer is not valid JSON")
-                })),
-            },
-            Err(f) => Err(Failure::from_guest(
-                &f.kind,
-                &f.message,
-                f.details.as_deref(),
-                s.max_payload,
-                s.max_payload,
-            )),
-        };
+        let answer = guest_result(s, "query answer", answer);
         Err(s.answer(answer))
     }
 

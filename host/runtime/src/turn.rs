@@ -3,8 +3,8 @@
 //! turn ended. The host calls that use it are `context.rs`; the store that holds it is
 //! `module/runtime.rs`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rand::rngs::StdRng;
 use serde_json::Value;
@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::guest_log::GuestLog;
 use crate::history::{Failure, HistoryEvent};
-use keel_core::replay::{Blocked, Call, LiveBatch, Replay};
+use keel_core::replay::{Blocked, Call, LiveBatch, Replay, UpdateRequest};
 
 /// How a turn ended, as reported to the driver.
 #[derive(Debug)]
@@ -34,10 +34,38 @@ pub struct PendingQuery {
     pub answer: oneshot::Sender<Result<Value, Failure>>,
 }
 
-/// What a wait gave the guest: the tasks' outcomes, or a query to answer first.
+/// What a wait gave the guest: the tasks' outcomes, or a query or an update to serve first.
 pub(crate) enum Woken<T> {
     Done(T),
     Query { name: String, input: String },
+    Update(UpdateRequest),
+}
+
+/// Which waits a guest calls, and so which requests it can be handed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Takes {
+    /// `await-*`: neither queries nor updates (an SDK from before queries).
+    Nothing,
+    /// `wait-*`: queries (an SDK from before updates).
+    Queries,
+    /// `wait-*-or-request`: queries and updates.
+    Requests,
+}
+
+/// The updates a live turn rejected, with why: the driver commits them with the turn (they are
+/// not in the history) for the clients waiting on them.
+pub type Rejections = Arc<Mutex<Vec<(String, Failure)>>>;
+
+/// Where the guest is in serving an update it was handed.
+#[derive(Debug)]
+pub enum Serving {
+    /// Its validator runs (read-only); `recorded`: the history holds it as accepted (replay).
+    Validating {
+        update: UpdateRequest,
+        recorded: bool,
+    },
+    /// Its handler runs.
+    Handling { id: String },
 }
 
 /// Orchestration state of a store that runs an orchestrator.
@@ -68,6 +96,10 @@ pub struct OrchestrationState {
     pub query: Option<PendingQuery>,
     /// Where the handed-over query's answer goes, while the guest answers it (read-only then).
     pub answering: Option<oneshot::Sender<Result<Value, Failure>>>,
+    /// The update the guest was handed, while it serves it.
+    pub serving: Option<Serving>,
+    /// Updates rejected in live turns, until the driver takes them.
+    pub rejected: Rejections,
 }
 
 impl OrchestrationState {
@@ -120,15 +152,26 @@ impl OrchestrationState {
         Ok(())
     }
 
-    /// Refuses `what` while the guest answers a query: a query must not change the instance.
+    /// Refuses `what` while the guest answers a query or validates an update: neither may change
+    /// the instance. A query's guest is a copy, so only the query fails; a validator runs in the
+    /// orchestrator itself, which it fails.
     pub(crate) fn read_only(&mut self, what: &str) -> wasmtime::Result<()> {
-        if self.answering.is_none() {
-            return Ok(());
+        if self.answering.is_some() {
+            return Err(self.fatal(Failure::new(
+                "QueryNotReadOnly",
+                format!("a query handler {what}; a query may only read the orchestrator's state"),
+            )));
         }
-        Err(self.fatal(Failure::new(
-            "QueryNotReadOnly",
-            format!("a query handler {what}; a query may only read the orchestrator's state"),
-        )))
+        if matches!(self.serving, Some(Serving::Validating { .. })) {
+            return Err(self.fatal(Failure::new(
+                "ValidatorNotReadOnly",
+                format!(
+                    "an update validator {what}; a validator may only read the orchestrator's \
+                     state (the handler, which runs once the update is accepted, may change it)"
+                ),
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn schedule(&mut self, call: Call) -> wasmtime::Result<u32> {
@@ -155,15 +198,34 @@ impl OrchestrationState {
     /// Waits until `poll` succeeds, delivering recorded turns and, once live, ending the turn and
     /// waiting for the driver's next batch.
     ///
-    /// A guest replayed to answer a query is handed the query (`queries`: the `wait-*` calls) where
-    /// its replay ends, instead of ending a turn.
+    /// A guest replayed to answer a query is handed the query where its replay ends, instead of
+    /// ending a turn. Updates are handed over first, before the tasks' outcomes: while replaying
+    /// those the history records as accepted at this wait, once live those delivered since.
     pub(crate) async fn wait<T>(
         &mut self,
-        queries: bool,
+        takes: Takes,
         poll: impl Fn(&Replay) -> Result<Option<T>, keel_core::replay::Misuse>,
     ) -> wasmtime::Result<Woken<T>> {
         self.read_only("waited for a task")?;
+        if matches!(self.serving, Some(Serving::Handling { .. })) {
+            return Err(self.fatal(Failure::new(
+                "ContextMisuse",
+                "an update handler waited for a task; a handler runs to its end without waiting \
+                 (it may schedule tasks, which the orchestrator waits for after it)",
+            )));
+        }
         loop {
+            if takes == Takes::Requests {
+                if let Some((update, recorded)) = self.core.take_update() {
+                    self.serving = Some(Serving::Validating {
+                        update: update.clone(),
+                        recorded,
+                    });
+                    return Ok(Woken::Update(update));
+                }
+            } else {
+                self.refuse_updates();
+            }
             match poll(&self.core) {
                 Ok(Some(value)) => return Ok(Woken::Done(value)),
                 Ok(None) => {}
@@ -174,7 +236,7 @@ impl OrchestrationState {
             match self.core.on_blocked() {
                 Ok(Blocked::Delivered) => {}
                 Ok(Blocked::EndOfTurn) if self.query.is_some() => {
-                    return self.hand_over_query(queries);
+                    return self.hand_over_query(takes != Takes::Nothing);
                 }
                 Ok(Blocked::EndOfTurn) => {
                     let events = self.core.take_new_events();
@@ -221,6 +283,67 @@ impl OrchestrationState {
             name: query.name,
             input: query.input,
         })
+    }
+
+    /// Rejects the updates delivered to a guest whose waits cannot take them.
+    fn refuse_updates(&mut self) {
+        let refused = self.core.drain_updates();
+        if refused.is_empty() {
+            return;
+        }
+        let mut rejected = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
+        for update in refused {
+            rejected.push((
+                update.id,
+                Failure::new(
+                    "UpdatesUnsupported",
+                    "the orchestrator waits with await-* or wait-*, which cannot take updates: it \
+                     was built with an SDK from before updates; rebuild it with this one",
+                ),
+            ));
+        }
+    }
+
+    /// Takes the validator's verdict on the update the guest was handed; returns whether its
+    /// handler runs. A live rejection records nothing and goes to the driver.
+    pub(crate) fn accept_update(&mut self, verdict: Result<(), Failure>) -> wasmtime::Result<bool> {
+        let Some(Serving::Validating { update, recorded }) = self.serving.take() else {
+            return Err(self.fatal(Failure::new(
+                "ContextMisuse",
+                "accept-update was called without an update to validate",
+            )));
+        };
+        if recorded {
+            self.serving = Some(Serving::Handling { id: update.id });
+            return Ok(true);
+        }
+        match verdict {
+            Ok(()) => {
+                self.serving = Some(Serving::Handling {
+                    id: update.id.clone(),
+                });
+                self.core.accept_update(update);
+                Ok(true)
+            }
+            Err(failure) => {
+                let mut rejected = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
+                rejected.push((update.id, failure));
+                Ok(false)
+            }
+        }
+    }
+
+    /// Records the handler's result for the update the guest accepted.
+    pub(crate) fn answer_update(&mut self, answer: Result<Value, Failure>) -> wasmtime::Result<()> {
+        let Some(Serving::Handling { id }) = self.serving.take() else {
+            return Err(self.fatal(Failure::new(
+                "ContextMisuse",
+                "answer-update was called without an accepted update to answer",
+            )));
+        };
+        self.core
+            .finish_update(id, answer)
+            .map_err(|nd| self.fatal(Failure::new("NonDeterminism", nd.to_string())))
     }
 
     /// Takes the guest's answer to the query it was handed, and stops the guest: it has done its job.

@@ -111,7 +111,7 @@ pub enum Command {
         #[arg(long, short)]
         orchestrator: String,
         /// Input as JSON.
-        #[arg(long, short, default_value = "null")]
+        #[arg(long, short, default_value = "null", allow_hyphen_values = true)]
         input: String,
         /// Instance id (generated when omitted).
         #[arg(long)]
@@ -241,7 +241,7 @@ pub enum Command {
         /// Event name.
         event: String,
         /// Event data as JSON.
-        #[arg(long, short, default_value = "null")]
+        #[arg(long, short, default_value = "null", allow_hyphen_values = true)]
         data: String,
     },
     /// Ask a running instance a query: its orchestrator's handler of that name answers from the
@@ -252,8 +252,27 @@ pub enum Command {
         /// Query name, as the orchestrator registered its handler.
         name: String,
         /// The query's argument as JSON.
-        #[arg(long, short, default_value = "null")]
+        #[arg(long, short, default_value = "null", allow_hyphen_values = true)]
         input: String,
+    },
+    /// Send an update to a running instance and wait for its response: its orchestrator's handler of
+    /// that name changes its state and answers (a validator may reject it first, recording nothing).
+    /// The result is printed as JSON. Sending again with the same --update-id waits on the same
+    /// update instead of sending another.
+    Update {
+        /// Instance id.
+        id: String,
+        /// Update name, as the orchestrator registered its handler.
+        name: String,
+        /// The update's argument as JSON.
+        #[arg(long, short, default_value = "null", allow_hyphen_values = true)]
+        input: String,
+        /// The update's id (default: a new UUID), unique within the instance.
+        #[arg(long)]
+        update_id: Option<String>,
+        /// How long to wait for the response, e.g. 30s; the update stays sent after it.
+        #[arg(long, default_value = "60s")]
+        wait: String,
     },
     /// Terminate an instance.
     Terminate {
@@ -512,6 +531,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Query { id, name, input } => {
             print::answer(&keel.query(&id, &name, &input).await?, json)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Update {
+            id,
+            name,
+            input,
+            update_id,
+            wait,
+        } => {
+            let wait = std::time::Duration::from_millis(
+                keel_engine::schedules::when::duration_ms(&wait)
+                    .map_err(|e| anyhow::anyhow!("--wait {wait:?}: {e}"))?,
+            );
+            let reply = keel
+                .update(&id, &name, &input, update_id.as_deref(), wait)
+                .await?;
+            print::update(reply.result.as_ref(), &reply.update_id, json)
         }
         Command::Terminate {
             id,

@@ -7,6 +7,8 @@
 //!
 //! It must never read from a database or a server: callers hand it what to print.
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -142,6 +144,27 @@ pub(crate) fn answer(answer: &serde_json::Value, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(answer)?);
     }
     Ok(())
+}
+
+/// An update's result; an update not served within the wait says how to wait on it again.
+pub(crate) fn update(
+    result: Option<&serde_json::Value>,
+    update_id: &str,
+    json: bool,
+) -> Result<ExitCode> {
+    match result {
+        Some(result) => {
+            answer(result, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!(
+                "the update {update_id} was sent and is not served yet; wait on it again with \
+                 --update-id {update_id}"
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// Instances: `--json` as one JSON array, otherwise a table.

@@ -214,6 +214,30 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
             remote.call("POST", &path, data.as_bytes()).await?;
             done(json, &format!("raised {event} to {id}"));
         }
+        Command::Update {
+            id,
+            name,
+            input,
+            update_id,
+            wait,
+        } => {
+            let mut path = format!(
+                "{}/updates/{}?wait={}",
+                instance(&id),
+                crate::api::percent_encode(&name),
+                crate::api::percent_encode(&wait)
+            );
+            if let Some(update_id) = &update_id {
+                path.push_str(&format!(
+                    "&updateId={}",
+                    crate::api::percent_encode(update_id)
+                ));
+            }
+            let reply = remote.call("POST", &path, input.as_bytes()).await?;
+            let update_id = reply["updateId"].as_str().unwrap_or_default();
+            let result = reply.get("result");
+            return super::print::update(result, update_id, json);
+        }
         Command::Query { id, name, input } => {
             let path = format!(
                 "{}/queries/{}?input={}",

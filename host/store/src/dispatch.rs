@@ -9,8 +9,8 @@ use keel_core::history::HistoryEvent;
 use crate::{
     AfterFailure, Backend, CapabilityChange, FinishWorkItem, Finished, FunctionRow, HistoryRecord,
     Holdings, Instance, InstanceFilter, LogLine, Message, ModuleRow, MoveInstance, MoveRefused,
-    NewInstance, OutMessage, Result, Rewound, ScheduleChange, ScheduleRow, StartPolicy, Started,
-    Status, Store, StoredLogLine, TurnCommit, TurnFailed, WorkItem, WorkerRow,
+    NewInstance, NewUpdate, OutMessage, Result, Rewound, ScheduleChange, ScheduleRow, StartPolicy,
+    Started, Status, Store, StoredLogLine, TurnCommit, TurnFailed, UpdateRow, WorkItem, WorkerRow,
 };
 
 /// Calls the method of the same name and arguments on the store's backend.
@@ -324,6 +324,17 @@ impl Store {
     /// Deletes the guests' lines written before `before_ms`, of every instance; how many.
     pub async fn prune_logs(&self, before_ms: u64) -> Result<u64> {
         dispatch!(self.prune_logs(before_ms))
+    }
+
+    /// Sends a client's update (the row and its message, in one transaction), unless the instance
+    /// has an update of that id already; returns the update of that id as stored.
+    pub async fn request_update(&self, update: NewUpdate) -> Result<UpdateRow> {
+        dispatch!(self.request_update(update))
+    }
+
+    /// The update `id` of `instance`.
+    pub async fn update(&self, instance: &str, id: &str) -> Result<Option<UpdateRow>> {
+        dispatch!(self.update(instance, id))
     }
 
     /// Applies a change to the schedules (see [`ScheduleChange`]); whether a row changed.

@@ -23,6 +23,7 @@ mod rows;
 mod schedules;
 mod sqlite;
 mod stats;
+mod updates;
 mod work_items;
 mod workers;
 mod writer;
@@ -48,6 +49,7 @@ pub use parking::{AfterFailure, TurnFailed, backoff};
 pub use read::{FunctionRow, InstanceFilter, ModuleRow};
 pub use rows::{Incarnation, NewInstance, OutMessage, StartPolicy, Started};
 pub use schedules::{ScheduleChange, ScheduleRow};
+pub use updates::{NewUpdate, UpdateDone, UpdateRow, UpdateState};
 pub use work_items::{FinishWorkItem, Finished};
 pub use workers::WorkerRow;
 
@@ -271,6 +273,15 @@ pub enum Message {
     },
     /// Give the instance a turn although nothing new arrived (after a rewind).
     Wake,
+    /// A client's update, handed to the orchestrator at its next wait.
+    Update {
+        /// The update's id, unique within the instance.
+        id: String,
+        /// Its name.
+        name: String,
+        /// Its argument.
+        input: serde_json::Value,
+    },
 }
 
 impl Message {
@@ -283,6 +294,7 @@ impl Message {
             Self::Suspend { .. } => "Suspend",
             Self::Resume { .. } => "Resume",
             Self::Wake => "Wake",
+            Self::Update { .. } => "Update",
         }
     }
 }

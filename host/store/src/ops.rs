@@ -86,6 +86,8 @@ pub struct TurnCommit {
     /// Lines the guests wrote: the orchestrator in this turn, and the activity whose result it
     /// acts on ([`TurnCommit::finishes`]).
     pub logs: Vec<LogLine>,
+    /// The outcomes of the clients' updates the turn served.
+    pub updates: Vec<super::UpdateDone>,
 }
 
 impl TurnCommit {
@@ -113,6 +115,7 @@ impl TurnCommit {
             claim_work: None,
             finishes: None,
             logs: Vec::new(),
+            updates: Vec::new(),
         }
     }
 
@@ -163,6 +166,10 @@ pub(crate) enum Op {
     Send {
         messages: Vec<OutMessage>,
         reply: Reply<()>,
+    },
+    RequestUpdate {
+        update: Box<super::NewUpdate>,
+        reply: Reply<super::UpdateRow>,
     },
     ClaimInstances {
         owner: String,
@@ -290,6 +297,7 @@ impl Operation for Op {
             Op::CreateInstance { reply, .. } => drop(reply.send(Err(e))),
             Op::StartInstance { reply, .. } => drop(reply.send(Err(e))),
             Op::Send { reply, .. } => drop(reply.send(Err(e))),
+            Op::RequestUpdate { reply, .. } => drop(reply.send(Err(e))),
             Op::ClaimInstances { reply, .. } => drop(reply.send(Err(e))),
             Op::ReleaseInstance { reply, .. } => drop(reply.send(Err(e))),
             Op::CommitTurn { reply, .. } => drop(reply.send(Err(e))),
@@ -343,6 +351,9 @@ impl Operation for Op {
                 reply,
             } => respond(start_instance(conn, &instance, now, &policy), reply),
             Op::Send { messages, reply } => respond(send(conn, &messages), reply),
+            Op::RequestUpdate { update, reply } => {
+                respond(super::updates::request(conn, &update), reply)
+            }
             Op::ClaimInstances {
                 owner,
                 now,
@@ -646,6 +657,7 @@ fn commit_turn(conn: &Connection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
         }
     }
     super::logs::insert(conn, &c.logs)?;
+    super::updates::finish(conn, &c.instance, &c.updates, c.now)?;
     send(conn, &c.messages)?;
     for child in &c.children {
         start_child(conn, c, child)?;

@@ -721,6 +721,19 @@ impl Sqlite {
             .await
     }
 
+    /// Sends an update, unless the instance has one of that id; the update of that id.
+    pub(crate) async fn request_update(
+        &self,
+        update: crate::NewUpdate,
+    ) -> Result<crate::UpdateRow> {
+        self.writer()
+            .submit(|reply| Op::RequestUpdate {
+                update: Box::new(update),
+                reply,
+            })
+            .await
+    }
+
     /// Applies a change to the schedules; whether a row changed.
     pub(crate) async fn change_schedule(&self, change: crate::ScheduleChange) -> Result<bool> {
         self.writer()

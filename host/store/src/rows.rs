@@ -238,7 +238,7 @@ pub(super) fn insert_message(conn: &Connection, m: &OutMessage) -> Result<()> {
 
 /// Deletes an instance with its history, inbox and work items. False if it did not exist.
 pub(super) fn purge(conn: &Connection, id: &str) -> Result<bool> {
-    for table in ["history", "inbox", "work_items", "logs"] {
+    for table in ["history", "inbox", "work_items", "logs", "updates"] {
         execute(
             conn,
             &format!("DELETE FROM {table} WHERE instance = ?"),

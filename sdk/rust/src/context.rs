@@ -12,7 +12,7 @@ use crate::bindings::keel::workflow::context as host;
 use crate::bindings::keel::workflow::types as wit;
 use crate::failure::Failure;
 use crate::options::{ActivityOptions, millis};
-use crate::queries;
+use crate::{queries, requests, updates};
 
 /// The orchestration context: schedules tasks, awaits them and reads replay-safe time and randomness.
 ///
@@ -179,7 +179,7 @@ impl Context {
             "keel: Context::any needs at least one task"
         );
         let ids: Vec<u32> = tasks.iter().map(|task| task.id).collect();
-        let (winner, outcome) = queries::wait_any(&ids);
+        let (winner, outcome) = requests::wait_any(&ids);
         match ids.iter().position(|id| *id == winner) {
             Some(index) => (index, decode_outcome(outcome)),
             None => contract_violation(&format!(
@@ -219,6 +219,56 @@ impl Context {
         F: Fn(I) -> Result<O, Failure> + 'static,
     {
         queries::register(name, handler);
+    }
+
+    /// Registers `handler` to serve the update `name` (`keel update ID NAME --input JSON`), replacing
+    /// any update of that name; the client waits for the handler's result.
+    ///
+    /// An update is handed over while the orchestrator waits. Once accepted it is recorded, and the
+    /// handler runs in the orchestrator itself: it may change the state it shares with the
+    /// orchestrator (an `Rc<RefCell<_>>`), schedule tasks through the `Context` it is given and set
+    /// the custom status, but must not wait (that fails the instance); the orchestrator waits for
+    /// what it scheduled afterwards. Its result, or its failure, is recorded and is the client's
+    /// response; a failure does not fail the instance. Input that is not an `I` rejects the update
+    /// with `InvalidInput`, and an update no handler has with `UnknownUpdate`, recording nothing.
+    /// On replay, handlers run again so that their changes are made again.
+    ///
+    /// ```no_run
+    /// # use keel_sdk::{Context, Failure};
+    /// # use std::{cell::RefCell, rc::Rc};
+    /// fn collect(ctx: &Context, _: ()) -> Result<Vec<String>, Failure> {
+    ///     let notes = Rc::new(RefCell::new(Vec::new()));
+    ///     let kept = notes.clone();
+    ///     ctx.on_update("AddNote", move |_: &Context, note: String| {
+    ///         kept.borrow_mut().push(note);
+    ///         Ok(kept.borrow().len())
+    ///     });
+    ///     ctx.wait_event("Close").get::<()>()?;
+    ///     Ok(notes.take())
+    /// }
+    /// ```
+    pub fn on_update<I, O, F>(&self, name: &str, handler: F)
+    where
+        I: DeserializeOwned + 'static,
+        O: Serialize,
+        F: Fn(&Context, I) -> Result<O, Failure> + 'static,
+    {
+        updates::register(name, None::<fn(&I) -> Result<(), Failure>>, handler);
+    }
+
+    /// [`on_update`](Self::on_update) with a validator, which runs first, on the orchestrator's
+    /// state as it is, and must only read (scheduling, waiting, setting the custom status or
+    /// continuing as new in it fails the instance). Its failure rejects the update: nothing is
+    /// recorded, the handler does not run, and the failure is the client's response. While
+    /// replaying an update the history records as accepted, the handler runs whatever it says.
+    pub fn on_update_validated<I, O, V, F>(&self, name: &str, validator: V, handler: F)
+    where
+        I: DeserializeOwned + 'static,
+        O: Serialize,
+        V: Fn(&I) -> Result<(), Failure> + 'static,
+        F: Fn(&Context, I) -> Result<O, Failure> + 'static,
+    {
+        updates::register(name, Some(validator), handler);
     }
 
     /// Orchestration time in milliseconds since the Unix epoch: the start of the current turn.
@@ -311,7 +361,7 @@ fn await_all(tasks: &[Task]) -> Vec<wit::Outcome> {
         return Vec::new();
     }
     let ids: Vec<u32> = tasks.iter().map(|task| task.id).collect();
-    let outcomes = queries::wait_all(&ids);
+    let outcomes = requests::wait_all(&ids);
     if outcomes.len() != ids.len() {
         contract_violation(&format!(
             "await-all returned {} outcomes for {} tasks",

@@ -23,6 +23,7 @@ where
     F: FnOnce(&Context, I) -> Result<O, Failure>,
 {
     crate::queries::clear();
+    crate::updates::clear();
     let context = Context::new();
     run(name, input, |input| f(&context, input)).map_err(Failure::into_wit)
 }

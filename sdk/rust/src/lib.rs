@@ -48,6 +48,8 @@ mod failure;
 pub mod http;
 mod options;
 mod queries;
+mod requests;
+mod updates;
 
 /// The raw bindings wit-bindgen generates for the world `keel:workflow/module`.
 ///

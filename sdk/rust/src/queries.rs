@@ -1,8 +1,8 @@
 //! Query handlers: functions an orchestrator registers with [`Context::on_query`] so that clients
 //! can read its state while it runs (`keel query ID NAME`).
 //!
-//! The host hands a query over inside a wait (`wait-all`, `wait-any`), in a copy of the
-//! orchestrator replayed to its current state; the handler's answer goes back with `answer-query`.
+//! The host hands a query over inside a wait (see `requests.rs`), in a copy of the orchestrator
+//! replayed to its current state; the handler's answer goes back with `answer-query`.
 //! Handlers must only read: scheduling or waiting in one fails the query (never the instance).
 //!
 //! [`Context::on_query`]: crate::Context::on_query
@@ -14,7 +14,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::bindings::keel::workflow::context as host;
-use crate::bindings::keel::workflow::types as wit;
 use crate::failure::Failure;
 
 /// A registered handler: JSON text in, JSON text or a failure out.
@@ -67,24 +66,4 @@ pub(crate) fn answer(query: host::QueryRequest) {
     });
     let answer = answer.map_err(Failure::into_wit);
     host::answer_query(answer.as_deref());
-}
-
-/// `await-all` through `wait-all`, answering the queries handed over on the way.
-pub(crate) fn wait_all(ids: &[u32]) -> Vec<wit::Outcome> {
-    loop {
-        match host::wait_all(ids) {
-            host::AllOrQuery::Done(outcomes) => return outcomes,
-            host::AllOrQuery::Query(query) => answer(query),
-        }
-    }
-}
-
-/// `await-any` through `wait-any`, answering the queries handed over on the way.
-pub(crate) fn wait_any(ids: &[u32]) -> (u32, wit::Outcome) {
-    loop {
-        match host::wait_any(ids) {
-            host::AnyOrQuery::Done(done) => return done,
-            host::AnyOrQuery::Query(query) => answer(query),
-        }
-    }
 }

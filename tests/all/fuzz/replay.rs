@@ -240,6 +240,7 @@ fn first_batch() -> LiveBatch {
             input: Value::Null,
             parent: None,
         }],
+        updates: Vec::new(),
     }
 }
 
@@ -358,6 +359,7 @@ fn environment(history: &[HistoryEvent], turn: u64, seed: u64) -> Option<LiveBat
     Some(LiveBatch {
         time_ms: 1_000 * (turn + 1) + rng.next() % 500,
         messages,
+        updates: Vec::new(),
     })
 }
 
@@ -498,7 +500,7 @@ fn faithful_guests_replay_what_they_recorded() {
                 damaged,
                 LiveBatch {
                     time_ms: 1_000_000,
-                    messages: Vec::new(),
+                    ..LiveBatch::default()
                 },
             )
             .with_execution(execution);
@@ -550,8 +552,11 @@ fn call() -> impl Strategy<Value = Call> {
 }
 
 fn batch() -> impl Strategy<Value = LiveBatch> {
-    (any::<u64>(), vec(history_event(), 0..4))
-        .prop_map(|(time_ms, messages)| LiveBatch { time_ms, messages })
+    (any::<u64>(), vec(history_event(), 0..4)).prop_map(|(time_ms, messages)| LiveBatch {
+        time_ms,
+        messages,
+        updates: Vec::new(),
+    })
 }
 
 fn op() -> impl Strategy<Value = Op> {

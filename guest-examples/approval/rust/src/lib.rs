@@ -1,6 +1,7 @@
 //! The approval example: a human-interaction orchestrator that waits for an `Approved` event or a
 //! durable timeout, whichever comes first, and then applies the change or escalates. Its `Request`
-//! query tells a client where the request stands while it runs.
+//! query tells a client where the request stands while it runs, and its `AddComment` update lets
+//! reviewers comment meanwhile (a comment without text is rejected).
 //! It must never wait with a sleep or the wall clock: the deadline is a durable timer, so the wait
 //! survives restarts and replays to the same winner.
 
@@ -16,6 +17,23 @@ use serde_json::json;
 struct Request {
     request_id: String,
     timeout_ms: u64,
+}
+
+/// The `AddComment` update's input, e.g. `{"by":"bob","text":"looks fine"}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Comment {
+    #[serde(default)]
+    by: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// The `AddComment` validator: a comment needs text.
+fn has_text(comment: &Comment) -> Result<(), Failure> {
+    match &comment.text {
+        Some(text) if !text.trim().is_empty() => Ok(()),
+        _ => Err(Failure::new("EmptyComment", "a comment needs text")),
+    }
 }
 
 /// The `Approved` event's payload, e.g. `{"by":"alice"}`.
@@ -55,6 +73,17 @@ fn approval(ctx: &Context, request: Request) -> Result<Outcome, Failure> {
     ctx.on_query("Request", move |_: serde_json::Value| {
         Ok(seen.borrow().clone())
     });
+    // Comments reviewers add while the request waits (`keel update ID AddComment`).
+    let comments: Rc<RefCell<Vec<Comment>>> = Rc::default();
+    let kept = comments.clone();
+    ctx.on_update_validated(
+        "AddComment",
+        has_text,
+        move |_: &Context, comment: Comment| {
+            kept.borrow_mut().push(comment);
+            Ok(json!({"comments": kept.borrow().len()}))
+        },
+    );
     ctx.set_custom_status(&json!({"state": "waiting"}));
     let deadline = ctx.timer_at(ctx.now_ms().saturating_add(request.timeout_ms));
     let approved = ctx.wait_event("Approved");

@@ -12,14 +12,14 @@ use tracing::Instrument;
 
 use super::hot::{HotInstance, Spawn};
 use super::hot_cache::HotCache;
-use super::replay::LiveBatch;
+use super::replay::{LiveBatch, UpdateRequest};
 use crate::activity::{Turns, Workers};
 use crate::history::{Failure, HistoryEvent, ParentRef};
 use crate::shared::Shared;
 use crate::slots::{Slots, Taken};
 use crate::store::{
     AfterFailure, Incarnation, Instance, LogLine, Message, NewInstance, NewWorkItem, OutMessage,
-    Status, Store, TurnCommit, TurnFailed, WorkItem,
+    Status, Store, TurnCommit, TurnFailed, UpdateDone, UpdateState, WorkItem,
 };
 use keel_runtime::turn::TurnEnd;
 
@@ -261,7 +261,7 @@ impl Driver {
             self.store().commit_turn(commit).await?;
             return Ok(());
         }
-        if plan.messages.is_empty() && !plan.start && !plan.wake {
+        if plan.messages.is_empty() && plan.updates.is_empty() && !plan.start && !plan.wake {
             // Nothing for the guest (stale messages, or a suspended instance's held messages).
             self.store().commit_turn(commit).await?;
             return Ok(());
@@ -280,6 +280,7 @@ impl Driver {
         let batch = LiveBatch {
             time_ms: now,
             messages: plan.messages,
+            updates: plan.updates,
         };
         let delivered = batch.messages.clone();
         let mut hot = self.activate(&instance, batch).await?;
@@ -288,6 +289,7 @@ impl Driver {
             Ran::Stopped(failure) => {
                 // The guest was stopped by the host: record the turn's messages and the failure.
                 commit.logs = guest_lines(&instance, &hot);
+                commit.updates = rejected_updates(&hot);
                 drop(hot);
                 let mut events = vec![HistoryEvent::OrchestratorStarted { time_ms: now }];
                 events.extend(delivered);
@@ -381,6 +383,7 @@ impl Driver {
         let batch = LiveBatch {
             time_ms: now,
             messages: vec![event],
+            updates: Vec::new(),
         };
         if !hot.deliver(batch) {
             return None;
@@ -468,6 +471,7 @@ impl Driver {
         mut commit: TurnCommit,
     ) -> Result<(Vec<WorkItem>, Option<Taken>), Error> {
         self.apply_events(&row, &events, &mut commit).await?;
+        commit.updates.extend(rejected_updates(&hot));
         commit.logs.extend(guest_lines(&row, &hot));
         let new_len = row.history_len + u32::try_from(events.len()).unwrap_or(u32::MAX);
         commit.events = events;
@@ -628,6 +632,20 @@ impl Driver {
                 HistoryEvent::CustomStatusSet { status } => {
                     commit.custom_status = Some(status.clone())
                 }
+                HistoryEvent::UpdateCompleted { update_id, output } => {
+                    commit.updates.push(UpdateDone {
+                        id: update_id.clone(),
+                        state: UpdateState::Completed,
+                        outcome: output.clone(),
+                    })
+                }
+                HistoryEvent::UpdateFailed { update_id, failure } => {
+                    commit.updates.push(UpdateDone {
+                        id: update_id.clone(),
+                        state: UpdateState::Failed,
+                        outcome: json_of(failure),
+                    })
+                }
                 HistoryEvent::ExecutionCompleted { output } => {
                     commit.status = Status::Completed;
                     commit.output = Some(output.clone());
@@ -681,6 +699,23 @@ impl Driver {
     pub(crate) fn hot_bytes(&self) -> usize {
         self.hot().bytes()
     }
+}
+
+/// The updates the guest rejected since they were last taken, as the turn's commit stores them.
+fn rejected_updates(hot: &HotInstance) -> Vec<UpdateDone> {
+    let mut rejected = hot.rejected.lock().unwrap_or_else(|e| e.into_inner());
+    rejected
+        .drain(..)
+        .map(|(id, failure)| UpdateDone {
+            id,
+            state: UpdateState::Rejected,
+            outcome: json_of(&failure),
+        })
+        .collect()
+}
+
+fn json_of(failure: &Failure) -> serde_json::Value {
+    serde_json::to_value(failure).unwrap_or(serde_json::Value::Null)
 }
 
 /// The lines the orchestrator of `instance` wrote since they were last taken.
@@ -742,6 +777,7 @@ struct Plan {
     wake: bool,
     terminate: Option<(String, bool)>,
     messages: Vec<HistoryEvent>,
+    updates: Vec<UpdateRequest>,
     consumed: Vec<i64>,
 }
 
@@ -754,6 +790,7 @@ impl Plan {
             wake: false,
             terminate: None,
             messages: Vec::new(),
+            updates: Vec::new(),
             consumed: Vec::new(),
         }
     }
@@ -789,7 +826,8 @@ impl Plan {
                 self.consumed.push(row);
             }
             // Held in the inbox until the instance is resumed.
-            Message::Start | Message::Deliver { .. } | Message::Wake if self.suspended => {}
+            Message::Start | Message::Deliver { .. } | Message::Update { .. } | Message::Wake
+                if self.suspended => {}
             Message::Wake => {
                 self.wake = true;
                 self.consumed.push(row);
@@ -800,6 +838,10 @@ impl Plan {
             }
             Message::Deliver { event } => {
                 self.messages.push(event);
+                self.consumed.push(row);
+            }
+            Message::Update { id, name, input } => {
+                self.updates.push(UpdateRequest { id, name, input });
                 self.consumed.push(row);
             }
         }

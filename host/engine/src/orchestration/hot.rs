@@ -22,7 +22,7 @@ use crate::module::runtime::HostState;
 use crate::module::{Loaded, Runtime};
 use keel_runtime::capability::outgoing::Policy;
 use keel_runtime::guest_log::GuestLog;
-use keel_runtime::turn::{OrchestrationState, PendingQuery, TurnEnd};
+use keel_runtime::turn::{OrchestrationState, PendingQuery, Rejections, TurnEnd};
 
 /// The guest's wall clock: the orchestration time of the current turn.
 struct TurnWallClock(Arc<AtomicU64>);
@@ -60,6 +60,8 @@ pub(crate) struct HotInstance {
     pub(crate) row: Option<Box<crate::store::Instance>>,
     /// What the guest wrote in its live turns, until the driver takes it to commit.
     pub(crate) logs: Arc<GuestLog>,
+    /// Updates the guest rejected in its live turns, until the driver takes them to commit.
+    pub(crate) rejected: Rejections,
     batches: mpsc::UnboundedSender<LiveBatch>,
     turns: mpsc::UnboundedReceiver<TurnEnd>,
     task: tokio::task::JoinHandle<()>,
@@ -142,6 +144,7 @@ impl HotInstance {
                 logs.clone(),
             ))
             .build();
+        let rejected = Rejections::default();
         let (batch_tx, batch_rx) = mpsc::unbounded_channel();
         let (turn_tx, turn_rx) = mpsc::unbounded_channel();
         let mut state = HostState::new(
@@ -168,6 +171,8 @@ impl HotInstance {
             evicted: false,
             query: s.query,
             answering: None,
+            serving: None,
+            rejected: rejected.clone(),
         };
         orchestration.sync();
         state.orchestration = Some(orchestration);
@@ -239,6 +244,16 @@ impl HotInstance {
                     orch.core.fail(failure);
                 }
             }
+            // Updates delivered to a turn that ended the execution before it waited again were
+            // never served: rejected, as nothing of them is recorded.
+            let unserved = orch.core.drain_updates();
+            if !unserved.is_empty() {
+                let mut rejected = orch.rejected.lock().unwrap_or_else(|e| e.into_inner());
+                rejected.extend(unserved.into_iter().map(|u| {
+                    let why = "the execution ended before it waited again and took the update";
+                    (u.id, Failure::new("ExecutionEnded", why))
+                }));
+            }
             let events = orch.core.take_new_events();
             let _ = orch.turns.send(TurnEnd::Finished(events));
         });
@@ -248,6 +263,7 @@ impl HotInstance {
             history_len,
             row: None,
             logs,
+            rejected,
             batches: batch_tx,
             turns: turn_rx,
             task,

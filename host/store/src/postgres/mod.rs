@@ -29,6 +29,7 @@ mod read;
 mod rows;
 mod schedules;
 mod stats;
+mod updates;
 mod work_items;
 mod workers;
 

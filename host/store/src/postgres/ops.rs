@@ -227,6 +227,7 @@ async fn commit_turn(conn: &mut PgConnection, c: &TurnCommit) -> Result<Vec<Work
     )
     .await?;
     super::logs::insert(conn, &c.logs).await?;
+    super::updates::finish(conn, &c.instance, &c.updates, c.now).await?;
     if !c.consumed.is_empty() {
         sqlx::query("DELETE FROM inbox WHERE id = ANY($1)")
             .bind(&c.consumed)

@@ -245,7 +245,7 @@ pub(super) async fn lock_instance(conn: &mut PgConnection, id: &str) -> Result<b
 /// did not exist.
 pub(super) async fn purge(conn: &mut PgConnection, id: &str) -> Result<bool> {
     let exists = lock_instance(conn, id).await?;
-    for table in ["history", "inbox", "work_items", "logs"] {
+    for table in ["history", "inbox", "work_items", "logs", "updates"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE instance = $1"))
             .bind(id)
             .execute(&mut *conn)

@@ -81,6 +81,49 @@ fn queried(ctx: &Context, ticks: u32) -> Result<u32, Failure> {
     Ok(count.get())
 }
 
+/// Keeps a total that clients change with updates until a `Close` event, and returns it:
+/// - `Add` (a number): the validator rejects a negative one (`Negative`); the handler adds it and
+///   answers the total, except 13, which it refuses (`Unlucky`) without adding;
+/// - `Echo` (text): schedules the `Echo` activity, which nothing waits for, and answers its task id;
+/// - `Wait` and `Sneaky` misbehave: the first's handler waits, the second's validator schedules.
+fn updated(ctx: &Context, _: Value) -> Result<i64, Failure> {
+    let total = Rc::new(Cell::new(0i64));
+    let kept = total.clone();
+    let positive = |n: &i64| match *n {
+        n if n < 0 => Err(Failure::new(
+            "Negative",
+            "only amounts of 0 or more are added",
+        )),
+        _ => Ok(()),
+    };
+    ctx.on_update_validated("Add", positive, move |_: &Context, n: i64| {
+        if n == 13 {
+            return Err(Failure::new("Unlucky", "13 is not added"));
+        }
+        kept.set(kept.get() + n);
+        Ok(kept.get())
+    });
+    ctx.on_update("Echo", |ctx: &Context, text: String| {
+        Ok(ctx.call_activity("Echo", &text).id())
+    });
+    ctx.on_update("Wait", |ctx: &Context, _: Value| {
+        ctx.wait_event("Never").get::<Value>()
+    });
+    let sneaky = |_: &Value| {
+        // A validator holds no context; the raw host call is how one would break the rule anyway.
+        use keel_sdk::bindings::keel::workflow::{context, types};
+        let options = types::ActivityOptions {
+            retry: None,
+            timeout_ms: None,
+        };
+        context::call_activity("Echo", "1", &options);
+        Ok(())
+    };
+    ctx.on_update_validated("Sneaky", sneaky, |_: &Context, _: Value| Ok(0));
+    ctx.wait_event("Close").get::<Value>()?;
+    Ok(total.get())
+}
+
 #[derive(Debug, Deserialize)]
 struct ParentInput {
     children: Vec<i64>,
@@ -577,6 +620,7 @@ keel_sdk::module! {
     orchestrators: {
         "Parent" => parent,
         "Queried" => queried,
+        "Updated" => updated,
         "Carry" => carry,
         "OldWait" => old_wait,
         "Child" => child,
