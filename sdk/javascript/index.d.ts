@@ -12,7 +12,10 @@ export const INVALID_INPUT: 'InvalidInput';
 export const INVALID_OUTPUT: 'InvalidOutput';
 /** Kind the SDK gives a call to a name the module did not register. */
 export const UNKNOWN_FUNCTION: 'UnknownFunction';
+/** Kind of a query no handler has. */
 export const UNKNOWN_QUERY: 'UnknownQuery';
+/** Kind of the rejection of an update no handler has. */
+export const UNKNOWN_UPDATE: 'UnknownUpdate';
 /** Kind of a `fetch` that got no response (refused, timed out, malformed, denied). */
 export const HTTP_ERROR: 'HttpError';
 /** Kind `checkStatus` gives a response whose status is 400 or more. */
@@ -185,6 +188,20 @@ export class Context {
    * query with `QueryNotReadOnly`.
    */
   onQuery<I = any, O = any>(name: string, handler: (input: I) => O): void;
+  /**
+   * Registers `handler` to apply the update `name` (`keel update ID NAME --input JSON`) while the
+   * orchestrator waits. The optional `validator` runs first, in the real orchestrator, and must only
+   * read (scheduling, waiting, setting the custom status or continuing as new in it fails the
+   * instance); throwing a `KeelFailure` rejects the update, which records nothing and returns the
+   * failure to the client. An accepted update is recorded and its handler runs: it may change state,
+   * schedule tasks and set the custom status but must not wait; its result or `KeelFailure` is recorded
+   * and returned to the client. On replay handlers run again; validators are not consulted.
+   */
+  onUpdate<I = any, O = any>(
+    name: string,
+    handler: (input: I) => O,
+    options?: { validator?: (input: I) => void },
+  ): void;
   /** Orchestration time in ms since the Unix epoch: the start of the current turn. */
   now(): number;
   /** A float in [0, 1) from the per-execution generator; the same on replay. */

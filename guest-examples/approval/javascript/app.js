@@ -1,7 +1,9 @@
 // The approval example in JavaScript: a human-interaction orchestrator that waits for an `Approved`
 // event or a durable timeout, whichever comes first, and then applies the change or escalates; its
-// `Request` query tells a client where the request stands. Behaviourally identical to the Rust module. It must never wait with a sleep or the wall clock: the
-// deadline is a durable timer, so the wait survives restarts and replays to the same winner.
+// `Request` query tells a client where the request stands, and its `AddComment` update adds a comment to
+// the request while it waits. Behaviourally identical to the Rust module. It must never wait with a sleep
+// or the wall clock: the deadline is a durable timer, so the wait survives restarts and replays to the
+// same winner.
 
 import { orchestrator, activity, KeelFailure } from '@keel/sdk';
 
@@ -22,11 +24,26 @@ function readRequest(request) {
   return request;
 }
 
+/** Rejects a comment without text: `text` missing, not a string, or only whitespace. */
+function checkComment(comment) {
+  const text = comment !== null && typeof comment === 'object' ? comment.text : undefined;
+  if (typeof text !== 'string' || text.trim() === '') {
+    throw new KeelFailure('EmptyComment', 'a comment needs text');
+  }
+}
+
 orchestrator('Approval', (ctx, input) => {
   const request = readRequest(input);
   // What the Request query answers (`keel query ID Request`), kept up to date below.
   const state = { requestId: request.requestId, state: 'waiting' };
   ctx.onQuery('Request', () => state);
+  // What the AddComment update adds to (`keel update ID AddComment --input '{"by":"bob","text":"…"}'`).
+  const comments = [];
+  const addComment = (comment) => {
+    comments.push({ by: comment.by ?? null, text: comment.text });
+    return { comments: comments.length };
+  };
+  ctx.onUpdate('AddComment', addComment, { validator: checkComment });
   ctx.setCustomStatus({ state: 'waiting' });
   const deadline = ctx.timerAt(ctx.now() + request.timeoutMs);
   const approved = ctx.waitEvent('Approved');

@@ -1,6 +1,7 @@
 """The approval example in Python: a human-interaction orchestrator that waits for an ``Approved`` event or
 a durable timeout, whichever comes first, and then applies the change or escalates; its ``Request`` query
-tells a client where the request stands. Behaviourally identical to the Rust one.
+tells a client where the request stands, and its ``AddComment`` update adds a comment to the request while it
+waits. Behaviourally identical to the Rust one.
 It must never wait with a sleep or the wall clock: the deadline is a durable timer, so the wait survives
 restarts and replays to the same winner.
 """
@@ -20,6 +21,14 @@ def approval(ctx, request):
     # What the Request query answers (keel query ID Request), kept up to date below.
     state = {"requestId": request_id, "state": "waiting"}
     ctx.on_query("Request", lambda _input: state)
+    # The comments the AddComment update adds (keel update ID AddComment --input '{"by":"bob","text":"…"}').
+    comments = []
+
+    def add_comment(comment):
+        comments.append({"by": comment.get("by"), "text": comment["text"]})
+        return {"comments": len(comments)}
+
+    ctx.on_update("AddComment", add_comment, validator=check_comment)
     ctx.set_custom_status({"state": "waiting"})
     deadline = ctx.timer_at(ctx.now() + timeout_ms)
     approved = ctx.wait_event("Approved")
@@ -44,6 +53,13 @@ def approval(ctx, request):
     state["state"] = "escalating"
     ctx.call_activity("Escalate", {"requestId": request_id}).get()
     return {"requestId": request_id, "outcome": "escalated"}
+
+
+def check_comment(comment):
+    """Rejects a comment without text: ``text`` missing, not a string, or only whitespace."""
+    text = comment.get("text") if isinstance(comment, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise KeelFailure("EmptyComment", "a comment needs text")
 
 
 @activity("ApplyChange")

@@ -5,10 +5,10 @@
 //
 // Orchestrators block without promises: scheduling calls (`ctx.callActivity`, `ctx.timer`,
 // `ctx.callHttp`, ...) return a task at once; `task.get()`, `ctx.all()`, `ctx.allSettled()` and
-// `ctx.any()` call the host's `await-all` / `await-any`, in which the host suspends the whole component
-// until the tasks resolve (possibly much later, after a restart and a replay). Orchestrators are
-// therefore plain synchronous functions, and must not be `async`: a promise cannot be carried across
-// host turns.
+// `ctx.any()` call the host's `wait-all-or-request` / `wait-any-or-request`, in which the host suspends
+// the whole component until the tasks resolve (possibly much later, after a restart and a replay), and
+// which hand over the queries and updates to serve meanwhile. Orchestrators are therefore plain
+// synchronous functions, and must not be `async`: a promise cannot be carried across host turns.
 //
 // Activities may be `async`: they reach the outside world with the standard `fetch` (over
 // wasi:http/outgoing-handler, which the host allows towards the origins granted to the activity).
@@ -26,6 +26,8 @@ export const INVALID_OUTPUT = 'InvalidOutput';
 export const UNKNOWN_FUNCTION = 'UnknownFunction';
 /** Kind of a query no handler has. */
 export const UNKNOWN_QUERY = 'UnknownQuery';
+/** Kind of the rejection of an update no handler has. */
+export const UNKNOWN_UPDATE = 'UnknownUpdate';
 /** Kind of a `fetch` that got no response (refused, timed out, malformed, denied). */
 export const HTTP_ERROR = 'HttpError';
 /** Kind `checkStatus` gives a response whose status is 400 or more. */
@@ -142,7 +144,7 @@ function awaitAll(tasks) {
     return [];
   }
   const ids = new Uint32Array(tasks.map(taskId));
-  const outcomes = waitAnsweringQueries(() => host.waitAll(ids));
+  const outcomes = waitServingRequests(() => host.waitAllOrRequest(ids));
   if (outcomes.length !== ids.length) {
     contractViolation(`await-all returned ${outcomes.length} outcomes for ${ids.length} tasks`);
   }
@@ -152,38 +154,105 @@ function awaitAll(tasks) {
 /** Query handlers of the running orchestrator (`Context.onQuery`), by name. */
 const queryHandlers = new Map();
 
-/** `wait-all` or `wait-any`: answers the queries the host hands over until the wait is done. */
-function waitAnsweringQueries(wait) {
+/** Update handlers of the running orchestrator (`Context.onUpdate`), by name: `{ handler, validator }`. */
+const updateHandlers = new Map();
+
+/**
+ * `wait-all-or-request` or `wait-any-or-request`: serves the queries and updates the host hands over
+ * until the wait is done.
+ */
+function waitServingRequests(wait) {
   for (;;) {
     const woken = wait();
-    if (woken.tag !== 'query') {
+    if (woken.tag !== 'request') {
       return woken.val;
     }
-    host.answerQuery(answerQuery(woken.val));
+    serveRequest(woken.val);
+  }
+}
+
+/** Serves a request the host handed over: answers a query, or validates and runs an update. */
+function serveRequest(request) {
+  if (request.tag === 'update') {
+    serveUpdate(request.val);
+  } else {
+    host.answerQuery(answerQuery(request.val));
+  }
+}
+
+/** `compute()` as the WIT `result`: `ok` with its value, or `err` with what it threw as a failure. */
+function toResult(compute) {
+  try {
+    return { tag: 'ok', val: compute() };
+  } catch (error) {
+    return { tag: 'err', val: toFailure(error).toWit() };
+  }
+}
+
+/** The input of a query or an update (`what`, e.g. `update AddComment`) parsed from its JSON text. */
+function parseInput(what, text) {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new KeelFailure(INVALID_INPUT, `the input of ${what} is not valid: ${error.message}`);
   }
 }
 
 /** The answer to a query the host handed over, from the handler of its name. */
 function answerQuery(query) {
-  const handler = queryHandlers.get(query.name);
-  if (handler === undefined) {
-    const failure = new KeelFailure(
-      UNKNOWN_QUERY,
-      `the orchestrator registered no query named ${JSON.stringify(query.name)}`,
-    );
-    return { tag: 'err', val: failure.toWit() };
-  }
-  try {
-    let input;
-    try {
-      input = JSON.parse(query.input);
-    } catch (error) {
-      throw new KeelFailure(INVALID_INPUT, `the input of query ${query.name} is not valid: ${error.message}`);
+  return toResult(() => {
+    const handler = queryHandlers.get(query.name);
+    if (handler === undefined) {
+      throw new KeelFailure(
+        UNKNOWN_QUERY,
+        `the orchestrator registered no query named ${JSON.stringify(query.name)}`,
+      );
     }
-    return { tag: 'ok', val: encode(handler(input), `answer of query ${query.name}`) };
+    const input = parseInput(`query ${query.name}`, query.input);
+    return encode(handler(input), `answer of query ${query.name}`);
+  });
+}
+
+/**
+ * Serves an update the host handed over: gives the host the validator's verdict and, when the host says
+ * to run the handler (accepted, or replaying an accepted update), answers with the handler's result.
+ */
+function serveUpdate(update) {
+  let registered;
+  let input;
+  try {
+    registered = updateHandlersOf(update.name);
+    input = parseInput(`update ${update.name}`, update.input);
   } catch (error) {
-    return { tag: 'err', val: toFailure(error).toWit() };
+    // No handler can run: the host says to run one only when replaying an update accepted before.
+    const rejection = { tag: 'err', val: toFailure(error).toWit() };
+    if (host.acceptUpdate(rejection)) {
+      host.answerUpdate(rejection);
+    }
+    return;
   }
+  const { handler, validator } = registered;
+  // What a validator returns is ignored; what it throws rejects the update.
+  const verdict = toResult(() => {
+    if (validator !== undefined) {
+      validator(input);
+    }
+  });
+  if (host.acceptUpdate(verdict)) {
+    host.answerUpdate(toResult(() => encode(handler(input), `answer of update ${update.name}`)));
+  }
+}
+
+/** The `{ handler, validator }` registered for the update `name`; throws `UnknownUpdate` if none is. */
+function updateHandlersOf(name) {
+  const registered = updateHandlers.get(name);
+  if (registered === undefined) {
+    throw new KeelFailure(
+      UNKNOWN_UPDATE,
+      `the orchestrator registered no update named ${JSON.stringify(name)}`,
+    );
+  }
+  return registered;
 }
 
 function taskId(task) {
@@ -340,7 +409,7 @@ export class Context {
       throw new TypeError('keel: Context.any needs at least one task');
     }
     const ids = new Uint32Array(list.map(taskId));
-    const [winner, outcome] = waitAnsweringQueries(() => host.waitAny(ids));
+    const [winner, outcome] = waitServingRequests(() => host.waitAnyOrRequest(ids));
     const index = list.findIndex((task) => task.id === winner);
     if (index < 0) {
       contractViolation(`await-any returned task ${winner}, which is not one of [${[...ids]}]`);
@@ -369,6 +438,30 @@ export class Context {
       throw new TypeError(`keel: the handler of query ${name} must be a function`);
     }
     queryHandlers.set(name, handler);
+  }
+
+  /**
+   * Registers `handler(input)` to apply the update `name` (`keel update ID NAME --input JSON`), with an
+   * optional `validator(input)`, replacing any handler of that name. An update is handed over while the
+   * orchestrator waits. The validator runs first, in the real orchestrator, and must only read:
+   * scheduling, waiting, setting the custom status or continuing as new in it fails the *instance*. It
+   * returns nothing to accept the update or throws a `KeelFailure` to reject it; a rejected update
+   * records nothing and its failure goes to the client (so does `UnknownUpdate` for a name no handler
+   * has, and `InvalidInput` for input that is not JSON). An accepted update is recorded and its handler
+   * runs: it may change the orchestrator's state, schedule tasks and set the custom status, but must not
+   * wait (waiting in a handler fails the instance). Its result (any JSON value), or the `KeelFailure` it
+   * throws, is recorded and returned to the client. On replay the handlers of the recorded updates run
+   * again, at the same waits, to rebuild the state; validators are not consulted then (the host accepts
+   * whatever they say).
+   */
+  onUpdate(name, handler, { validator } = {}) {
+    if (typeof handler !== 'function') {
+      throw new TypeError(`keel: the handler of update ${name} must be a function`);
+    }
+    if (validator !== undefined && validator !== null && typeof validator !== 'function') {
+      throw new TypeError(`keel: the validator of update ${name} must be a function`);
+    }
+    updateHandlers.set(name, { handler, validator: validator ?? undefined });
   }
 
   /** Orchestration time in ms since the Unix epoch: the start of the current turn. */
@@ -865,6 +958,7 @@ function dispatch(map, what, name, input, call, mayAwait) {
 export const orchestrators = {
   run(name, input) {
     queryHandlers.clear();
+    updateHandlers.clear();
     const run = (fn, value) => fn(new Context(), value);
     return dispatch(orchestratorFns, 'orchestrator', name, input, run, false);
   },

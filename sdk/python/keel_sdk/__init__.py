@@ -72,6 +72,7 @@ INVALID_INPUT = "InvalidInput"
 INVALID_OUTPUT = "InvalidOutput"
 UNKNOWN_FUNCTION = "UnknownFunction"
 UNKNOWN_QUERY = "UnknownQuery"
+UNKNOWN_UPDATE = "UnknownUpdate"
 
 # Environment variables the host sets for each activity attempt.
 INSTANCE_ID_VAR = "KEEL_INSTANCE_ID"
@@ -325,37 +326,87 @@ def _await_all(tasks: Sequence[Task]) -> list:
     if not tasks:
         return []  # nothing to wait for: spares the host a call
     ids = [task.id for task in tasks]
-    outcomes = _wait(lambda host: host.wait_all(ids), "AllOrQuery_Query")
+    outcomes = _wait(lambda host: host.wait_all_or_request(ids), "AllOrRequest_Request")
     if len(outcomes) != len(ids):
         raise RuntimeError(f"keel: await-all returned {len(outcomes)} outcomes for {len(ids)} tasks")
     return outcomes
 
 
-def _wait(call: Callable[[Any], Any], query_case: str) -> Any:
-    """``wait-all``/``wait-any``: answers the queries the host hands over until the wait is done."""
+def _wait(call: Callable[[Any], Any], request_case: str) -> Any:
+    """``wait-all-or-request``/``wait-any-or-request``: serves the queries and updates the host hands over
+    until the wait is done."""
     host = _host()
     while True:
         woken = call(host)
-        if not isinstance(woken, getattr(host, query_case)):
+        if not isinstance(woken, getattr(host, request_case)):
             return woken.value
-        _answer_query(woken.value)
+        _serve(woken.value)
+
+
+def _serve(request) -> None:
+    """Serves a request the host handed over: answers a query, or validates and runs an update."""
+    if isinstance(request, _host().Request_Update):
+        _serve_update(request.value)
+    else:
+        _answer_query(request.value)
 
 
 # Query handlers of the running orchestrator (``Context.on_query``), by name.
 _QUERIES: Dict[str, Callable[[Any], Any]] = {}
 
+# Update handlers and their validators (or ``None``) of the running orchestrator (``Context.on_update``),
+# by name.
+_UPDATES: Dict[str, Tuple[Callable[[Any], Any], Optional[Callable[[Any], Any]]]] = {}
+
+
+def _result(compute: Callable[[], Any]):
+    """``compute()`` as a WIT ``result``: ``Ok`` of its value, or ``Err`` of the ``KeelFailure`` it raised."""
+    try:
+        return _Ok(compute())
+    except KeelFailure as failure:
+        return _fail(failure)
+
 
 def _answer_query(query) -> None:
     """Answers a query the host handed over with the handler of its name."""
-    if query.name not in _QUERIES:
-        failure = KeelFailure(UNKNOWN_QUERY, f"the orchestrator registered no query named {to_json(query.name)}")
-        _host().answer_query(_Err(failure._to_wit()))
-        return
+
+    def answer() -> str:
+        if query.name not in _QUERIES:
+            raise KeelFailure(
+                UNKNOWN_QUERY, f"the orchestrator registered no query named {to_json(query.name)}"
+            )
+        return _run("query", _QUERIES, query.name, query.input, lambda fn, value: fn(value))
+
+    _host().answer_query(_result(answer))
+
+
+def _serve_update(update) -> None:
+    """Serves an update the host handed over: gives the host the validator's verdict and, when the host says
+    to run the handler (accepted, or replaying an accepted update), answers with the handler's result."""
+    host = _host()
     try:
-        answer = _Ok(_run("query", _QUERIES, query.name, query.input, lambda fn, value: fn(value)))
+        handler, validator = _update_handlers(update.name)
+        value = _parse(update.name, update.input)
     except KeelFailure as failure:
-        answer = _Err(failure._to_wit())
-    _host().answer_query(answer)
+        # No handler can run: the host says to run one only when replaying an update accepted before.
+        if host.accept_update(_fail(failure)):
+            host.answer_update(_fail(failure))
+        return
+    if host.accept_update(_result(lambda: _validate(validator, value))):
+        host.answer_update(_result(lambda: _output(update.name, _guarded(handler, value))))
+
+
+def _update_handlers(name: str) -> Tuple[Callable[[Any], Any], Optional[Callable[[Any], Any]]]:
+    """The handler and the validator registered for the update ``name``; ``UnknownUpdate`` if none is."""
+    if name not in _UPDATES:
+        raise KeelFailure(UNKNOWN_UPDATE, f"the orchestrator registered no update named {to_json(name)}")
+    return _UPDATES[name]
+
+
+def _validate(validator: Optional[Callable[[Any], Any]], value: Any) -> None:
+    """Runs an update's validator, if any, on its input: its return value is ignored, a raise rejects."""
+    if validator is not None:
+        _guarded(validator, value)
 
 
 class Context:
@@ -457,7 +508,7 @@ class Context:
         if not tasks:
             raise ValueError("keel: Context.any needs at least one task")
         ids = [task.id for task in tasks]
-        winner, outcome = _wait(lambda host: host.wait_any(ids), "AnyOrQuery_Query")
+        winner, outcome = _wait(lambda host: host.wait_any_or_request(ids), "AnyOrRequest_Request")
         if winner not in ids:
             raise RuntimeError(f"keel: await-any returned task {winner}, which is not one of {ids}")
         index = ids.index(winner)
@@ -479,6 +530,26 @@ class Context:
         new fails the query with ``QueryNotReadOnly``, never the instance. A ``KeelFailure`` it raises is
         the query's failure; a query no handler has fails with ``UnknownQuery``."""
         _QUERIES[name] = handler
+
+    # -- updates -----------------------------------------------------------------------------------------
+
+    def on_update(
+        self, name: str, handler: Callable[[Any], Any], validator: Optional[Callable[[Any], Any]] = None
+    ) -> None:
+        """Registers ``handler(input)`` to apply the update ``name`` (``keel update ID NAME --input JSON``),
+        with an optional ``validator(input)``, replacing any handler of that name.
+
+        An update is handed over while the orchestrator waits. The validator runs first, in the real
+        orchestrator, and must only read: scheduling, waiting, setting the custom status or continuing as
+        new in it fails the *instance*. It returns nothing to accept the update or raises a ``KeelFailure``
+        to reject it; a rejected update records nothing and its failure goes to the client (so does
+        ``UnknownUpdate`` for a name no handler has, and ``InvalidInput`` for input that is not JSON).
+        An accepted update is recorded and its handler runs: it may change the orchestrator's state,
+        schedule tasks and set the custom status, but must not wait (waiting in a handler fails the
+        instance). Its JSON-serialisable result, or the ``KeelFailure`` it raises, is recorded and returned
+        to the client. On replay the handlers of the recorded updates run again, at the same waits, to
+        rebuild the state; validators are not consulted then (the host accepts whatever they say)."""
+        _UPDATES[name] = (handler, validator)
 
     # -- replay-safe values ------------------------------------------------------------------------------
 
@@ -641,16 +712,29 @@ def _run(kind: str, registry: Dict[str, Callable], name: str, text: str, call: C
     fn = registry.get(name)
     if fn is None:
         raise KeelFailure(UNKNOWN_FUNCTION, f"this module exports no {kind} named {to_json(name)}")
+    return _output(name, _guarded(lambda value: call(fn, value), _parse(name, text)))
+
+
+def _parse(name: str, text: str) -> Any:
+    """The input of ``name`` parsed from JSON text; ``InvalidInput`` if it is not JSON."""
     try:
-        value = from_json(text)
+        return from_json(text)
     except ValueError as error:
         raise KeelFailure(
             INVALID_INPUT, f"the input of {name} is not valid: {error} (input: {_truncate(text)})"
         ) from None
+
+
+def _guarded(fn: Callable[[Any], Any], value: Any) -> Any:
+    """``fn(value)``; any exception it raises comes back as a ``KeelFailure`` (kind = its class name)."""
     try:
-        output = call(fn, value)
+        return fn(value)
     except Exception as error:  # noqa: BLE001 - every exception becomes the function's failure
         raise KeelFailure.from_exception(error) from None
+
+
+def _output(name: str, output: Any) -> str:
+    """The output of ``name`` as JSON text; ``InvalidOutput`` if it cannot be serialised."""
     try:
         return to_json(output)
     except (TypeError, ValueError) as error:
@@ -671,6 +755,7 @@ def _fail(failure: KeelFailure):
 def _run_orchestrator(name: str, text: str) -> str:
     _reseed_random()
     _QUERIES.clear()
+    _UPDATES.clear()
     try:
         return _run("orchestrator", _ORCHESTRATORS, name, text, lambda fn, value: fn(Context(), value))
     except KeelFailure as failure:

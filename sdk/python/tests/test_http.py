@@ -214,15 +214,15 @@ class FakeHost:
     def now_ms(self):
         return self.clock
 
-    class AllOrQuery_Done:  # noqa: N801 - named as componentize-py names the variant's cases
+    class AllOrRequest_Done:  # noqa: N801 - named as componentize-py names the variant's cases
         def __init__(self, value):
             self.value = value
 
-    class AllOrQuery_Query(AllOrQuery_Done):  # noqa: N801
+    class AllOrRequest_Request(AllOrRequest_Done):  # noqa: N801
         pass
 
-    def wait_all(self, ids):
-        return self.AllOrQuery_Done([self.outcomes[i] for i in ids])
+    def wait_all_or_request(self, ids):
+        return self.AllOrRequest_Done([self.outcomes[i] for i in ids])
 
 
 class CallHttpTest(unittest.TestCase):

@@ -28,24 +28,34 @@ class Done:
         self.value = value
 
 
+class Request(Done):
+    pass
+
+
 class Query(Done):
+    pass
+
+
+class Update(Done):
     pass
 
 
 class QueryingHost:
     """Hands over `queries` (name, input JSON) one per wait before answering the wait."""
 
-    AllOrQuery_Query = Query
-    AnyOrQuery_Query = Query
+    AllOrRequest_Request = Request
+    AnyOrRequest_Request = Request
+    Request_Query = Query
+    Request_Update = Update
 
     def __init__(self, queries):
         self.queries = list(queries)
         self.answers = []
 
-    def wait_all(self, ids):
+    def wait_all_or_request(self, ids):
         if self.queries:
             name, text = self.queries.pop(0)
-            return Query(types.SimpleNamespace(name=name, input=text))
+            return Request(Query(types.SimpleNamespace(name=name, input=text)))
         return Done([keel_sdk.wit.Outcome_Ok("7") for _ in ids])
 
     def answer_query(self, answer):
