@@ -1,7 +1,8 @@
 /*
  * keel.c — the C SDK's runtime over the generated `module` bindings: the context calls, task
  * outcomes as keel_result values, and the three exports (orchestrators, activities, manifest)
- * dispatched by name through the module's keel_functions table.
+ * dispatched by name through the module's keel_functions table. The waits hand the queries and
+ * updates that arrive meanwhile to requests.c.
  * It never caches a host answer and never reads time or randomness itself.
  */
 #include <stdio.h>
@@ -233,90 +234,22 @@ keel_task keel_wait_event(const char *name) {
     return keel_workflow_context_wait_event(&wname);
 }
 
-/* Query handlers of the running orchestrator (keel_on_query), cleared when an orchestrator starts. */
-static struct {
-    char *name;
-    keel_query_fn fn;
-    void *data;
-} queries[KEEL_MAX_QUERIES];
-static size_t query_count;
-
-void keel_on_query(const char *name, keel_query_fn fn, void *data) {
-    for (size_t i = 0; i < query_count; i++) {
-        if (strcmp(queries[i].name, name) == 0) {
-            queries[i].fn = fn;
-            queries[i].data = data;
-            return;
-        }
-    }
-    if (query_count == KEEL_MAX_QUERIES) {
-        fprintf(stderr, "keel: more than %d query handlers registered\n", KEEL_MAX_QUERIES);
-        abort();
-    }
-    queries[query_count].name = keel__dup_str(name);
-    queries[query_count].fn = fn;
-    queries[query_count].data = data;
-    query_count++;
-}
-
-static void forget_queries(void) {
-    for (size_t i = 0; i < query_count; i++) {
-        free(queries[i].name);
-    }
-    query_count = 0;
-}
-
-static void to_wit_failure(keel_failure *f, keel_workflow_types_failure_t *err);
-static keel_result call_on_json(keel_query_fn fn, void *data, const char *name, const char *input, size_t len);
-
-/* Answers a query the host handed over with the handler of its name, and frees the request. */
-static void answer_query(keel_workflow_context_query_request_t *query) {
-    char *name = keel__from_wit(&query->name);
-    keel_result r = {0};
-    bool found = false;
-    for (size_t i = 0; i < query_count; i++) {
-        if (strcmp(queries[i].name, name) == 0) {
-            r = call_on_json(queries[i].fn, queries[i].data, name, (const char *)query->input.ptr, query->input.len);
-            found = true;
-            break;
-        }
-    }
-    if (!found) {
-        char *quoted = keel_json_quote(name);
-        r = keel_fail(KEEL_UNKNOWN_QUERY, "the orchestrator registered no query named %s", quoted);
-        free(quoted);
-    }
-    free(name);
-    keel_workflow_context_query_request_free(query);
-    keel_workflow_context_result_json_failure_t answer;
-    answer.is_err = !r.ok;
-    if (r.ok) {
-        answer.val.ok.ptr = (uint8_t *)r.json;
-        answer.val.ok.len = strlen(r.json);
-        r.json = NULL;
-    } else {
-        to_wit_failure(&r.failure, &answer.val.err);
-    }
-    keel_result_free(&r);
-    keel_workflow_context_answer_query(&answer);
-}
-
 void keel_all(const keel_task *tasks, size_t count, keel_result *results) {
     if (count == 0) {
         return; /* nothing to wait for: spares the host a call */
     }
     keel_workflow_context_list_task_id_t ids = {(keel_workflow_context_task_id_t *)tasks, count};
-    keel_workflow_context_all_or_query_t woken;
+    keel_workflow_context_all_or_request_t woken;
     for (;;) {
-        keel_workflow_context_wait_all(&ids, &woken);
-        if (woken.tag != KEEL_WORKFLOW_CONTEXT_ALL_OR_QUERY_QUERY) {
+        keel_workflow_context_wait_all_or_request(&ids, &woken);
+        if (woken.tag == KEEL_WORKFLOW_CONTEXT_ALL_OR_REQUEST_DONE) {
             break;
         }
-        answer_query(&woken.val.query);
+        keel__serve_request(&woken.val.request); /* a query or an update, then wait again */
     }
     keel_workflow_context_list_outcome_t outcomes = woken.val.done;
     if (outcomes.len != count) {
-        contract_violation("await-all returned a different number of outcomes than tasks");
+        contract_violation("wait-all-or-request returned a different number of outcomes than tasks");
     }
     for (size_t i = 0; i < count; i++) {
         results[i] = from_outcome(&outcomes.ptr[i]);
@@ -335,13 +268,13 @@ size_t keel_any(const keel_task *tasks, size_t count, keel_result *result) {
         contract_violation("keel_any needs at least one task");
     }
     keel_workflow_context_list_task_id_t ids = {(keel_workflow_context_task_id_t *)tasks, count};
-    keel_workflow_context_any_or_query_t woken;
+    keel_workflow_context_any_or_request_t woken;
     for (;;) {
-        keel_workflow_context_wait_any(&ids, &woken);
-        if (woken.tag != KEEL_WORKFLOW_CONTEXT_ANY_OR_QUERY_QUERY) {
+        keel_workflow_context_wait_any_or_request(&ids, &woken);
+        if (woken.tag == KEEL_WORKFLOW_CONTEXT_ANY_OR_REQUEST_DONE) {
             break;
         }
-        answer_query(&woken.val.query);
+        keel__serve_request(&woken.val.request); /* a query or an update, then wait again */
     }
     keel_workflow_context_tuple2_task_id_outcome_t winner = woken.val.done;
     size_t index = count;
@@ -352,7 +285,7 @@ size_t keel_any(const keel_task *tasks, size_t count, keel_result *result) {
         }
     }
     if (index == count) {
-        contract_violation("await-any returned a task that was not asked for");
+        contract_violation("wait-any-or-request returned a task that was not asked for");
     }
     *result = from_outcome(&winner.f1);
     keel_workflow_context_tuple2_task_id_outcome_free(&winner);
@@ -483,7 +416,7 @@ static void to_wit_failure(keel_failure *f, keel_workflow_types_failure_t *err) 
     f->kind = f->message = f->details = NULL;
 }
 
-/* A registered function, called as call_on_json calls. */
+/* A registered function, called as keel__call_on_json calls. */
 static keel_result call_function(const keel_json *value, void *function) {
     return ((const keel_function *)function)->fn(value);
 }
@@ -497,34 +430,36 @@ static keel_result call(keel_kind kind, const char *what, const char *name, cons
         free(quoted);
         return r;
     }
-    return call_on_json(call_function, (void *)f, name, input, len);
+    return keel__call_on_json(call_function, (void *)f, name, input, len);
 }
 
-/* Calls `fn(value, data)` on JSON text (a function or a query handler); every failure comes back as a
- * keel_result failure. */
-static keel_result call_on_json(keel_query_fn fn, void *data, const char *name, const char *input, size_t len) {
+keel_json *keel__parse_input(const char *name, const char *input, size_t len, keel_result *failure) {
     /* An absent input reaches a function as empty text from some clients: read it as null. */
     size_t start = 0;
     while (start < len && (input[start] == ' ' || input[start] == '\n' || input[start] == '\t' || input[start] == '\r')) {
         start++;
     }
+    if (start == len) {
+        return keel_json_parse("null", 4, NULL, 0);
+    }
     char error[128] = "";
-    keel_json *value = start == len ? keel_json_parse("null", 4, NULL, 0)
-                                    : keel_json_parse(input, len, error, sizeof error);
+    keel_json *value = keel_json_parse(input, len, error, sizeof error);
     if (value == NULL) {
         char *shown = truncated(input, len);
-        keel_result r = keel_fail(KEEL_INVALID_INPUT, "the input of %s is not valid: %s (input: %s)", name, error, shown);
+        *failure = keel_fail(KEEL_INVALID_INPUT, "the input of %s is not valid: %s (input: %s)", name, error, shown);
         free(shown);
-        return r;
     }
-    keel_result r = fn(value, data);
-    keel_json_free(value);
+    return value;
+}
+
+keel_result keel__checked_output(const char *name, keel_result r) {
     if (r.ok) {
         keel_json_free(r.value);
         r.value = NULL;
         if (r.json == NULL) {
             r.json = keel__dup_str("null");
         }
+        char error[128] = "";
         keel_json *check = keel_json_parse(r.json, strlen(r.json), error, sizeof error);
         if (check == NULL) {
             keel_result_free(&r);
@@ -537,11 +472,22 @@ static keel_result call_on_json(keel_query_fn fn, void *data, const char *name, 
     return r;
 }
 
+keel_result keel__call_on_json(keel_query_fn fn, void *data, const char *name, const char *input, size_t len) {
+    keel_result failure = {0};
+    keel_json *value = keel__parse_input(name, input, len, &failure);
+    if (value == NULL) {
+        return failure;
+    }
+    keel_result r = fn(value, data);
+    keel_json_free(value);
+    return keel__checked_output(name, r);
+}
+
 static bool run_export(keel_kind kind, const char *what, module_string_t *name, module_string_t *input,
                        module_string_t *ret, keel_workflow_types_failure_t *err) {
     char *fname = keel__from_wit(name);
     if (kind == KEEL_KIND_ORCHESTRATOR) {
-        forget_queries(); /* each run registers its own */
+        keel__forget_requests(); /* each run registers its own query and update handlers */
     }
     keel_result r = call(kind, what, fname, (const char *)input->ptr, input->len);
     free(fname);

@@ -156,6 +156,7 @@ char *keel_writer_finish(keel_writer *w);
 #define KEEL_INVALID_OUTPUT "InvalidOutput"
 #define KEEL_UNKNOWN_FUNCTION "UnknownFunction"
 #define KEEL_UNKNOWN_QUERY "UnknownQuery"
+#define KEEL_UNKNOWN_UPDATE "UnknownUpdate"
 
 /** Why something did not succeed: a machine-readable kind, a message, optional JSON details. */
 typedef struct keel_failure {
@@ -248,7 +249,37 @@ typedef keel_result (*keel_query_fn)(const keel_json *input, void *data);
  */
 void keel_on_query(const char *name, keel_query_fn fn, void *data);
 
-/** Blocks until `task` resolves. */
+/**
+ * Runs an update or checks it: `input` is the update's argument (parsed, read during the call only),
+ * `data` what keel_on_update was given. A handler returns keel_ok(JSON) or a failure; a validator
+ * returns keel_ok(NULL) to accept (the value is ignored) or a failure to reject.
+ */
+typedef keel_result (*keel_update_fn)(const keel_json *input, void *data);
+
+/** Most update names one orchestrator may register. */
+#define KEEL_MAX_UPDATES 32
+
+/**
+ * Registers `handler` (not NULL) to run the update `name` (`keel update ID NAME --input JSON`), and
+ * `validator` (NULL for none) to check it first, replacing any registration of that name; `data` is
+ * handed to both (a pointer to the orchestrator's state). An update is handed over while the
+ * orchestrator waits (keel_get, keel_all, keel_any):
+ * - the validator runs first and must only read: scheduling a task, waiting, setting the custom
+ *   status or continuing as new in it fails the instance. A failure rejects the update: nothing is
+ *   recorded and the failure goes to the client. An update no handler has is rejected with
+ *   UnknownUpdate, one whose input is not JSON with InvalidInput.
+ * - an accepted update is recorded and its handler runs: it may change the orchestrator's state,
+ *   schedule tasks and set the custom status, but must not wait. Its result (an output that is not
+ *   JSON becomes InvalidOutput) is recorded and returned to the client; then the orchestrator waits
+ *   again.
+ * On replay the handlers of the updates the history records run again, in the same place; the
+ * validators may run too, but the host ignores their verdicts. Registrations are cleared when an
+ * orchestrator starts. More than KEEL_MAX_UPDATES names abort the orchestrator.
+ */
+void keel_on_update(const char *name, keel_update_fn handler, keel_update_fn validator, void *data);
+
+/** Blocks until `task` resolves. While it blocks (here and in keel_all and keel_any), the queries
+ * and updates clients send are served with the handlers keel_on_query and keel_on_update registered. */
 keel_result keel_get(keel_task task);
 /** Blocks until every task resolves; results[i] is the outcome of tasks[i]. */
 void keel_all(const keel_task *tasks, size_t count, keel_result *results);
