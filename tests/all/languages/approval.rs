@@ -203,3 +203,110 @@ pub(crate) async fn a_waiting_approval_answers_its_request_query(lang: Lang) {
         "{lang}: {ended:?}"
     );
 }
+
+/// A waiting approval takes reviewers' comments through its `AddComment` update: each accepted
+/// comment is recorded and answered with the count so far; an empty one is rejected by the
+/// validator and records nothing; an unknown update is refused; once the guest was dropped from
+/// memory, a replay runs the handlers again, so the count goes on; an update id sent twice is
+/// served once.
+pub(crate) async fn a_waiting_approval_takes_comments_through_its_update(lang: Lang) {
+    use keel::engine::Error;
+    let t = engine_for(lang, "approval").await;
+    let worker = Running::start(&t.keel);
+    let input = r#"{"requestId":"req-u","timeoutMs":600000}"#;
+    let id = t
+        .keel
+        .start("Approval", input, Some("req-u"))
+        .await
+        .unwrap();
+    wait_for_event(&t.keel, id.as_str(), "EventAwaited").await;
+    let wait = Duration::from_secs(60);
+    let comment = |text: &str| json!({"by": "bob", "text": text}).to_string();
+    let first = t
+        .keel
+        .update(
+            id.as_str(),
+            "AddComment",
+            &comment("looks fine"),
+            None,
+            wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.result, Some(json!({"comments": 1})), "{lang}");
+
+    let before = t.keel.history(id.as_str()).await.unwrap().len();
+    let empty = t
+        .keel
+        .update(id.as_str(), "AddComment", &comment("  "), None, wait)
+        .await;
+    assert!(
+        matches!(&empty, Err(Error::UpdateRejected { failure, .. }) if failure.kind == "EmptyComment"),
+        "{lang}: {empty:?}"
+    );
+    let unknown = t.keel.update(id.as_str(), "Nope", "{}", None, wait).await;
+    assert!(
+        matches!(unknown, Err(Error::UnknownUpdate { .. })),
+        "{lang}: {unknown:?}"
+    );
+    let after = t.keel.history(id.as_str()).await.unwrap().len();
+    assert_eq!(after, before, "{lang}: rejected updates record nothing");
+
+    // A new worker has no guest in memory: the update replays the history, handler included.
+    worker.stop().await;
+    let worker = Running::start(&t.keel);
+    let second = t
+        .keel
+        .update(
+            id.as_str(),
+            "AddComment",
+            &comment("ship it"),
+            Some("u-2"),
+            wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.result, Some(json!({"comments": 2})), "{lang}");
+    let again = t
+        .keel
+        .update(
+            id.as_str(),
+            "AddComment",
+            &comment("ship it"),
+            Some("u-2"),
+            wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, second, "{lang}: the same id is the same update");
+    let history = t.keel.history(id.as_str()).await.unwrap();
+    let count = |kind: &str| history.iter().filter(|r| r.event.kind() == kind).count();
+    assert_eq!(
+        (count("UpdateAccepted"), count("UpdateCompleted")),
+        (2, 2),
+        "{lang}: {:?}",
+        kinds(&history)
+    );
+    // The comments changed nothing else: the approval goes on as before.
+    let request = t.keel.query(id.as_str(), "Request", "null").await;
+    assert_eq!(
+        request.unwrap(),
+        json!({"requestId": "req-u", "state": "waiting"}),
+        "{lang}"
+    );
+    t.keel
+        .raise_event(id.as_str(), "Approved", r#"{"by":"alice"}"#)
+        .await
+        .unwrap();
+    let instance = t.keel.wait(id.as_str(), wait).await.unwrap();
+    worker.stop().await;
+    assert_completed(&instance);
+    let ended = t
+        .keel
+        .update(id.as_str(), "AddComment", &comment("late"), None, wait)
+        .await;
+    assert!(
+        matches!(ended, Err(Error::Ended { .. })),
+        "{lang}: {ended:?}"
+    );
+}

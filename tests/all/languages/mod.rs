@@ -236,6 +236,8 @@ for_every_language! {
         => the_durable_timer_escalates_when_nobody_approves,
     crate::languages::approval::a_waiting_approval_answers_its_request_query
         => a_waiting_approval_answers_its_request_query,
+    crate::languages::approval::a_waiting_approval_takes_comments_through_its_update
+        => a_waiting_approval_takes_comments_through_its_update,
     crate::languages::carry::continue_as_new_carries_unanswered_events_over_only_when_asked
         => continue_as_new_carries_unanswered_events_over_only_when_asked,
     crate::languages::determinism::time_random_and_map_order_are_identical_on_replay
