@@ -14,5 +14,6 @@ mod parking;
 mod schedules;
 mod stats;
 mod turns;
+mod updates;
 mod work_items;
 mod workers;

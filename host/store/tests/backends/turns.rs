@@ -44,7 +44,7 @@ pub(crate) fn event(name: &str) -> Message {
     }
 }
 
-async fn read(s: &Store, id: &str) -> Instance {
+pub(crate) async fn read(s: &Store, id: &str) -> Instance {
     s.instance(id).await.unwrap().expect("instance exists")
 }
 
@@ -60,7 +60,7 @@ async fn messages(s: &Store, id: &str, now: u64) -> Vec<Message> {
 
 /// A turn of `id` by `owner` at `now` that consumes every visible message, records `events` and
 /// leaves the instance `status`.
-async fn turn(
+pub(crate) async fn turn(
     s: &Store,
     id: &str,
     owner: &str,
@@ -81,7 +81,7 @@ async fn turn(
     c
 }
 
-fn started(name: &str) -> HistoryEvent {
+pub(crate) fn started(name: &str) -> HistoryEvent {
     HistoryEvent::ExecutionStarted {
         name: name.to_owned(),
         module: "d1".to_owned(),
@@ -113,7 +113,7 @@ fn is_conflict<T: std::fmt::Debug>(r: &Result<T, Error>) -> bool {
 }
 
 /// Creates `id`, claims it for `owner` and commits its first turn (started, Running).
-async fn running(s: &Store, id: &str, owner: &str, now: u64) {
+pub(crate) async fn running(s: &Store, id: &str, owner: &str, now: u64) {
     s.create_instance(new_instance(id, "Hello"), now)
         .await
         .unwrap();
