@@ -355,3 +355,75 @@ async fn the_dashboard_terminates_a_running_instance_from_its_page() {
     let _ = page.browser.kill().await;
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_asks_a_query_and_sends_an_update_from_an_instance_page() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let t = engine(&["approval"]).await;
+    let _worker = crate::support::Running::start(&t.keel);
+    t.keel
+        .start(
+            "Approval",
+            r#"{"requestId":"change-8","timeoutMs":3600000}"#,
+            Some("change-8"),
+        )
+        .await
+        .unwrap();
+    crate::support::wait_for_event(&t.keel, "change-8", "EventAwaited").await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = keel::api::router(t.keel.clone(), TOKEN.to_owned());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://127.0.0.1:{port}/ui/instances/change-8#token={TOKEN}");
+    let mut page = Devtools::open(&browser, &url).await;
+    page.until("document.getElementById('i-status')?.textContent === 'Running'")
+        .await;
+
+    // Fills the send dialog opened by `action` and submits it as a user would.
+    let submit = |action: &str, name: &str, data: &str| {
+        format!(
+            "document.querySelector('.actions button[data-action={action}]').click(); \
+             document.getElementById('send-name').value = {name:?}; \
+             document.getElementById('send-data').value = {data:?}; \
+             document.getElementById('send-go').click(); true"
+        )
+    };
+    let result = "document.getElementById('send-result')";
+    page.eval(&submit(
+        "update",
+        "AddComment",
+        r#"{"by":"bob","text":"ship it"}"#,
+    ))
+    .await;
+    page.until(&format!(
+        "!{result}.hidden && JSON.parse({result}.textContent).comments === 1"
+    ))
+    .await;
+    // A rejected update says why, in the dialog.
+    page.eval(&submit("update", "AddComment", r#"{"by":"bob","text":""}"#))
+        .await;
+    page.until("document.getElementById('send-error').textContent.includes('EmptyComment')")
+        .await;
+    page.eval(&submit("query", "Request", "null")).await;
+    page.until(&format!(
+        "!{result}.hidden && JSON.parse({result}.textContent).state === 'waiting'"
+    ))
+    .await;
+    assert_eq!(
+        page.eval("document.getElementById('send-title').textContent")
+            .await,
+        "Query"
+    );
+
+    let history = t.keel.history("change-8").await.unwrap();
+    let accepted = history
+        .iter()
+        .filter(|r| r.event.kind() == "UpdateAccepted")
+        .count();
+    assert_eq!(accepted, 1, "one comment accepted, the empty one rejected");
+    let _ = page.browser.kill().await;
+    server.abort();
+}

@@ -302,9 +302,8 @@ async function act(action) {
   const id = current.id;
   const result = $("action-result");
   try {
-    if (action === "raise") {
-      $("raise-error").textContent = "";
-      $("raise-dialog").showModal();
+    if (action in SENDS) {
+      openSend(action);
       return;
     }
     if (action === "purge") {
@@ -323,24 +322,59 @@ async function act(action) {
   }
 }
 
-async function raise(event) {
+// What the send dialog does for each of its actions: raise an event, ask a query, send an update.
+const SENDS = {
+  raise: { title: "Raise event", label: "Data (JSON)", button: "Raise" },
+  query: { title: "Query", label: "Input (JSON)", button: "Ask" },
+  update: { title: "Update", label: "Input (JSON)", button: "Send" },
+};
+let sending = "raise";
+
+function openSend(action) {
+  sending = action;
+  const kind = SENDS[action];
+  $("send-title").textContent = kind.title;
+  $("send-label").textContent = kind.label;
+  $("send-go").textContent = kind.button;
+  $("send-error").textContent = "";
+  $("send-result").hidden = true;
+  if (!$("send-dialog").open) $("send-dialog").showModal();
+}
+
+// Sends what the dialog holds. A query's answer and an update's result are shown in the dialog, which
+// stays open for the next one; a raised event closes it.
+async function send(event) {
   if (event.submitter && event.submitter.value !== "send") return;
   event.preventDefault();
-  const name = $("raise-name").value.trim();
-  const data = $("raise-data").value.trim() || "null";
+  const name = $("send-name").value.trim();
+  const data = $("send-data").value.trim() || "null";
   try {
     JSON.parse(data);
   } catch (error) {
-    $("raise-error").textContent = "The data is not JSON: " + error.message;
+    $("send-error").textContent = "Not JSON: " + error.message;
     return;
   }
+  $("send-error").textContent = "";
+  $("send-result").hidden = true;
+  const base = instancePath(current.id);
   try {
-    await api("POST", instancePath(current.id) + "/events/" + encodeURIComponent(name), data);
-    $("raise-dialog").close();
-    $("action-result").textContent = "raised " + name;
+    if (sending === "raise") {
+      await api("POST", base + "/events/" + encodeURIComponent(name), data);
+      $("send-dialog").close();
+      $("action-result").textContent = "raised " + name;
+    } else {
+      const reply = sending === "query"
+        ? await api("GET", base + "/queries/" + encodeURIComponent(name) + "?input=" + encodeURIComponent(data))
+        : await api("POST", base + "/updates/" + encodeURIComponent(name), data);
+      const result = reply.json;
+      $("send-result").textContent = "result" in result
+        ? JSON.stringify(result.result, null, 2)
+        : "sent as " + result.updateId + "; not served yet";
+      $("send-result").hidden = false;
+    }
     refresh();
   } catch (error) {
-    $("raise-error").textContent = error.message;
+    $("send-error").textContent = error.message;
   }
 }
 
@@ -413,7 +447,7 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll(".actions button")) {
     button.addEventListener("click", () => act(button.dataset.action));
   }
-  $("raise-form").addEventListener("submit", raise);
+  $("send-form").addEventListener("submit", send);
   window.addEventListener("hashchange", refresh);
   refresh();
 });
