@@ -297,3 +297,30 @@ fn updates_through_the_cli_locally_and_through_a_server_and_the_http_api() {
         "{reply}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn updates_count_against_the_inbox_bound_with_raised_events() {
+    // No worker runs: what is sent stays in the inbox.
+    let t = crate::support::engine_with(&["keel_test_patterns"], |c| c.max_inbox_events = 2).await;
+    let keel = &t.keel;
+    keel.start("Updated", "null", Some("full")).await.unwrap();
+    keel.raise_event("full", "x", "1").await.unwrap();
+    let pending = keel
+        .update("full", "Add", "1", Some("a"), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(pending.result, None, "not served: no worker runs");
+    let refused = keel
+        .update("full", "Add", "2", Some("b"), Duration::ZERO)
+        .await;
+    assert!(
+        matches!(refused, Err(Error::InboxFull { limit: 2, .. })),
+        "{refused:?}"
+    );
+    let refused = keel.raise_event("full", "x", "2").await;
+    assert!(
+        matches!(refused, Err(Error::InboxFull { .. })),
+        "{refused:?}"
+    );
+    assert!(keel.store().update("full", "b").await.unwrap().is_none());
+}

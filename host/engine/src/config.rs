@@ -28,7 +28,8 @@ pub struct Config {
     /// Bytes of linear memory and tables those guests may hold together; the least recently used
     /// go first past it.
     pub hot_bytes: usize,
-    /// Raised events one instance may have waiting in its inbox; more are refused (`InboxFull`).
+    /// Raised events and updates one instance may have waiting in its inbox; more are refused
+    /// (`InboxFull`).
     pub max_inbox_events: u32,
     /// Where the key that seals secrets comes from.
     pub secret_key: KeySource,

@@ -89,7 +89,7 @@ pub enum Error {
     },
     /// The instance has `max_inbox_events` raised events it has not taken in yet.
     #[error(
-        "[KEEL-E10] instance {id} already has {limit} events waiting to be taken in; raise more once it has caught up"
+        "[KEEL-E10] instance {id} already has {limit} events and updates waiting to be taken in; send more once it has caught up"
     )]
     InboxFull {
         /// The instance.

@@ -55,6 +55,13 @@ impl Keel {
         }
         let input = self.parse("update input", input)?;
         let instance = self.live_instance(id).await?;
+        let limit = self.shared().config.max_inbox_events;
+        if self.store().waiting_events(id).await? >= u64::from(limit) {
+            return Err(Error::InboxFull {
+                id: id.to_owned(),
+                limit,
+            });
+        }
         let update_id = update_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         let now = self.shared().clock.now_ms();
         let row = UpdateRow {

@@ -76,7 +76,7 @@ pub struct Knobs {
     /// Most log lines one turn or attempt may write; the rest are dropped [default: 1000].
     #[arg(long, global = true, env = "KEEL_MAX_LOG_LINES", value_name = "N")]
     pub max_log_lines: Option<u64>,
-    /// Raised events one instance may have waiting to be taken in [default: 10000].
+    /// Raised events and updates one instance may have waiting to be taken in [default: 10000].
     #[arg(long, global = true, env = "KEEL_MAX_INBOX_EVENTS", value_name = "N")]
     pub max_inbox_events: Option<u64>,
     /// How long a claimed instance or work item stays leased without renewal, in ms [default: 5000].

@@ -111,7 +111,7 @@ impl Store {
         dispatch!(self.module_bytes(digest))
     }
 
-    /// Raised events waiting in instance `id`'s inbox for its next turn.
+    /// Raised events and clients' updates waiting in instance `id`'s inbox for its next turn.
     pub async fn waiting_events(&self, id: &str) -> Result<u64> {
         dispatch!(self.waiting_events(id))
     }

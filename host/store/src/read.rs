@@ -440,11 +440,12 @@ impl Sqlite {
 
     /// Raised events waiting in instance `id`'s inbox for its next turn.
     pub(crate) async fn waiting_events(&self, id: &str) -> Result<u64> {
-        let row =
-            sqlx::query("SELECT COUNT(*) FROM inbox WHERE instance = ? AND kind = 'EventRaised'")
-                .bind(id)
-                .fetch_one(self.pool())
-                .await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM inbox WHERE instance = ? AND kind IN ('EventRaised', 'Update')",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
         Ok(to_u64(row.try_get(0)?))
     }
 

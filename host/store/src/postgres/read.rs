@@ -162,7 +162,7 @@ impl Postgres {
     /// Raised events waiting in instance `id`'s inbox for its next turn.
     pub(crate) async fn waiting_events(&self, id: &str) -> Result<u64> {
         let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*)::BIGINT FROM inbox WHERE instance = $1 AND kind = 'EventRaised'",
+            "SELECT COUNT(*)::BIGINT FROM inbox WHERE instance = $1 AND kind IN ('EventRaised', 'Update')",
         )
         .bind(id)
         .fetch_one(self.pool())
