@@ -286,6 +286,27 @@ impl Devtools {
     }
 }
 
+/// Starts an approval `id` that waits for an hour, serves the API and the dashboard in process, and
+/// opens the instance's page in `browser` once it shows the instance running.
+async fn waiting_approval_page(
+    browser: &PathBuf,
+    keel: &keel::Keel,
+    id: &str,
+) -> (Devtools, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let input = format!(r#"{{"requestId":"{id}","timeoutMs":3600000}}"#);
+    keel.start("Approval", &input, Some(id)).await.unwrap();
+    crate::support::wait_for_event(keel, id, "EventAwaited").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = keel::api::router(keel.clone(), TOKEN.to_owned());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://127.0.0.1:{port}/ui/instances/{id}#token={TOKEN}");
+    let mut page = Devtools::open(browser, &url).await;
+    page.until("document.getElementById('i-status')?.textContent === 'Running'")
+        .await;
+    (page, server)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_terminates_a_running_instance_from_its_page() {
     let Some(browser) = browser_or_skip() else {
@@ -293,25 +314,7 @@ async fn the_dashboard_terminates_a_running_instance_from_its_page() {
     };
     let t = engine(&["approval"]).await;
     let _worker = crate::support::Running::start(&t.keel);
-    t.keel
-        .start(
-            "Approval",
-            r#"{"requestId":"change-7","timeoutMs":3600000}"#,
-            Some("change-7"),
-        )
-        .await
-        .unwrap();
-    crate::support::wait_for_event(&t.keel, "change-7", "EventAwaited").await;
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = keel::api::router(t.keel.clone(), TOKEN.to_owned());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let url = format!("http://127.0.0.1:{port}/ui/instances/change-7#token={TOKEN}");
-
-    let mut page = Devtools::open(&browser, &url).await;
-    page.until("document.getElementById('i-status')?.textContent === 'Running'")
-        .await;
+    let (mut page, server) = waiting_approval_page(&browser, &t.keel, "change-7").await;
     // The timeline shows the durable timer and the wait for the event.
     page.until("document.querySelector('#timeline svg') !== null")
         .await;
@@ -363,24 +366,7 @@ async fn the_dashboard_asks_a_query_and_sends_an_update_from_an_instance_page() 
     };
     let t = engine(&["approval"]).await;
     let _worker = crate::support::Running::start(&t.keel);
-    t.keel
-        .start(
-            "Approval",
-            r#"{"requestId":"change-8","timeoutMs":3600000}"#,
-            Some("change-8"),
-        )
-        .await
-        .unwrap();
-    crate::support::wait_for_event(&t.keel, "change-8", "EventAwaited").await;
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = keel::api::router(t.keel.clone(), TOKEN.to_owned());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let url = format!("http://127.0.0.1:{port}/ui/instances/change-8#token={TOKEN}");
-    let mut page = Devtools::open(&browser, &url).await;
-    page.until("document.getElementById('i-status')?.textContent === 'Running'")
-        .await;
+    let (mut page, server) = waiting_approval_page(&browser, &t.keel, "change-8").await;
 
     // Fills the send dialog opened by `action` and submits it as a user would.
     let submit = |action: &str, name: &str, data: &str| {

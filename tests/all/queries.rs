@@ -9,7 +9,7 @@ use keel::engine::Error;
 use keel::store::Status;
 use serde_json::json;
 
-use crate::support::{Running, engine, guests, http, serve, wait_for_event};
+use crate::support::{Cli, Running, engine, guests, http, serve, wait_for_event};
 
 /// Waits until instance `id` has waited for an event `times` times (the `Queried` loop's turns).
 async fn awaited(keel: &keel::Keel, id: &str, times: usize) -> usize {
@@ -121,39 +121,17 @@ fn queries_through_the_cli_locally_and_through_a_server_and_the_http_api() {
     let dir = tempfile::tempdir().unwrap();
     let db = crate::support::test_db(dir.path());
     let server = serve(&db, TOKEN);
-    let url = format!("http://127.0.0.1:{}", server.port);
-    let keel = |args: &[&str], remote: bool| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_keel"));
-        command
-            .current_dir(dir.path())
-            .env_remove("KEEL_DB")
-            .env_remove("KEEL_SERVER")
-            .env("RUST_LOG", "warn");
-        if remote {
-            command
-                .args(["--server", &url])
-                .env("KEEL_API_TOKEN", TOKEN);
-        } else {
-            command
-                .arg("--db")
-                .arg(&db)
-                .envs(crate::support::process_env(&db));
-        }
-        command.args(args).output().expect("running keel")
+    let cli = Cli {
+        dir: dir.path(),
+        db: &db,
+        url: format!("http://127.0.0.1:{}", server.port),
+        token: TOKEN,
     };
-    let ok = |out: std::process::Output| {
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{stdout}{stderr}");
-        stdout
-    };
+    let keel = |args: &[&str], remote: bool| cli.run(args, remote);
     let module = guests().join("keel_test_patterns.wasm");
-    ok(keel(&["deploy", module.to_str().unwrap()], true));
-    ok(keel(
-        &["start", "Queried", "--id", "q2", "--input", "2"],
-        true,
-    ));
-    ok(keel(&["raise", "q2", "Tick"], true));
+    cli.ok(&["deploy", module.to_str().unwrap()], true);
+    cli.ok(&["start", "Queried", "--id", "q2", "--input", "2"], true);
+    cli.ok(&["raise", "q2", "Tick"], true);
     // The server's worker takes the tick in: then Count answers 1.
     let mut count = String::new();
     for _ in 0..600 {
@@ -168,9 +146,10 @@ fn queries_through_the_cli_locally_and_through_a_server_and_the_http_api() {
     }
     assert_eq!(count, "1", "the query never saw the tick");
     // The same answer from the database directly, and with an argument.
-    assert_eq!(ok(keel(&["query", "q2", "Count"], false)).trim(), "1");
+    assert_eq!(cli.ok(&["query", "q2", "Count"], false).trim(), "1");
     assert_eq!(
-        ok(keel(&["query", "q2", "Plus", "--input", "41"], true)).trim(),
+        cli.ok(&["query", "q2", "Plus", "--input", "41"], true)
+            .trim(),
         "42"
     );
     let failed = keel(&["query", "q2", "Nope"], true);
@@ -192,7 +171,7 @@ fn queries_through_the_cli_locally_and_through_a_server_and_the_http_api() {
     }
 
     // Ended: 410 through the API.
-    ok(keel(&["raise", "q2", "Tick"], true));
+    cli.ok(&["raise", "q2", "Tick"], true);
     let mut status = 0;
     for _ in 0..600 {
         (status, _) = http(

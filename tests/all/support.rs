@@ -369,6 +369,43 @@ impl Drop for Server {
     }
 }
 
+/// `keel` run either as a client of a `keel serve` on `db` (`remote`) or on `db` itself, from `dir`.
+pub(crate) struct Cli<'a> {
+    pub(crate) dir: &'a Path,
+    pub(crate) db: &'a Path,
+    pub(crate) url: String,
+    pub(crate) token: &'a str,
+}
+
+impl Cli<'_> {
+    /// `keel ARGS`, through the server when `remote`.
+    pub(crate) fn run(&self, args: &[&str], remote: bool) -> std::process::Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keel"));
+        command
+            .current_dir(self.dir)
+            .env_remove("KEEL_DB")
+            .env_remove("KEEL_SERVER")
+            .env("RUST_LOG", "warn");
+        if remote {
+            command
+                .args(["--server", &self.url])
+                .env("KEEL_API_TOKEN", self.token);
+        } else {
+            command.arg("--db").arg(self.db).envs(process_env(self.db));
+        }
+        command.args(args).output().expect("running keel")
+    }
+
+    /// [`Cli::run`] that must succeed; its stdout.
+    pub(crate) fn ok(&self, args: &[&str], remote: bool) -> String {
+        let out = self.run(args, remote);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "keel {args:?}: {stdout}{stderr}");
+        stdout
+    }
+}
+
 /// Starts `keel serve` on `db`, on a free port, with `token`; returns once it listens.
 pub(crate) fn serve(db: &Path, token: &str) -> Server {
     serve_with(db, token, &[], "warn")

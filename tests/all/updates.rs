@@ -10,7 +10,7 @@ use keel::engine::Error;
 use keel::store::Status;
 use serde_json::json;
 
-use crate::support::{Running, engine, guests, http, serve, wait_for_event};
+use crate::support::{Cli, Running, engine, guests, http, serve, wait_for_event};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -163,42 +163,25 @@ fn updates_through_the_cli_locally_and_through_a_server_and_the_http_api() {
     let dir = tempfile::tempdir().unwrap();
     let db = crate::support::test_db(dir.path());
     let server = serve(&db, TOKEN);
-    let url = format!("http://127.0.0.1:{}", server.port);
-    let keel = |args: &[&str], remote: bool| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_keel"));
-        command
-            .current_dir(dir.path())
-            .env_remove("KEEL_DB")
-            .env_remove("KEEL_SERVER")
-            .env("RUST_LOG", "warn");
-        if remote {
-            command
-                .args(["--server", &url])
-                .env("KEEL_API_TOKEN", TOKEN);
-        } else {
-            command
-                .arg("--db")
-                .arg(&db)
-                .envs(crate::support::process_env(&db));
-        }
-        command.args(args).output().expect("running keel")
+    let cli = Cli {
+        dir: dir.path(),
+        db: &db,
+        url: format!("http://127.0.0.1:{}", server.port),
+        token: TOKEN,
     };
-    let ok = |out: std::process::Output| {
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{stdout}{stderr}");
-        stdout
-    };
+    let keel = |args: &[&str], remote: bool| cli.run(args, remote);
     let module = guests().join("keel_test_patterns.wasm");
-    ok(keel(&["deploy", module.to_str().unwrap()], true));
-    ok(keel(&["start", "Updated", "--id", "u2"], true));
+    cli.ok(&["deploy", module.to_str().unwrap()], true);
+    cli.ok(&["start", "Updated", "--id", "u2"], true);
     // Served by the server's worker, sent from a client of the server and from the database.
     assert_eq!(
-        ok(keel(&["update", "u2", "Add", "--input", "40"], true)).trim(),
+        cli.ok(&["update", "u2", "Add", "--input", "40"], true)
+            .trim(),
         "40"
     );
     assert_eq!(
-        ok(keel(&["update", "u2", "Add", "--input", "2"], false)).trim(),
+        cli.ok(&["update", "u2", "Add", "--input", "2"], false)
+            .trim(),
         "42"
     );
     let rejected = keel(&["update", "u2", "Add", "--input", "-5"], true);
@@ -246,10 +229,10 @@ fn updates_through_the_cli_locally_and_through_a_server_and_the_http_api() {
 
     // Suspended, the instance holds updates: sent without waiting, the update is 202, and its
     // result comes once the instance is resumed.
-    ok(keel(&["suspend", "u2"], true));
+    cli.ok(&["suspend", "u2"], true);
     let mut suspended = false;
     for _ in 0..600 {
-        let out = ok(keel(&["--json", "status", "u2"], true));
+        let out = cli.ok(&["--json", "status", "u2"], true);
         if out.contains("Suspended") {
             suspended = true;
             break;
@@ -283,7 +266,7 @@ fn updates_through_the_cli_locally_and_through_a_server_and_the_http_api() {
     assert!(!pending.status.success());
     let stderr = String::from_utf8_lossy(&pending.stderr);
     assert!(stderr.contains("--update-id held"), "{stderr}");
-    ok(keel(&["resume", "u2"], true));
+    cli.ok(&["resume", "u2"], true);
     let (status, reply) = http(
         server.port,
         "GET",

@@ -15,7 +15,8 @@ use crate::engine::{Error, Keel, Result};
 use crate::history::{Failure, HistoryEvent};
 use crate::orchestration::hot::{HotInstance, Spawn};
 use crate::orchestration::replay::LiveBatch;
-use keel_runtime::turn::{PendingQuery, TurnEnd};
+use keel_runtime::requests::PendingQuery;
+use keel_runtime::turn::TurnEnd;
 
 /// The kind of failure an SDK answers for a query no handler has.
 const UNKNOWN_QUERY: &str = "UnknownQuery";

@@ -8,8 +8,9 @@ use rand::{Rng as _, RngExt as _};
 
 use crate::history::{ActivityOptions, Failure, Outcome, RetryPolicy};
 use crate::module::runtime::HostState;
+use crate::requests::{Takes, Woken};
 use crate::text::cut;
-use crate::turn::{OrchestrationState, Takes, Woken};
+use crate::turn::OrchestrationState;
 use crate::wit::orchestrator::keel::workflow::{context, types};
 use keel_core::replay::{Call, Misuse, Replay};
 

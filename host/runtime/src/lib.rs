@@ -16,6 +16,7 @@ pub mod ids;
 pub mod labels;
 pub mod limits;
 pub mod module;
+pub mod requests;
 use keel_core::text;
 pub mod turn;
 pub use keel_store as store;

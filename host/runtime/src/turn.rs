@@ -1,10 +1,10 @@
 //! The state a wasmtime store running an orchestrator keeps between the guest's host calls (the
-//! replay core, the channels to the driver, orchestration time and the per-turn bounds), and how a
-//! turn ended. The host calls that use it are `context.rs`; the store that holds it is
-//! `module/runtime.rs`.
+//! replay core, the channels to the driver, orchestration time and the per-turn bounds), the waits,
+//! and how a turn ended. The host calls that use it are `context.rs`; the queries and updates a
+//! wait hands over, `requests.rs`; the store that holds it is `module/runtime.rs`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use serde_json::Value;
@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::guest_log::GuestLog;
 use crate::history::{Failure, HistoryEvent};
-use keel_core::replay::{Blocked, Call, LiveBatch, Replay, UpdateRequest};
+use crate::requests::{PendingQuery, Rejections, Serving, Takes, Woken};
+use keel_core::replay::{Blocked, Call, LiveBatch, Replay};
 
 /// How a turn ended, as reported to the driver.
 #[derive(Debug)]
@@ -21,51 +22,6 @@ pub enum TurnEnd {
     Blocked(Vec<HistoryEvent>),
     /// The execution ended; these events end with its terminal event.
     Finished(Vec<HistoryEvent>),
-}
-
-/// A client's query to the instance, for a guest replayed to answer it.
-#[derive(Debug)]
-pub struct PendingQuery {
-    /// The query's name.
-    pub name: String,
-    /// Its argument, as JSON text.
-    pub input: String,
-    /// Where the answer goes: the handler's result, or why there is none.
-    pub answer: oneshot::Sender<Result<Value, Failure>>,
-}
-
-/// What a wait gave the guest: the tasks' outcomes, or a query or an update to serve first.
-pub(crate) enum Woken<T> {
-    Done(T),
-    Query { name: String, input: String },
-    Update(UpdateRequest),
-}
-
-/// Which waits a guest calls, and so which requests it can be handed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Takes {
-    /// `await-*`: neither queries nor updates (an SDK from before queries).
-    Nothing,
-    /// `wait-*`: queries (an SDK from before updates).
-    Queries,
-    /// `wait-*-or-request`: queries and updates.
-    Requests,
-}
-
-/// The updates a live turn rejected, with why: the driver commits them with the turn (they are
-/// not in the history) for the clients waiting on them.
-pub type Rejections = Arc<Mutex<Vec<(String, Failure)>>>;
-
-/// Where the guest is in serving an update it was handed.
-#[derive(Debug)]
-pub enum Serving {
-    /// Its validator runs (read-only); `recorded`: the history holds it as accepted (replay).
-    Validating {
-        update: UpdateRequest,
-        recorded: bool,
-    },
-    /// Its handler runs.
-    Handling { id: String },
 }
 
 /// Orchestration state of a store that runs an orchestrator.
@@ -259,105 +215,6 @@ impl OrchestrationState {
                 Err(nd) => return Err(self.fatal(Failure::new("NonDeterminism", nd.to_string()))),
             }
             self.sync();
-        }
-    }
-
-    /// Hands the pending query to a guest whose replay reached the instance's current state; a
-    /// guest waiting with `await-*` (an SDK from before queries) cannot take it.
-    fn hand_over_query<T>(&mut self, queries: bool) -> wasmtime::Result<Woken<T>> {
-        let Some(query) = self.query.take() else {
-            return Err(wasmtime::Error::msg("no query to hand over"));
-        };
-        if !queries {
-            let _ = query.answer.send(Err(Failure::new(
-                "QueriesUnsupported",
-                "the orchestrator waits with await-all or await-any, which cannot take queries: \
-                 it was built with an SDK from before queries; rebuild it with this one",
-            )));
-            self.evicted = true;
-            return Err(wasmtime::Error::msg("query refused"));
-        }
-        self.answering = Some(query.answer);
-        self.sync();
-        Ok(Woken::Query {
-            name: query.name,
-            input: query.input,
-        })
-    }
-
-    /// Rejects the updates delivered to a guest whose waits cannot take them.
-    fn refuse_updates(&mut self) {
-        let refused = self.core.drain_updates();
-        if refused.is_empty() {
-            return;
-        }
-        let mut rejected = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
-        for update in refused {
-            rejected.push((
-                update.id,
-                Failure::new(
-                    "UpdatesUnsupported",
-                    "the orchestrator waits with await-* or wait-*, which cannot take updates: it \
-                     was built with an SDK from before updates; rebuild it with this one",
-                ),
-            ));
-        }
-    }
-
-    /// Takes the validator's verdict on the update the guest was handed; returns whether its
-    /// handler runs. A live rejection records nothing and goes to the driver.
-    pub(crate) fn accept_update(&mut self, verdict: Result<(), Failure>) -> wasmtime::Result<bool> {
-        let Some(Serving::Validating { update, recorded }) = self.serving.take() else {
-            return Err(self.fatal(Failure::new(
-                "ContextMisuse",
-                "accept-update was called without an update to validate",
-            )));
-        };
-        if recorded {
-            self.serving = Some(Serving::Handling { id: update.id });
-            return Ok(true);
-        }
-        match verdict {
-            Ok(()) => {
-                self.serving = Some(Serving::Handling {
-                    id: update.id.clone(),
-                });
-                self.core.accept_update(update);
-                Ok(true)
-            }
-            Err(failure) => {
-                let mut rejected = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
-                rejected.push((update.id, failure));
-                Ok(false)
-            }
-        }
-    }
-
-    /// Records the handler's result for the update the guest accepted.
-    pub(crate) fn answer_update(&mut self, answer: Result<Value, Failure>) -> wasmtime::Result<()> {
-        let Some(Serving::Handling { id }) = self.serving.take() else {
-            return Err(self.fatal(Failure::new(
-                "ContextMisuse",
-                "answer-update was called without an accepted update to answer",
-            )));
-        };
-        self.core
-            .finish_update(id, answer)
-            .map_err(|nd| self.fatal(Failure::new("NonDeterminism", nd.to_string())))
-    }
-
-    /// Takes the guest's answer to the query it was handed, and stops the guest: it has done its job.
-    pub(crate) fn answer(&mut self, answer: Result<Value, Failure>) -> wasmtime::Error {
-        match self.answering.take() {
-            Some(to) => {
-                let _ = to.send(answer);
-                self.evicted = true;
-                wasmtime::Error::msg("query answered")
-            }
-            None => self.fatal(Failure::new(
-                "ContextMisuse",
-                "answer-query was called without a query to answer",
-            )),
         }
     }
 }

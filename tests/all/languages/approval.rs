@@ -16,13 +16,7 @@ use crate::support::{
 async fn approve(lang: Lang) -> Vec<serde_json::Value> {
     let t = engine_for(lang, "approval").await;
     let worker = Running::start(&t.keel);
-    let input = r#"{"requestId":"req-1","timeoutMs":600000}"#;
-    let id = t
-        .keel
-        .start("Approval", input, Some("req-1"))
-        .await
-        .unwrap();
-    wait_for_event(&t.keel, id.as_str(), "EventAwaited").await;
+    let id = waiting_approval(&t.keel, "req-1").await;
     let waiting = t.keel.status(id.as_str()).await.unwrap().unwrap();
     assert_eq!(
         waiting.custom_status,
@@ -71,6 +65,14 @@ async fn approve(lang: Lang) -> Vec<serde_json::Value> {
         .into_iter()
         .filter(|e| e["type"] != "TimerCreated")
         .collect()
+}
+
+/// Starts approval `id` with a deadline ten minutes away and returns once it waits for `Approved`.
+async fn waiting_approval(keel: &keel::Keel, id: &str) -> keel::InstanceId {
+    let input = format!(r#"{{"requestId":"{id}","timeoutMs":600000}}"#);
+    let id = keel.start("Approval", &input, Some(id)).await.unwrap();
+    wait_for_event(keel, id.as_str(), "EventAwaited").await;
+    id
 }
 
 pub(crate) async fn an_approval_before_the_deadline_wins(lang: Lang) {
@@ -154,13 +156,7 @@ pub(crate) async fn the_durable_timer_escalates_when_nobody_approves(lang: Lang)
 pub(crate) async fn a_waiting_approval_answers_its_request_query(lang: Lang) {
     let t = engine_for(lang, "approval").await;
     let worker = Running::start(&t.keel);
-    let input = r#"{"requestId":"req-q","timeoutMs":600000}"#;
-    let id = t
-        .keel
-        .start("Approval", input, Some("req-q"))
-        .await
-        .unwrap();
-    wait_for_event(&t.keel, id.as_str(), "EventAwaited").await;
+    let id = waiting_approval(&t.keel, "req-q").await;
     let request = t.keel.query(id.as_str(), "Request", "null").await;
     assert_eq!(
         request.unwrap(),
@@ -213,13 +209,7 @@ pub(crate) async fn a_waiting_approval_takes_comments_through_its_update(lang: L
     use keel::engine::Error;
     let t = engine_for(lang, "approval").await;
     let worker = Running::start(&t.keel);
-    let input = r#"{"requestId":"req-u","timeoutMs":600000}"#;
-    let id = t
-        .keel
-        .start("Approval", input, Some("req-u"))
-        .await
-        .unwrap();
-    wait_for_event(&t.keel, id.as_str(), "EventAwaited").await;
+    let id = waiting_approval(&t.keel, "req-u").await;
     let wait = Duration::from_secs(60);
     let comment = |text: &str| json!({"by": "bob", "text": text}).to_string();
     let first = t

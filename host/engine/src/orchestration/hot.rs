@@ -22,7 +22,8 @@ use crate::module::runtime::HostState;
 use crate::module::{Loaded, Runtime};
 use keel_runtime::capability::outgoing::Policy;
 use keel_runtime::guest_log::GuestLog;
-use keel_runtime::turn::{OrchestrationState, PendingQuery, Rejections, TurnEnd};
+use keel_runtime::requests::{PendingQuery, Rejections};
+use keel_runtime::turn::{OrchestrationState, TurnEnd};
 
 /// The guest's wall clock: the orchestration time of the current turn.
 struct TurnWallClock(Arc<AtomicU64>);
