@@ -216,6 +216,13 @@ pub enum HistoryEvent {
     ExecutionRewound { reason: String, voided: Vec<u32> },
     /// The execution failed.
     ExecutionFailed { failure: Failure },
+    /// The orchestrator canceled a task that had not resolved; it resolved as `Canceled`. `child`
+    /// is the instance of a canceled sub-orchestration, which is terminated.
+    TaskCanceled {
+        id: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        child: Option<String>,
+    },
     /// The orchestrator's validator accepted a client's update; its handler ran next.
     UpdateAccepted {
         update_id: String,
@@ -254,6 +261,7 @@ impl HistoryEvent {
             Self::ExecutionFailed { .. } => "ExecutionFailed",
             Self::ExecutionUpgraded { .. } => "ExecutionUpgraded",
             Self::ExecutionRewound { .. } => "ExecutionRewound",
+            Self::TaskCanceled { .. } => "TaskCanceled",
             Self::UpdateAccepted { .. } => "UpdateAccepted",
             Self::UpdateCompleted { .. } => "UpdateCompleted",
             Self::UpdateFailed { .. } => "UpdateFailed",
@@ -270,6 +278,7 @@ impl HistoryEvent {
                 | Self::EventAwaited { .. }
                 | Self::SubOrchestrationCreated { .. }
                 | Self::CustomStatusSet { .. }
+                | Self::TaskCanceled { .. }
                 | Self::UpdateAccepted { .. }
                 | Self::UpdateCompleted { .. }
                 | Self::UpdateFailed { .. }
@@ -336,6 +345,11 @@ impl HistoryEvent {
                 truncate(to, 12)
             ),
             Self::ExecutionRewound { reason, voided } => format!("{reason}; voided {voided:?}"),
+            Self::TaskCanceled { id, child: None } => format!("#{id}"),
+            Self::TaskCanceled {
+                id,
+                child: Some(child),
+            } => format!("#{id} (sub-orchestration {child})"),
             Self::UpdateAccepted {
                 update_id,
                 name,

@@ -123,6 +123,8 @@ pub struct Replay {
     next_task: u32,
     results: HashMap<u32, (usize, Outcome)>,
     waits: HashMap<u32, (String, usize)>,
+    /// The instance each sub-orchestration task started, for a cancellation to name it.
+    children: HashMap<u32, String>,
     wait_counts: HashMap<String, usize>,
     raised: HashMap<String, Vec<(usize, Value)>>,
     now_ms: u64,
@@ -152,6 +154,7 @@ impl Replay {
             next_task: 0,
             results: HashMap::new(),
             waits: HashMap::new(),
+            children: HashMap::new(),
             wait_counts: HashMap::new(),
             raised: HashMap::new(),
             now_ms: 0,
@@ -282,6 +285,7 @@ impl Replay {
                 failure,
             },
         })
+        .map(drop)
     }
 
     /// Takes the events appended since the last call: what the turn must commit.
@@ -310,12 +314,16 @@ impl Replay {
                 name,
                 instance,
                 input,
-            } => HistoryEvent::SubOrchestrationCreated {
-                id,
-                name,
-                instance: instance.unwrap_or_else(|| self.child_id(id)),
-                input,
-            },
+            } => {
+                let instance = instance.unwrap_or_else(|| self.child_id(id));
+                self.children.insert(id, instance.clone());
+                HistoryEvent::SubOrchestrationCreated {
+                    id,
+                    name,
+                    instance,
+                    input,
+                }
+            }
             Call::Timer { fire_at_ms } => HistoryEvent::TimerCreated { id, fire_at_ms },
             Call::WaitEvent { name } => {
                 let ordinal = self.wait_counts.entry(name.clone()).or_insert(0);
@@ -331,6 +339,33 @@ impl Replay {
     /// Records a custom status.
     pub fn set_custom_status(&mut self, status: Value) -> Result<(), NonDeterminism> {
         self.record_command(HistoryEvent::CustomStatusSet { status })
+            .map(drop)
+    }
+
+    /// Whether `task` has resolved; a task never scheduled is a misuse.
+    pub fn is_resolved(&self, task: u32) -> Result<bool, Misuse> {
+        Ok(self.resolution(task)?.is_some())
+    }
+
+    /// Cancels `task`, which has not resolved (see [`Replay::is_resolved`]): records the
+    /// cancellation and resolves the task with a `Canceled` failure. A canceled wait for an event
+    /// gives up its place: the events of that name go to the waits after it.
+    pub fn cancel(&mut self, task: u32) -> Result<(), NonDeterminism> {
+        let child = self.children.get(&task).cloned();
+        let index = self.record_command(HistoryEvent::TaskCanceled { id: task, child })?;
+        let failure = Failure::new("Canceled", format!("the orchestrator canceled task {task}"));
+        self.results.insert(task, (index, Outcome::Err(failure)));
+        if let Some((name, ordinal)) = self.waits.get(&task).cloned() {
+            for (other, (other_name, other_ordinal)) in &mut self.waits {
+                if *other != task && *other_name == name && *other_ordinal > ordinal {
+                    *other_ordinal -= 1;
+                }
+            }
+            if let Some(count) = self.wait_counts.get_mut(&name) {
+                *count -= 1;
+            }
+        }
+        Ok(())
     }
 
     /// Remembers that the execution continues as new with `input` once the guest returns;
@@ -457,10 +492,12 @@ impl Replay {
         }
     }
 
-    fn record_command(&mut self, event: HistoryEvent) -> Result<(), NonDeterminism> {
+    /// Records a command, or checks it against the one recorded next while replaying; the index of
+    /// its event in the history.
+    fn record_command(&mut self, event: HistoryEvent) -> Result<usize, NonDeterminism> {
         if !self.replaying {
             self.push(event);
-            return Ok(());
+            return Ok(self.history.len() - 1);
         }
         let Some(index) = self.pending_commands.pop_front() else {
             let index = self.cursor;
@@ -480,7 +517,7 @@ impl Replay {
         if !same_call(&self.history[index], &event) {
             return Err(self.divergence(index, describe_request(&event)));
         }
-        Ok(())
+        Ok(index)
     }
 
     fn divergence(&self, index: usize, requested: String) -> NonDeterminism {
@@ -644,6 +681,7 @@ fn same_call(recorded: &HistoryEvent, new: &HistoryEvent) -> bool {
             a == b && n1 == n2
         }
         (E::CustomStatusSet { .. }, E::CustomStatusSet { .. }) => true,
+        (E::TaskCanceled { id: a, .. }, E::TaskCanceled { id: b, .. }) => a == b,
         (
             E::UpdateCompleted { update_id: a, .. } | E::UpdateFailed { update_id: a, .. },
             E::UpdateCompleted { update_id: b, .. } | E::UpdateFailed { update_id: b, .. },
@@ -659,6 +697,7 @@ fn describe_request(event: &HistoryEvent) -> String {
         HistoryEvent::TimerCreated { .. } => "start-timer",
         HistoryEvent::EventAwaited { .. } => "wait-event",
         HistoryEvent::CustomStatusSet { .. } => "set-custom-status",
+        HistoryEvent::TaskCanceled { .. } => "cancel",
         HistoryEvent::UpdateCompleted { .. } | HistoryEvent::UpdateFailed { .. } => "answer-update",
         _ => event.kind(),
     };

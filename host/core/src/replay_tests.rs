@@ -339,3 +339,79 @@ fn updates_are_recorded_once_accepted_and_replayed_at_the_same_wait() {
         "only the live turn's marker"
     );
 }
+
+/// A canceled task resolves as `Canceled` at the cancellation; a canceled wait for an event gives
+/// its place to the next wait of that name; a replay re-issues the cancellation at the same point
+/// and another task canceled there is a divergence.
+#[test]
+fn a_canceled_task_resolves_at_once_and_a_canceled_wait_gives_up_its_event() {
+    let go = |n: i64| HistoryEvent::EventRaised {
+        name: "Go".into(),
+        data: json!(n),
+    };
+    let mut core = Replay::new("i1", vec![], live(10, vec![started()]));
+    let timer = core.schedule(Call::Timer { fire_at_ms: 99 }).unwrap();
+    let wait = |core: &mut Replay| {
+        core.schedule(Call::WaitEvent { name: "Go".into() })
+            .unwrap()
+    };
+    let (first, second, third) = (wait(&mut core), wait(&mut core), wait(&mut core));
+    assert!(!core.is_resolved(timer).unwrap());
+    core.cancel(timer).unwrap();
+    core.cancel(second).unwrap();
+    assert!(core.is_resolved(timer).unwrap());
+    assert!(matches!(core.is_resolved(9), Err(Misuse::UnknownTask(9))));
+    match core.poll_any(&[first, second]).unwrap() {
+        Some((task, Outcome::Err(failure))) => {
+            assert_eq!((task, failure.kind.as_str()), (second, "Canceled"));
+        }
+        other => panic!("the canceled wait gave {other:?}"),
+    }
+    assert_eq!(core.poll_all(&[first, third]).unwrap(), None);
+    assert_eq!(core.on_blocked().unwrap(), Blocked::EndOfTurn);
+    let mut recorded = core.take_new_events();
+    // Two events: the first wait takes the first, the third wait (not the canceled second) the next.
+    core.push_live(live(20, vec![go(1), go(2)]));
+    assert_eq!(core.on_blocked().unwrap(), Blocked::Delivered);
+    assert_eq!(
+        core.poll_all(&[first, third]).unwrap(),
+        Some(vec![Outcome::Ok(json!(1)), Outcome::Ok(json!(2))])
+    );
+    // A timer firing after its cancellation changes nothing.
+    recorded.extend([
+        HistoryEvent::OrchestratorStarted { time_ms: 20 },
+        go(1),
+        go(2),
+    ]);
+    let mut replay = Replay::new(
+        "i1",
+        recorded.clone(),
+        live(30, vec![HistoryEvent::TimerFired { id: 0 }]),
+    );
+    let timer = replay.schedule(Call::Timer { fire_at_ms: 99 }).unwrap();
+    let (first, second, _third) = (wait(&mut replay), wait(&mut replay), wait(&mut replay));
+    replay.cancel(timer).unwrap();
+    let diverged = replay.cancel(first).unwrap_err();
+    assert_eq!(diverged.requested, "calls cancel #1");
+    let mut replay = Replay::new(
+        "i1",
+        recorded,
+        live(30, vec![HistoryEvent::TimerFired { id: 0 }]),
+    );
+    let timer = replay.schedule(Call::Timer { fire_at_ms: 99 }).unwrap();
+    let (_first, second_again, third) = (wait(&mut replay), wait(&mut replay), wait(&mut replay));
+    replay.cancel(timer).unwrap();
+    replay.cancel(second_again).unwrap();
+    assert_eq!(second_again, second);
+    assert_eq!(replay.poll_all(&[third]).unwrap(), None);
+    assert_eq!(replay.on_blocked().unwrap(), Blocked::Delivered);
+    assert_eq!(
+        replay.poll_all(&[third]).unwrap(),
+        Some(vec![Outcome::Ok(json!(2))])
+    );
+    assert_eq!(replay.on_blocked().unwrap(), Blocked::Delivered);
+    match replay.poll_all(&[timer]).unwrap() {
+        Some(outcomes) => assert!(matches!(&outcomes[0], Outcome::Err(f) if f.kind == "Canceled")),
+        None => panic!("the canceled timer is unresolved"),
+    }
+}

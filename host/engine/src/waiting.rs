@@ -132,6 +132,13 @@ pub fn waiting(records: &[HistoryRecord]) -> Vec<Waiting> {
             HistoryEvent::EventRaised { name, .. } => {
                 *raised.entry(name).or_default() += 1;
             }
+            // A canceled wait for an event gives its place to the next wait of that name.
+            HistoryEvent::TaskCanceled { id, .. } => {
+                open.remove(id);
+                for ids in awaits.values_mut() {
+                    ids.retain(|other| other != id);
+                }
+            }
             _ => {}
         }
     }

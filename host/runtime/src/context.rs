@@ -154,6 +154,19 @@ impl context::Host for HostState {
         s.schedule(Call::WaitEvent { name })
     }
 
+    async fn cancel(&mut self, task: u32) -> wasmtime::Result<()> {
+        let s = state(self)?;
+        s.read_only("canceled a task")?;
+        match s.core.is_resolved(task) {
+            Ok(true) => Ok(()),
+            Ok(false) => s
+                .core
+                .cancel(task)
+                .map_err(|nd| s.fatal(Failure::new("NonDeterminism", nd.to_string()))),
+            Err(misuse) => Err(s.fatal(Failure::new("ContextMisuse", misuse.to_string()))),
+        }
+    }
+
     async fn await_all(&mut self, tasks: Vec<u32>) -> wasmtime::Result<Vec<types::Outcome>> {
         let woken = self.wait_for(Takes::Nothing, |core| core.poll_all(&tasks));
         let outcomes = requested(woken.await?).map_err(|_| unexpected("await-all"))?;

@@ -3,8 +3,8 @@
 //! and how a turn ended. The host calls that use it are `context.rs`; the queries and updates a
 //! wait hands over, `requests.rs`; the store that holds it is `module/runtime.rs`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rand::rngs::StdRng;
 use serde_json::Value;

@@ -88,6 +88,9 @@ pub struct TurnCommit {
     pub logs: Vec<LogLine>,
     /// The outcomes of the clients' updates the turn served.
     pub updates: Vec<super::UpdateDone>,
+    /// Activities the orchestrator canceled: their work items are deleted, leased or not (a worker
+    /// running an attempt finds its lease gone at its next renewal and stops it).
+    pub canceled_tasks: Vec<u32>,
 }
 
 impl TurnCommit {
@@ -116,6 +119,7 @@ impl TurnCommit {
             finishes: None,
             logs: Vec::new(),
             updates: Vec::new(),
+            canceled_tasks: Vec::new(),
         }
     }
 
@@ -658,6 +662,13 @@ fn commit_turn(conn: &Connection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
     }
     super::logs::insert(conn, &c.logs)?;
     super::updates::finish(conn, &c.instance, &c.updates, c.now)?;
+    for task in &c.canceled_tasks {
+        execute(
+            conn,
+            "DELETE FROM work_items WHERE instance = ? AND execution = ? AND task_id = ?",
+            params![c.instance, i64::from(c.execution), i64::from(*task)],
+        )?;
+    }
     send(conn, &c.messages)?;
     for child in &c.children {
         start_child(conn, c, child)?;

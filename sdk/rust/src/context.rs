@@ -155,6 +155,28 @@ impl Context {
         }
     }
 
+    /// Cancels `task`. If it has not resolved, it resolves at once with a failure of kind
+    /// `Canceled`, and what it stands for stops: an activity not started never runs and a running
+    /// attempt is stopped (a result it still sends is dropped), a timer's firing is ignored, a
+    /// sub-orchestration is terminated with its own children, and a wait for an event takes none
+    /// (the next event of that name goes to the next wait). A task that has resolved is left as it
+    /// is. The cancellation is recorded, so a replay makes it at the same point.
+    ///
+    /// ```no_run
+    /// # use keel_sdk::{Context, Failure};
+    /// # use std::time::Duration;
+    /// fn first_of(ctx: &Context, _: ()) -> Result<String, Failure> {
+    ///     let reply = ctx.wait_event("Reply");
+    ///     let deadline = ctx.timer(Duration::from_secs(3600));
+    ///     let (winner, result) = ctx.any(&[reply, deadline]);
+    ///     ctx.cancel(if winner == 0 { deadline } else { reply });
+    ///     result.map(|_| ["reply", "deadline"][winner].to_owned())
+    /// }
+    /// ```
+    pub fn cancel(&self, task: Task) {
+        host::cancel(task.id);
+    }
+
     /// Waits until every task has resolved; the results are in the order of `tasks`.
     pub fn all(&self, tasks: &[Task]) -> Vec<Result<Value, Failure>> {
         await_all(tasks).into_iter().map(decode_outcome).collect()

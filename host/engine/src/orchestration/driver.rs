@@ -632,6 +632,9 @@ impl Driver {
                 HistoryEvent::CustomStatusSet { status } => {
                     commit.custom_status = Some(status.clone())
                 }
+                HistoryEvent::TaskCanceled { id, child } => {
+                    cancel_task(instance, *id, child, commit)
+                }
                 HistoryEvent::UpdateCompleted { update_id, output } => {
                     commit.updates.push(UpdateDone {
                         id: update_id.clone(),
@@ -699,6 +702,37 @@ impl Driver {
     pub(crate) fn hot_bytes(&self) -> usize {
         self.hot().bytes()
     }
+}
+
+/// What a canceled task stands for stops: an activity or a sub-orchestration scheduled in this
+/// very turn is never written; an activity scheduled before loses its work item (a running attempt
+/// is stopped at its next lease renewal); a running sub-orchestration is terminated. A timer or an
+/// event wait needs nothing: what resolves it later is ignored.
+fn cancel_task(instance: &Instance, id: u32, child: &Option<String>, commit: &mut TurnCommit) {
+    if let Some(at) = commit.work_items.iter().position(|w| w.task_id == id) {
+        commit.work_items.remove(at);
+        return;
+    }
+    let Some(child) = child else {
+        commit.canceled_tasks.push(id);
+        return;
+    };
+    if let Some(at) = commit.children.iter().position(|c| &c.id == child) {
+        commit.children.remove(at);
+        return;
+    }
+    commit.messages.push(OutMessage {
+        instance: child.clone(),
+        execution: None,
+        // The child's run token is not in the parent's history: the message goes to whichever
+        // instance holds its id; one that has ended drops it.
+        incarnation: Incarnation::Any,
+        message: Message::Terminate {
+            reason: format!("its parent {} canceled it", instance.id),
+            abandon_children: false,
+        },
+        visible_at: commit.now,
+    });
 }
 
 /// The updates the guest rejected since they were last taken, as the turn's commit stores them.

@@ -228,6 +228,16 @@ async fn commit_turn(conn: &mut PgConnection, c: &TurnCommit) -> Result<Vec<Work
     .await?;
     super::logs::insert(conn, &c.logs).await?;
     super::updates::finish(conn, &c.instance, &c.updates, c.now).await?;
+    for task in &c.canceled_tasks {
+        sqlx::query(
+            "DELETE FROM work_items WHERE instance = $1 AND execution = $2 AND task_id = $3",
+        )
+        .bind(&c.instance)
+        .bind(i64::from(c.execution))
+        .bind(i64::from(*task))
+        .execute(&mut *conn)
+        .await?;
+    }
     if !c.consumed.is_empty() {
         sqlx::query("DELETE FROM inbox WHERE id = ANY($1)")
             .bind(&c.consumed)

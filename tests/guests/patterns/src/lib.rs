@@ -81,6 +81,55 @@ fn queried(ctx: &Context, ticks: u32) -> Result<u32, Failure> {
     Ok(count.get())
 }
 
+/// Cancellation in the shared language suite (every language's fixture does the same): a timer an
+/// hour away and the first of two waits for `Go` are canceled (the timer twice, the second time a
+/// no-op); awaiting them gives their failures' kinds, and the first `Go` raised goes to the second
+/// wait.
+fn cancel_tasks(ctx: &Context, _: Value) -> Result<Value, Failure> {
+    let timer = ctx.timer(Duration::from_secs(3600));
+    let first = ctx.wait_event("Go");
+    let second = ctx.wait_event("Go");
+    ctx.cancel(timer);
+    ctx.cancel(first);
+    ctx.cancel(timer);
+    let kind = |result: Result<Value, Failure>| match result {
+        Err(failure) => json!(failure.kind),
+        Ok(_) => json!("none"),
+    };
+    let timer = kind(timer.get());
+    let first = kind(first.get());
+    let go: Value = second.get()?;
+    Ok(json!({"timer": timer, "first": first, "go": go}))
+}
+
+#[derive(Debug, Deserialize)]
+struct CancelsInput {
+    #[serde(rename = "loop")]
+    http_loop: Value,
+}
+
+/// Cancels an activity in the turn that scheduled it (it is never written), and once a `Cancel`
+/// event comes, a running activity (`HttpLoop` with `loop` as its input) and a waiting
+/// sub-orchestration (`WaitForEvent`, as `cancels-child`); answers each task's failure kind.
+fn cancels(ctx: &Context, input: CancelsInput) -> Result<Value, Failure> {
+    let never = ctx.call_activity("Echo", "never");
+    ctx.cancel(never);
+    let running = ctx.call_activity("HttpLoop", &input.http_loop);
+    let child = ctx.call_orchestrator("WaitForEvent", Some("cancels-child"), &Value::Null);
+    ctx.wait_event("Cancel").get::<Value>()?;
+    ctx.cancel(running);
+    ctx.cancel(child);
+    let kinds: Vec<Value> = ctx
+        .all(&[never, running, child])
+        .into_iter()
+        .map(|result| match result {
+            Err(failure) => json!(failure.kind),
+            Ok(value) => value,
+        })
+        .collect();
+    Ok(json!(kinds))
+}
+
 /// Keeps a total that clients change with updates until a `Close` event, and returns it:
 /// - `Add` (a number): the validator rejects a negative one (`Negative`); the handler adds it and
 ///   answers the total, except 13, which it refuses (`Unlucky`) without adding;
@@ -621,6 +670,8 @@ keel_sdk::module! {
         "Parent" => parent,
         "Queried" => queried,
         "Updated" => updated,
+        "CancelTasks" => cancel_tasks,
+        "Cancels" => cancels,
         "Carry" => carry,
         "OldWait" => old_wait,
         "Child" => child,
