@@ -234,6 +234,10 @@ keel_task keel_wait_event(const char *name) {
     return keel_workflow_context_wait_event(&wname);
 }
 
+void keel_cancel(keel_task task) {
+    keel_workflow_context_cancel(task);
+}
+
 void keel_all(const keel_task *tasks, size_t count, keel_result *results) {
     if (count == 0) {
         return; /* nothing to wait for: spares the host a call */

@@ -229,6 +229,15 @@ keel_task keel_timer_at(uint64_t fire_at_ms);
 keel_task keel_timer(uint64_t delay_ms);
 /** Waits for the next external event raised with `name`; resolves with the event's data. */
 keel_task keel_wait_event(const char *name);
+/**
+ * Cancels `task`, which this orchestrator scheduled; returns at once. If it has not resolved, it
+ * resolves at once with a failure of kind "Canceled" (what keel_get then gives) and what it stands
+ * for stops: an activity is stopped (one not started never runs), a timer's firing is ignored, a
+ * sub-orchestration is terminated with its own children, and a wait for an event takes none (the
+ * next event of that name goes to the next wait). A task that has resolved is left as it is, so
+ * cancelling twice does nothing more. Recorded in the history and checked on replay.
+ */
+void keel_cancel(keel_task task);
 
 /**
  * Answers a query from the orchestrator's state: `input` is the query's argument (parsed, read during

@@ -176,6 +176,13 @@ export class Context {
   timer(delayMs: number): Task<null>;
   /** The next external event raised with `name`; resolves with its data. */
   waitEvent<T = any>(name: string): Task<T>;
+  /**
+   * Cancels a task this orchestrator scheduled; returns at once. If it has not resolved, it resolves
+   * with a `KeelFailure` of kind `Canceled` and what it stands for stops (an activity is stopped, a
+   * timer's firing ignored, a sub-orchestration terminated, an event wait takes no event: the next
+   * event of that name goes to the next wait). A resolved task is left as it is. Recorded and replayed.
+   */
+  cancel(task: Task<unknown>): void;
   /** Blocks until every task resolved; returns the outputs in order or throws the first failure. */
   all<T = any>(tasks: Iterable<Task<T>>): T[];
   /** Blocks until every task resolved; returns every outcome in order. */

@@ -386,6 +386,18 @@ export class Context {
   }
 
   /**
+   * Cancels `task`, which this orchestrator scheduled; returns at once. If it has not resolved, it
+   * resolves at once with a `KeelFailure` of kind `Canceled` (its `get()` throws it) and what it
+   * stands for stops: an activity is stopped (one not started never runs), a timer's firing is
+   * ignored, a sub-orchestration is terminated with its own children, and a wait for an event takes
+   * none (the next event of that name goes to the next wait). A task that has resolved is left as it
+   * is, so cancelling twice does nothing more. Recorded in the history and checked on replay.
+   */
+  cancel(task) {
+    host.cancel(taskId(task));
+  }
+
+  /**
    * Blocks until every task has resolved and returns their outputs in order; if any failed, throws
    * the first failure in the order of `tasks` (after all have resolved).
    */

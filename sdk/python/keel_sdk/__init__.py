@@ -322,6 +322,12 @@ class Task:
         return hash(self.id)
 
 
+def _task_id(task: Task) -> int:
+    if not isinstance(task, Task):
+        raise TypeError(f"keel: expected a Task returned by a Context scheduling call, got {task!r}")
+    return task.id
+
+
 def _await_all(tasks: Sequence[Task]) -> list:
     if not tasks:
         return []  # nothing to wait for: spares the host a call
@@ -456,6 +462,17 @@ class Context:
     def wait_event(self, name: str) -> Task:
         """Waits for the next external event raised with ``name``; it resolves with the event's data."""
         return Task(_host().wait_event(name))
+
+    def cancel(self, task: Task) -> None:
+        """Cancels ``task``, which this orchestrator scheduled; never blocks.
+
+        If it has not resolved, it resolves at once with a ``KeelFailure`` of kind ``Canceled`` (awaiting
+        it raises that failure) and what it stands for stops: an activity is stopped (one not started never
+        runs), a timer's firing is ignored, a sub-orchestration is terminated with its own children, and a
+        wait for an event takes none (the next event of that name goes to the next wait). A task that has
+        resolved is left as it is, so cancelling twice does nothing more. Recorded in the history and
+        checked on replay."""
+        _host().cancel(_task_id(task))
 
     def call_http(
         self,

@@ -15,6 +15,7 @@ use crate::support::{TestEngine, engine, finish};
 mod approval;
 mod builds;
 mod c_json;
+mod cancel;
 mod carry;
 mod coverage;
 mod cross_language;
@@ -240,6 +241,8 @@ for_every_language! {
         => a_waiting_approval_takes_comments_through_its_update,
     crate::languages::carry::continue_as_new_carries_unanswered_events_over_only_when_asked
         => continue_as_new_carries_unanswered_events_over_only_when_asked,
+    crate::languages::cancel::a_canceled_timer_and_wait_resolve_canceled_and_the_next_wait_takes_the_event
+        => a_canceled_timer_and_wait_resolve_canceled_and_the_next_wait_takes_the_event,
     crate::languages::determinism::time_random_and_map_order_are_identical_on_replay
         => time_random_and_map_order_are_identical_on_replay,
     crate::languages::scaffold::keel_new_builds_and_runs

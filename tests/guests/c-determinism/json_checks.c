@@ -10,6 +10,8 @@
 keel_result determinism_orchestrator(const keel_json *input);
 keel_result carry_orchestrator(const keel_json *input);
 keel_result echo_activity(const keel_json *value);
+/* cancel.c */
+keel_result cancel_orchestrator(const keel_json *input);
 
 /* {"activity": NAME, "input": VALUE} → what the activity gave, output or failure. */
 static keel_result call(const keel_json *input) {
@@ -58,6 +60,7 @@ static keel_result bad_output(const keel_json *input) {
 const keel_function keel_functions[] = {
     KEEL_ORCHESTRATOR("CDeterminism", determinism_orchestrator),
     KEEL_ORCHESTRATOR("CCarry", carry_orchestrator),
+    KEEL_ORCHESTRATOR("CCancelTasks", cancel_orchestrator),
     KEEL_ORCHESTRATOR("Call", call),
     KEEL_ACTIVITY("Echo", echo_activity),
     KEEL_ACTIVITY("Reencode", reencode),

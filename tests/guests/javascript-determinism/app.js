@@ -3,7 +3,7 @@
 // after a restart sees the very same values. It must never read anything through the context that
 // would hide a divergence: only the ambient globals are under test.
 
-import { orchestrator, activity } from '@keel/sdk';
+import { orchestrator, activity, KeelFailure } from '@keel/sdk';
 
 /** Everything an orchestrator could read from its environment without asking the context. */
 function ambientReading(ctx) {
@@ -44,6 +44,35 @@ orchestrator('Carry', (ctx, input) => {
     return null;
   }
   return { round: input.round, later: ctx.waitEvent('Later').get() };
+});
+
+/** The kind of the failure `task` resolves with, or "none" if it succeeds. */
+function failureKind(task) {
+  try {
+    task.get();
+  } catch (failure) {
+    if (failure instanceof KeelFailure) {
+      return failure.kind;
+    }
+    throw failure;
+  }
+  return 'none';
+}
+
+// Cancellation (the same in every language's fixture): a timer and the first of two waits for "Go"
+// are canceled (the timer twice, the second time doing nothing) and resolve with failures of kind
+// "Canceled"; the second wait takes the first "Go" raised. "none" in place of a kind shows a canceled
+// task that succeeded.
+orchestrator('CancelTasks', (ctx) => {
+  const timer = ctx.timer(60 * 60 * 1000);
+  const first = ctx.waitEvent('Go');
+  const second = ctx.waitEvent('Go');
+  ctx.cancel(timer);
+  ctx.cancel(first);
+  ctx.cancel(timer);
+  const timerKind = failureKind(timer);
+  const firstKind = failureKind(first);
+  return { timer: timerKind, first: firstKind, go: second.get() };
 });
 
 activity('Echo', (value) => value);

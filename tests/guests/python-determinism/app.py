@@ -7,7 +7,7 @@ import os
 import random
 import time
 
-from keel_sdk import activity, orchestrator
+from keel_sdk import KeelFailure, activity, orchestrator
 
 
 def ambient_reading(ctx):
@@ -53,6 +53,30 @@ def carry(ctx, input):
         ctx.continue_as_new({"round": 2, "keep": input["keep"]}, keep_events=input["keep"])
         return None
     return {"round": input["round"], "later": ctx.wait_event("Later").get()}
+
+
+@orchestrator("PyCancelTasks")
+def cancel_tasks(ctx, _input):
+    """Cancellation (the same in every language's fixture): a timer and the first of two waits for "Go" are
+    canceled (the timer twice, the second time doing nothing) and resolve with failures of kind "Canceled";
+    the second wait takes the first "Go" raised. "none" in place of a kind shows a canceled task that
+    succeeded."""
+    timer = ctx.timer(60 * 60 * 1000)
+    first = ctx.wait_event("Go")
+    second = ctx.wait_event("Go")
+    ctx.cancel(timer)
+    ctx.cancel(first)
+    ctx.cancel(timer)
+    return {"timer": failure_kind(timer), "first": failure_kind(first), "go": second.get()}
+
+
+def failure_kind(task):
+    """The kind of the failure ``task`` resolves with, or "none" if it succeeds."""
+    try:
+        task.get()
+    except KeelFailure as failure:
+        return failure.kind
+    return "none"
 
 
 @activity("Echo")
