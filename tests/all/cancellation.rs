@@ -9,6 +9,26 @@ use serde_json::json;
 use crate::support::engine_with;
 use crate::test_server::TestServer;
 
+/// Waits until the `HttpLoop` attempt calling `server` has made 20 calls.
+async fn attempt_runs(server: &TestServer) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server.hits("/ok") < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the attempt never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Asserts that the calls to `server` stop growing after a second (a lease renewal or two).
+async fn attempt_stops(server: &TestServer, why: &str) {
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let after_stop = server.hits("/ok");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(server.hits("/ok"), after_stop, "{why}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn terminating_an_instance_stops_its_running_attempts() {
     let server = TestServer::start().await;
@@ -26,14 +46,7 @@ async fn terminating_an_instance_stops_its_running_attempts() {
         .await
         .unwrap();
     let worker = t.keel.run_worker();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while server.hits("/ok") < 20 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the attempt never ran"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    attempt_runs(&server).await;
     t.keel
         .terminate(id.as_str(), "no longer wanted")
         .await
@@ -45,14 +58,7 @@ async fn terminating_an_instance_stops_its_running_attempts() {
         .unwrap();
     assert_eq!(ended.status, keel::store::Status::Terminated);
     // Within a renewal period or two the attempt is gone: the hits stop growing.
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    let after_stop = server.hits("/ok");
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(
-        server.hits("/ok"),
-        after_stop,
-        "the terminated instance's attempt still runs"
-    );
+    attempt_stops(&server, "the terminated instance's attempt still runs").await;
     // And the worker has no attempt left to wait for: it stops at once.
     let stopping = std::time::Instant::now();
     worker.shutdown().await;
@@ -78,14 +84,7 @@ async fn an_orchestrator_cancels_a_running_activity_and_a_sub_orchestration() {
         .await
         .unwrap();
     let worker = t.keel.run_worker();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while server.hits("/ok") < 20 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the attempt never ran"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    attempt_runs(&server).await;
     crate::support::wait_for_event(&t.keel, "cancels-child", "EventAwaited").await;
     t.keel
         .raise_event("cancels", "Cancel", "null")
@@ -118,14 +117,7 @@ async fn an_orchestrator_cancels_a_running_activity_and_a_sub_orchestration() {
         ["#0", "#1", "#2 (sub-orchestration cancels-child)"]
     );
     // The running attempt stops within a renewal period or two: the hits stop growing.
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    let after_stop = server.hits("/ok");
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(
-        server.hits("/ok"),
-        after_stop,
-        "the canceled attempt still runs"
-    );
+    attempt_stops(&server, "the canceled attempt still runs").await;
     // The activity canceled in its own turn never ran.
     assert!(
         !t.keel.metrics().attempts().contains_key("Echo"),
