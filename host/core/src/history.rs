@@ -94,6 +94,10 @@ pub struct ActivityOptions {
     /// Time limit of one attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Longest time an attempt may go without a heartbeat (from its start) before it fails with
+    /// kind `HeartbeatTimeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_timeout_ms: Option<u64>,
 }
 
 /// The result of a task.

@@ -456,6 +456,13 @@ impl Keel {
         Ok(self.store().instance(id).await?)
     }
 
+    /// The activities instance `id` waits for, with their attempts and latest heartbeats (empty
+    /// for an unknown or ended instance).
+    pub async fn activities(&self, id: &str) -> Result<Vec<crate::store::ActivityRow>> {
+        let now = self.shared.clock.now_ms();
+        Ok(self.store().activities(id, now).await?)
+    }
+
     /// The full history of `id`.
     pub async fn history(&self, id: &str) -> Result<Vec<HistoryRecord>> {
         if self.status(id).await?.is_none() {

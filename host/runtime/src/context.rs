@@ -31,7 +31,7 @@ fn outcome(o: Outcome) -> types::Outcome {
     }
 }
 
-fn options(o: types::ActivityOptions) -> ActivityOptions {
+fn options(o: types::CallOptions) -> ActivityOptions {
     ActivityOptions {
         retry: o.retry.map(|r| RetryPolicy {
             max_attempts: r.max_attempts,
@@ -42,6 +42,7 @@ fn options(o: types::ActivityOptions) -> ActivityOptions {
             non_retryable: r.non_retryable,
         }),
         timeout_ms: o.timeout_ms,
+        heartbeat_timeout_ms: o.heartbeat_timeout_ms,
     }
 }
 
@@ -114,6 +115,20 @@ impl context::Host for HostState {
         name: String,
         input: String,
         opts: types::ActivityOptions,
+    ) -> wasmtime::Result<u32> {
+        let opts = types::CallOptions {
+            retry: opts.retry,
+            timeout_ms: opts.timeout_ms,
+            heartbeat_timeout_ms: None,
+        };
+        self.call_activity_with(name, input, opts).await
+    }
+
+    async fn call_activity_with(
+        &mut self,
+        name: String,
+        input: String,
+        opts: types::CallOptions,
     ) -> wasmtime::Result<u32> {
         let s = state(self)?;
         s.name("an activity name", &name)?;

@@ -7,6 +7,7 @@
 //! (`keel-engine`), which depends on this crate and never the other way round. Nothing here reads
 //! the wall clock except [`clock::SystemClock`].
 
+pub mod attempt;
 pub mod capability;
 pub mod clock;
 pub mod context;

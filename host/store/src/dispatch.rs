@@ -225,6 +225,25 @@ impl Store {
         dispatch!(self.renew_leases(owner, until, instances, work_items))
     }
 
+    /// Records `details` as the latest heartbeat of the attempt holding work item `id`, if `owner`
+    /// still holds it; false if not (the task was canceled, its instance terminated, or another
+    /// worker took the item over).
+    pub async fn record_heartbeat(
+        &self,
+        id: i64,
+        owner: &str,
+        details: serde_json::Value,
+        now: u64,
+    ) -> Result<bool> {
+        dispatch!(self.record_heartbeat(id, owner, details, now))
+    }
+
+    /// The activities instance `id`'s current execution waits for, with their attempts and latest
+    /// heartbeats, at time `now`.
+    pub async fn activities(&self, id: &str, now: u64) -> Result<Vec<crate::ActivityRow>> {
+        dispatch!(self.activities(id, now))
+    }
+
     /// Deletes an instance and everything recorded for it. False if it did not exist.
     pub async fn purge(&self, id: &str) -> Result<bool> {
         dispatch!(self.purge(id))

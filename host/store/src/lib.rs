@@ -12,6 +12,7 @@
 
 mod capabilities;
 mod dispatch;
+mod heartbeats;
 mod local_read;
 mod logs;
 mod maintenance;
@@ -42,6 +43,7 @@ use sqlite::Sqlite;
 use keel_core::history::{ActivityOptions, Failure, HistoryEvent, ParentRef};
 
 pub use capabilities::{CapabilityChange, Holdings, Sealed};
+pub use heartbeats::ActivityRow;
 pub use logs::{LogLine, StoredLogLine};
 pub use maintenance::{MoveInstance, MoveRefused, Rewound};
 pub use ops::{NewWorkItem, TurnCommit};
@@ -379,6 +381,12 @@ pub struct WorkItem {
     /// The run token of the instance's incarnation (read when the item is claimed: a work item never
     /// outlives its incarnation, since reusing or purging an id deletes its work items).
     pub run: Option<String>,
+    /// The latest heartbeat details recorded for the task, by an earlier attempt or an earlier run
+    /// of this one.
+    pub heartbeat: Option<serde_json::Value>,
+    /// When the lease of the previous run of this attempt ran out without a result (its worker
+    /// stopped or lost it), if it did; `None` for a first run, or one after a host failure.
+    pub abandoned_at: Option<u64>,
 }
 
 /// Handle to the store: SQLite or PostgreSQL behind one set of operations (`dispatch.rs`), and

@@ -205,6 +205,13 @@ pub(crate) enum Op {
         now: u64,
         reply: Reply<Finished>,
     },
+    Heartbeat {
+        id: i64,
+        owner: String,
+        details: serde_json::Value,
+        now: u64,
+        reply: Reply<bool>,
+    },
     RenewLeases {
         owner: String,
         until: u64,
@@ -282,6 +289,7 @@ impl Operation for Op {
             Op::ClaimInstances { .. }
                 | Op::ClaimWorkItems { .. }
                 | Op::RenewLeases { .. }
+                | Op::Heartbeat { .. }
                 | Op::Purge { .. }
                 | Op::PurgeEnded { .. }
                 | Op::DeleteModules { .. }
@@ -308,6 +316,7 @@ impl Operation for Op {
             Op::ClaimWorkItems { reply, .. } => drop(reply.send(Err(e))),
             Op::FinishWorkItem { reply, .. } => drop(reply.send(Err(e))),
             Op::RenewLeases { reply, .. } => drop(reply.send(Err(e))),
+            Op::Heartbeat { reply, .. } => drop(reply.send(Err(e))),
             Op::Purge { reply, .. } => drop(reply.send(Err(e))),
             Op::PurgeEnded { reply, .. } => drop(reply.send(Err(e))),
             Op::MoveInstance { reply, .. } => drop(reply.send(Err(e))),
@@ -411,6 +420,16 @@ impl Operation for Op {
                 reply,
             } => respond(
                 renew_leases(conn, &owner, until, &instances, &work_items),
+                reply,
+            ),
+            Op::Heartbeat {
+                id,
+                owner,
+                details,
+                now,
+                reply,
+            } => respond(
+                super::heartbeats::record(conn, id, &owner, &details, now),
                 reply,
             ),
             Op::Purge { id, reply } => respond(purge(conn, &id), reply),
@@ -657,6 +676,8 @@ fn commit_turn(conn: &Connection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
                 first_at: c.now,
                 deliveries: 1,
                 run: c.run.clone(),
+                heartbeat: None,
+                abandoned_at: None,
             });
         }
     }

@@ -640,6 +640,25 @@ impl Sqlite {
             .await
     }
 
+    /// Records an attempt's heartbeat if `owner` still holds its work item.
+    pub(crate) async fn record_heartbeat(
+        &self,
+        id: i64,
+        owner: &str,
+        details: serde_json::Value,
+        now: u64,
+    ) -> Result<bool> {
+        self.writer()
+            .submit(|reply| Op::Heartbeat {
+                id,
+                owner: owner.to_owned(),
+                details,
+                now,
+                reply,
+            })
+            .await
+    }
+
     /// Deletes an instance and everything recorded for it. False if it did not exist.
     pub(crate) async fn purge(&self, id: &str) -> Result<bool> {
         self.writer()

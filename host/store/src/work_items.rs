@@ -10,7 +10,7 @@ use rusqlite::{Connection, params};
 
 use super::rows::{OutMessage, insert_message};
 use super::writer::execute;
-use super::{Result, WorkItem, parse_json, to_i64, to_u32, to_u64};
+use super::{Result, WorkItem, json_text, parse_json, to_i64, to_u32, to_u64};
 
 /// What committing an activity result did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +48,9 @@ pub enum FinishWorkItem {
         visible_at: u64,
         /// The `TaskRetrying` record for the orchestrator.
         message: OutMessage,
+        /// The attempt's latest heartbeat details, when it gave some not recorded yet: kept for
+        /// the next attempt.
+        heartbeat: Option<serde_json::Value>,
     },
     /// The attempt could not run for a host reason: run the same attempt again at `visible_at`,
     /// recording nothing in the history.
@@ -58,6 +61,8 @@ pub enum FinishWorkItem {
         owner: String,
         /// When it is due again.
         visible_at: u64,
+        /// As for `Retry`.
+        heartbeat: Option<serde_json::Value>,
     },
 }
 
@@ -81,11 +86,14 @@ pub(super) fn claim_work_items(
 ) -> Result<Vec<WorkItem>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "UPDATE work_items SET locked_by = ?1, locked_until = ?2, deliveries = deliveries + 1
+            "UPDATE work_items SET locked_by = ?1, locked_until = ?2, deliveries = deliveries + 1,
+                                   abandoned_at = CASE WHEN locked_by IS NULL THEN NULL
+                                                       ELSE locked_until END
              WHERE id IN ({} ORDER BY visible_at, id LIMIT ?4)
              RETURNING id, instance, execution, task_id, name, input, options, attempt, first_at,
                        deliveries,
-                       (SELECT run FROM instances i WHERE i.id = work_items.instance)",
+                       (SELECT run FROM instances i WHERE i.id = work_items.instance),
+                       heartbeat, abandoned_at",
             claimable_work_items("?3")
         )
     });
@@ -105,6 +113,11 @@ pub(super) fn claim_work_items(
             first_at: to_u64(r.get(8)?),
             deliveries: to_u32(r.get(9)?),
             run: r.get(10)?,
+            heartbeat: r
+                .get::<_, Option<String>>(11)?
+                .map(|t| parse_json("heartbeat details", &t))
+                .transpose()?,
+            abandoned_at: r.get::<_, Option<i64>>(12)?.map(to_u64),
         });
     }
     Ok(items)
@@ -120,13 +133,22 @@ pub(super) fn finish_work_item(
         id,
         owner,
         visible_at,
+        heartbeat,
     } = f
     {
         let changed = execute(
             conn,
-            "UPDATE work_items SET visible_at = ?, locked_by = NULL, locked_until = NULL
-             WHERE id = ? AND locked_by = ?",
-            params![to_i64(*visible_at), id, owner],
+            "UPDATE work_items SET visible_at = ?1, locked_by = NULL, locked_until = NULL,
+                 heartbeat = COALESCE(?4, heartbeat),
+                 heartbeat_at = CASE WHEN ?4 IS NULL THEN heartbeat_at ELSE ?5 END
+             WHERE id = ?2 AND locked_by = ?3",
+            params![
+                to_i64(*visible_at),
+                id,
+                owner,
+                heartbeat.as_ref().map(json_text),
+                to_i64(now)
+            ],
         )?;
         return Ok(if changed == 1 {
             Finished::Committed {
@@ -151,13 +173,23 @@ pub(super) fn finish_work_item(
             next_attempt,
             visible_at,
             message,
+            heartbeat,
         } => (
             execute(
                 conn,
-                "UPDATE work_items SET attempt = ?, visible_at = ?, deliveries = 0, locked_by = NULL,
-                     locked_until = NULL
-                 WHERE id = ? AND locked_by = ?",
-                params![i64::from(*next_attempt), to_i64(*visible_at), id, owner],
+                "UPDATE work_items SET attempt = ?1, visible_at = ?2, deliveries = 0,
+                     locked_by = NULL, locked_until = NULL,
+                     heartbeat = COALESCE(?5, heartbeat),
+                     heartbeat_at = CASE WHEN ?5 IS NULL THEN heartbeat_at ELSE ?6 END
+                 WHERE id = ?3 AND locked_by = ?4",
+                params![
+                    i64::from(*next_attempt),
+                    to_i64(*visible_at),
+                    id,
+                    owner,
+                    heartbeat.as_ref().map(json_text),
+                    to_i64(now)
+                ],
             )?,
             message,
         ),

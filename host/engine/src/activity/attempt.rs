@@ -28,6 +28,7 @@ pub(super) async fn run(
     shared: &Shared,
     item: &WorkItem,
     log: &Arc<GuestLog>,
+    beats: Arc<super::heartbeat::Beats>,
 ) -> Result<Value, Failure> {
     let (function, range) = keel_runtime::labels::split_versioned(&item.name);
     let (digest, held) = if range.is_none() {
@@ -86,7 +87,9 @@ pub(super) async fn run(
         max_response_bytes: limits.http_response_max_bytes,
         max_concurrent: limits.http_max_concurrent,
     }));
-    let mut store = runtime.store(HostState::new(wasi.build(), limits, timeout_ms, policy));
+    let mut state = HostState::new(wasi.build(), limits, timeout_ms, policy);
+    state.attempt = Some(beats);
+    let mut store = runtime.store(state);
     let input = item.input.to_string();
     let meter = store.data().cpu.clone();
     let call = crate::module::cpu::Metered::new(
@@ -220,6 +223,8 @@ mod tests {
             first_at: 0,
             deliveries: 1,
             run: run.map(str::to_owned),
+            heartbeat: None,
+            abandoned_at: None,
         }
     }
 

@@ -5,11 +5,13 @@
 //! elsewhere. Workers never touch an instance's history directly.
 
 mod attempt;
+pub(crate) mod heartbeat;
 pub mod http_call;
 pub(crate) mod resolve;
 pub use keel_core::retry;
 
 use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -135,7 +137,21 @@ impl Workers {
             limits.max_log_bytes,
             self.shared.clock.clone(),
         ));
-        let result = if item.deliveries > config.max_deliveries {
+        let beats = heartbeat::Beats::new(item.heartbeat.clone());
+        let result = if let (Some(_), Some(lost_at)) =
+            (item.options.heartbeat_timeout_ms, item.abandoned_at)
+        {
+            // Its worker stopped while it ran: with a heartbeat timeout, that fails the attempt
+            // rather than running it again as the same one.
+            Err(Failure::new(
+                heartbeat::TIMEOUT,
+                format!(
+                    "the worker running attempt {} stopped: its lease ran out at {lost_at} ms \
+                     since the epoch without a result",
+                    item.attempt
+                ),
+            ))
+        } else if item.deliveries > config.max_deliveries {
             // Claimed again and again without a result: its workers died, or the host failed it
             // each time. Running it once more would only repeat that.
             Err(Failure::new(
@@ -147,15 +163,9 @@ impl Workers {
                 ),
             ))
         } else {
-            tokio::select! {
-                result = self.run(&item, function, &log) => result,
-                () = hold.cancelled() => {
-                    tracing::info!(
-                        "attempt stopped: its work item is gone (its instance was terminated) or \
-                         leased to another worker"
-                    );
-                    return;
-                }
+            match self.watch(&item, function, &log, hold, &beats).await {
+                Some(result) => result,
+                None => return,
             }
         };
         let logs = crate::log_lines::Writer {
@@ -182,6 +192,7 @@ impl Workers {
                 id: item.id,
                 owner: self.shared.owner.clone(),
                 visible_at: now.saturating_add(delay),
+                heartbeat: beats.details(),
             };
             if let Err(e) = self
                 .shared
@@ -243,6 +254,7 @@ impl Workers {
                             attempt: item.attempt,
                             retry_at_ms: now.saturating_add(delay),
                         }),
+                        heartbeat: beats.details(),
                     },
                     None => FinishWorkItem::Done {
                         id: item.id,
@@ -295,6 +307,71 @@ impl Workers {
         }
     }
 
+    /// Runs one attempt and watches it: its result, or `None` when it was stopped because its work
+    /// item is gone (the task was canceled, the instance terminated) or leased to another worker.
+    /// An attempt that has sent a heartbeat is told through the next one's answer and given
+    /// [`heartbeat::STOP_GRACE`] to return; one that has not is stopped at once. An attempt with a
+    /// heartbeat timeout that goes without a heartbeat for that long fails with
+    /// [`heartbeat::TIMEOUT`].
+    async fn watch(
+        &self,
+        item: &WorkItem,
+        function: &str,
+        log: &Arc<GuestLog>,
+        hold: &crate::held::Hold,
+        beats: &Arc<heartbeat::Beats>,
+    ) -> Option<Result<Value, Failure>> {
+        let writer = tokio::spawn(beats.clone().write(self.shared.clone(), item.id));
+        let _writer = AbortOnDrop(writer);
+        let silence = item.options.heartbeat_timeout_ms.map(Duration::from_millis);
+        let run = self.run(item, function, log, beats);
+        tokio::pin!(run);
+        let mut grace: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                result = &mut run => {
+                    if grace.is_some() {
+                        tracing::info!("attempt stopped when told to; its result is dropped");
+                        return None;
+                    }
+                    return Some(result);
+                }
+                () = async {
+                    tokio::select! {
+                        () = hold.cancelled() => {}
+                        () = beats.lost() => {}
+                    }
+                }, if grace.is_none() => {
+                    if !beats.listens() {
+                        tracing::info!(
+                            "attempt stopped: its work item is gone (its task was canceled or its \
+                             instance terminated) or leased to another worker"
+                        );
+                        return None;
+                    }
+                    beats.tell_stop();
+                    grace = Some(tokio::time::Instant::now() + heartbeat::STOP_GRACE);
+                }
+                () = sleep_until_some(grace) => {
+                    tracing::info!("attempt told to stop did not return in time; it is stopped");
+                    return None;
+                }
+                () = async {
+                    match silence {
+                        Some(timeout) => beats.silent_for(timeout).await,
+                        None => std::future::pending().await,
+                    }
+                }, if grace.is_none() => {
+                    let ms = silence.map_or(0, |d| d.as_millis());
+                    return Some(Err(Failure::new(
+                        heartbeat::TIMEOUT,
+                        format!("the attempt sent no heartbeat for {ms} ms"),
+                    )));
+                }
+            }
+        }
+    }
+
     /// Runs one attempt: the built-in durable HTTP call, or a guest activity.
     /// `function` is the activity's name without a version requirement.
     async fn run(
@@ -302,6 +379,7 @@ impl Workers {
         item: &WorkItem,
         function: &str,
         log: &Arc<GuestLog>,
+        beats: &Arc<heartbeat::Beats>,
     ) -> Result<Value, Failure> {
         if let Some(answer) = self.shared.mocks.answer(function) {
             return answer;
@@ -314,6 +392,23 @@ impl Workers {
                 .unwrap_or(limits.activity_timeout_ms);
             return http_call::run(&self.shared, item, timeout_ms).await;
         }
-        attempt::run(&self.shared, item, log).await
+        attempt::run(&self.shared, item, log, beats.clone()).await
+    }
+}
+
+/// Completes at `deadline`, or never without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

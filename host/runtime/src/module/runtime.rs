@@ -41,6 +41,10 @@ pub struct HostState {
     outgoing: Outgoing,
     /// The first breach of that policy; once set, the guest is interrupted and fails with it.
     pub violation: Violation,
+    /// Present while the store runs an activity attempt: where its heartbeats go.
+    pub attempt: Option<Arc<dyn crate::attempt::Heartbeats>>,
+    /// Largest JSON payload the guest may hand over, in bytes.
+    pub(crate) max_payload: usize,
 }
 
 impl HostState {
@@ -60,6 +64,8 @@ impl HostState {
             cpu_budget: Duration::from_millis(budget_ms),
             interrupted: false,
             memory_cap: limits.memory_bytes,
+            attempt: None,
+            max_payload: limits.max_payload_bytes,
         }
     }
 
@@ -154,6 +160,10 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wit::orchestrator::OrchestratorModule::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        wit::activity::keel::workflow::activity_context::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let stop = ticker_stop.clone();
         let ticking = engine.clone();

@@ -20,6 +20,7 @@
 //! to one backend's SQL is seen to need the other's.
 
 mod capabilities;
+mod heartbeats;
 mod instances;
 mod logs;
 mod maintenance;

@@ -278,6 +278,8 @@ async fn commit_turn(conn: &mut PgConnection, c: &TurnCommit) -> Result<Vec<Work
                 first_at: c.now,
                 deliveries: 1,
                 run: c.run.clone(),
+                heartbeat: None,
+                abandoned_at: None,
             });
         }
     }

@@ -18,7 +18,9 @@ use super::instances::claimable_work_items;
 use super::rows::{insert_message, lock_instance};
 
 use super::Postgres;
-use crate::{FinishWorkItem, Finished, Result, WorkItem, parse_json, to_i64, to_u32, to_u64};
+use crate::{
+    FinishWorkItem, Finished, Result, WorkItem, json_text, parse_json, to_i64, to_u32, to_u64,
+};
 
 impl Postgres {
     pub(crate) async fn claim_work_items(
@@ -36,14 +38,18 @@ impl Postgres {
                      {} ORDER BY w.visible_at, w.id LIMIT $4 FOR NO KEY UPDATE OF w SKIP LOCKED
                  ), claimed AS (
                      UPDATE work_items w SET locked_by = $1, locked_until = $2,
-                                             deliveries = w.deliveries + 1
+                                             deliveries = w.deliveries + 1,
+                                             abandoned_at = CASE WHEN w.locked_by IS NULL
+                                                                 THEN NULL ELSE w.locked_until END
                      FROM due WHERE w.id = due.id
                      RETURNING w.id, w.instance, w.execution, w.task_id, w.name, w.input,
-                               w.options, w.attempt, w.first_at, w.deliveries, w.visible_at
+                               w.options, w.attempt, w.first_at, w.deliveries, w.visible_at,
+                               w.heartbeat, w.abandoned_at
                  )
                  SELECT c.id, c.instance, c.execution, c.task_id, c.name, c.input, c.options,
                         c.attempt, c.first_at, c.deliveries,
-                        (SELECT run FROM instances i WHERE i.id = c.instance)
+                        (SELECT run FROM instances i WHERE i.id = c.instance),
+                        c.heartbeat, c.abandoned_at
                  FROM claimed c ORDER BY c.visible_at, c.id",
                 claimable_work_items("$3")
             )
@@ -73,6 +79,11 @@ impl Postgres {
                     first_at: to_u64(r.try_get(8)?),
                     deliveries: to_u32(r.try_get(9)?),
                     run: r.try_get(10)?,
+                    heartbeat: r
+                        .try_get::<Option<&str>, _>(11)?
+                        .map(|t| parse_json("heartbeat details", t))
+                        .transpose()?,
+                    abandoned_at: r.try_get::<Option<i64>, _>(12)?.map(to_u64),
                 })
             })
             .collect()
@@ -108,14 +119,19 @@ async fn finish_work_item(
             id,
             owner,
             visible_at,
+            heartbeat,
         } => {
             let changed = sqlx::query(
-                "UPDATE work_items SET visible_at = $1, locked_by = NULL, locked_until = NULL
+                "UPDATE work_items SET visible_at = $1, locked_by = NULL, locked_until = NULL,
+                     heartbeat = COALESCE($4, heartbeat),
+                     heartbeat_at = CASE WHEN $4::text IS NULL THEN heartbeat_at ELSE $5 END
                  WHERE id = $2 AND locked_by = $3",
             )
             .bind(to_i64(*visible_at))
             .bind(id)
             .bind(owner)
+            .bind(heartbeat.as_ref().map(json_text))
+            .bind(to_i64(now))
             .execute(&mut *conn)
             .await?
             .rows_affected();
@@ -139,16 +155,21 @@ async fn finish_work_item(
         FinishWorkItem::Retry {
             next_attempt,
             visible_at,
+            heartbeat,
             ..
         } => sqlx::query(
             "UPDATE work_items SET attempt = $1, visible_at = $2, deliveries = 0,
-                 locked_by = NULL, locked_until = NULL
+                 locked_by = NULL, locked_until = NULL,
+                 heartbeat = COALESCE($5, heartbeat),
+                 heartbeat_at = CASE WHEN $5::text IS NULL THEN heartbeat_at ELSE $6 END
              WHERE id = $3 AND locked_by = $4",
         )
         .bind(i64::from(*next_attempt))
         .bind(to_i64(*visible_at))
         .bind(id)
         .bind(owner)
+        .bind(heartbeat.as_ref().map(json_text))
+        .bind(to_i64(now))
         .execute(&mut *conn)
         .await?
         .rows_affected(),

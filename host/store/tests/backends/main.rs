@@ -6,6 +6,7 @@ mod support;
 
 mod capabilities;
 mod connect;
+mod heartbeats;
 mod instances;
 mod logs;
 mod maintenance;

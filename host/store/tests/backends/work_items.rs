@@ -256,11 +256,13 @@ async fn a_worker_that_lost_its_lease_finishes_nothing() {
                 next_attempt: 2,
                 visible_at: 5000,
                 message: result("i1", 0, 2100),
+                heartbeat: None,
             },
             FinishWorkItem::HostFailed {
                 id,
                 owner: "a".into(),
                 visible_at: 5000,
+                heartbeat: None,
             },
         ] {
             let done = s
@@ -338,6 +340,7 @@ async fn a_retry_reschedules_the_next_attempt_and_a_host_failure_the_same_one() 
                     next_attempt: 2,
                     visible_at: 5000,
                     message: retrying.clone(),
+                    heartbeat: None,
                 },
                 Vec::new(),
                 None,
@@ -381,6 +384,7 @@ async fn a_retry_reschedules_the_next_attempt_and_a_host_failure_the_same_one() 
                     id,
                     owner: "b".into(),
                     visible_at: 7000,
+                    heartbeat: None,
                 },
                 Vec::new(),
                 Some(9000),
