@@ -256,6 +256,9 @@ pub(crate) struct StatusQuery {
 struct StatusBody {
     #[serde(flatten)]
     instance: Instance,
+    /// The activities it waits for, with their attempts and latest heartbeats.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    activities: Vec<keel_engine::store::ActivityRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryRecord>>,
 }
@@ -276,12 +279,21 @@ pub(crate) async fn status(
     } else {
         None
     };
+    let activities = state.keel.activities(&id).await?;
     let code = if instance.status.is_terminal() {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((code, Json(StatusBody { instance, history })).into_response())
+    Ok((
+        code,
+        Json(StatusBody {
+            instance,
+            activities,
+            history,
+        }),
+    )
+        .into_response())
 }
 
 /// `POST /api/instances/{id}/events/{event}`: the body is the event's data.

@@ -488,8 +488,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let instance = keel
                 .status(&id)
                 .await?
-                .ok_or(crate::engine::Error::NotFound(id))?;
-            print::instance(&instance, json)?;
+                .ok_or_else(|| crate::engine::Error::NotFound(id.clone()))?;
+            let activities = keel.activities(&id).await?;
+            print::status(&instance, &activities, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::History { id, export: None } => {

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::history::HistoryEvent;
-use crate::store::{HistoryRecord, Instance, WorkerRow};
+use crate::store::{ActivityRow, HistoryRecord, Instance, WorkerRow};
 
 /// `ms` since the Unix epoch as a local date-time with milliseconds and the zone's abbreviation:
 /// `2026-11-29 15:04:05.123 CET`. A value outside the calendar's range is printed as it is.
@@ -55,8 +55,20 @@ fn describe(event: &HistoryEvent) -> String {
 
 /// An instance: `--json` as one JSON object, otherwise one labelled field per line.
 pub(crate) fn instance(instance: &Instance, json: bool) -> Result<()> {
+    status(instance, &[], json)
+}
+
+/// An instance as `keel status` shows it: [`instance`] and the activities it waits for, each with
+/// its attempt and latest heartbeat.
+pub(crate) fn status(instance: &Instance, activities: &[ActivityRow], json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string(instance)?);
+        let mut value = serde_json::to_value(instance)?;
+        if !activities.is_empty()
+            && let Some(object) = value.as_object_mut()
+        {
+            object.insert("activities".into(), serde_json::to_value(activities)?);
+        }
+        println!("{value}");
         return Ok(());
     }
     println!("instance  {}", instance.id);
@@ -85,6 +97,16 @@ pub(crate) fn instance(instance: &Instance, json: bool) -> Result<()> {
         println!("failure   {failure}");
         if let Some(frame) = failure.details.as_ref().and_then(raised_at) {
             println!("raised at {frame}");
+        }
+    }
+    for a in activities {
+        let state = if a.running { "running" } else { "waiting" };
+        println!(
+            "activity  #{} {} attempt {} {state}",
+            a.task_id, a.name, a.attempt
+        );
+        if let (Some(details), Some(at)) = (&a.heartbeat, a.heartbeat_ms) {
+            println!("          heartbeat {details} at {}", local_time(at));
         }
     }
     Ok(())

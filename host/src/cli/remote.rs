@@ -162,10 +162,16 @@ pub(crate) async fn run(url: &str, command: Command, json: bool) -> Result<ExitC
             super::print::workers(&workers, json)?;
         }
         Command::Status { id } => {
-            let value = remote.call("GET", &instance(&id), b"").await?;
+            let mut value = remote.call("GET", &instance(&id), b"").await?;
+            let activities: Vec<crate::store::ActivityRow> = match value.get_mut("activities") {
+                Some(list) => {
+                    serde_json::from_value(list.take()).context("the server's activities")?
+                }
+                None => Vec::new(),
+            };
             let instance: Instance =
                 serde_json::from_value(value).context("the server's instance")?;
-            super::print::instance(&instance, json)?;
+            super::print::status(&instance, &activities, json)?;
         }
         Command::Logs { id, follow } => {
             super::logs::run(super::logs::Source::Remote(&remote), &id, follow, json).await?;

@@ -162,6 +162,12 @@ async function renderInstance(id) {
   $("i-input").textContent = pretty(i.input);
   $("i-output").textContent = pretty(i.output);
   $("i-custom").textContent = pretty(i.customStatus);
+  const activities = i.activities || [];
+  $("i-activities-pane").hidden = !activities.length;
+  $("i-activities").textContent = activities.map((a) =>
+    "#" + a.taskId + " " + a.name + " attempt " + a.attempt + (a.running ? " running" : " waiting")
+      + (a.heartbeat === undefined ? "" : "\nheartbeat " + JSON.stringify(a.heartbeat) + " at " + time(a.heartbeatMs)))
+    .join("\n");
   $("i-failure-pane").hidden = !i.failure && !i.parked;
   $("i-failure").textContent = i.parked
     ? "parked: " + i.parked + "\nFix the cause, then resume the instance."
