@@ -638,6 +638,7 @@ struct keel_http_poll {
     char **kinds; /* the retry policy's non-retryable kinds, NULL-terminated */
     uint64_t timeout_ms;
     char *version;
+    uint64_t heartbeat_timeout_ms;
 };
 
 static int compare_names(const void *a, const void *b) {
@@ -739,6 +740,7 @@ static keel_activity_options poll_options(struct keel_http_poll *poll) {
     options.retry = poll->has_retry ? &poll->retry : NULL;
     options.timeout_ms = poll->timeout_ms;
     options.version = poll->version;
+    options.heartbeat_timeout_ms = poll->heartbeat_timeout_ms;
     return options;
 }
 
@@ -782,6 +784,7 @@ keel_http_task keel_call_http_with(const keel_http_call *call, keel_activity_opt
     poll->retry_on = retry_on;
     poll->timeout_ms = options.timeout_ms;
     poll->version = options.version != NULL ? keel__dup_str(options.version) : NULL;
+    poll->heartbeat_timeout_ms = options.heartbeat_timeout_ms;
     if (options.retry != NULL) {
         poll->has_retry = true;
         poll->retry = *options.retry;

@@ -1,8 +1,8 @@
 /*
  * keel.c — the C SDK's runtime over the generated `module` bindings: the context calls, task
- * outcomes as keel_result values, and the three exports (orchestrators, activities, manifest)
- * dispatched by name through the module's keel_functions table. The waits hand the queries and
- * updates that arrive meanwhile to requests.c.
+ * outcomes as keel_result values, the activity context (heartbeats, attempt info), and the three
+ * exports (orchestrators, activities, manifest) dispatched by name through the module's
+ * keel_functions table. The waits hand the queries and updates that arrive meanwhile to requests.c.
  * It never caches a host answer and never reads time or randomness itself.
  */
 #include <stdio.h>
@@ -170,11 +170,12 @@ keel_task keel_call_activity(const char *name, const char *input) {
 }
 
 keel_task keel_call_activity_with(const char *name, const char *input, keel_activity_options options) {
-    /* A version range travels in the name: `name@range`. */
+    /* A version range travels in the name: `name@range`. Every call goes through call-activity-with,
+     * the import that carries the heartbeat timeout too. */
     char *target = options.version != NULL ? keel__format("%s@%s", name, options.version) : keel__dup_str(name);
     module_string_t wname = keel__borrow(target);
     module_string_t winput = keel__borrow(input == NULL ? "null" : input);
-    keel_workflow_context_activity_options_t wopts;
+    keel_workflow_context_call_options_t wopts;
     memset(&wopts, 0, sizeof wopts);
     if (options.retry != NULL) {
         const keel_retry_policy *p = options.retry;
@@ -206,7 +207,9 @@ keel_task keel_call_activity_with(const char *name, const char *input, keel_acti
     }
     wopts.timeout_ms.is_some = options.timeout_ms != 0;
     wopts.timeout_ms.val = options.timeout_ms;
-    keel_task task = keel_workflow_context_call_activity(&wname, &winput, &wopts);
+    wopts.heartbeat_timeout_ms.is_some = options.heartbeat_timeout_ms != 0;
+    wopts.heartbeat_timeout_ms.val = options.heartbeat_timeout_ms;
+    keel_task task = keel_workflow_context_call_activity_with(&wname, &winput, &wopts);
     free(wopts.retry.val.non_retryable.ptr);
     free(target);
     return task;
@@ -390,6 +393,21 @@ bool keel_get_activity_info(keel_activity_info *info) {
         snprintf(info->idempotency_key, sizeof info->idempotency_key, "%s/%u", instance, task_id);
     }
     return true;
+}
+
+bool keel_heartbeat(const char *details_json) {
+    module_string_t details = keel__borrow(details_json == NULL ? "null" : details_json);
+    return keel_workflow_activity_context_heartbeat(&details);
+}
+
+char *keel_last_heartbeat(void) {
+    module_string_t details;
+    if (!keel_workflow_activity_context_last_heartbeat(&details)) {
+        return NULL;
+    }
+    char *text = keel__from_wit(&details);
+    module_string_free(&details);
+    return text;
 }
 
 /* ------------------------------------------------------------------------------------------------ */

@@ -32,12 +32,13 @@
  * Scheduling calls (keel_call_activity, keel_timer, keel_wait_event, ...) return a task at once; only
  * keel_get, keel_all and keel_any block, while the host suspends the whole component, so plain
  * sequential C is enough. Activities reach the network with keel_http_request (only the origins
- * granted to them); orchestrators schedule durable calls with keel_call_http instead.
+ * granted to them) and report progress with keel_heartbeat; orchestrators schedule durable calls
+ * with keel_call_http instead.
  *
  * Memory: everything passed to the SDK (names, JSON texts, options, headers, bodies) is only read
- * during the call. Strings returned in a keel_result or by keel_json_encode/keel_writer_finish are
- * malloc'd and owned by the caller; a keel_http_response owns its headers and body until
- * keel_http_response_free.
+ * during the call. Strings returned in a keel_result or by keel_json_encode, keel_writer_finish and
+ * keel_last_heartbeat are malloc'd and owned by the caller; a keel_http_response owns its headers
+ * and body until keel_http_response_free.
  */
 #ifndef KEEL_H
 #define KEEL_H
@@ -215,11 +216,15 @@ typedef struct keel_activity_options {
     /* Versions of the activity the call accepts, as a semver range ("^2", ">=1.4, <2"): the active
      * version if it matches, else the highest deployed one that does. NULL: the active version. */
     const char *version;
+    /* Longest time, counted from an attempt's start, it may go without a keel_heartbeat: past it the
+     * attempt fails with kind "HeartbeatTimeout" and the retry policy decides what follows. 0 = none. */
+    uint64_t heartbeat_timeout_ms;
 } keel_activity_options;
 
 /** Schedules activity `name` with JSON `input` (NULL means null): one attempt, default limit. */
 keel_task keel_call_activity(const char *name, const char *input);
-/** Schedules activity `name` with options (retry policy, attempt time limit, version range). */
+/** Schedules activity `name` with options (retry policy, attempt time limit, version range,
+ * heartbeat timeout). */
 keel_task keel_call_activity_with(const char *name, const char *input, keel_activity_options options);
 /** Starts sub-orchestration `name` as `instance_id`, or as an id the host derives when NULL. */
 keel_task keel_call_orchestrator(const char *name, const char *instance_id, const char *input);
@@ -446,6 +451,23 @@ typedef struct keel_activity_info {
 
 /** Fills `info` inside an activity attempt run by Keel; false (nothing known) otherwise. */
 bool keel_get_activity_info(keel_activity_info *info);
+
+/**
+ * Activities only: reports that the attempt is alive, with progress `details_json` (JSON text; NULL
+ * means null), read during the call only. The latest details show in the instance's status (`keel
+ * status`) and go to the next attempt of the task (keel_last_heartbeat). An attempt whose call set a
+ * heartbeat_timeout_ms must heartbeat more often than that, or it fails with HeartbeatTimeout.
+ * Returns true when the attempt should stop (its task was canceled, its instance terminated, or
+ * another worker took it over): clean up and return at once (what it returns is dropped); one that
+ * goes on is stopped a few seconds later. An orchestrator must never call this (the host fails it).
+ */
+bool keel_heartbeat(const char *details_json);
+/**
+ * Activities only: the details (JSON text) of the last heartbeat an earlier attempt of this task
+ * recorded, malloc'd and owned by the caller (free it); NULL when there was none, e.g. in the first
+ * attempt. Parse it with keel_json_parse to resume where that attempt stopped.
+ */
+char *keel_last_heartbeat(void);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Registration                                                                                      */

@@ -78,6 +78,11 @@ export interface ActivityOptions {
   /** Time limit of one attempt, in ms. */
   timeoutMs?: number;
   /**
+   * Longest time, in ms, an attempt may go without a `heartbeat` (counted from its start): past it the
+   * attempt fails with kind `HeartbeatTimeout` and the retry policy decides what follows. Default: none.
+   */
+  heartbeatTimeoutMs?: number;
+  /**
    * Versions of the activity the call accepts, as a semver range (`"^2"`): the active version if it
    * matches, else the highest deployed version that does. Default: the active version.
    */
@@ -259,6 +264,19 @@ export function activityInfo(): ActivityInfo | null;
 export function activityInfoFrom(lookup: (name: string) => string | undefined): ActivityInfo | null;
 /** The environment of the current call, via `wasi:cli/environment` (there is no `process.env`). */
 export function env(): Record<string, string>;
+
+/**
+ * Reports that the running activity attempt is alive, with progress `details`. The latest details show
+ * in `keel status` and go to the next attempt of the task (`lastHeartbeat()`). Returns true when the
+ * attempt should stop (its task was canceled, its instance terminated, or another worker took it
+ * over): it may clean up and return, its result is dropped. For activities only.
+ */
+export function heartbeat(details?: unknown): boolean;
+/**
+ * The details of the last heartbeat an earlier attempt of this task recorded, parsed from JSON; null
+ * when there was none. Throws a `KeelFailure` of kind `InvalidInput` if they are not JSON.
+ */
+export function lastHeartbeat<T = any>(): T | null;
 
 /**
  * The standard `fetch` (installed as the global one), whose failures to get a response reject with a

@@ -13,9 +13,11 @@
 // Activities may be `async`: they reach the outside world with the standard `fetch` (over
 // wasi:http/outgoing-handler, which the host allows towards the origins granted to the activity).
 // componentize-js runs the event loop until the promise an export returns settles, so the dispatch
-// below turns an activity's promise into its result or failure.
+// below turns an activity's promise into its result or failure. A long activity reports progress with
+// `heartbeat(details)` (which tells it when to stop) and resumes from `lastHeartbeat()`.
 
 import * as host from 'keel:workflow/context@0.1.0';
+import * as activityHost from 'keel:workflow/activity-context@0.1.0';
 import { getEnvironment } from 'wasi:cli/environment@0.2.12';
 
 /** Kind the SDK gives an input that is not valid JSON. */
@@ -301,9 +303,14 @@ function retryToWit(retry) {
   };
 }
 
+/** The WIT `call-options` record of `call-activity-with`: `{ retry, timeoutMs, heartbeatTimeoutMs }`. */
 function optionsToWit(options) {
   const opts = options ?? {};
-  return { retry: retryToWit(opts.retry), timeoutMs: millis(opts.timeoutMs, 'timeoutMs') };
+  return {
+    retry: retryToWit(opts.retry),
+    timeoutMs: millis(opts.timeoutMs, 'timeoutMs'),
+    heartbeatTimeoutMs: millis(opts.heartbeatTimeoutMs, 'heartbeatTimeoutMs'),
+  };
 }
 
 /**
@@ -339,12 +346,19 @@ export class Context {
   /** @internal Only the SDK's dispatch creates contexts. */
   constructor() {}
 
-  /** Schedules activity `name` with `input` and optional `{ retry, timeoutMs }`; returns at once. */
+  /**
+   * Schedules activity `name` with `input` and optional `{ retry, timeoutMs, heartbeatTimeoutMs,
+   * version }`; returns at once. With `heartbeatTimeoutMs`, an attempt that goes longer than that
+   * without a `heartbeat` (counted from its start) fails with kind `HeartbeatTimeout`, and the retry
+   * policy decides what follows.
+   */
   callActivity(name, input, options) {
     const json = encode(input, `input of activity ${name}`);
     // A version range travels in the name: `VerifyPayment@^2`.
     const target = options?.version ? `${name}@${options.version}` : String(name);
-    return new Task(host.callActivity(target, json, optionsToWit(options)));
+    // Always `call-activity-with`: the host records the same options as `call-activity` would when
+    // there is no heartbeat timeout.
+    return new Task(host.callActivityWith(target, json, optionsToWit(options)));
   }
 
   /**
@@ -357,7 +371,9 @@ export class Context {
     const body = httpRequestJson(request);
     const wanted = { retry: options?.retry, timeoutMs: options?.timeoutMs };
     const json = encode(body, 'HTTP request');
-    const task = new Task(host.callActivity(HTTP_ACTIVITY, json, optionsToWit(wanted)));
+    // Scheduled as every activity call is (`call-activity-with`); `keel.http` sends no heartbeats, so
+    // it gets no heartbeat timeout.
+    const task = new Task(host.callActivityWith(HTTP_ACTIVITY, json, optionsToWit(wanted)));
     return new HttpTask(this, task, body, wanted);
   }
 
@@ -750,6 +766,39 @@ export function activityInfo() {
     return null;
   }
   return activityInfoFrom((name) => vars[name]);
+}
+
+/**
+ * Reports that the running activity attempt is alive, with progress `details` (any JSON value). The
+ * latest details show in the instance's status (`keel status`) and are given to the next attempt of the
+ * task (`lastHeartbeat()`); an attempt called with `heartbeatTimeoutMs` must heartbeat at least that
+ * often. Returns true when the attempt should stop: its task was canceled, its instance terminated, or
+ * another worker took it over. The attempt may then clean up and return (what it returns is dropped);
+ * one that goes on is stopped a few seconds later. For activities only: an orchestrator calling it
+ * fails.
+ */
+export function heartbeat(details) {
+  return activityHost.heartbeat(encode(details, 'heartbeat details')) === true;
+}
+
+/**
+ * The details of the last heartbeat an earlier attempt of this task recorded (or an earlier run of
+ * this attempt whose worker stopped), parsed from JSON; null when there was none. Throws a
+ * `KeelFailure` of kind `InvalidInput` if the recorded details are not JSON.
+ */
+export function lastHeartbeat() {
+  const text = activityHost.lastHeartbeat();
+  if (text === undefined || text === null) {
+    return null;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new KeelFailure(
+      INVALID_INPUT,
+      `the details of the last heartbeat are not valid JSON: ${error.message} (details: ${truncate(text)})`,
+    );
+  }
 }
 
 // Outgoing HTTP for activities: the standard `fetch` of StarlingMonkey, over wasi:http. The SDK wraps

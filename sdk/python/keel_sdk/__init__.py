@@ -19,7 +19,9 @@ Writing a module (``app.py``)::
         return f"hello, {name}"
 
 Build it with ``sdk/python/build.sh APP_DIR OUT.wasm``. Activities send HTTP requests with
-:mod:`keel_sdk.http`; orchestrators schedule durable ones with :meth:`Context.call_http`.
+:mod:`keel_sdk.http`; orchestrators schedule durable ones with :meth:`Context.call_http`. A long activity
+reports progress with :func:`heartbeat` (which tells it when to stop) and resumes from
+:func:`last_heartbeat`.
 
 Scheduling calls (``call_activity``, ``timer``, ``wait_event``, ...) return a :class:`Task` at once; only
 ``Task.get``, ``Context.all``, ``Context.all_settled`` and ``Context.any`` block, while the host suspends
@@ -32,7 +34,7 @@ import json
 import os
 import random
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -42,12 +44,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 try:
     from componentize_py_types import Err as _Err
     from componentize_py_types import Ok as _Ok
+    from wit_world.imports import activity_context as _activity_context
     from wit_world.imports import context as _context
 
     # keel:workflow/types, named after its package because the world also imports wasi:http/types.
     from wit_world.imports import keel_workflow_types as wit
 except ImportError:  # pragma: no cover - only outside a component
-    _Err = _Ok = _context = wit = None  # type: ignore[assignment]
+    _Err = _Ok = _activity_context = _context = wit = None  # type: ignore[assignment]
 
 __all__ = [
     "ActivityInfo",
@@ -62,7 +65,9 @@ __all__ = [
     "activity",
     "activity_info",
     "from_json",
+    "heartbeat",
     "http",
+    "last_heartbeat",
     "orchestrator",
     "to_json",
 ]
@@ -215,23 +220,28 @@ class RetryPolicy:
 
 @dataclass
 class ActivityOptions:
-    """Options of one activity call: its retry policy, the time limit of one attempt (ms), and the
-    versions of the activity it accepts (a semver range such as ``"^2"``: the active version if it
-    matches, else the highest deployed version that does)."""
+    """Options of one activity call: its retry policy, the time limit of one attempt (ms), the versions
+    of the activity it accepts (a semver range such as ``"^2"``: the active version if it matches, else
+    the highest deployed version that does) and its heartbeat timeout (ms): an attempt that goes longer
+    than that without a :func:`heartbeat` (counted from its start) fails with kind ``HeartbeatTimeout``,
+    and the retry policy decides what follows. Times are milliseconds or ``timedelta``s."""
 
     retry: Optional[RetryPolicy] = None
     timeout_ms: Union[int, timedelta, None] = None
     version: Optional[str] = None
+    heartbeat_timeout_ms: Union[int, timedelta, None] = None
 
     def _to_wit(self):
-        return wit.ActivityOptions(
+        """The WIT ``call-options`` of ``call-activity-with``, through which every activity is scheduled."""
+        return wit.CallOptions(
             retry=self.retry._to_wit() if self.retry is not None else None,
             timeout_ms=_millis(self.timeout_ms),
+            heartbeat_timeout_ms=_millis(self.heartbeat_timeout_ms),
         )
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Activity information
+# Activity information and heartbeats
 
 
 @dataclass(frozen=True)
@@ -258,6 +268,39 @@ def activity_info(environ: Optional[Dict[str, str]] = None) -> Optional[Activity
         return None
     key = env.get(IDEMPOTENCY_KEY_VAR) or f"{instance_id}/{task_id}"
     return ActivityInfo(instance_id, task_id, attempt, key)
+
+
+def _activity_host():
+    if _activity_context is None:
+        raise RuntimeError("keel: the activity context exists only inside a Keel component")
+    return _activity_context
+
+
+def heartbeat(details: Any = None) -> bool:
+    """Reports that the running activity attempt is alive, with progress ``details`` (any JSON value).
+    The latest details show in the instance's status (``keel status``) and are given to the next attempt
+    of the task (:func:`last_heartbeat`); an attempt called with ``heartbeat_timeout_ms`` must heartbeat
+    at least that often. Returns True when the attempt should stop: its task was canceled, its instance
+    terminated, or another worker took it over. The attempt may then clean up and return (what it
+    returns is dropped); one that goes on is stopped a few seconds later. For activities only: an
+    orchestrator calling it fails."""
+    return bool(_activity_host().heartbeat(_encode(details, "heartbeat details")))
+
+
+def last_heartbeat() -> Any:
+    """The details of the last heartbeat an earlier attempt of this task recorded (or an earlier run of
+    this attempt whose worker stopped), parsed from JSON; ``None`` when there was none. Raises a
+    ``KeelFailure`` of kind ``InvalidInput`` if the recorded details are not JSON."""
+    text = _activity_host().last_heartbeat()
+    if text is None:
+        return None
+    try:
+        return from_json(text)
+    except ValueError as error:
+        raise KeelFailure(
+            INVALID_INPUT,
+            f"the details of the last heartbeat are not valid JSON: {error} (details: {_truncate(text)})",
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -433,16 +476,20 @@ class Context:
         *,
         retry: Optional[RetryPolicy] = None,
         timeout_ms: Union[int, timedelta, None] = None,
+        heartbeat_timeout_ms: Union[int, timedelta, None] = None,
         version: Optional[str] = None,
     ) -> Task:
         """Schedules the activity ``name`` with ``input``: one attempt with the module's default time
-        limit on the active version, unless ``options`` (or ``retry``/``timeout_ms``/``version``) say
-        otherwise."""
+        limit and no heartbeat timeout on the active version, unless ``options`` (or ``retry``/
+        ``timeout_ms``/``heartbeat_timeout_ms``/``version``) say otherwise."""
         if options is None:
-            options = ActivityOptions(retry=retry, timeout_ms=timeout_ms, version=version)
+            options = ActivityOptions(
+                retry=retry, timeout_ms=timeout_ms, version=version, heartbeat_timeout_ms=heartbeat_timeout_ms
+            )
         payload = _encode(input, f"input of activity {name}")
         target = f"{name}@{options.version}" if options.version else name
-        return Task(_host().call_activity(target, payload, options._to_wit()))
+        # Always call-activity-with: without a heartbeat timeout the host records what call-activity would.
+        return Task(_host().call_activity_with(target, payload, options._to_wit()))
 
     def call_orchestrator(self, name: str, input: Any = None, instance_id: Optional[str] = None) -> Task:
         """Starts the sub-orchestration ``name`` as ``instance_id`` or, with ``None``, an instance id the
@@ -498,12 +545,16 @@ class Context:
         followed by polling that location after durable timers (``Retry-After``, else 1 s) until the
         status is not 202. ``retry_on``: statuses that fail the attempt so that the retry policy applies
         (default 408, 429, 500, 502, 503, 504); other statuses are returned. ``options``/``retry``/
-        ``timeout_ms`` as for :meth:`call_activity` (a single attempt unless they say otherwise).
+        ``timeout_ms`` as for :meth:`call_activity` (a single attempt unless they say otherwise; no heartbeat
+        timeout, as ``keel.http`` sends no heartbeats).
         Returns an :class:`HttpCall`; its ``get()`` gives an :class:`HttpResponse`.
         """
         request = http.durable_request(method, url, headers, body, json, asynchronous, retry_on)
         if options is None:
             options = ActivityOptions(retry=retry, timeout_ms=timeout_ms)
+        elif options.heartbeat_timeout_ms is not None:
+            # keel.http sends no heartbeats: a heartbeat timeout would fail every slow response.
+            options = replace(options, heartbeat_timeout_ms=None)
         return HttpCall(self, self.call_activity(HTTP_ACTIVITY, request, options), request, options)
 
     # -- waiting: blocks ---------------------------------------------------------------------------------

@@ -199,7 +199,7 @@ class FakeHost:
         self.outcomes = {}
         self.clock = 1_000
 
-    def call_activity(self, name, payload, options):
+    def call_activity_with(self, name, payload, options):
         self.calls.append(("call", name, payload, options))
         task = len(self.calls)
         self.outcomes[task] = Outcome_Ok(to_json(self.answers.pop(0)))
@@ -232,7 +232,7 @@ class CallHttpTest(unittest.TestCase):
             Outcome_Ok=Outcome_Ok,
             Outcome_Err=Outcome_Err,
             RetryPolicy=lambda **fields: ("retry", fields),
-            ActivityOptions=lambda **fields: ("options", fields),
+            CallOptions=lambda **fields: ("options", fields),
         )
 
     def tearDown(self):
@@ -262,7 +262,8 @@ class CallHttpTest(unittest.TestCase):
         self.assertEqual((response.status, response.body), (200, "job done"))
         options = ("options", {"retry": ("retry", {
             "max_attempts": 2, "first_interval_ms": 10, "backoff_coefficient": 1.0, "max_interval_ms": None,
-            "timeout_ms": None, "non_retryable": ["Nope"]}), "timeout_ms": None})
+            "timeout_ms": None, "non_retryable": ["Nope"]}), "timeout_ms": None,
+            "heartbeat_timeout_ms": None})
         poll = (
             '{"method":"GET","url":"http://h/jobs/1","headers":{"authorization":"Bearer {{secret:API_TOKEN}}"},'
             '"asynchronous":true}'
@@ -289,7 +290,9 @@ class CallHttpTest(unittest.TestCase):
         self.assertEqual(
             host.calls[1][2], '{"method":"GET","url":"http://h/x","asynchronous":true,"retryOn":[503]}'
         )
-        self.assertEqual(host.calls[0][3], ("options", {"retry": None, "timeout_ms": None}))
+        self.assertEqual(
+            host.calls[0][3], ("options", {"retry": None, "timeout_ms": None, "heartbeat_timeout_ms": None})
+        )
 
     def test_get_twice_gives_the_same_response_without_polling_again(self):
         host = self.host(
@@ -304,7 +307,7 @@ class CallHttpTest(unittest.TestCase):
 
     def test_a_failed_call_raises_its_failure(self):
         host = self.host([])
-        host.call_activity = lambda *args: 7
+        host.call_activity_with = lambda *args: 7
         denied = types.SimpleNamespace(kind="HttpDenied", message="no grant", details=None)
         host.outcomes[7] = Outcome_Err(denied)
         with self.assertRaises(KeelFailure) as raised:

@@ -113,7 +113,7 @@ impl Context {
     ) -> Task {
         let input = encode(input, || format!("input of activity {name}"));
         Task {
-            id: host::call_activity(&options.target(name), &input, &options.to_wit()),
+            id: host::call_activity_with(&options.target(name), &input, &options.to_wit()),
         }
     }
 

@@ -45,6 +45,7 @@ mod context;
 pub mod dispatch;
 mod durable_http;
 mod failure;
+mod heartbeat;
 pub mod http;
 mod options;
 mod queries;
@@ -82,6 +83,7 @@ pub use activity::{
 pub use context::{Context, LogLevel, Task};
 pub use durable_http::{HTTP_ACTIVITY, HttpRequest, HttpResponse, HttpTask};
 pub use failure::Failure;
+pub use heartbeat::{heartbeat, last_heartbeat};
 pub use options::{ActivityOptions, RetryPolicy};
 /// The JSON library payloads go through, re-exported so guests can use `json!` and `Value` without
 /// a version mismatch.

@@ -86,14 +86,15 @@ impl RetryPolicy {
     }
 }
 
-/// Options of one activity call: its retry policy, the time limit of one attempt, and the versions of
-/// the activity it accepts.
+/// Options of one activity call: its retry policy, the time limit of one attempt, its heartbeat
+/// timeout, and the versions of the activity it accepts.
 ///
 /// The default is a single attempt with the module's default time limit, on the active version.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ActivityOptions {
     retry: Option<RetryPolicy>,
     timeout: Option<Duration>,
+    heartbeat_timeout: Option<Duration>,
     version: Option<String>,
 }
 
@@ -117,6 +118,16 @@ impl ActivityOptions {
         self
     }
 
+    /// Fails an attempt that goes `timeout` without a [`heartbeat`](crate::heartbeat) (counted from
+    /// its start) with kind `HeartbeatTimeout`, which the retry policy may retry; an attempt whose
+    /// worker stopped fails so as soon as its lease runs out. For long activities that report
+    /// progress: a hung or lost attempt is found well before its overall time limit.
+    #[must_use]
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat_timeout = Some(timeout);
+        self
+    }
+
     /// Runs the call on a version of the activity matching `range` (Cargo's semver requirement
     /// syntax, e.g. `^2`, `>=1.4, <2`): the active version if it matches, else the highest deployed
     /// version that does. Version labels such as `2` or `2.1` read as `2.0.0` and `2.1.0`.
@@ -134,10 +145,11 @@ impl ActivityOptions {
         }
     }
 
-    pub(crate) fn to_wit(&self) -> wit::ActivityOptions {
-        wit::ActivityOptions {
+    pub(crate) fn to_wit(&self) -> wit::CallOptions {
+        wit::CallOptions {
             retry: self.retry.as_ref().map(RetryPolicy::to_wit),
             timeout_ms: self.timeout.map(millis),
+            heartbeat_timeout_ms: self.heartbeat_timeout.map(millis),
         }
     }
 }
@@ -176,10 +188,13 @@ mod tests {
         let wit = ActivityOptions::default().to_wit();
         assert!(wit.retry.is_none());
         assert!(wit.timeout_ms.is_none());
+        assert!(wit.heartbeat_timeout_ms.is_none());
         let wit = ActivityOptions::new()
             .timeout(Duration::from_secs(2))
+            .heartbeat_timeout(Duration::from_millis(1_500))
             .to_wit();
         assert_eq!(wit.timeout_ms, Some(2_000));
+        assert_eq!(wit.heartbeat_timeout_ms, Some(1_500));
     }
 
     #[test]
