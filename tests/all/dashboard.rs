@@ -413,3 +413,57 @@ async fn the_dashboard_asks_a_query_and_sends_an_update_from_an_instance_page() 
     let _ = page.browser.kill().await;
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_page_shows_its_running_activity_and_latest_heartbeat() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let t = engine(&["keel_test_patterns"]).await;
+    let input = serde_json::json!({"beats": 1200, "every_ms": 50});
+    let id = t
+        .keel
+        .start("CancelBeating", &input.to_string(), Some("beats-page"))
+        .await
+        .unwrap();
+    let worker = t.keel.run_worker();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while t
+        .keel
+        .activities(id.as_str())
+        .await
+        .unwrap()
+        .first()
+        .is_none_or(|a| a.heartbeat.is_none())
+    {
+        assert!(std::time::Instant::now() < deadline, "no heartbeat");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = keel::api::router(t.keel.clone(), TOKEN.to_owned());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let page = dom(
+        &browser,
+        &format!("http://127.0.0.1:{port}/ui/instances/beats-page#token={TOKEN}"),
+    )
+    .await;
+    assert!(
+        page.contains(r#"<div id="i-activities-pane">"#),
+        "the activities pane is shown:\n{page}"
+    );
+    assert!(page.contains("#0 Beating attempt 1 running"), "{page}");
+    assert!(page.contains("heartbeat {\"n\":"), "{page}");
+    t.keel
+        .raise_event(id.as_str(), "Cancel", "null")
+        .await
+        .unwrap();
+    let done = t
+        .keel
+        .wait(id.as_str(), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(done.output, Some(serde_json::json!("Canceled")));
+    worker.shutdown().await;
+    server.abort();
+}

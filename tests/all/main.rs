@@ -20,6 +20,7 @@ mod dashboard;
 mod fuzz;
 mod guest_bounds;
 mod guest_logs;
+mod heartbeats;
 mod hot_cache;
 mod incarnations;
 mod languages;

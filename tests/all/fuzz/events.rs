@@ -80,8 +80,18 @@ pub(crate) fn options() -> impl Strategy<Value = ActivityOptions> {
                 }
             },
         );
-    (option::of(retry), option::of(0u64..60_000))
-        .prop_map(|(retry, timeout_ms)| ActivityOptions { retry, timeout_ms })
+    (
+        option::of(retry),
+        option::of(0u64..60_000),
+        option::of(0u64..60_000),
+    )
+        .prop_map(
+            |(retry, timeout_ms, heartbeat_timeout_ms)| ActivityOptions {
+                retry,
+                timeout_ms,
+                heartbeat_timeout_ms,
+            },
+        )
 }
 
 /// Task ids small enough to meet the ids a guest schedules.

@@ -21,6 +21,7 @@ mod coverage;
 mod cross_language;
 mod determinism;
 mod fan_out;
+mod heartbeats;
 mod http;
 mod order_processing;
 mod python_failures;
@@ -243,6 +244,8 @@ for_every_language! {
         => continue_as_new_carries_unanswered_events_over_only_when_asked,
     crate::languages::cancel::a_canceled_timer_and_wait_resolve_canceled_and_the_next_wait_takes_the_event
         => a_canceled_timer_and_wait_resolve_canceled_and_the_next_wait_takes_the_event,
+    crate::languages::heartbeats::an_attempt_resumes_from_the_last_heartbeat_of_the_one_before
+        => an_attempt_resumes_from_the_last_heartbeat_of_the_one_before,
     crate::languages::determinism::time_random_and_map_order_are_identical_on_replay
         => time_random_and_map_order_are_identical_on_replay,
     crate::languages::scaffold::keel_new_builds_and_runs

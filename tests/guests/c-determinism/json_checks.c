@@ -12,6 +12,9 @@ keel_result carry_orchestrator(const keel_json *input);
 keel_result echo_activity(const keel_json *value);
 /* cancel.c */
 keel_result cancel_orchestrator(const keel_json *input);
+/* heartbeats.c */
+keel_result heartbeats_orchestrator(const keel_json *input);
+keel_result progress_activity(const keel_json *input);
 
 /* {"activity": NAME, "input": VALUE} → what the activity gave, output or failure. */
 static keel_result call(const keel_json *input) {
@@ -61,11 +64,13 @@ const keel_function keel_functions[] = {
     KEEL_ORCHESTRATOR("CDeterminism", determinism_orchestrator),
     KEEL_ORCHESTRATOR("CCarry", carry_orchestrator),
     KEEL_ORCHESTRATOR("CCancelTasks", cancel_orchestrator),
+    KEEL_ORCHESTRATOR("CHeartbeats", heartbeats_orchestrator),
     KEEL_ORCHESTRATOR("Call", call),
     KEEL_ACTIVITY("Echo", echo_activity),
     KEEL_ACTIVITY("Reencode", reencode),
     KEEL_ACTIVITY("Doubles", doubles),
     KEEL_ACTIVITY("Escapes", escapes),
     KEEL_ACTIVITY("BadOutput", bad_output),
+    KEEL_ACTIVITY("Progress", progress_activity),
     KEEL_END,
 };

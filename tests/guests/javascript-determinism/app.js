@@ -3,7 +3,7 @@
 // after a restart sees the very same values. It must never read anything through the context that
 // would hide a divergence: only the ambient globals are under test.
 
-import { orchestrator, activity, KeelFailure } from '@keel/sdk';
+import { orchestrator, activity, heartbeat, lastHeartbeat, KeelFailure } from '@keel/sdk';
 
 /** Everything an orchestrator could read from its environment without asking the context. */
 function ambientReading(ctx) {
@@ -76,3 +76,28 @@ orchestrator('CancelTasks', (ctx) => {
 });
 
 activity('Echo', (value) => value);
+
+// Heartbeats (the same in every language's fixture): "Progress" heartbeats after each step; its first
+// attempt fails with kind "Flaky" right after the heartbeat of step `failAt`, and the retry resumes
+// from the details of that heartbeat, so with {"steps": 5, "failAt": 3} the output is
+// {"resumedFrom": 3, "done": 5}.
+orchestrator('Heartbeats', (ctx, input) =>
+  ctx
+    .callActivity('Progress', input, {
+      retry: { maxAttempts: 2, firstIntervalMs: 10 },
+      heartbeatTimeoutMs: 30000,
+    })
+    .get(),
+);
+
+activity('Progress', (input) => {
+  const last = lastHeartbeat();
+  const start = last ? last.done : 0;
+  for (let step = start; step < input.steps; step += 1) {
+    heartbeat({ done: step + 1 });
+    if (last === null && step + 1 === input.failAt) {
+      throw new KeelFailure('Flaky', 'fails once after heartbeating');
+    }
+  }
+  return { resumedFrom: start, done: input.steps };
+});

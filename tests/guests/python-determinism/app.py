@@ -7,7 +7,7 @@ import os
 import random
 import time
 
-from keel_sdk import KeelFailure, activity, orchestrator
+from keel_sdk import KeelFailure, RetryPolicy, activity, heartbeat, last_heartbeat, orchestrator
 
 
 def ambient_reading(ctx):
@@ -82,3 +82,25 @@ def failure_kind(task):
 @activity("Echo")
 def echo(value):
     return value
+
+
+@orchestrator("PyHeartbeats")
+def heartbeats(ctx, input):
+    """Heartbeats (the same in every language's fixture): "Progress" heartbeats after each step; its first
+    attempt fails with kind "Flaky" right after the heartbeat of step ``failAt``, and the retry resumes from
+    the details of that heartbeat, so with {"steps": 5, "failAt": 3} the output is
+    {"resumedFrom": 3, "done": 5}."""
+    return ctx.call_activity(
+        "Progress", input, retry=RetryPolicy(2, first_interval_ms=10), heartbeat_timeout_ms=30_000
+    ).get()
+
+
+@activity("Progress")
+def progress(input):
+    last = last_heartbeat()
+    start = last["done"] if last else 0
+    for step in range(start, input["steps"]):
+        heartbeat({"done": step + 1})
+        if last is None and step + 1 == input["failAt"]:
+            raise KeelFailure("Flaky", "fails once after heartbeating")
+    return {"resumedFrom": start, "done": input["steps"]}

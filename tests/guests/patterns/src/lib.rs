@@ -12,6 +12,8 @@ use std::hint::black_box;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod heartbeats;
+
 use keel_sdk::{ActivityOptions, Context, Failure, RetryPolicy, activity_info};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -377,6 +379,9 @@ struct CallInput {
     /// Attempts and first retry interval of a retry policy, when given.
     #[serde(default)]
     retry: Option<(u32, u64)>,
+    /// Heartbeat timeout of the call, when given.
+    #[serde(default)]
+    heartbeat_timeout_ms: Option<u64>,
 }
 
 /// Runs any activity (once, or under the retry policy given) and reports its output or its failure
@@ -385,6 +390,9 @@ fn call(ctx: &Context, input: CallInput) -> Result<Value, Failure> {
     let mut options = ActivityOptions::new();
     if let Some((attempts, first_ms)) = input.retry {
         options = options.retry(RetryPolicy::new(attempts, Duration::from_millis(first_ms)));
+    }
+    if let Some(ms) = input.heartbeat_timeout_ms {
+        options = options.heartbeat_timeout(Duration::from_millis(ms));
     }
     match ctx
         .call_activity_with(&input.activity, &input.input, options)
@@ -695,6 +703,9 @@ keel_sdk::module! {
         "Call" => call,
         "Chatty" => chatty,
         "Fan" => fan,
+        "Heartbeats" => heartbeats::heartbeats,
+        "CancelBeating" => heartbeats::cancel_beating,
+        "BeatsInOrchestrator" => heartbeats::beats_in_orchestrator,
     },
     activities: {
         "Double" => double,
@@ -711,5 +722,7 @@ keel_sdk::module! {
         "IdempotencyKey" => idempotency_key,
         "Sleep" => sleep,
         "FailLoudly" => fail_loudly,
+        "Progress" => heartbeats::progress,
+        "Beating" => heartbeats::beating,
     },
 }
