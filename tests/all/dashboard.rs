@@ -427,18 +427,7 @@ async fn an_instance_page_shows_its_running_activity_and_latest_heartbeat() {
         .await
         .unwrap();
     let worker = t.keel.run_worker();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while t
-        .keel
-        .activities(id.as_str())
-        .await
-        .unwrap()
-        .first()
-        .is_none_or(|a| a.heartbeat.is_none())
-    {
-        assert!(std::time::Instant::now() < deadline, "no heartbeat");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::heartbeats::heartbeat_reaches(&t.keel, id.as_str(), 1).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let app = keel::api::router(t.keel.clone(), TOKEN.to_owned());

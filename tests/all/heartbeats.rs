@@ -28,7 +28,7 @@ fn retried(history: &[HistoryRecord]) -> Vec<(String, String)> {
 
 /// Waits until `id`'s first activity is running and has reported a heartbeat `{"n": k}` with
 /// k >= `n`; returns those details.
-async fn heartbeat_reaches(keel: &keel::Keel, id: &str, n: u64) -> Value {
+pub(crate) async fn heartbeat_reaches(keel: &keel::Keel, id: &str, n: u64) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let activities = keel.activities(id).await.unwrap();

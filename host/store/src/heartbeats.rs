@@ -66,47 +66,27 @@ pub(super) fn record(
     Ok(changed == 1)
 }
 
-/// Reads one [`ActivityRow`] from the columns of [`activities_sql`].
-pub(crate) fn activity_row(row: &impl RowLike) -> Result<ActivityRow> {
+/// Reads one [`ActivityRow`] from the columns of [`activities_sql`], from either backend's rows.
+pub(crate) fn activity_row<'r, R>(row: &'r R) -> Result<ActivityRow>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     Ok(ActivityRow {
-        task_id: to_u32(row.int(0)?),
-        name: row.text(1)?,
-        attempt: to_u32(row.int(2)?),
-        running: row.flag(3)?,
-        due_ms: to_u64(row.int(4)?),
+        task_id: to_u32(row.try_get(0)?),
+        name: row.try_get(1)?,
+        attempt: to_u32(row.try_get(2)?),
+        running: row.try_get(3)?,
+        due_ms: to_u64(row.try_get(4)?),
         heartbeat: row
-            .text_opt(5)?
+            .try_get::<Option<String>, _>(5)?
             .map(|t| parse_json("heartbeat details", &t))
             .transpose()?,
-        heartbeat_ms: row.int_opt(6)?.map(to_u64),
+        heartbeat_ms: row.try_get::<Option<i64>, _>(6)?.map(to_u64),
     })
-}
-
-/// The column reads [`activity_row`] needs, from either backend's rows.
-pub(crate) trait RowLike {
-    fn int(&self, i: usize) -> Result<i64>;
-    fn int_opt(&self, i: usize) -> Result<Option<i64>>;
-    fn text(&self, i: usize) -> Result<String>;
-    fn text_opt(&self, i: usize) -> Result<Option<String>>;
-    fn flag(&self, i: usize) -> Result<bool>;
-}
-
-impl RowLike for sqlx::sqlite::SqliteRow {
-    fn int(&self, i: usize) -> Result<i64> {
-        Ok(self.try_get(i)?)
-    }
-    fn int_opt(&self, i: usize) -> Result<Option<i64>> {
-        Ok(self.try_get(i)?)
-    }
-    fn text(&self, i: usize) -> Result<String> {
-        Ok(self.try_get(i)?)
-    }
-    fn text_opt(&self, i: usize) -> Result<Option<String>> {
-        Ok(self.try_get(i)?)
-    }
-    fn flag(&self, i: usize) -> Result<bool> {
-        Ok(self.try_get(i)?)
-    }
 }
 
 impl Sqlite {

@@ -1,6 +1,7 @@
 //! One attempt's heartbeats: the latest details the guest reported, written to its work item at
-//! most once per [`WRITE_EVERY`] by a task of its own (a heartbeat never waits on the store), the
-//! time of the last one for the heartbeat timeout, and whether the attempt has been told to stop.
+//! most once per [`WRITE_EVERY`] by a future the attempt polls beside the guest (a heartbeat never
+//! waits on the store), the time of the last one for the heartbeat timeout, and whether the attempt
+//! has been told to stop.
 //!
 //! The attempt is told to stop when its work item is gone or leased to another worker, found by
 //! lease renewal or by a heartbeat's write; the guest learns it from its next heartbeat's answer.
@@ -35,8 +36,6 @@ pub(crate) struct Beats {
     stop: AtomicBool,
     /// Wakes the writer after a heartbeat.
     beaten: Notify,
-    /// Wakes the attempt when a write found the work item no longer held.
-    lost: Notify,
 }
 
 #[derive(Default)]
@@ -60,7 +59,6 @@ impl Beats {
             }),
             stop: AtomicBool::new(false),
             beaten: Notify::new(),
-            lost: Notify::new(),
         })
     }
 
@@ -83,11 +81,6 @@ impl Beats {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    /// Completes when a heartbeat's write found the work item no longer held by this worker.
-    pub(crate) async fn lost(&self) {
-        self.lost.notified().await;
-    }
-
     /// Completes once the attempt has gone without a heartbeat for `timeout`.
     pub(crate) async fn silent_for(&self, timeout: Duration) {
         loop {
@@ -101,9 +94,9 @@ impl Beats {
     }
 
     /// Writes the heartbeats of the attempt holding work item `id` as they come, one write per
-    /// [`WRITE_EVERY`] at most, until the item is found no longer held (then [`lost`](Self::lost)
-    /// completes). Runs until dropped.
-    pub(crate) async fn write(self: Arc<Self>, shared: Arc<Shared>, id: i64) {
+    /// [`WRITE_EVERY`] at most; completes once a write finds the item no longer held by this worker
+    /// (the attempt is then told to stop). Pending until then: nothing runs before a heartbeat.
+    pub(crate) async fn write(&self, shared: &Shared, id: i64) {
         loop {
             self.beaten.notified().await;
             let details = {
@@ -124,7 +117,6 @@ impl Beats {
                 Ok(true) => {}
                 Ok(false) => {
                     self.tell_stop();
-                    self.lost.notify_one();
                     return;
                 }
                 Err(e) => {

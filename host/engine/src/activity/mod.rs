@@ -321,8 +321,8 @@ impl Workers {
         hold: &crate::held::Hold,
         beats: &Arc<heartbeat::Beats>,
     ) -> Option<Result<Value, Failure>> {
-        let writer = tokio::spawn(beats.clone().write(self.shared.clone(), item.id));
-        let _writer = AbortOnDrop(writer);
+        let writer = beats.write(&self.shared, item.id);
+        tokio::pin!(writer);
         let silence = item.options.heartbeat_timeout_ms.map(Duration::from_millis);
         let run = self.run(item, function, log, beats);
         tokio::pin!(run);
@@ -339,7 +339,7 @@ impl Workers {
                 () = async {
                     tokio::select! {
                         () = hold.cancelled() => {}
-                        () = beats.lost() => {}
+                        () = &mut writer => {}
                     }
                 }, if grace.is_none() => {
                     if !beats.listens() {
@@ -401,14 +401,5 @@ async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Aborts a spawned task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

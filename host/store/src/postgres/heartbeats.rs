@@ -1,10 +1,9 @@
 //! PostgreSQL: activity heartbeats, as SQLite's `heartbeats.rs` keeps them.
 
 use serde_json::Value;
-use sqlx::Row;
 
 use super::Postgres;
-use crate::heartbeats::{ActivityRow, RowLike, activities_sql, activity_row};
+use crate::heartbeats::{ActivityRow, activities_sql, activity_row};
 use crate::{Result, json_text, to_i64};
 
 impl Postgres {
@@ -39,23 +38,5 @@ impl Postgres {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(activity_row).collect()
-    }
-}
-
-impl RowLike for sqlx::postgres::PgRow {
-    fn int(&self, i: usize) -> Result<i64> {
-        Ok(self.try_get(i)?)
-    }
-    fn int_opt(&self, i: usize) -> Result<Option<i64>> {
-        Ok(self.try_get(i)?)
-    }
-    fn text(&self, i: usize) -> Result<String> {
-        Ok(self.try_get(i)?)
-    }
-    fn text_opt(&self, i: usize) -> Result<Option<String>> {
-        Ok(self.try_get(i)?)
-    }
-    fn flag(&self, i: usize) -> Result<bool> {
-        Ok(self.try_get(i)?)
     }
 }
