@@ -188,3 +188,97 @@ fn queries_through_the_cli_locally_and_through_a_server_and_the_http_api() {
     }
     assert_eq!(status, 410, "a query of an ended instance");
 }
+
+/// Waits until `worker` keeps one guest in memory (put back just after its turn committed).
+pub(crate) async fn until_hot(worker: &Running) {
+    let handle = worker.0.as_ref().expect("a running worker");
+    for _ in 0..3000 {
+        if handle.hot_instances() == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("no hot guest");
+}
+
+/// The engine's query counters: (answered by the hot guest, answered by a replayed one).
+pub(crate) fn answered(keel: &keel::Keel) -> (u64, u64) {
+    use std::sync::atomic::Ordering;
+    let metrics = keel.metrics();
+    (
+        metrics.queries_hot.load(Ordering::Relaxed),
+        metrics.queries_replayed.load(Ordering::Relaxed),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hot_guest_answers_queries_and_one_that_breaks_the_rules_is_dropped_not_the_instance() {
+    use std::sync::atomic::Ordering;
+    let t = engine(&["keel_test_patterns"]).await;
+    let worker = Running::start(&t.keel);
+    let id = t.keel.start("Queried", "3", Some("hq")).await.unwrap();
+    awaited(&t.keel, "hq", 1).await;
+    until_hot(&worker).await;
+    // The guest that ran the turn, kept in memory, answers; it waits on as it was.
+    assert_eq!(t.keel.query("hq", "Count", "null").await.unwrap(), json!(0));
+    assert_eq!(answered(&t.keel), (1, 0));
+    for _ in 0..2 {
+        t.keel.raise_event("hq", "Tick", "null").await.unwrap();
+    }
+    awaited(&t.keel, "hq", 3).await;
+    until_hot(&worker).await;
+    assert_eq!(t.keel.query("hq", "Plus", "5").await.unwrap(), json!(7));
+    assert_eq!(answered(&t.keel), (2, 0));
+    // The turns after the queries were served by the same guest: one replay in all so far.
+    assert_eq!(t.keel.metrics().replays.load(Ordering::Relaxed), 1);
+
+    // A handler that schedules fails the query and takes the guest with it, not the instance: the
+    // next query replays a guest of its own, and so does the next turn.
+    match t.keel.query("hq", "Schedule", "null").await {
+        Err(Error::QueryFailed { failure, .. }) => {
+            assert_eq!(failure.kind, "QueryNotReadOnly", "{failure}");
+        }
+        other => panic!("a handler that schedules gave {other:?}"),
+    }
+    assert_eq!(t.keel.query("hq", "Count", "null").await.unwrap(), json!(2));
+    assert_eq!(answered(&t.keel), (3, 1));
+    t.keel.raise_event("hq", "Tick", "null").await.unwrap();
+    let done = t
+        .keel
+        .wait(id.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    worker.stop().await;
+    assert_eq!(done.status, Status::Completed, "{done:?}");
+    assert_eq!(done.output, Some(json!(3)));
+    assert_eq!(t.keel.metrics().replays.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_that_draws_random_numbers_on_the_hot_guest_leaves_the_orchestrators_draws_as_they_were()
+ {
+    // Once with a query answered by the hot guest before the event, once without: the number the
+    // orchestrator draws after it is the same (a replay would draw it too).
+    let mut outputs = Vec::new();
+    for ask in [true, false] {
+        let t = engine(&["keel_test_patterns"]).await;
+        let worker = Running::start(&t.keel);
+        t.keel
+            .start("QueriedRandom", "null", Some("rq"))
+            .await
+            .unwrap();
+        awaited(&t.keel, "rq", 1).await;
+        until_hot(&worker).await;
+        if ask {
+            let drawn = t.keel.query("rq", "Random", "null").await.unwrap();
+            assert!(drawn.is_u64(), "{drawn}");
+            assert_eq!(answered(&t.keel), (1, 0));
+        }
+        t.keel.raise_event("rq", "Tick", "null").await.unwrap();
+        let done = t.keel.wait("rq", Duration::from_secs(60)).await.unwrap();
+        worker.stop().await;
+        assert_eq!(done.status, Status::Completed, "{done:?}");
+        outputs.push(done.output);
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}

@@ -107,6 +107,18 @@ pub(crate) async fn render(state: &AppState) -> Result<String, engine::Error> {
         &[(String::new(), load(&engine.hot_evictions))],
     );
     metric(
+        "keel_queries_total",
+        "counter",
+        "Queries answered, by the instance's guest kept in memory (hot) or by one replayed for them.",
+        &[
+            ("{guest=\"hot\"}".to_owned(), load(&engine.queries_hot)),
+            (
+                "{guest=\"replayed\"}".to_owned(),
+                load(&engine.queries_replayed),
+            ),
+        ],
+    );
+    metric(
         "keel_turns_total",
         "counter",
         "Orchestration turns committed (rate() of it is turns per second).",

@@ -119,6 +119,7 @@ impl Keel {
                 metrics: Metrics::default(),
                 held: Arc::default(),
                 mocks: crate::mocks::Mocks::default(),
+                hot_caches: crate::shared::HotCaches::default(),
             }),
         })
     }
@@ -551,12 +552,14 @@ impl Keel {
             slots: Slots::new(shared.config.max_activities, shared.store.changed().clone()),
             driver: std::sync::OnceLock::new(),
         });
+        let hot = Arc::new(std::sync::Mutex::new(HotCache::new(HotBounds {
+            count: shared.config.hot_capacity,
+            bytes: shared.config.hot_bytes,
+        })));
+        shared.hot_caches.register(&hot);
         let driver = Arc::new(Driver {
             shared: shared.clone(),
-            hot: std::sync::Mutex::new(HotCache::new(HotBounds {
-                count: shared.config.hot_capacity,
-                bytes: shared.config.hot_bytes,
-            })),
+            hot: hot.clone(),
             slots: Slots::new(shared.config.max_turns, shared.store.changed().clone()),
             workers: workers.clone(),
         });

@@ -85,6 +85,10 @@ pub struct Metrics {
     pub replays: AtomicU64,
     /// Hot instances dropped because the cache was full.
     pub hot_evictions: AtomicU64,
+    /// Queries answered by the instance's guest kept in memory.
+    pub queries_hot: AtomicU64,
+    /// Queries answered by a guest replayed for them.
+    pub queries_replayed: AtomicU64,
     /// Turns committed.
     pub turns: AtomicU64,
     /// Activity results committed with the turn they unblocked, in the worker that produced them,

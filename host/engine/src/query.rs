@@ -1,12 +1,19 @@
 //! Queries: a client's read of a running instance's state through a handler its orchestrator
 //! registered (`keel query ID NAME`).
 //!
-//! A query is answered by a guest of its own: the instance's current execution is replayed in
-//! memory from its history, under the same CPU, memory and wall-clock limits as a turn, and where
-//! the replay ends (the wait the orchestrator is suspended in) the guest's `wait-*` call hands it
-//! the query instead of ending a turn. The guest answers through `answer-query` and is dropped. It
-//! records nothing: a query sees what the last committed turn left, and a handler that tries to
-//! schedule, wait, set the custom status or continue as new fails the query, never the instance.
+//! A query is answered by the instance's hot guest when a worker of this process keeps a current
+//! one: taken out of its cache (a turn that comes meanwhile replays a guest of its own), handed the
+//! query where it waits between turns, and given back once it answered. Its random generator is
+//! restored after the handler, so that the orchestrator draws what a replay would; the handler's
+//! writes to its own memory cannot be undone, which is why handlers must only read. Otherwise the
+//! query gets a guest of its own: the current execution is replayed in memory from its history and
+//! where the replay ends (the wait the orchestrator is suspended in) the guest's `wait-*` call hands
+//! it the query instead of ending a turn; it answers through `answer-query` and is dropped. Both
+//! run under the same CPU, memory and wall-clock limits as a turn and record nothing: a query sees
+//! what the last committed turn left, and a handler that tries to schedule, wait, set the custom
+//! status or continue as new fails the query (and drops a hot guest), never the instance.
+
+use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -15,6 +22,7 @@ use crate::engine::{Error, Keel, Result};
 use crate::history::{Failure, HistoryEvent};
 use crate::orchestration::hot::{HotInstance, Spawn};
 use crate::orchestration::replay::LiveBatch;
+use crate::store::Instance;
 use keel_runtime::requests::PendingQuery;
 use keel_runtime::turn::TurnEnd;
 
@@ -41,7 +49,77 @@ impl Keel {
                 }
             }
         };
+        let answer = match self.ask_hot(&instance, name, &input).await {
+            Some(answer) => answer,
+            None => self.ask_replayed(&instance, name, &input).await?,
+        };
+        answer.map_err(failed)
+    }
+
+    /// Asks the instance's hot guest, when a worker of this process keeps a current one; `None`
+    /// when none does (or it went before it took the query).
+    async fn ask_hot(
+        &self,
+        instance: &Instance,
+        name: &str,
+        input: &Value,
+    ) -> Option<std::result::Result<Value, Failure>> {
         let shared = self.shared();
+        let (cache, mut guest) = shared.hot_caches.take_if(&instance.id, |hot| {
+            hot.execution == instance.execution && hot.history_len == instance.history_len
+        })?;
+        let (answer_tx, mut answer_rx) = oneshot::channel();
+        guest
+            .ask(PendingQuery {
+                name: name.to_owned(),
+                input: input.to_string(),
+                answer: answer_tx,
+            })
+            .ok()?;
+        shared.metrics.queries_hot.fetch_add(1, Ordering::Relaxed);
+        let wall_ms = shared.config.limits.turn_wall_ms;
+        let answered = async {
+            tokio::select! {
+                biased;
+                answer = &mut answer_rx => match answer {
+                    // Answered: the guest waits on, as it was.
+                    Ok(answer) => Ok(answer),
+                    // Stopped while answering (a handler that broke the rules, trapped or ran
+                    // out of CPU): the guest is gone.
+                    Err(_) => Err(ended_without_answer(guest.next_turn().await)),
+                },
+                end = guest.next_turn() => Err(ended_without_answer(end)),
+            }
+        };
+        match tokio::time::timeout(std::time::Duration::from_millis(wall_ms), answered).await {
+            Ok(Ok(answer)) => {
+                let evicted = cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .give_back(instance.id.clone(), guest);
+                shared
+                    .metrics
+                    .hot_evictions
+                    .fetch_add(evicted, Ordering::Relaxed);
+                Some(answer)
+            }
+            Ok(Err(failure)) => Some(Err(failure)),
+            Err(_) => Some(Err(timed_out(wall_ms))),
+        }
+    }
+
+    /// Asks a guest replayed for the query from the instance's recorded history.
+    async fn ask_replayed(
+        &self,
+        instance: &Instance,
+        name: &str,
+        input: &Value,
+    ) -> Result<std::result::Result<Value, Failure>> {
+        let shared = self.shared();
+        shared
+            .metrics
+            .queries_replayed
+            .fetch_add(1, Ordering::Relaxed);
         let recorded = self
             .store()
             .execution_history(&instance.id, instance.execution)
@@ -87,14 +165,21 @@ impl Keel {
                 },
             }
         };
-        match tokio::time::timeout(std::time::Duration::from_millis(wall_ms), answered).await {
-            Ok(answer) => answer.map_err(failed),
-            Err(_) => Err(failed(Failure::new(
-                "TurnTimeout",
-                format!("the query was not answered within {wall_ms} ms of wall-clock time"),
-            ))),
-        }
+        Ok(
+            match tokio::time::timeout(std::time::Duration::from_millis(wall_ms), answered).await {
+                Ok(answer) => answer,
+                Err(_) => Err(timed_out(wall_ms)),
+            },
+        )
     }
+}
+
+/// The failure of a query not answered within the turn's wall-clock limit.
+fn timed_out(wall_ms: u64) -> Failure {
+    Failure::new(
+        "TurnTimeout",
+        format!("the query was not answered within {wall_ms} ms of wall-clock time"),
+    )
 }
 
 /// Why a query's guest stopped without answering, from how its turn ended.

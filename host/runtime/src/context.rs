@@ -262,7 +262,7 @@ impl context::Host for HostState {
     ) -> wasmtime::Result<()> {
         let s = state(self)?;
         let answer = guest_result(s, "query answer", answer);
-        Err(s.answer(answer))
+        s.answer(answer)
     }
 
     async fn now_ms(&mut self) -> wasmtime::Result<u64> {
@@ -270,11 +270,11 @@ impl context::Host for HostState {
     }
 
     async fn random_u64(&mut self) -> wasmtime::Result<u64> {
-        Ok(state(self)?.rng.next_u64())
+        Ok(state(self)?.rng().next_u64())
     }
 
     async fn new_uuid(&mut self) -> wasmtime::Result<String> {
-        let bytes: [u8; 16] = state(self)?.rng.random();
+        let bytes: [u8; 16] = state(self)?.rng().random();
         Ok(uuid::Builder::from_random_bytes(bytes)
             .into_uuid()
             .to_string())

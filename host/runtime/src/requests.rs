@@ -1,5 +1,5 @@
-//! The clients' requests a waiting orchestrator serves: the query a guest replayed to answer it is
-//! handed, and the updates handed over at waits (validated read-only, then handled), with the
+//! The clients' requests a waiting orchestrator serves: the query a guest replayed to answer it, or
+//! a hot guest waiting between turns, is handed, and the updates handed over at waits (validated read-only, then handled), with the
 //! updates rejected in live turns kept for the driver. The waits themselves are in `turn.rs`; the
 //! host calls that use these, in `context.rs`.
 
@@ -12,7 +12,7 @@ use crate::history::Failure;
 use crate::turn::OrchestrationState;
 use keel_core::replay::UpdateRequest;
 
-/// A client's query to the instance, for a guest replayed to answer it.
+/// A client's query to the instance, for a guest replayed to answer it or a hot guest.
 #[derive(Debug)]
 pub struct PendingQuery {
     /// The query's name.
@@ -57,6 +57,15 @@ pub enum Serving {
     Handling { id: String },
 }
 
+/// Why a guest waiting with `await-*` cannot take a query.
+pub(crate) fn queries_unsupported() -> Failure {
+    Failure::new(
+        "QueriesUnsupported",
+        "the orchestrator waits with await-all or await-any, which cannot take queries: it was \
+         built with an SDK from before queries; rebuild it with this one",
+    )
+}
+
 impl OrchestrationState {
     /// Hands the pending query to a guest whose replay reached the instance's current state; a
     /// guest waiting with `await-*` (an SDK from before queries) cannot take it.
@@ -65,11 +74,7 @@ impl OrchestrationState {
             return Err(wasmtime::Error::msg("no query to hand over"));
         };
         if !queries {
-            let _ = query.answer.send(Err(Failure::new(
-                "QueriesUnsupported",
-                "the orchestrator waits with await-all or await-any, which cannot take queries: \
-                 it was built with an SDK from before queries; rebuild it with this one",
-            )));
+            let _ = query.answer.send(Err(queries_unsupported()));
             self.evicted = true;
             return Err(wasmtime::Error::msg("query refused"));
         }
@@ -142,18 +147,22 @@ impl OrchestrationState {
             .map_err(|nd| self.fatal(Failure::new("NonDeterminism", nd.to_string())))
     }
 
-    /// Takes the guest's answer to the query it was handed, and stops the guest: it has done its job.
-    pub(crate) fn answer(&mut self, answer: Result<Value, Failure>) -> wasmtime::Error {
-        match self.answering.take() {
-            Some(to) => {
-                let _ = to.send(answer);
-                self.evicted = true;
-                wasmtime::Error::msg("query answered")
-            }
-            None => self.fatal(Failure::new(
+    /// Takes the guest's answer to the query it was handed. A guest replayed to answer it is
+    /// stopped (it has done its job); a hot guest waits again.
+    pub(crate) fn answer(&mut self, answer: Result<Value, Failure>) -> wasmtime::Result<()> {
+        let Some(to) = self.answering.take() else {
+            return Err(self.fatal(Failure::new(
                 "ContextMisuse",
                 "answer-query was called without a query to answer",
-            )),
+            )));
+        };
+        let _ = to.send(answer);
+        if self.queries.is_some() {
+            self.sync();
+            Ok(())
+        } else {
+            self.evicted = true;
+            Err(wasmtime::Error::msg("query answered"))
         }
     }
 }

@@ -50,6 +50,15 @@ pub struct OrchestrationState {
     /// The query this guest was replayed to answer, until it is handed over; such a guest records
     /// nothing and is dropped once it answered.
     pub query: Option<PendingQuery>,
+    /// Queries for a hot guest, asked while it waits between turns (`None` for a guest replayed
+    /// to answer one).
+    pub queries: Option<mpsc::UnboundedReceiver<PendingQuery>>,
+    /// Where a query handler's random numbers come from, so that it does not change what the
+    /// orchestrator draws next from `rng` (a replay would not draw them).
+    pub query_rng: StdRng,
+    /// Set once the driver was told how the current turn ended; cleared by the next batch. A hot
+    /// guest that answered a query waits again without ending the turn a second time.
+    pub reported: bool,
     /// Where the handed-over query's answer goes, while the guest answers it (read-only then).
     pub answering: Option<oneshot::Sender<Result<Value, Failure>>>,
     /// The update the guest was handed, while it serves it.
@@ -58,7 +67,37 @@ pub struct OrchestrationState {
     pub rejected: Rejections,
 }
 
+/// What reached a guest waiting between turns.
+enum Between {
+    /// The next turn's messages.
+    Batch(LiveBatch),
+    /// A client's query, for a hot guest.
+    Query(PendingQuery),
+}
+
 impl OrchestrationState {
+    /// The random generator the guest draws from now: the orchestrator's, or while it answers a
+    /// query the query's own.
+    pub(crate) fn rng(&mut self) -> &mut StdRng {
+        if self.answering.is_some() {
+            &mut self.query_rng
+        } else {
+            &mut self.rng
+        }
+    }
+
+    /// The driver's next batch or, for a hot guest, a query asked before it; `None` once the
+    /// driver dropped the guest.
+    async fn next_batch_or_query(&mut self) -> Option<Between> {
+        let Some(queries) = self.queries.as_mut() else {
+            return self.batches.recv().await.map(Between::Batch);
+        };
+        tokio::select! {
+            batch = self.batches.recv() => batch.map(Between::Batch),
+            Some(query) = queries.recv() => Some(Between::Query(query)),
+        }
+    }
+
     /// Publishes the core's time and replay flag to the guest's WASI clocks and output.
     pub fn sync(&self) {
         self.time_ms.store(self.core.now_ms(), Ordering::SeqCst);
@@ -195,16 +234,31 @@ impl OrchestrationState {
                     return self.hand_over_query(takes != Takes::Nothing);
                 }
                 Ok(Blocked::EndOfTurn) => {
-                    let events = self.core.take_new_events();
-                    if self.turns.send(TurnEnd::Blocked(events)).is_err() {
-                        self.evicted = true;
-                        return Err(wasmtime::Error::msg("instance evicted"));
+                    if !self.reported {
+                        let events = self.core.take_new_events();
+                        if self.turns.send(TurnEnd::Blocked(events)).is_err() {
+                            self.evicted = true;
+                            return Err(wasmtime::Error::msg("instance evicted"));
+                        }
+                        self.reported = true;
                     }
-                    match self.batches.recv().await {
-                        Some(batch) => {
+                    match self.next_batch_or_query().await {
+                        Some(Between::Batch(batch)) => {
                             self.core.push_live(batch);
                             self.turn_tasks = 0;
+                            self.reported = false;
                             self.logs.refill();
+                        }
+                        Some(Between::Query(query)) if takes == Takes::Nothing => {
+                            // The guest cannot take it; it waits on, unchanged.
+                            let _ = query
+                                .answer
+                                .send(Err(crate::requests::queries_unsupported()));
+                            continue;
+                        }
+                        Some(Between::Query(query)) => {
+                            self.query = Some(query);
+                            return self.hand_over_query(takes != Takes::Nothing);
                         }
                         None => {
                             self.evicted = true;

@@ -157,6 +157,7 @@ pub(crate) async fn a_waiting_approval_answers_its_request_query(lang: Lang) {
     let t = engine_for(lang, "approval").await;
     let worker = Running::start(&t.keel);
     let id = waiting_approval(&t.keel, "req-q").await;
+    crate::queries::until_hot(&worker).await;
     let request = t.keel.query(id.as_str(), "Request", "null").await;
     assert_eq!(
         request.unwrap(),
@@ -168,6 +169,8 @@ pub(crate) async fn a_waiting_approval_answers_its_request_query(lang: Lang) {
         matches!(unknown, Err(keel::engine::Error::UnknownQuery { .. })),
         "{lang}: {unknown:?}"
     );
+    // Both answered by the guest the worker keeps in memory, which waited on after each.
+    assert_eq!(crate::queries::answered(&t.keel), (2, 0), "{lang}");
     // Suspended, an approval waits in the inbox: the query still sees the request waiting.
     t.keel.suspend(id.as_str(), "held").await.unwrap();
     wait_for_event(&t.keel, id.as_str(), "ExecutionSuspended").await;

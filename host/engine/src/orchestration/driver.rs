@@ -43,7 +43,7 @@ pub enum Error {
 /// Runs turns for claimed instances.
 pub(crate) struct Driver {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) hot: Mutex<HotCache>,
+    pub(crate) hot: Arc<Mutex<HotCache>>,
     pub(crate) slots: Slots,
     /// Runs the activities a turn schedules without a separate claim.
     pub(crate) workers: Arc<Workers>,

@@ -1,5 +1,6 @@
 //! Hot instances: an orchestrator guest kept alive in memory between turns, suspended inside its
-//! `await-*` call, so a turn costs one resume instead of a replay.
+//! `await-*` call, so a turn costs one resume instead of a replay (and a query is answered without
+//! one).
 //!
 //! A hot instance runs on its own task and talks to the driver through two channels; it never touches
 //! the store. Dropping the handle evicts it: the guest is unwound and nothing more is recorded.
@@ -64,6 +65,8 @@ pub(crate) struct HotInstance {
     /// Updates the guest rejected in its live turns, until the driver takes them to commit.
     pub(crate) rejected: Rejections,
     batches: mpsc::UnboundedSender<LiveBatch>,
+    /// Queries asked while the guest waits between turns (see `query.rs`).
+    queries: mpsc::UnboundedSender<PendingQuery>,
     turns: mpsc::UnboundedReceiver<TurnEnd>,
     task: tokio::task::JoinHandle<()>,
     /// The guest's memory and tables, as its store counts them.
@@ -148,6 +151,9 @@ impl HotInstance {
         let rejected = Rejections::default();
         let (batch_tx, batch_rx) = mpsc::unbounded_channel();
         let (turn_tx, turn_rx) = mpsc::unbounded_channel();
+        // A guest replayed to answer a query takes no others.
+        let (query_tx, query_rx) = mpsc::unbounded_channel();
+        let queries = s.query.is_none().then_some(query_rx);
         let mut state = HostState::new(
             wasi,
             &limits,
@@ -171,6 +177,9 @@ impl HotInstance {
             fatal: None,
             evicted: false,
             query: s.query,
+            queries,
+            query_rng: StdRng::seed_from_u64(seed.rotate_left(31)),
+            reported: false,
             answering: None,
             serving: None,
             rejected: rejected.clone(),
@@ -266,6 +275,7 @@ impl HotInstance {
             logs,
             rejected,
             batches: batch_tx,
+            queries: query_tx,
             turns: turn_rx,
             task,
             footprint,
@@ -275,6 +285,12 @@ impl HotInstance {
     /// Delivers the messages of a new turn to a guest waiting in `await-*`.
     pub(crate) fn deliver(&self, batch: LiveBatch) -> bool {
         self.batches.send(batch).is_ok()
+    }
+
+    /// Asks the guest, waiting between turns, `query`; it answers through the query's channel and
+    /// waits on. The query back when the guest is gone.
+    pub(crate) fn ask(&self, query: PendingQuery) -> Result<(), PendingQuery> {
+        self.queries.send(query).map_err(|e| e.0)
     }
 
     /// Waits for the end of the current turn. `None` if the guest task is gone.

@@ -76,6 +76,16 @@ impl HotCache {
         self.take(id)
     }
 
+    /// Gives back `hot`, taken out for a query, unless the instance has another guest here by now
+    /// (a turn that ran meanwhile replayed one): then `hot`, older, is dropped. Returns as
+    /// [`put`](Self::put) does.
+    pub(crate) fn give_back(&mut self, id: String, hot: HotInstance) -> u64 {
+        if self.entries.contains_key(&id) {
+            return 0;
+        }
+        self.put(id, hot)
+    }
+
     /// Keeps `hot`, evicting the least recently used beyond either bound; returns how many went
     /// (`hot` itself when it alone is over the byte bound or the cache is disabled).
     pub(crate) fn put(&mut self, id: String, hot: HotInstance) -> u64 {

@@ -83,6 +83,16 @@ fn queried(ctx: &Context, ticks: u32) -> Result<u32, Failure> {
     Ok(count.get())
 }
 
+/// Answers the query `Random` with a number drawn by the raw host call, waits for a `Tick`, and
+/// returns a number it draws itself afterwards: the same whether or not a query drew one before.
+fn queried_random(ctx: &Context, _: Value) -> Result<u64, Failure> {
+    ctx.on_query("Random", |_: Value| {
+        Ok(keel_sdk::bindings::keel::workflow::context::random_u64())
+    });
+    ctx.wait_event("Tick").get::<Value>()?;
+    Ok(ctx.random_u64())
+}
+
 /// Cancellation in the shared language suite (every language's fixture does the same): a timer an
 /// hour away and the first of two waits for `Go` are canceled (the timer twice, the second time a
 /// no-op); awaiting them gives their failures' kinds, and the first `Go` raised goes to the second
@@ -677,6 +687,7 @@ keel_sdk::module! {
     orchestrators: {
         "Parent" => parent,
         "Queried" => queried,
+        "QueriedRandom" => queried_random,
         "Updated" => updated,
         "CancelTasks" => cancel_tasks,
         "Cancels" => cancels,
