@@ -8,10 +8,10 @@ mod attempt;
 pub(crate) mod heartbeat;
 pub mod http_call;
 pub(crate) mod resolve;
+mod watch;
 pub use keel_core::retry;
 
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -307,74 +307,9 @@ impl Workers {
         }
     }
 
-    /// Runs one attempt and watches it: its result, or `None` when it was stopped because its work
-    /// item is gone (the task was canceled, the instance terminated) or leased to another worker.
-    /// An attempt that has sent a heartbeat is told through the next one's answer and given
-    /// [`heartbeat::STOP_GRACE`] to return; one that has not is stopped at once. An attempt with a
-    /// heartbeat timeout that goes without a heartbeat for that long fails with
-    /// [`heartbeat::TIMEOUT`].
-    async fn watch(
-        &self,
-        item: &WorkItem,
-        function: &str,
-        log: &Arc<GuestLog>,
-        hold: &crate::held::Hold,
-        beats: &Arc<heartbeat::Beats>,
-    ) -> Option<Result<Value, Failure>> {
-        let writer = beats.write(&self.shared, item.id);
-        tokio::pin!(writer);
-        let silence = item.options.heartbeat_timeout_ms.map(Duration::from_millis);
-        let run = self.run(item, function, log, beats);
-        tokio::pin!(run);
-        let mut grace: Option<tokio::time::Instant> = None;
-        loop {
-            tokio::select! {
-                result = &mut run => {
-                    if grace.is_some() {
-                        tracing::info!("attempt stopped when told to; its result is dropped");
-                        return None;
-                    }
-                    return Some(result);
-                }
-                () = async {
-                    tokio::select! {
-                        () = hold.cancelled() => {}
-                        () = &mut writer => {}
-                    }
-                }, if grace.is_none() => {
-                    if !beats.listens() {
-                        tracing::info!(
-                            "attempt stopped: its work item is gone (its task was canceled or its \
-                             instance terminated) or leased to another worker"
-                        );
-                        return None;
-                    }
-                    beats.tell_stop();
-                    grace = Some(tokio::time::Instant::now() + heartbeat::STOP_GRACE);
-                }
-                () = sleep_until_some(grace) => {
-                    tracing::info!("attempt told to stop did not return in time; it is stopped");
-                    return None;
-                }
-                () = async {
-                    match silence {
-                        Some(timeout) => beats.silent_for(timeout).await,
-                        None => std::future::pending().await,
-                    }
-                }, if grace.is_none() => {
-                    let ms = silence.map_or(0, |d| d.as_millis());
-                    return Some(Err(Failure::new(
-                        heartbeat::TIMEOUT,
-                        format!("the attempt sent no heartbeat for {ms} ms"),
-                    )));
-                }
-            }
-        }
-    }
-
     /// Runs one attempt: the built-in durable HTTP call, or a guest activity.
     /// `function` is the activity's name without a version requirement.
-    async fn run(
+    pub(super) async fn run(
         &self,
         item: &WorkItem,
         function: &str,
@@ -393,13 +328,5 @@ impl Workers {
             return http_call::run(&self.shared, item, timeout_ms).await;
         }
         attempt::run(&self.shared, item, log, beats.clone()).await
-    }
-}
-
-/// Completes at `deadline`, or never without one.
-async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
