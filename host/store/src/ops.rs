@@ -34,6 +34,18 @@ pub struct NewWorkItem {
     pub input: Value,
     /// Options.
     pub options: ActivityOptions,
+    /// The attempt it starts at: 1, or the next attempt of a local activity whose retry continues
+    /// as an ordinary call.
+    pub attempt: u32,
+    /// When it may run; `None` at once. A work item due later is not leased with the turn.
+    pub not_before: Option<u64>,
+}
+
+impl NewWorkItem {
+    /// Whether the turn that writes it may lease it to its own worker at `now`.
+    pub fn due(&self, now: u64) -> bool {
+        self.not_before.is_none_or(|at| at <= now)
+    }
 }
 
 /// Everything one orchestration turn changes, committed atomically.
@@ -639,13 +651,13 @@ fn commit_turn(conn: &Connection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
     }
     let (lease_until, lease_count) = c.claim_work.unwrap_or((0, 0));
     let mut claimed = Vec::new();
-    for (index, w) in c.work_items.iter().enumerate() {
-        let lease = index < lease_count;
+    for w in &c.work_items {
+        let lease = claimed.len() < lease_count && w.due(c.now);
         let id: i64 = conn
             .prepare_cached(
                 "INSERT INTO work_items (instance, execution, task_id, name, input, options, attempt,
                                          first_at, visible_at, locked_by, locked_until, deliveries)
-                 VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )?
             .query_row(
                 params![
@@ -655,8 +667,9 @@ fn commit_turn(conn: &Connection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
                     w.name,
                     json_text(&w.input),
                     json_text(&w.options),
+                    i64::from(w.attempt),
                     to_i64(c.now),
-                    to_i64(c.now),
+                    to_i64(w.not_before.unwrap_or(c.now)),
                     lease.then_some(c.owner.as_str()),
                     lease.then_some(to_i64(lease_until)),
                     i64::from(lease),
@@ -672,7 +685,7 @@ fn commit_turn(conn: &Connection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
                 name: w.name.clone(),
                 input: w.input.clone(),
                 options: w.options.clone(),
-                attempt: 1,
+                attempt: w.attempt,
                 first_at: c.now,
                 deliveries: 1,
                 run: c.run.clone(),

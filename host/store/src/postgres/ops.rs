@@ -246,12 +246,12 @@ async fn commit_turn(conn: &mut PgConnection, c: &TurnCommit) -> Result<Vec<Work
     }
     let (lease_until, lease_count) = c.claim_work.unwrap_or((0, 0));
     let mut claimed = Vec::new();
-    for (index, w) in c.work_items.iter().enumerate() {
-        let lease = index < lease_count;
+    for w in &c.work_items {
+        let lease = claimed.len() < lease_count && w.due(c.now);
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO work_items (instance, execution, task_id, name, input, options, attempt,
                                      first_at, visible_at, locked_by, locked_until, deliveries)
-             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8, $9, $10) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $11, $7, $12, $8, $9, $10) RETURNING id",
         )
         .bind(&c.instance)
         .bind(i64::from(c.execution))
@@ -263,6 +263,8 @@ async fn commit_turn(conn: &mut PgConnection, c: &TurnCommit) -> Result<Vec<Work
         .bind(lease.then_some(c.owner.as_str()))
         .bind(lease.then_some(to_i64(lease_until)))
         .bind(i64::from(lease))
+        .bind(i64::from(w.attempt))
+        .bind(to_i64(w.not_before.unwrap_or(c.now)))
         .fetch_one(&mut *conn)
         .await?;
         if lease {
@@ -274,7 +276,7 @@ async fn commit_turn(conn: &mut PgConnection, c: &TurnCommit) -> Result<Vec<Work
                 name: w.name.clone(),
                 input: w.input.clone(),
                 options: w.options.clone(),
-                attempt: 1,
+                attempt: w.attempt,
                 first_at: c.now,
                 deliveries: 1,
                 run: c.run.clone(),

@@ -94,6 +94,8 @@ async fn due_work_counts_claimable_instances_and_work_items_up_to_a_bound() {
                 name: "Greet".to_owned(),
                 input: json!(null),
                 options: ActivityOptions::default(),
+                attempt: 1,
+                not_before: None,
             })
             .collect();
         s.commit_turn(c).await.unwrap();

@@ -73,6 +73,8 @@ async fn turn(s: &Store, id: &str, now: u64, status: Status, activities: &[&str]
             name: (*name).to_owned(),
             input: json!(task_id),
             options: ActivityOptions::default(),
+            attempt: 1,
+            not_before: None,
         })
         .collect();
     s.commit_turn(commit).await.unwrap();

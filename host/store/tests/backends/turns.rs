@@ -105,6 +105,8 @@ fn work(task_id: u32) -> NewWorkItem {
         name: "Greet".to_owned(),
         input: json!(task_id),
         options: ActivityOptions::default(),
+        attempt: 1,
+        not_before: None,
     }
 }
 

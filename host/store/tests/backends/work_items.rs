@@ -76,6 +76,8 @@ pub(crate) async fn scheduled(s: &Store, id: &str, tasks: u32, now: u64) -> Inst
             name: "Act".to_owned(),
             input: json!({"task": task}),
             options: ActivityOptions::default(),
+            attempt: 1,
+            not_before: None,
         });
     }
     s.commit_turn(commit).await.expect("commit_turn");
@@ -501,5 +503,60 @@ async fn a_result_leases_the_waiting_instance_to_its_worker_only_when_free() {
             "{}",
             t.backend
         );
+    }
+}
+
+#[tokio::test]
+async fn a_work_item_written_at_a_later_attempt_and_time_is_neither_leased_nor_claimed_early() {
+    for t in stores().await {
+        let s = &t.store;
+        create(s, "later", 100).await;
+        let (instance, consumed) = lease(s, "later", "turns", 100).await;
+        let mut commit = TurnCommit::of(&instance, "turns", 100);
+        commit.consumed = consumed;
+        commit.status = Status::Running;
+        let options = ActivityOptions {
+            local: true,
+            ..ActivityOptions::default()
+        };
+        commit.events.extend([
+            HistoryEvent::OrchestratorStarted { time_ms: 100 },
+            HistoryEvent::TaskScheduled {
+                id: 0,
+                name: "Act".to_owned(),
+                input: json!(0),
+                options: options.clone(),
+            },
+        ]);
+        // A local call whose retry continues as a work item: attempt 3, due at 2,000; and an
+        // ordinary one due at once.
+        for (task, attempt, not_before) in [(0, 3, Some(2_000)), (1, 1, None)] {
+            commit.work_items.push(NewWorkItem {
+                task_id: task,
+                name: "Act".to_owned(),
+                input: json!(task),
+                options: options.clone(),
+                attempt,
+                not_before,
+            });
+        }
+        commit.claim_work = Some((100 + LEASE, 2));
+        let leased = s.commit_turn(commit).await.expect("commit_turn");
+        // Two slots offered; only the item due now is leased with the turn.
+        assert_eq!(
+            leased.iter().map(|w| w.task_id).collect::<Vec<_>>(),
+            [1],
+            "{}",
+            t.backend
+        );
+        // (Task 1's lease has run out by then: it may be claimed again; task 0 is not due yet.)
+        let early = s.claim_work_items("w", 1_999, 1_999 + LEASE, 10).await;
+        let early: Vec<u32> = early.unwrap().iter().map(|w| w.task_id).collect();
+        assert!(!early.contains(&0), "{}: {early:?}", t.backend);
+        let due = s.claim_work_items("v", 2_000, 2_000 + LEASE, 10).await;
+        let due = due.unwrap();
+        assert_eq!(due.len(), 1, "{}", t.backend);
+        assert_eq!((due[0].task_id, due[0].attempt), (0, 3), "{}", t.backend);
+        assert!(due[0].options.local, "{}", t.backend);
     }
 }
