@@ -1,12 +1,13 @@
 //! Throughput benchmark on a real SQLite file with `synchronous=FULL`: sequential chains (1,000 and
 //! 10,000 steps, on disk and on tmpfs, with the process's CPU time per step), a chain replayed on
 //! every turn versus a hot one, the replay of a 10,000-event history, fan-outs of 1,000 and 10,000,
-//! many concurrent chains, 1,000 waiting instances after a restart versus hot, and 200
-//! order-processing instances. Prints its figures; asserts nothing about speed.
+//! many concurrent chains, 1,000 waiting instances after a restart versus hot, 200
+//! order-processing instances, and chains of local (inline) activity calls beside the same chains
+//! of ordinary calls. Prints its figures; asserts nothing about speed.
 //!
 //! Run with `cargo bench -p keel --bench throughput` (add `-- --quick` for smaller sizes, and words
-//! such as `sequence`, `replay`, `fan-out`, `concurrent`, `restart`, `orders` to run only those
-//! scenarios).
+//! such as `sequence`, `replay`, `fan-out`, `concurrent`, `restart`, `orders`, `inline` to run
+//! only those scenarios).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -121,6 +122,9 @@ async fn main() {
     }
     if wanted("orders") {
         orders(&sizes).await;
+    }
+    if wanted("inline") {
+        inline(&sizes).await;
     }
 }
 
@@ -411,4 +415,37 @@ async fn orders(sizes: &Sizes) {
         attempts,
         attempts as f64 / elapsed
     );
+}
+
+/// 7. Chains of local (inline) activity calls beside the same chains of ordinary calls, in the same
+///    run, on disk and on tmpfs (`LocalChain` of the test patterns, calling `Bump`).
+async fn inline(sizes: &Sizes) {
+    for (place, dir) in places() {
+        let keel = open(dir.path(), 10_000).await;
+        keel.deploy(support::guest("keel_test_patterns"), None)
+            .await
+            .expect("deploy");
+        run_one(&keel, "LocalChain", r#"{"steps":100}"#).await;
+        run_one(&keel, "LocalChain", r#"{"steps":100,"local":false}"#).await;
+        for &steps in &sizes.steps {
+            let mut figures = Vec::new();
+            for (kind, local) in [("local", true), ("ordinary", false)] {
+                let input = format!(r#"{{"steps":{steps},"local":{local}}}"#);
+                let m = measure(&keel, "LocalChain", &input).await;
+                println!(
+                    "inline     {steps:>6} steps, {kind:<8} {place:<5} {:>8.3} s  {:>8.0} steps/s  {:>7.0} us wall/step  {:>6.0} us CPU/step",
+                    m.wall.as_secs_f64(),
+                    steps as f64 / m.wall.as_secs_f64(),
+                    m.wall.as_micros() as f64 / steps as f64,
+                    m.cpu.as_micros() as f64 / steps as f64,
+                );
+                figures.push(m);
+            }
+            println!(
+                "ratio      {steps} steps, {place}: ordinary / local wall {:.1}x, CPU {:.1}x",
+                figures[1].wall.as_secs_f64() / figures[0].wall.as_secs_f64(),
+                figures[1].cpu.as_secs_f64() / figures[0].cpu.as_secs_f64(),
+            );
+        }
+    }
 }

@@ -741,6 +741,7 @@ static keel_activity_options poll_options(struct keel_http_poll *poll) {
     options.timeout_ms = poll->timeout_ms;
     options.version = poll->version;
     options.heartbeat_timeout_ms = poll->heartbeat_timeout_ms;
+    options.local = false; /* never a local activity, like the first request */
     return options;
 }
 
@@ -768,6 +769,7 @@ keel_http_task keel_call_http_with(const keel_http_call *call, keel_activity_opt
     char *headers = headers_json(call->headers, call->header_count);
     char *retry_on = retry_on_json(call->retry_on, call->retry_on_count);
     char *input = call_json(method, call->url, headers, call->body, call->json, call->asynchronous, retry_on);
+    options.local = false; /* a durable HTTP call is never a local activity */
     keel_http_task task = {keel_call_activity_with(KEEL_HTTP_ACTIVITY, input, options), NULL};
     free(input);
     free(method);

@@ -170,8 +170,9 @@ keel_task keel_call_activity(const char *name, const char *input) {
 }
 
 keel_task keel_call_activity_with(const char *name, const char *input, keel_activity_options options) {
-    /* A version range travels in the name: `name@range`. Every call goes through call-activity-with,
-     * the import that carries the heartbeat timeout too. */
+    /* A version range travels in the name: `name@range`. Every ordinary call goes through
+     * call-activity-with, the import that carries the heartbeat timeout too; a local one through
+     * call-local-activity, which takes the same options. */
     char *target = options.version != NULL ? keel__format("%s@%s", name, options.version) : keel__dup_str(name);
     module_string_t wname = keel__borrow(target);
     module_string_t winput = keel__borrow(input == NULL ? "null" : input);
@@ -209,7 +210,8 @@ keel_task keel_call_activity_with(const char *name, const char *input, keel_acti
     wopts.timeout_ms.val = options.timeout_ms;
     wopts.heartbeat_timeout_ms.is_some = options.heartbeat_timeout_ms != 0;
     wopts.heartbeat_timeout_ms.val = options.heartbeat_timeout_ms;
-    keel_task task = keel_workflow_context_call_activity_with(&wname, &winput, &wopts);
+    keel_task task = options.local ? keel_workflow_context_call_local_activity(&wname, &winput, &wopts)
+                                   : keel_workflow_context_call_activity_with(&wname, &winput, &wopts);
     free(wopts.retry.val.non_retryable.ptr);
     free(target);
     return task;

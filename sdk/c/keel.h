@@ -219,12 +219,24 @@ typedef struct keel_activity_options {
     /* Longest time, counted from an attempt's start, it may go without a keel_heartbeat: past it the
      * attempt fails with kind "HeartbeatTimeout" and the retry policy decides what follows. 0 = none. */
     uint64_t heartbeat_timeout_ms;
+    /* false: an ordinary activity. true: a local (inline) activity, run by the worker holding this
+     * orchestrator as soon as it waits, its result recorded with the turn's commit; it must be short
+     * and safe to repeat (see keel_call_activity_with and call-local-activity in the WIT). */
+    bool local;
 } keel_activity_options;
 
 /** Schedules activity `name` with JSON `input` (NULL means null): one attempt, default limit. */
 keel_task keel_call_activity(const char *name, const char *input);
-/** Schedules activity `name` with options (retry policy, attempt time limit, version range,
- * heartbeat timeout). */
+/**
+ * Schedules activity `name` with options (retry policy, attempt time limit, version range, heartbeat
+ * timeout, local). With `.local = true` it is a local (inline) activity: the worker that runs this
+ * orchestrator runs it as soon as the orchestrator waits, without a work item of its own, and records
+ * the call and its result with the turn's commit, together with the other local activities of the
+ * batch. A crash before that commit runs the batch's local activities again, so keep them short and
+ * safe to repeat. Retries with a short delay run in place; a longer retry, or a batch past its time
+ * budget, continues as an ordinary activity call. Heartbeats are ignored. The task is waited on like
+ * any other.
+ */
 keel_task keel_call_activity_with(const char *name, const char *input, keel_activity_options options);
 /** Starts sub-orchestration `name` as `instance_id`, or as an id the host derives when NULL. */
 keel_task keel_call_orchestrator(const char *name, const char *instance_id, const char *input);
@@ -422,7 +434,8 @@ typedef struct keel_http_task {
 
 /** Schedules a durable HTTP call (the built-in activity keel.http) as a single attempt. */
 keel_http_task keel_call_http(const keel_http_call *call);
-/** Like keel_call_http, with a retry policy and time limit per attempt (also used for each poll). */
+/** Like keel_call_http, with a retry policy and time limit per attempt (also used for each poll);
+ * `local` is ignored: a durable HTTP call is always an ordinary activity. */
 keel_http_task keel_call_http_with(const keel_http_call *call, keel_activity_options options);
 /**
  * Blocks until the response and releases what the task holds. For an asynchronous call, while the

@@ -87,6 +87,15 @@ export interface ActivityOptions {
    * matches, else the highest deployed version that does. Default: the active version.
    */
   version?: string;
+  /**
+   * Run the call as a local (inline) activity (default false): the worker running the orchestrator
+   * runs it as soon as the orchestrator waits, without a work item of its own, and records its result
+   * with the turn's commit. A crash before that commit runs the turn's local activities again, so they
+   * must be short and safe to repeat. Retries with a short delay run in place, longer ones continue as
+   * an ordinary activity call; heartbeats are ignored. Its task is awaited like any other. Ignored by
+   * `Context.callHttp`, which is never local.
+   */
+  local?: boolean;
 }
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
@@ -166,11 +175,12 @@ export interface AnyResult<T = any> {
  */
 export class Context {
   private constructor();
-  /** Schedules activity `name`; returns at once. */
+  /** Schedules activity `name` (a local activity with `options.local`); returns at once. */
   callActivity<T = any>(name: string, input?: unknown, options?: ActivityOptions): Task<T>;
   /**
    * Schedules a durable HTTP call (the host's built-in activity `keel.http`), sent once by the host
-   * under this orchestrator's grants and recorded in the history; by default a single attempt.
+   * under this orchestrator's grants and recorded in the history; by default a single attempt. Never
+   * a local activity.
    */
   callHttp(request: HttpRequest, options?: { retry?: RetryPolicy; timeoutMs?: number }): HttpTask;
   /** Starts a sub-orchestration, as `options.instanceId` or an id the host derives. */

@@ -25,6 +25,7 @@ mod hot_cache;
 mod incarnations;
 mod languages;
 mod leases;
+mod local_activities;
 mod multi_worker;
 mod nondeterminism;
 mod overload;

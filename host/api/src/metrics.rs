@@ -94,6 +94,12 @@ pub(crate) async fn render(state: &AppState) -> Result<String, engine::Error> {
         )],
     );
     metric(
+        "keel_local_activity_attempts_total",
+        "counter",
+        "Attempts of local activities, run by the turn that called them.",
+        &[(String::new(), engine.local_attempts.load(Ordering::Relaxed))],
+    );
+    metric(
         "keel_replays_total",
         "counter",
         "Orchestrator guests started by replaying history.",

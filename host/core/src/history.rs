@@ -98,6 +98,10 @@ pub struct ActivityOptions {
     /// kind `HeartbeatTimeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_timeout_ms: Option<u64>,
+    /// A local (inline) activity: run by the worker holding the orchestrator as soon as it waits,
+    /// its result recorded with the turn's commit rather than through a work item of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local: bool,
 }
 
 /// The result of a task.

@@ -94,6 +94,9 @@ pub struct Metrics {
     /// Activity results committed with the turn they unblocked, in the worker that produced them,
     /// instead of through the instance's inbox and a turn of their own.
     pub results_with_turn: AtomicU64,
+    /// Attempts of local activities, run by the turn that called them (also counted per name with
+    /// every other attempt).
+    pub local_attempts: AtomicU64,
     /// Turns abandoned (lease lost, store conflict, guest could not start); they run again later.
     pub turns_abandoned: AtomicU64,
     /// How long turns took, from claim to commit.

@@ -31,8 +31,9 @@ fn outcome(o: Outcome) -> types::Outcome {
     }
 }
 
-fn options(o: types::CallOptions) -> ActivityOptions {
+fn options(o: types::CallOptions, local: bool) -> ActivityOptions {
     ActivityOptions {
+        local,
         retry: o.retry.map(|r| RetryPolicy {
             max_attempts: r.max_attempts,
             first_interval_ms: r.first_interval_ms,
@@ -136,7 +137,23 @@ impl context::Host for HostState {
         s.schedule(Call::Activity {
             name,
             input,
-            options: options(opts),
+            options: options(opts, false),
+        })
+    }
+
+    async fn call_local_activity(
+        &mut self,
+        name: String,
+        input: String,
+        opts: types::CallOptions,
+    ) -> wasmtime::Result<u32> {
+        let s = state(self)?;
+        s.name("an activity name", &name)?;
+        let input = s.json("activity input", &input)?;
+        s.schedule(Call::Activity {
+            name,
+            input,
+            options: options(opts, true),
         })
     }
 

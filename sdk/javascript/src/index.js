@@ -303,7 +303,10 @@ function retryToWit(retry) {
   };
 }
 
-/** The WIT `call-options` record of `call-activity-with`: `{ retry, timeoutMs, heartbeatTimeoutMs }`. */
+/**
+ * The WIT `call-options` record of `call-activity-with` and `call-local-activity`: `{ retry, timeoutMs,
+ * heartbeatTimeoutMs }` (`local` and `version` are not part of it: they choose the call and its name).
+ */
 function optionsToWit(options) {
   const opts = options ?? {};
   return {
@@ -348,16 +351,24 @@ export class Context {
 
   /**
    * Schedules activity `name` with `input` and optional `{ retry, timeoutMs, heartbeatTimeoutMs,
-   * version }`; returns at once. With `heartbeatTimeoutMs`, an attempt that goes longer than that
-   * without a `heartbeat` (counted from its start) fails with kind `HeartbeatTimeout`, and the retry
-   * policy decides what follows.
+   * version, local }`; returns at once. With `heartbeatTimeoutMs`, an attempt that goes longer than
+   * that without a `heartbeat` (counted from its start) fails with kind `HeartbeatTimeout`, and the
+   * retry policy decides what follows. With `local: true` the call is a local (inline) activity: the
+   * worker running this orchestrator runs it as soon as the orchestrator waits and records its result
+   * with the turn's commit; a crash before that commit runs it again, so it must be short and safe to
+   * repeat. Retries with a short delay run in place, longer ones continue as an ordinary activity
+   * call; heartbeats are ignored. Its task is awaited like any other.
    */
   callActivity(name, input, options) {
     const json = encode(input, `input of activity ${name}`);
     // A version range travels in the name: `VerifyPayment@^2`.
     const target = options?.version ? `${name}@${options.version}` : String(name);
-    // Always `call-activity-with`: the host records the same options as `call-activity` would when
-    // there is no heartbeat timeout.
+    if (options?.local === true) {
+      // `call-local-activity` takes the same `call-options` record as `call-activity-with`.
+      return new Task(host.callLocalActivity(target, json, optionsToWit(options)));
+    }
+    // Otherwise always `call-activity-with`: the host records the same options as `call-activity`
+    // would when there is no heartbeat timeout.
     return new Task(host.callActivityWith(target, json, optionsToWit(options)));
   }
 
@@ -365,14 +376,17 @@ export class Context {
    * Schedules a durable HTTP call: the host's built-in activity `keel.http` sends `request` once,
    * under this orchestrator's grants, and records the response in the history (replays answer from
    * it). `options` are activity options (`{ retry, timeoutMs }`); by default a single attempt.
-   * Returns an `HttpTask` whose `get()` gives the `HttpResponse`.
+   * Returns an `HttpTask` whose `get()` gives the `HttpResponse`. Never a local activity: `local` is
+   * ignored, as is `heartbeatTimeoutMs`.
    */
   callHttp(request, options) {
     const body = httpRequestJson(request);
+    // Only `retry` and `timeoutMs` are kept, so the polls of an asynchronous request get them too.
     const wanted = { retry: options?.retry, timeoutMs: options?.timeoutMs };
     const json = encode(body, 'HTTP request');
-    // Scheduled as every activity call is (`call-activity-with`); `keel.http` sends no heartbeats, so
-    // it gets no heartbeat timeout.
+    // Scheduled as every ordinary activity call is (`call-activity-with`), never as a local activity:
+    // a request is not safe to repeat after a crash. `keel.http` sends no heartbeats, so it gets no
+    // heartbeat timeout.
     const task = new Task(host.callActivityWith(HTTP_ACTIVITY, json, optionsToWit(wanted)));
     return new HttpTask(this, task, body, wanted);
   }

@@ -21,7 +21,8 @@ Writing a module (``app.py``)::
 Build it with ``sdk/python/build.sh APP_DIR OUT.wasm``. Activities send HTTP requests with
 :mod:`keel_sdk.http`; orchestrators schedule durable ones with :meth:`Context.call_http`. A long activity
 reports progress with :func:`heartbeat` (which tells it when to stop) and resumes from
-:func:`last_heartbeat`.
+:func:`last_heartbeat`. A short activity that is safe to repeat can run as a local activity
+(``ctx.call_activity(..., local=True)``), inline in the worker holding the orchestrator.
 
 Scheduling calls (``call_activity``, ``timer``, ``wait_event``, ...) return a :class:`Task` at once; only
 ``Task.get``, ``Context.all``, ``Context.all_settled`` and ``Context.any`` block, while the host suspends
@@ -224,15 +225,23 @@ class ActivityOptions:
     of the activity it accepts (a semver range such as ``"^2"``: the active version if it matches, else
     the highest deployed version that does) and its heartbeat timeout (ms): an attempt that goes longer
     than that without a :func:`heartbeat` (counted from its start) fails with kind ``HeartbeatTimeout``,
-    and the retry policy decides what follows. Times are milliseconds or ``timedelta``s."""
+    and the retry policy decides what follows. Times are milliseconds or ``timedelta``s.
+
+    ``local=True`` makes it a local (inline) activity: the worker running the orchestrator runs it as soon
+    as the orchestrator waits, without a work item of its own, and records its result with the turn's
+    commit. A crash before that commit runs the turn's local activities again, so they must be short and
+    safe to repeat. Retries with a short delay run in place; a longer one continues as an ordinary activity
+    call. Heartbeats (and the heartbeat timeout) are ignored."""
 
     retry: Optional[RetryPolicy] = None
     timeout_ms: Union[int, timedelta, None] = None
     version: Optional[str] = None
     heartbeat_timeout_ms: Union[int, timedelta, None] = None
+    local: bool = False
 
     def _to_wit(self):
-        """The WIT ``call-options`` of ``call-activity-with``, through which every activity is scheduled."""
+        """The WIT ``call-options`` of ``call-activity-with`` (or ``call-local-activity`` when ``local``),
+        through which every activity is scheduled."""
         return wit.CallOptions(
             retry=self.retry._to_wit() if self.retry is not None else None,
             timeout_ms=_millis(self.timeout_ms),
@@ -478,17 +487,29 @@ class Context:
         timeout_ms: Union[int, timedelta, None] = None,
         heartbeat_timeout_ms: Union[int, timedelta, None] = None,
         version: Optional[str] = None,
+        local: bool = False,
     ) -> Task:
         """Schedules the activity ``name`` with ``input``: one attempt with the module's default time
         limit and no heartbeat timeout on the active version, unless ``options`` (or ``retry``/
-        ``timeout_ms``/``heartbeat_timeout_ms``/``version``) say otherwise."""
+        ``timeout_ms``/``heartbeat_timeout_ms``/``version``/``local``) say otherwise.
+
+        With ``local=True`` it is a local activity (see :class:`ActivityOptions`): run by this worker when
+        the orchestrator next waits and recorded with the turn's commit, so it must be short and safe to
+        repeat. Its task is awaited like any other."""
         if options is None:
             options = ActivityOptions(
-                retry=retry, timeout_ms=timeout_ms, version=version, heartbeat_timeout_ms=heartbeat_timeout_ms
+                retry=retry,
+                timeout_ms=timeout_ms,
+                version=version,
+                heartbeat_timeout_ms=heartbeat_timeout_ms,
+                local=local,
             )
         payload = _encode(input, f"input of activity {name}")
         target = f"{name}@{options.version}" if options.version else name
-        # Always call-activity-with: without a heartbeat timeout the host records what call-activity would.
+        if options.local:
+            return Task(_host().call_local_activity(target, payload, options._to_wit()))
+        # Otherwise always call-activity-with: without a heartbeat timeout the host records what
+        # call-activity would.
         return Task(_host().call_activity_with(target, payload, options._to_wit()))
 
     def call_orchestrator(self, name: str, input: Any = None, instance_id: Optional[str] = None) -> Task:
@@ -546,15 +567,16 @@ class Context:
         status is not 202. ``retry_on``: statuses that fail the attempt so that the retry policy applies
         (default 408, 429, 500, 502, 503, 504); other statuses are returned. ``options``/``retry``/
         ``timeout_ms`` as for :meth:`call_activity` (a single attempt unless they say otherwise; no heartbeat
-        timeout, as ``keel.http`` sends no heartbeats).
+        timeout, as ``keel.http`` sends no heartbeats; never local, as a request is not safe to repeat).
         Returns an :class:`HttpCall`; its ``get()`` gives an :class:`HttpResponse`.
         """
         request = http.durable_request(method, url, headers, body, json, asynchronous, retry_on)
         if options is None:
             options = ActivityOptions(retry=retry, timeout_ms=timeout_ms)
-        elif options.heartbeat_timeout_ms is not None:
-            # keel.http sends no heartbeats: a heartbeat timeout would fail every slow response.
-            options = replace(options, heartbeat_timeout_ms=None)
+        elif options.heartbeat_timeout_ms is not None or options.local:
+            # keel.http sends no heartbeats: a heartbeat timeout would fail every slow response. Nor is it
+            # ever local: a crash before the turn's commit would send the request again.
+            options = replace(options, heartbeat_timeout_ms=None, local=False)
         return HttpCall(self, self.call_activity(HTTP_ACTIVITY, request, options), request, options)
 
     # -- waiting: blocks ---------------------------------------------------------------------------------

@@ -97,8 +97,8 @@ impl Context {
         self.call_activity_with(name, input, ActivityOptions::default())
     }
 
-    /// Schedules the activity `name` with `input` and the given retry policy, time limit and version
-    /// range.
+    /// Schedules the activity `name` with `input` and the given retry policy, time limit, version
+    /// range, heartbeat timeout, or as a local activity ([`ActivityOptions::local`]).
     ///
     /// # Panics
     ///
@@ -112,9 +112,13 @@ impl Context {
         options: ActivityOptions,
     ) -> Task {
         let input = encode(input, || format!("input of activity {name}"));
-        Task {
-            id: host::call_activity_with(&options.target(name), &input, &options.to_wit()),
-        }
+        let (target, wit) = (options.target(name), options.to_wit());
+        let id = if options.is_local() {
+            host::call_local_activity(&target, &input, &wit)
+        } else {
+            host::call_activity_with(&target, &input, &wit)
+        };
+        Task { id }
     }
 
     /// Starts the sub-orchestration `name` with `input`, as instance `instance_id` or, with `None`,

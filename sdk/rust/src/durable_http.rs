@@ -198,6 +198,7 @@ impl Context {
 
     /// Like [`call_http`](Self::call_http), with a retry policy and time limit per attempt.
     pub fn call_http_with(&self, request: &HttpRequest, options: ActivityOptions) -> HttpTask {
+        let options = options.not_local();
         HttpTask {
             task: self.call_activity_with(HTTP_ACTIVITY, request, options.clone()),
             request: request.clone(),

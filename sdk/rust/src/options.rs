@@ -96,6 +96,7 @@ pub struct ActivityOptions {
     timeout: Option<Duration>,
     heartbeat_timeout: Option<Duration>,
     version: Option<String>,
+    local: bool,
 }
 
 impl ActivityOptions {
@@ -137,6 +138,30 @@ impl ActivityOptions {
         self
     }
 
+    /// Makes the call a *local* (inline) activity: the worker running the orchestrator runs it as
+    /// soon as the orchestrator waits, without a work item of its own, and records the call and its
+    /// result with the turn's commit, together with the other local calls of the batch — one commit
+    /// for a chain of local calls instead of one per step. The trade: a crash before that commit
+    /// runs the batch's local activities again, so they must be short and safe to repeat. Retries
+    /// whose delay is at most a second run in place; a later retry continues as an ordinary
+    /// activity call. Heartbeats are accepted and ignored. Durable HTTP calls are never local.
+    #[must_use]
+    pub fn local(mut self) -> Self {
+        self.local = true;
+        self
+    }
+
+    /// The same options for an ordinary call (durable HTTP calls are never local).
+    pub(crate) fn not_local(mut self) -> Self {
+        self.local = false;
+        self
+    }
+
+    /// Whether the call is a local activity (see [`local`](Self::local)).
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+
     /// The name the host is asked to call: `name`, or `name@range` with a version range.
     pub(crate) fn target(&self, name: &str) -> String {
         match &self.version {
@@ -176,6 +201,17 @@ mod tests {
         assert_eq!(wit.backoff_coefficient, 2.0);
         assert_eq!(wit.max_interval_ms, Some(1_000));
         assert_eq!(wit.timeout_ms, Some(10_000));
+    }
+
+    #[test]
+    fn a_local_call_keeps_its_other_options() {
+        let options = ActivityOptions::new()
+            .timeout(Duration::from_millis(250))
+            .local();
+        assert!(options.is_local());
+        assert_eq!(options.to_wit().timeout_ms, Some(250));
+        assert!(!options.clone().not_local().is_local());
+        assert!(!ActivityOptions::new().is_local());
     }
 
     #[test]

@@ -84,12 +84,14 @@ pub(crate) fn options() -> impl Strategy<Value = ActivityOptions> {
         option::of(retry),
         option::of(0u64..60_000),
         option::of(0u64..60_000),
+        any::<bool>(),
     )
         .prop_map(
-            |(retry, timeout_ms, heartbeat_timeout_ms)| ActivityOptions {
+            |(retry, timeout_ms, heartbeat_timeout_ms, local)| ActivityOptions {
                 retry,
                 timeout_ms,
                 heartbeat_timeout_ms,
+                local,
             },
         )
 }

@@ -23,6 +23,7 @@ mod determinism;
 mod fan_out;
 mod heartbeats;
 mod http;
+mod inline;
 mod order_processing;
 mod python_failures;
 pub(crate) mod scaffold;
@@ -246,6 +247,8 @@ for_every_language! {
         => a_canceled_timer_and_wait_resolve_canceled_and_the_next_wait_takes_the_event,
     crate::languages::heartbeats::an_attempt_resumes_from_the_last_heartbeat_of_the_one_before
         => an_attempt_resumes_from_the_last_heartbeat_of_the_one_before,
+    crate::languages::inline::local_calls_run_in_the_turn_that_made_them
+        => local_calls_run_in_the_turn_that_made_them,
     crate::languages::determinism::time_random_and_map_order_are_identical_on_replay
         => time_random_and_map_order_are_identical_on_replay,
     crate::languages::scaffold::keel_new_builds_and_runs

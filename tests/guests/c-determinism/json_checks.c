@@ -15,6 +15,9 @@ keel_result cancel_orchestrator(const keel_json *input);
 /* heartbeats.c */
 keel_result heartbeats_orchestrator(const keel_json *input);
 keel_result progress_activity(const keel_json *input);
+/* inline.c */
+keel_result inline_orchestrator(const keel_json *input);
+keel_result bump_activity(const keel_json *input);
 
 /* {"activity": NAME, "input": VALUE} → what the activity gave, output or failure. */
 static keel_result call(const keel_json *input) {
@@ -65,6 +68,7 @@ const keel_function keel_functions[] = {
     KEEL_ORCHESTRATOR("CCarry", carry_orchestrator),
     KEEL_ORCHESTRATOR("CCancelTasks", cancel_orchestrator),
     KEEL_ORCHESTRATOR("CHeartbeats", heartbeats_orchestrator),
+    KEEL_ORCHESTRATOR("CInline", inline_orchestrator),
     KEEL_ORCHESTRATOR("Call", call),
     KEEL_ACTIVITY("Echo", echo_activity),
     KEEL_ACTIVITY("Reencode", reencode),
@@ -72,5 +76,6 @@ const keel_function keel_functions[] = {
     KEEL_ACTIVITY("Escapes", escapes),
     KEEL_ACTIVITY("BadOutput", bad_output),
     KEEL_ACTIVITY("Progress", progress_activity),
+    KEEL_ACTIVITY("Bump", bump_activity),
     KEEL_END,
 };

@@ -101,3 +101,22 @@ activity('Progress', (input) => {
   }
   return { resumedFrom: start, done: input.steps };
 });
+
+// Local activities (the same in every language's fixture): "Bump" runs as a local activity `steps`
+// times, each call adding one to the total, then once more with -1, which fails with kind "Negative";
+// so with {"steps": 3} the output is {"total": 3, "failed": "Negative"}.
+orchestrator('Inline', (ctx, input) => {
+  let total = 0;
+  for (let step = 0; step < input.steps; step += 1) {
+    total = ctx.callActivity('Bump', total, { local: true }).get();
+  }
+  const failed = failureKind(ctx.callActivity('Bump', -1, { local: true }));
+  return { total, failed };
+});
+
+activity('Bump', (n) => {
+  if (n < 0) {
+    throw new KeelFailure('Negative', 'cannot bump a negative number');
+  }
+  return n + 1;
+});

@@ -104,3 +104,21 @@ def progress(input):
         if last is None and step + 1 == input["failAt"]:
             raise KeelFailure("Flaky", "fails once after heartbeating")
     return {"resumedFrom": start, "done": input["steps"]}
+
+
+@orchestrator("PyInline")
+def inline(ctx, input):
+    """Local activities (the same in every language's fixture): "Bump" runs ``steps`` times as a local
+    activity, each time on the total so far, then once on -1, which fails with kind "Negative"; so with
+    {"steps": 3} the output is {"total": 3, "failed": "Negative"}."""
+    total = 0
+    for _ in range(input["steps"]):
+        total = ctx.call_activity("Bump", total, local=True).get()
+    return {"total": total, "failed": failure_kind(ctx.call_activity("Bump", -1, local=True))}
+
+
+@activity("Bump")
+def bump(n):
+    if n < 0:
+        raise KeelFailure("Negative", "cannot bump a negative number")
+    return n + 1

@@ -38,6 +38,21 @@ const PERMANENT: [&str; 7] = [
     http_call::INVALID,
 ];
 
+/// After `failure` of attempt `item.attempt` at `now`: in how many milliseconds the retry policy
+/// runs the next attempt; `None` when the call fails.
+pub(crate) fn retry_delay(item: &WorkItem, failure: &Failure, now: u64) -> Option<u64> {
+    if PERMANENT.contains(&failure.kind.as_str()) {
+        return None;
+    }
+    retry::next_delay(
+        item.options.retry.as_ref(),
+        &failure.kind,
+        item.attempt,
+        item.first_at,
+        now,
+    )
+}
+
 /// Runs activity attempts.
 pub(crate) struct Workers {
     pub(crate) shared: Arc<Shared>,
@@ -230,17 +245,7 @@ impl Workers {
                 }
             }
             Err(failure) => {
-                let delay = if PERMANENT.contains(&failure.kind.as_str()) {
-                    None
-                } else {
-                    retry::next_delay(
-                        item.options.retry.as_ref(),
-                        &failure.kind,
-                        item.attempt,
-                        item.first_at,
-                        now,
-                    )
-                };
+                let delay = retry_delay(&item, &failure, now);
                 tracing::info!(%failure, retry_in_ms = ?delay, "activity attempt failed");
                 match delay {
                     Some(delay) => FinishWorkItem::Retry {
@@ -309,7 +314,7 @@ impl Workers {
 
     /// Runs one attempt: the built-in durable HTTP call, or a guest activity.
     /// `function` is the activity's name without a version requirement.
-    pub(super) async fn run(
+    pub(crate) async fn run(
         &self,
         item: &WorkItem,
         function: &str,

@@ -284,7 +284,10 @@ impl Driver {
         };
         let delivered = batch.messages.clone();
         let mut hot = self.activate(&instance, batch).await?;
-        let (events, finished) = match self.run_guest(&mut hot, id, instance.history_len).await? {
+        let ran = self.run_guest(&mut hot, id, instance.history_len).await?;
+        let (ran, local_logs) = self.run_local(&mut hot, &instance, ran).await?;
+        commit.logs = local_logs;
+        let (events, finished) = match ran {
             Ran::Turn { events, finished } => (events, finished),
             Ran::Stopped(failure) => {
                 // The guest was stopped by the host: record the turn's messages and the failure.
@@ -390,8 +393,12 @@ impl Driver {
         }
         // A guest the host has to stop (wall-clock limit, history bound) is left to the ordinary
         // turn, which records why.
-        let Ok(Ran::Turn { events, finished }) =
-            self.run_guest(&mut hot, &row.id, row.history_len).await
+        let ran = self
+            .run_guest(&mut hot, &row.id, row.history_len)
+            .await
+            .ok()?;
+        let Ok((Ran::Turn { events, finished }, local_logs)) =
+            self.run_local(&mut hot, &row, ran).await
         else {
             return None;
         };
@@ -399,6 +406,7 @@ impl Driver {
         let mut commit = TurnCommit::of(&row, &self.shared.owner, now);
         commit.finishes = Some(item.id);
         commit.logs = logs.to_vec();
+        commit.logs.extend(local_logs);
         match self.commit_ran(row, hot, events, finished, commit).await {
             Ok(claimed) => Some(claimed),
             Err(e) => {
@@ -410,7 +418,7 @@ impl Driver {
 
     /// Resumes `hot` for the batch delivered to it and waits for the end of its turn, within the
     /// turn's wall-clock limit and the history bound.
-    async fn run_guest(
+    pub(super) async fn run_guest(
         &self,
         hot: &mut HotInstance,
         id: &str,
@@ -571,6 +579,8 @@ impl Driver {
         events: &[HistoryEvent],
         commit: &mut TurnCommit,
     ) -> Result<(), Error> {
+        // Local calls that resolved in the turn need no work item; the others continue as one.
+        let local = super::local::continuation(events);
         for event in events {
             match event {
                 HistoryEvent::TaskScheduled {
@@ -578,12 +588,22 @@ impl Driver {
                     name,
                     input,
                     options,
-                } => commit.work_items.push(NewWorkItem {
-                    task_id: *id,
-                    name: name.clone(),
-                    input: input.clone(),
-                    options: options.clone(),
-                }),
+                } => {
+                    let (attempt, not_before) = match local.get(id) {
+                        Some(Some((attempt, at))) => (*attempt, Some(*at)),
+                        Some(None) => (1, None),
+                        None if options.local => continue,
+                        None => (1, None),
+                    };
+                    commit.work_items.push(NewWorkItem {
+                        task_id: *id,
+                        name: name.clone(),
+                        input: input.clone(),
+                        options: options.clone(),
+                        attempt,
+                        not_before,
+                    })
+                }
                 HistoryEvent::TimerCreated { id, fire_at_ms } => commit.messages.push(OutMessage {
                     instance: instance.id.clone(),
                     execution: Some(instance.execution),
@@ -793,7 +813,7 @@ fn notify_parent(
 }
 
 /// How a guest's turn ended.
-enum Ran {
+pub(super) enum Ran {
     /// It blocked in `await-*` or returned, with these new events.
     Turn {
         events: Vec<HistoryEvent>,

@@ -7,4 +7,5 @@
 pub mod driver;
 pub(crate) mod hot;
 pub(crate) mod hot_cache;
+mod local;
 pub use keel_core::replay;

@@ -13,6 +13,7 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod heartbeats;
+mod inline;
 
 use keel_sdk::{ActivityOptions, Context, Failure, RetryPolicy, activity_info};
 use serde::{Deserialize, Serialize};
@@ -392,6 +393,9 @@ struct CallInput {
     /// Heartbeat timeout of the call, when given.
     #[serde(default)]
     heartbeat_timeout_ms: Option<u64>,
+    /// A local activity call.
+    #[serde(default)]
+    local: bool,
 }
 
 /// Runs any activity (once, or under the retry policy given) and reports its output or its failure
@@ -403,6 +407,9 @@ fn call(ctx: &Context, input: CallInput) -> Result<Value, Failure> {
     }
     if let Some(ms) = input.heartbeat_timeout_ms {
         options = options.heartbeat_timeout(Duration::from_millis(ms));
+    }
+    if input.local {
+        options = options.local();
     }
     match ctx
         .call_activity_with(&input.activity, &input.input, options)
@@ -717,6 +724,9 @@ keel_sdk::module! {
         "Heartbeats" => heartbeats::heartbeats,
         "CancelBeating" => heartbeats::cancel_beating,
         "BeatsInOrchestrator" => heartbeats::beats_in_orchestrator,
+        "Inline" => inline::inline,
+        "LocalChain" => inline::local_chain,
+        "LocalGets" => inline::local_gets,
     },
     activities: {
         "Double" => double,
@@ -735,5 +745,6 @@ keel_sdk::module! {
         "FailLoudly" => fail_loudly,
         "Progress" => heartbeats::progress,
         "Beating" => heartbeats::beating,
+        "Bump" => inline::bump,
     },
 }

@@ -1,0 +1,77 @@
+//! Local activity fixtures: `Inline` and `Bump` (the scenario every language's fixture has), and
+//! `LocalChain`, a chain of local calls as long as asked, and `LocalGets`, local HTTP requests in a row.
+
+use keel_sdk::{ActivityOptions, Context, Failure};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Steps {
+    steps: u32,
+}
+
+/// Bumps a counter `steps` times with local calls of `Bump`, then makes one local call that fails;
+/// answers `{"total": steps, "failed": "Negative"}`.
+pub(crate) fn inline(ctx: &Context, input: Steps) -> Result<Value, Failure> {
+    let local = || ActivityOptions::new().local();
+    let mut total: i64 = 0;
+    for _ in 0..input.steps {
+        total = ctx.call_activity_with("Bump", &total, local()).get()?;
+    }
+    let failed = match ctx.call_activity_with("Bump", &-1, local()).get::<i64>() {
+        Ok(_) => None,
+        Err(failure) => Some(failure.kind),
+    };
+    Ok(json!({ "total": total, "failed": failed }))
+}
+
+/// `n + 1`; a negative `n` fails with kind `Negative`.
+pub(crate) fn bump(n: i64) -> Result<i64, Failure> {
+    if n < 0 {
+        return Err(Failure::new("Negative", "cannot bump a negative number"));
+    }
+    Ok(n + 1)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ChainInput {
+    steps: u32,
+    /// Local calls when true (the default), ordinary ones when false.
+    #[serde(default = "yes")]
+    local: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Calls `Bump` `steps` times in a row, each call waiting for the one before; answers the total.
+pub(crate) fn local_chain(ctx: &Context, input: ChainInput) -> Result<Value, Failure> {
+    let mut options = ActivityOptions::new();
+    if input.local {
+        options = options.local();
+    }
+    let mut total: i64 = 0;
+    for _ in 0..input.steps {
+        total = ctx
+            .call_activity_with("Bump", &total, options.clone())
+            .get()?;
+    }
+    Ok(json!(total))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct GetsInput {
+    url: String,
+    paths: Vec<String>,
+}
+
+/// GETs `url` + each of `paths` in turn, each through a local call of `HttpLoop`; answers how many.
+pub(crate) fn local_gets(ctx: &Context, input: GetsInput) -> Result<Value, Failure> {
+    for path in &input.paths {
+        let get = json!({ "url": format!("{}{path}", input.url), "times": 1 });
+        ctx.call_activity_with("HttpLoop", &get, ActivityOptions::new().local())
+            .get::<Value>()?;
+    }
+    Ok(json!(input.paths.len()))
+}
