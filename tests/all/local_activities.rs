@@ -15,8 +15,14 @@ use serde_json::{Value, json};
 use crate::support::{config_on, engine, finish, guest, guests, serve_with};
 use crate::test_server::TestServer;
 
-/// The activity calls of `history` as (task, local), and their outcomes as (task, kind, attempt).
-fn calls(history: &[HistoryRecord]) -> (Vec<(u32, bool)>, Vec<(u32, &'static str, u32)>) {
+/// An activity call as (task, local).
+type Scheduled = (u32, bool);
+
+/// An outcome of a call as (task, event kind, attempt; 0 for a completion).
+type Outcome = (u32, &'static str, u32);
+
+/// The activity calls of `history`, and their outcomes.
+fn calls(history: &[HistoryRecord]) -> (Vec<Scheduled>, Vec<Outcome>) {
     let mut scheduled = Vec::new();
     let mut outcomes = Vec::new();
     for record in history {
@@ -75,7 +81,7 @@ async fn a_chain_of_local_calls_runs_and_commits_in_the_turn_that_made_them() {
     let ordinary = t.keel.history(id.as_str()).await.unwrap();
     let (scheduled_ordinary, outcomes_ordinary) = calls(&ordinary);
     assert!(scheduled_ordinary.iter().all(|(_, local)| !*local));
-    let ids = |s: &[(u32, bool)]| s.iter().map(|(id, _)| *id).collect::<Vec<_>>();
+    let ids = |s: &[Scheduled]| s.iter().map(|(id, _)| *id).collect::<Vec<_>>();
     assert_eq!(ids(&scheduled), ids(&scheduled_ordinary));
     assert_eq!(outcomes, outcomes_ordinary);
     // A replay of the local chain's history reproduces it (the check the replayer runs).
