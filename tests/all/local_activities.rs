@@ -2,8 +2,9 @@
 //! made them (one turn for the whole chain, no work items), with the same results and history as
 //! ordinary calls apart from the `local` option; retries with a short delay run in place and a
 //! longer one continues as an ordinary work item at the next attempt; a local call of a missing
-//! activity fails the call; and a `keel serve` killed in the middle of a batch loses the batch,
-//! which the next worker runs again (the documented trade).
+//! activity fails the call; one canceled before the orchestrator waits never runs; and a
+//! `keel serve` killed in the middle of a batch loses the batch, which the next worker runs again
+//! (the documented trade).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -175,6 +176,35 @@ async fn a_local_call_of_an_activity_nobody_deployed_fails_the_call() {
     assert_eq!(
         calls(&history),
         (vec![(0, true)], vec![(0, "TaskFailed", 1)])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_call_canceled_before_the_orchestrator_waits_never_runs() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let metrics = t.keel.metrics();
+    let id = t
+        .keel
+        .start("LocalCanceled", "null", Some("local-canceled"))
+        .await
+        .unwrap();
+    let done = finish(&t.keel, id.as_str()).await;
+    assert_eq!(
+        done.output,
+        Some(json!({"canceled": "Canceled", "bumped": 6})),
+        "{done:?}"
+    );
+    assert_eq!(metrics.local_attempts.load(Ordering::Relaxed), 1);
+    let history = t.keel.history(id.as_str()).await.unwrap();
+    assert_eq!(
+        calls(&history),
+        (vec![(0, true), (1, true)], vec![(1, "TaskCompleted", 0)])
+    );
+    assert!(
+        history
+            .iter()
+            .any(|r| matches!(r.event, HistoryEvent::TaskCanceled { id: 0, .. })),
+        "{history:?}"
     );
 }
 

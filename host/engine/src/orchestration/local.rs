@@ -72,7 +72,13 @@ impl Driver {
         let mut attempts = 0;
         let mut from = 0;
         while !finished && attempts < MAX_ATTEMPTS && started.elapsed() < BUDGET {
-            let calls: Vec<Call<'_>> = events[from..]
+            let ran = &events[from..];
+            // A call canceled in the run that made it never runs.
+            let canceled = |task: u32| {
+                ran.iter()
+                    .any(|e| matches!(e, HistoryEvent::TaskCanceled { id, .. } if *id == task))
+            };
+            let calls: Vec<Call<'_>> = ran
                 .iter()
                 .filter_map(|event| match event {
                     HistoryEvent::TaskScheduled {
@@ -80,7 +86,7 @@ impl Driver {
                         name,
                         input,
                         options,
-                    } if options.local && name != http_call::NAME => Some(Call {
+                    } if options.local && name != http_call::NAME && !canceled(*id) => Some(Call {
                         id: *id,
                         name,
                         input,

@@ -1,5 +1,6 @@
-//! Local activity fixtures: `Inline` and `Bump` (the scenario every language's fixture has), and
-//! `LocalChain`, a chain of local calls as long as asked, and `LocalGets`, local HTTP requests in a row.
+//! Local activity fixtures: `Inline` and `Bump` (the scenario every language's fixture has),
+//! `LocalChain` (a chain of local calls as long as asked), `LocalGets` (local HTTP requests in a
+//! row) and `LocalCanceled` (a local call canceled before it runs).
 
 use keel_sdk::{ActivityOptions, Context, Failure};
 use serde::Deserialize;
@@ -74,4 +75,19 @@ pub(crate) fn local_gets(ctx: &Context, input: GetsInput) -> Result<Value, Failu
             .get::<Value>()?;
     }
     Ok(json!(input.paths.len()))
+}
+
+/// Makes a local call and cancels it before waiting (it never runs), then makes another; answers
+/// `{"canceled": <the first's failure kind>, "bumped": 6}`.
+pub(crate) fn local_canceled(ctx: &Context, _input: Value) -> Result<Value, Failure> {
+    let never = ctx.call_activity_with("Bump", &1, ActivityOptions::new().local());
+    ctx.cancel(never);
+    let bumped: i64 = ctx
+        .call_activity_with("Bump", &5, ActivityOptions::new().local())
+        .get()?;
+    let canceled = match never.get::<Value>() {
+        Err(failure) => json!(failure.kind),
+        Ok(_) => json!("none"),
+    };
+    Ok(json!({ "canceled": canceled, "bumped": bumped }))
 }

@@ -727,6 +727,7 @@ keel_sdk::module! {
         "Inline" => inline::inline,
         "LocalChain" => inline::local_chain,
         "LocalGets" => inline::local_gets,
+        "LocalCanceled" => inline::local_canceled,
     },
     activities: {
         "Double" => double,
