@@ -420,6 +420,7 @@ async fn orders(sizes: &Sizes) {
 /// 7. Chains of local (inline) activity calls beside the same chains of ordinary calls, in the same
 ///    run, on disk and on tmpfs (`LocalChain` of the test patterns, calling `Bump`).
 async fn inline(sizes: &Sizes) {
+    let local_only = std::env::args().any(|a| a == "--local-only");
     for (place, dir) in places() {
         let keel = open(dir.path(), 10_000).await;
         keel.deploy(support::guest("keel_test_patterns"), None)
@@ -429,7 +430,13 @@ async fn inline(sizes: &Sizes) {
         run_one(&keel, "LocalChain", r#"{"steps":100,"local":false}"#).await;
         for &steps in &sizes.steps {
             let mut figures = Vec::new();
-            for (kind, local) in [("local", true), ("ordinary", false)] {
+            // `--local-only` (for a profile of the local path) leaves the ordinary chains out.
+            let kinds: &[(&str, bool)] = if local_only {
+                &[("local", true)]
+            } else {
+                &[("local", true), ("ordinary", false)]
+            };
+            for &(kind, local) in kinds {
                 let input = format!(r#"{{"steps":{steps},"local":{local}}}"#);
                 let m = measure(&keel, "LocalChain", &input).await;
                 println!(
@@ -440,6 +447,9 @@ async fn inline(sizes: &Sizes) {
                     m.cpu.as_micros() as f64 / steps as f64,
                 );
                 figures.push(m);
+            }
+            if local_only {
+                continue;
             }
             println!(
                 "ratio      {steps} steps, {place}: ordinary / local wall {:.1}x, CPU {:.1}x",

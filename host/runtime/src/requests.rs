@@ -1,7 +1,7 @@
-//! The clients' requests a waiting orchestrator serves: the query a guest replayed to answer it, or
-//! a hot guest waiting between turns, is handed, and the updates handed over at waits (validated read-only, then handled), with the
-//! updates rejected in live turns kept for the driver. The waits themselves are in `turn.rs`; the
-//! host calls that use these, in `context.rs`.
+//! The clients' requests a waiting orchestrator serves: the query handed to a guest replayed to
+//! answer it, or to a hot guest waiting between turns, and the updates handed over at waits
+//! (validated read-only, then handled), with the updates rejected in live turns kept for the driver.
+//! The waits themselves are in `turn.rs`; the host calls that use these, in `context.rs`.
 
 use std::sync::{Arc, Mutex};
 
