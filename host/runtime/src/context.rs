@@ -108,6 +108,24 @@ impl HostState {
         self.reset_budget();
         Ok(woken)
     }
+
+    /// Schedules an activity call (ordinary or local, as `options` say) after checking its name
+    /// and input.
+    fn schedule_activity(
+        &mut self,
+        name: String,
+        input: String,
+        options: ActivityOptions,
+    ) -> wasmtime::Result<u32> {
+        let s = state(self)?;
+        s.name("an activity name", &name)?;
+        let input = s.json("activity input", &input)?;
+        s.schedule(Call::Activity {
+            name,
+            input,
+            options,
+        })
+    }
 }
 
 impl context::Host for HostState {
@@ -131,14 +149,7 @@ impl context::Host for HostState {
         input: String,
         opts: types::CallOptions,
     ) -> wasmtime::Result<u32> {
-        let s = state(self)?;
-        s.name("an activity name", &name)?;
-        let input = s.json("activity input", &input)?;
-        s.schedule(Call::Activity {
-            name,
-            input,
-            options: options(opts, false),
-        })
+        self.schedule_activity(name, input, options(opts, false))
     }
 
     async fn call_local_activity(
@@ -147,14 +158,7 @@ impl context::Host for HostState {
         input: String,
         opts: types::CallOptions,
     ) -> wasmtime::Result<u32> {
-        let s = state(self)?;
-        s.name("an activity name", &name)?;
-        let input = s.json("activity input", &input)?;
-        s.schedule(Call::Activity {
-            name,
-            input,
-            options: options(opts, true),
-        })
+        self.schedule_activity(name, input, options(opts, true))
     }
 
     async fn call_orchestrator(
