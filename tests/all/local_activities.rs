@@ -2,9 +2,9 @@
 //! made them (one turn for the whole chain, no work items), with the same results and history as
 //! ordinary calls apart from the `local` option; retries with a short delay run in place and a
 //! longer one continues as an ordinary work item at the next attempt; a local call of a missing
-//! activity fails the call; one canceled before the orchestrator waits never runs; and a
-//! `keel serve` killed in the middle of a batch loses the batch, which the next worker runs again
-//! (the documented trade).
+//! activity fails the call; one canceled before the orchestrator waits never runs; a fan-out past
+//! the batch's bound runs the rest as ordinary activities; and a `keel serve` killed in the middle
+//! of a batch loses the batch, which the next worker runs again (the documented trade).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -206,6 +206,32 @@ async fn a_local_call_canceled_before_the_orchestrator_waits_never_runs() {
             .any(|r| matches!(r.event, HistoryEvent::TaskCanceled { id: 0, .. })),
         "{history:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fan_out_past_the_batch_bound_runs_the_rest_as_ordinary_activities() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let metrics = t.keel.metrics();
+    let id = t
+        .keel
+        .start("LocalFan", r#"{"count": 1200}"#, Some("local-fan"))
+        .await
+        .unwrap();
+    let done = finish(&t.keel, id.as_str()).await;
+    // 1 + 2 + … + 1,200.
+    assert_eq!(done.output, Some(json!(720_600)), "{done:?}");
+    // The first 1,000 ran in the batch, the other 200 as ordinary work items.
+    assert_eq!(metrics.local_attempts.load(Ordering::Relaxed), 1_000);
+    assert_eq!(
+        metrics.attempts()["Bump"].attempts,
+        1_200,
+        "{:?}",
+        metrics.attempts()
+    );
+    let (scheduled, outcomes) = calls(&t.keel.history(id.as_str()).await.unwrap());
+    assert_eq!(scheduled.len(), 1_200);
+    assert!(scheduled.iter().all(|(_, local)| *local));
+    assert_eq!(outcomes.len(), 1_200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

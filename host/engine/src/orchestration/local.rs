@@ -3,8 +3,9 @@
 //! unblocked — committed in the turn's one transaction.
 //!
 //! A batch goes on while the guest's last run called local activities, up to [`MAX_ATTEMPTS`]
-//! attempts and [`BUDGET`] of wall-clock time; what is still waiting then (and a local call of the
-//! built-in `keel.http`) becomes an ordinary work item of the same commit. A failed attempt whose
+//! attempts and [`BUDGET`] of wall-clock time, running at most [`CONCURRENT`] calls at once; what
+//! is still waiting then (and a local call of the built-in `keel.http`) becomes an ordinary work
+//! item of the same commit. A failed attempt whose
 //! retry is due within [`IN_PLACE_RETRY_MS`] is retried in place; a later retry continues as an
 //! ordinary work item at the next attempt, due at the retry's time. An attempt the host could not
 //! run (`HostError`) records nothing: the call becomes an ordinary work item.
@@ -13,8 +14,11 @@
 //! lost commit) runs the batch's local activities again when the replayed guest calls them anew.
 //! They run in the turn's slot, not in an activity slot, and are not heartbeat-watched.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
 
 use super::driver::{Driver, Error, Ran};
 use super::hot::HotInstance;
@@ -29,6 +33,9 @@ pub(crate) const MAX_ATTEMPTS: usize = 1_000;
 
 /// Wall-clock time after which a batch runs no further local activities and commits.
 pub(crate) const BUDGET: Duration = Duration::from_secs(2);
+
+/// Local calls of one batch that run at once at most.
+pub(crate) const CONCURRENT: usize = 16;
 
 /// Longest retry delay waited out in place; a later retry becomes an ordinary work item.
 pub(crate) const IN_PLACE_RETRY_MS: u64 = 1_000;
@@ -74,10 +81,14 @@ impl Driver {
         while !finished && attempts < MAX_ATTEMPTS && started.elapsed() < BUDGET {
             let ran = &events[from..];
             // A call canceled in the run that made it never runs.
-            let canceled = |task: u32| {
-                ran.iter()
-                    .any(|e| matches!(e, HistoryEvent::TaskCanceled { id, .. } if *id == task))
-            };
+            let canceled: HashSet<u32> = ran
+                .iter()
+                .filter_map(|e| match e {
+                    HistoryEvent::TaskCanceled { id, .. } => Some(*id),
+                    _ => None,
+                })
+                .collect();
+            // Past the batch's attempts, the calls left continue as ordinary work items.
             let calls: Vec<Call<'_>> = ran
                 .iter()
                 .filter_map(|event| match event {
@@ -86,25 +97,32 @@ impl Driver {
                         name,
                         input,
                         options,
-                    } if options.local && name != http_call::NAME && !canceled(*id) => Some(Call {
-                        id: *id,
-                        name,
-                        input,
-                        options,
-                    }),
+                    } if options.local && name != http_call::NAME && !canceled.contains(id) => {
+                        Some(Call {
+                            id: *id,
+                            name,
+                            input,
+                            options,
+                        })
+                    }
                     _ => None,
                 })
+                .take(MAX_ATTEMPTS - attempts)
                 .collect();
             if calls.is_empty() {
                 break;
             }
             attempts += calls.len();
-            let done = futures::future::join_all(
-                calls
-                    .into_iter()
-                    .map(|call| self.local_call(row, call, started)),
-            )
-            .await;
+            // In the order called, at most `CONCURRENT` at once: a fan-out of local calls never has
+            // more instances alive than that.
+            let mut runs = Vec::with_capacity(calls.len());
+            for call in calls {
+                runs.push(self.local_call(row, call, started));
+            }
+            let done: Vec<Done> = futures::stream::iter(runs)
+                .buffered(CONCURRENT)
+                .collect()
+                .await;
             let mut messages = Vec::new();
             for d in done {
                 messages.extend(d.events);

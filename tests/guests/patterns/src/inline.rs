@@ -1,6 +1,7 @@
 //! Local activity fixtures: `Inline` and `Bump` (the scenario every language's fixture has),
 //! `LocalChain` (a chain of local calls as long as asked), `LocalGets` (local HTTP requests in a
-//! row) and `LocalCanceled` (a local call canceled before it runs).
+//! row), `LocalCanceled` (a local call canceled before it runs) and `LocalFan` (many local calls
+//! at once).
 
 use keel_sdk::{ActivityOptions, Context, Failure};
 use serde::Deserialize;
@@ -90,4 +91,22 @@ pub(crate) fn local_canceled(ctx: &Context, _input: Value) -> Result<Value, Fail
         Ok(_) => json!("none"),
     };
     Ok(json!({ "canceled": canceled, "bumped": bumped }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct FanInput {
+    count: u32,
+}
+
+/// Makes `count` local calls of `Bump` (inputs 0, 1, …) before waiting for all of them; answers the
+/// sum of their outputs.
+pub(crate) fn local_fan(ctx: &Context, input: FanInput) -> Result<Value, Failure> {
+    let tasks: Vec<_> = (0..input.count)
+        .map(|i| ctx.call_activity_with("Bump", &i64::from(i), ActivityOptions::new().local()))
+        .collect();
+    let mut total: i64 = 0;
+    for task in tasks {
+        total += task.get::<i64>()?;
+    }
+    Ok(json!(total))
 }

@@ -728,6 +728,7 @@ keel_sdk::module! {
         "LocalChain" => inline::local_chain,
         "LocalGets" => inline::local_gets,
         "LocalCanceled" => inline::local_canceled,
+        "LocalFan" => inline::local_fan,
     },
     activities: {
         "Double" => double,
