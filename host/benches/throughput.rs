@@ -41,6 +41,20 @@ struct Measured {
     cpu: Duration,
 }
 
+impl Measured {
+    /// `label` (padded to one column), then the run's wall time, steps/s, and wall and CPU per step.
+    fn print_steps(&self, label: &str, steps: u64, time_decimals: usize) {
+        let per_step = |d: Duration| d.as_micros() as f64 / steps as f64;
+        println!(
+            "{label:<40} {:>8.time_decimals$} s  {:>8.0} steps/s  {:>7.0} us wall/step  {:>6.0} us CPU/step",
+            self.wall.as_secs_f64(),
+            steps as f64 / self.wall.as_secs_f64(),
+            per_step(self.wall),
+            per_step(self.cpu),
+        );
+    }
+}
+
 async fn open(dir: &Path, hot_capacity: usize) -> Keel {
     let mut config = Config::new(dir.join("bench.db"));
     config.cache_dir = Some(support::cache_dir());
@@ -154,12 +168,10 @@ async fn sequence(sizes: &Sizes) {
         for &steps in &sizes.steps {
             let input = format!(r#"{{"steps":{steps}}}"#);
             let m = measure(&keel, "Sequence", &input).await;
-            println!(
-                "sequence   {steps:>6} steps, hot, {place:<5}   {:>8.2} s  {:>8.0} steps/s  {:>7.0} us wall/step  {:>6.0} us CPU/step",
-                m.wall.as_secs_f64(),
-                steps as f64 / m.wall.as_secs_f64(),
-                m.wall.as_micros() as f64 / steps as f64,
-                m.cpu.as_micros() as f64 / steps as f64,
+            m.print_steps(
+                &format!("sequence   {steps:>6} steps, hot, {place:<5}"),
+                steps,
+                2,
             );
             if let Some((base, b)) = &first {
                 println!(
@@ -439,12 +451,10 @@ async fn inline(sizes: &Sizes) {
             for &(kind, local) in kinds {
                 let input = format!(r#"{{"steps":{steps},"local":{local}}}"#);
                 let m = measure(&keel, "LocalChain", &input).await;
-                println!(
-                    "inline     {steps:>6} steps, {kind:<8} {place:<5} {:>8.3} s  {:>8.0} steps/s  {:>7.0} us wall/step  {:>6.0} us CPU/step",
-                    m.wall.as_secs_f64(),
-                    steps as f64 / m.wall.as_secs_f64(),
-                    m.wall.as_micros() as f64 / steps as f64,
-                    m.cpu.as_micros() as f64 / steps as f64,
+                m.print_steps(
+                    &format!("inline     {steps:>6} steps, {kind:<8} {place:<5}"),
+                    steps,
+                    3,
                 );
                 figures.push(m);
             }

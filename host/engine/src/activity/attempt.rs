@@ -11,26 +11,26 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wasmtime_wasi::WasiCtxBuilder;
 
+use super::Attempt;
 use crate::history::Failure;
 use crate::module::guest_output::GuestOutput;
 use crate::module::runtime::HostState;
 use crate::shared::Shared;
-use crate::store::WorkItem;
 use keel_runtime::capability::Holdings;
 use keel_runtime::capability::granted::{Granted, SECRET_UNAVAILABLE};
 use keel_runtime::capability::outgoing::{Grants, Policy};
 use keel_runtime::capability::redact::Redactor;
 use keel_runtime::guest_log::GuestLog;
 
-/// Runs one attempt of `item` in a fresh instance of the active module providing the activity.
+/// Runs `attempt` in a fresh instance of the active module providing the activity.
 /// What it writes goes to `log`.
 pub(super) async fn run(
     shared: &Shared,
-    item: &WorkItem,
+    attempt: &Attempt<'_>,
     log: &Arc<GuestLog>,
     beats: Arc<super::heartbeat::Beats>,
 ) -> Result<Value, Failure> {
-    let (function, range) = keel_runtime::labels::split_versioned(&item.name);
+    let (function, range) = keel_runtime::labels::split_versioned(attempt.name);
     let (digest, held) = if range.is_none() {
         // The active module and the capabilities in one read.
         let (active, held) = shared
@@ -41,7 +41,7 @@ pub(super) async fn run(
         let active = active.ok_or_else(|| super::resolve::not_deployed(function))?;
         (active, held)
     } else {
-        let digest = super::resolve::resolve_activity(&shared.store, &item.name).await?;
+        let digest = super::resolve::resolve_activity(&shared.store, attempt.name).await?;
         (digest, holdings(shared, function).await?)
     };
     let module = shared
@@ -59,21 +59,21 @@ pub(super) async fn run(
         .map_err(|e| Failure::new(SECRET_UNAVAILABLE, e.to_string()))?;
     let runtime = shared.registry.runtime();
     let limits = runtime.limits();
-    let timeout_ms = item
+    let timeout_ms = attempt
         .options
         .timeout_ms
         .unwrap_or(limits.activity_timeout_ms);
-    let label = format!("{}/{}#{}", item.instance, item.task_id, item.name);
+    let label = format!("{}/{}#{}", attempt.instance, attempt.task_id, attempt.name);
     let muted = Arc::new(AtomicBool::new(false));
     let redactor = Arc::new(granted.redactor);
     let mut wasi = WasiCtxBuilder::new();
     for (key, value) in &granted.env {
         wasi.env(key, value);
     }
-    wasi.env("KEEL_INSTANCE_ID", &item.instance)
-        .env("KEEL_TASK_ID", item.task_id.to_string())
-        .env("KEEL_ATTEMPT", item.attempt.to_string())
-        .env("KEEL_IDEMPOTENCY_KEY", idempotency_key(item))
+    wasi.env("KEEL_INSTANCE_ID", attempt.instance)
+        .env("KEEL_TASK_ID", attempt.task_id.to_string())
+        .env("KEEL_ATTEMPT", attempt.number.to_string())
+        .env("KEEL_IDEMPOTENCY_KEY", idempotency_key(attempt))
         .stdout(
             GuestOutput::new(label.clone(), "stdout", muted.clone(), log.clone())
                 .redacting(redactor.clone()),
@@ -90,7 +90,7 @@ pub(super) async fn run(
     let mut state = HostState::new(wasi.build(), limits, timeout_ms, policy);
     state.attempt = Some(beats);
     let mut store = runtime.store(state);
-    let input = item.input.to_string();
+    let input = attempt.input.to_string();
     let meter = store.data().cpu.clone();
     let call = crate::module::cpu::Metered::new(
         async {
@@ -166,15 +166,15 @@ pub(super) async fn run(
 /// under an ended one's id (directly or after a purge) gets keys of its own; a rewind keeps it.
 /// Instances created before run tokens existed keep the keys they had: `instance/task`,
 /// `instance@execution/task`.
-fn idempotency_key(item: &WorkItem) -> String {
-    let incarnation = match &item.run {
-        Some(run) => format!("{}/{run}", item.instance),
-        None => item.instance.clone(),
+fn idempotency_key(attempt: &Attempt<'_>) -> String {
+    let incarnation = match attempt.run {
+        Some(run) => format!("{}/{run}", attempt.instance),
+        None => attempt.instance.to_owned(),
     };
-    if item.execution <= 1 {
-        format!("{incarnation}/{}", item.task_id)
+    if attempt.execution <= 1 {
+        format!("{incarnation}/{}", attempt.task_id)
     } else {
-        format!("{incarnation}@{}/{}", item.execution, item.task_id)
+        format!("{incarnation}@{}/{}", attempt.execution, attempt.task_id)
     }
 }
 
@@ -210,34 +210,27 @@ pub(super) fn mask(redactor: &Redactor, failure: Failure) -> Failure {
 mod tests {
     use super::*;
 
-    fn item(execution: u32, run: Option<&str>) -> WorkItem {
-        WorkItem {
-            id: 1,
-            instance: "order-7".into(),
+    fn key(execution: u32, run: Option<&str>) -> String {
+        idempotency_key(&Attempt {
+            instance: "order-7",
             execution,
+            run,
             task_id: 3,
-            name: "Charge".into(),
-            input: Value::Null,
-            options: Default::default(),
-            attempt: 2,
+            name: "Charge",
+            input: &Value::Null,
+            options: &Default::default(),
+            number: 2,
             first_at: 0,
-            deliveries: 1,
-            run: run.map(str::to_owned),
-            heartbeat: None,
-            abandoned_at: None,
-        }
+        })
     }
 
     #[test]
     fn idempotency_keys_name_the_incarnation_when_it_has_a_run() {
         let run = Some("9f86d081884c7d65");
-        assert_eq!(idempotency_key(&item(1, run)), "order-7/9f86d081884c7d65/3");
-        assert_eq!(
-            idempotency_key(&item(2, run)),
-            "order-7/9f86d081884c7d65@2/3"
-        );
+        assert_eq!(key(1, run), "order-7/9f86d081884c7d65/3");
+        assert_eq!(key(2, run), "order-7/9f86d081884c7d65@2/3");
         // Instances created before run tokens keep their keys.
-        assert_eq!(idempotency_key(&item(1, None)), "order-7/3");
-        assert_eq!(idempotency_key(&item(2, None)), "order-7@2/3");
+        assert_eq!(key(1, None), "order-7/3");
+        assert_eq!(key(2, None), "order-7@2/3");
     }
 }

@@ -14,10 +14,10 @@ use http_body_util::{BodyExt as _, Full};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Attempt;
 use super::attempt::{grant, mask};
 use crate::history::Failure;
 use crate::shared::Shared;
-use crate::store::WorkItem;
 use keel_runtime::capability::granted::SECRET_UNAVAILABLE;
 use keel_runtime::capability::outgoing::{TOO_LARGE, check};
 use keel_runtime::capability::redact::Redactor;
@@ -66,13 +66,13 @@ fn invalid(message: impl Into<String>) -> Failure {
     Failure::new(INVALID, message)
 }
 
-/// Runs one attempt of the durable HTTP call `item`.
+/// Runs one attempt of the durable HTTP call `attempt`.
 pub(super) async fn run(
     shared: &Shared,
-    item: &WorkItem,
+    attempt: &Attempt<'_>,
     timeout_ms: u64,
 ) -> Result<Value, Failure> {
-    let request: Request = serde_json::from_value(item.input.clone()).map_err(|e| {
+    let request: Request = serde_json::from_value(attempt.input.clone()).map_err(|e| {
         invalid(format!(
             "the input of {NAME} is not a request ({{\"method\", \"url\", \"headers\", \"body\" | \"json\", \"asynchronous\", \"retryOn\"}}): {e}"
         ))
@@ -80,11 +80,16 @@ pub(super) async fn run(
     let _ = request.asynchronous;
     let orchestrator = shared
         .store
-        .instance(&item.instance)
+        .instance(attempt.instance)
         .await
         .map_err(|e| Failure::new("HostError", e.to_string()))?
         .map(|i| i.name)
-        .ok_or_else(|| Failure::new("HostError", format!("instance {} is gone", item.instance)))?;
+        .ok_or_else(|| {
+            Failure::new(
+                "HostError",
+                format!("instance {} is gone", attempt.instance),
+            )
+        })?;
     let granted = grant(shared, &orchestrator).await?;
     let secrets: BTreeMap<&str, &str> = granted
         .env

@@ -5,11 +5,14 @@
 //! elsewhere. Workers never touch an instance's history directly.
 
 mod attempt;
+mod call;
 pub(crate) mod heartbeat;
 pub mod http_call;
 pub(crate) mod resolve;
 mod watch;
 pub use keel_core::retry;
+
+pub(crate) use call::Attempt;
 
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -38,17 +41,17 @@ const PERMANENT: [&str; 7] = [
     http_call::INVALID,
 ];
 
-/// After `failure` of attempt `item.attempt` at `now`: in how many milliseconds the retry policy
+/// After `failure` of `attempt` at `now`: in how many milliseconds the retry policy
 /// runs the next attempt; `None` when the call fails.
-pub(crate) fn retry_delay(item: &WorkItem, failure: &Failure, now: u64) -> Option<u64> {
+pub(crate) fn retry_delay(attempt: &Attempt<'_>, failure: &Failure, now: u64) -> Option<u64> {
     if PERMANENT.contains(&failure.kind.as_str()) {
         return None;
     }
     retry::next_delay(
-        item.options.retry.as_ref(),
+        attempt.options.retry.as_ref(),
         &failure.kind,
-        item.attempt,
-        item.first_at,
+        attempt.number,
+        attempt.first_at,
         now,
     )
 }
@@ -245,7 +248,7 @@ impl Workers {
                 }
             }
             Err(failure) => {
-                let delay = retry_delay(&item, &failure, now);
+                let delay = retry_delay(&Attempt::of(&item), &failure, now);
                 tracing::info!(%failure, retry_in_ms = ?delay, "activity attempt failed");
                 match delay {
                     Some(delay) => FinishWorkItem::Retry {
@@ -316,7 +319,7 @@ impl Workers {
     /// `function` is the activity's name without a version requirement.
     pub(crate) async fn run(
         &self,
-        item: &WorkItem,
+        attempt: &Attempt<'_>,
         function: &str,
         log: &Arc<GuestLog>,
         beats: &Arc<heartbeat::Beats>,
@@ -324,14 +327,14 @@ impl Workers {
         if let Some(answer) = self.shared.mocks.answer(function) {
             return answer;
         }
-        if item.name == http_call::NAME {
+        if attempt.name == http_call::NAME {
             let limits = self.shared.registry.runtime().limits();
-            let timeout_ms = item
+            let timeout_ms = attempt
                 .options
                 .timeout_ms
                 .unwrap_or(limits.activity_timeout_ms);
-            return http_call::run(&self.shared, item, timeout_ms).await;
+            return http_call::run(&self.shared, attempt, timeout_ms).await;
         }
-        attempt::run(&self.shared, item, log, beats.clone()).await
+        attempt::run(&self.shared, attempt, log, beats.clone()).await
     }
 }

@@ -31,7 +31,8 @@ impl Workers {
         let writer = beats.write(&self.shared, item.id);
         tokio::pin!(writer);
         let silence = item.options.heartbeat_timeout_ms.map(Duration::from_millis);
-        let run = self.run(item, function, log, beats);
+        let attempt = super::Attempt::of(item);
+        let run = self.run(&attempt, function, log, beats);
         tokio::pin!(run);
         let mut grace: Option<tokio::time::Instant> = None;
         loop {

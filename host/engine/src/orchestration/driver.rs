@@ -285,7 +285,7 @@ impl Driver {
         let delivered = batch.messages.clone();
         let mut hot = self.activate(&instance, batch).await?;
         let ran = self.run_guest(&mut hot, id, instance.history_len).await?;
-        let (ran, local_logs) = self.run_local(&mut hot, &instance, ran).await?;
+        let (ran, local_logs) = self.run_local(&mut hot, &instance, ran, now).await?;
         commit.logs = local_logs;
         let (events, finished) = match ran {
             Ran::Turn { events, finished } => (events, finished),
@@ -398,7 +398,7 @@ impl Driver {
             .await
             .ok()?;
         let Ok((Ran::Turn { events, finished }, local_logs)) =
-            self.run_local(&mut hot, &row, ran).await
+            self.run_local(&mut hot, &row, ran, now).await
         else {
             return None;
         };

@@ -23,9 +23,9 @@ use futures::StreamExt as _;
 use super::driver::{Driver, Error, Ran};
 use super::hot::HotInstance;
 use super::replay::LiveBatch;
-use crate::activity::{HOST_ERROR, heartbeat, http_call, retry_delay};
+use crate::activity::{Attempt, HOST_ERROR, heartbeat, http_call, retry_delay};
 use crate::history::{ActivityOptions, HistoryEvent};
-use crate::store::{Instance, LogLine, WorkItem};
+use crate::store::{Instance, LogLine};
 use keel_runtime::guest_log::GuestLog;
 
 /// Attempts of local activities one batch runs at most before it commits.
@@ -60,12 +60,14 @@ impl Driver {
     /// Runs the local activities the guest called in the run that gave `ran`, delivers their
     /// results, runs the guest on, and so on until it calls none, ends, or the batch is over its
     /// bounds. Returns the whole batch's run (all its events, in order) and the lines the local
-    /// attempts wrote, for the turn's commit.
+    /// attempts wrote, for the turn's commit. `turn_ms` is the turn's time: as for an ordinary
+    /// call, whose work item the turn writes, a local call's retry policy counts from it.
     pub(super) async fn run_local(
         &self,
         hot: &mut HotInstance,
         row: &Instance,
         ran: Ran,
+        turn_ms: u64,
     ) -> Result<(Ran, Vec<LogLine>), Error> {
         let Ran::Turn {
             mut events,
@@ -117,7 +119,7 @@ impl Driver {
             // more instances alive than that.
             let mut runs = Vec::with_capacity(calls.len());
             for call in calls {
-                runs.push(self.local_call(row, call, started));
+                runs.push(self.local_call(row, call, started, turn_ms));
             }
             let done: Vec<Done> = futures::stream::iter(runs)
                 .buffered(CONCURRENT)
@@ -159,25 +161,27 @@ impl Driver {
 
     /// Runs the attempts of one local call: until one succeeds, the call fails, or its retry is
     /// too far off (or past the batch's budget) to wait for in place.
-    async fn local_call(&self, row: &Instance, call: Call<'_>, batch: Instant) -> Done {
+    async fn local_call(
+        &self,
+        row: &Instance,
+        call: Call<'_>,
+        batch: Instant,
+        turn_ms: u64,
+    ) -> Done {
         let (function, _) = keel_runtime::labels::split_versioned(call.name);
         let shared = &self.shared;
         let limits = shared.registry.runtime().limits();
-        let mut item = WorkItem {
-            // Not a row: a local attempt has no work item.
-            id: 0,
-            instance: row.id.clone(),
+        let mut attempt = Attempt {
+            instance: &row.id,
             execution: row.execution,
+            run: row.run.as_deref(),
             task_id: call.id,
-            name: call.name.to_owned(),
-            input: call.input.clone(),
-            options: call.options.clone(),
-            attempt: 1,
-            first_at: shared.clock.now_ms(),
-            deliveries: 1,
-            run: row.run.clone(),
-            heartbeat: None,
-            abandoned_at: None,
+            name: call.name,
+            input: call.input,
+            options: call.options,
+            number: 1,
+            // What a continued retry's work item gets too: the turn's time, its commit's `now`.
+            first_at: turn_ms,
         };
         let mut done = Done {
             events: Vec::new(),
@@ -190,13 +194,13 @@ impl Driver {
                 shared.clock.clone(),
             ));
             let beats = heartbeat::Beats::new(None);
-            let result = self.workers.run(&item, function, &log, &beats).await;
+            let result = self.workers.run(&attempt, function, &log, &beats).await;
             done.logs.extend(
                 crate::log_lines::Writer {
-                    instance: &item.instance,
-                    execution: item.execution,
+                    instance: attempt.instance,
+                    execution: attempt.execution,
                     source: function,
-                    task: Some((item.task_id, item.attempt)),
+                    task: Some((attempt.task_id, attempt.number)),
                 }
                 .lines(log.take_lines()),
             );
@@ -216,7 +220,7 @@ impl Driver {
             let failure = match result {
                 Ok(output) => {
                     done.events.push(HistoryEvent::TaskCompleted {
-                        id: item.task_id,
+                        id: attempt.task_id,
                         output,
                     });
                     return done;
@@ -224,19 +228,19 @@ impl Driver {
                 Err(failure) => failure,
             };
             let now = shared.clock.now_ms();
-            let Some(delay) = retry_delay(&item, &failure, now) else {
+            let Some(delay) = retry_delay(&attempt, &failure, now) else {
                 done.events.push(HistoryEvent::TaskFailed {
-                    id: item.task_id,
+                    id: attempt.task_id,
                     failure,
-                    attempt: item.attempt,
+                    attempt: attempt.number,
                 });
                 return done;
             };
             tracing::debug!(%failure, retry_in_ms = delay, "local activity attempt failed");
             done.events.push(HistoryEvent::TaskRetrying {
-                id: item.task_id,
+                id: attempt.task_id,
                 failure,
-                attempt: item.attempt,
+                attempt: attempt.number,
                 retry_at_ms: now.saturating_add(delay),
             });
             let wait = Duration::from_millis(delay);
@@ -245,7 +249,7 @@ impl Driver {
                 return done;
             }
             tokio::time::sleep(wait).await;
-            item.attempt += 1;
+            attempt.number += 1;
         }
     }
 }
