@@ -8,6 +8,7 @@ pub mod guest_output;
 pub mod memory;
 pub mod registry;
 pub mod runtime;
+pub mod stacks;
 
 pub use registry::{Deployed, Loaded, Registry};
 pub use runtime::Runtime;

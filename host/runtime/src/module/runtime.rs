@@ -15,6 +15,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::cpu::CpuMeter;
 use super::memory::{Footprint, GuestLimiter};
+use super::stacks::StackPool;
 use crate::capability::outgoing::{Outgoing, Policy, Violation};
 use crate::history::Failure;
 use crate::limits::{EPOCH_TICK_MS, Limits};
@@ -155,6 +156,8 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // Fiber stacks are reused across stores rather than mapped and unmapped for each.
+        config.with_host_stack(Arc::new(StackPool::new()));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
