@@ -2,7 +2,8 @@
 //! made them (one turn for the whole chain, no work items), with the same results and history as
 //! ordinary calls apart from the `local` option; retries with a short delay run in place and a
 //! longer one continues as an ordinary work item at the next attempt; a local call of a missing
-//! activity fails the call; one canceled before the orchestrator waits never runs; a fan-out past
+//! activity fails the call; under a manual clock a retry waits for the clock, not in real time; one
+//! canceled before the orchestrator waits never runs; a fan-out past
 //! the batch's bound runs the rest as ordinary activities; and a `keel serve` killed in the middle
 //! of a batch loses the batch, which the next worker runs again (the documented trade).
 
@@ -10,10 +11,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use keel::HistoryEvent;
+use keel::clock::Clock as _;
 use keel::store::{HistoryRecord, Status};
 use serde_json::{Value, json};
 
-use crate::support::{config_on, engine, finish, guest, guests, serve_with};
+use crate::support::{
+    Running, config_on, engine, finish, guest, guests, manual_clock, reopen, serve_with,
+    wait_for_event,
+};
 use crate::test_server::TestServer;
 
 /// An activity call as (task, local).
@@ -156,6 +161,58 @@ async fn a_short_retry_runs_in_place_and_a_long_one_continues_as_a_work_item() {
     assert!(
         completed_at >= retry_at,
         "completed at {completed_at:?}, before the retry was due at {retry_at:?}"
+    );
+}
+
+/// The test kit's clock only moves when told to: a local retry must not be waited out in real time
+/// (and recorded at a clock time before it was due), but wait for the clock like any retry.
+#[tokio::test(flavor = "multi_thread")]
+async fn under_a_manual_clock_a_local_retry_waits_for_the_clock_not_in_real_time() {
+    let t = engine(&["keel_test_patterns"]).await;
+    let clock = manual_clock(1_000_000);
+    let keel = reopen(&t.config, Some(clock.clone())).await;
+    // Fails once; the retry is 50 ms away, short enough to be waited for in place in real time.
+    let input =
+        json!({"activity": "FailUntilAttempt", "input": 2, "retry": [3, 50], "local": true});
+    let id = keel
+        .start("Call", &input.to_string(), Some("manual-clock-retry"))
+        .await
+        .unwrap();
+    let worker = Running::start(&keel);
+    let history = wait_for_event(&keel, id.as_str(), "TaskRetrying").await;
+    let retry_at = history
+        .iter()
+        .find_map(|r| match &r.event {
+            HistoryEvent::TaskRetrying { retry_at_ms, .. } => Some(*retry_at_ms),
+            _ => None,
+        })
+        .expect("a retry");
+    // Six times the delay in real time, with the clock standing still: the retry is not due.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let history = keel.history(id.as_str()).await.unwrap();
+    assert!(
+        !history
+            .iter()
+            .any(|r| matches!(r.event, HistoryEvent::TaskCompleted { .. })),
+        "the retry ran while the clock stood at {} ms, before its time {retry_at} ms: {:?}",
+        clock.now_ms(),
+        calls(&history)
+    );
+    clock.set(retry_at);
+    keel.wake();
+    let done = keel
+        .wait(id.as_str(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    worker.stop().await;
+    assert_eq!(done.output, Some(json!({"ok": {"attempt": 2}})), "{done:?}");
+    let history = keel.history(id.as_str()).await.unwrap();
+    assert_eq!(
+        calls(&history),
+        (
+            vec![(0, true)],
+            vec![(0, "TaskRetrying", 1), (0, "TaskCompleted", 0)]
+        )
     );
 }
 

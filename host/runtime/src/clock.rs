@@ -11,6 +11,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current time in milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
+
+    /// Whether time passes on its own, so that waiting in real time reaches a later time of this
+    /// clock. False for a clock that only moves when told to: nothing may then wait for it in place.
+    fn advances_on_its_own(&self) -> bool {
+        true
+    }
 }
 
 /// Shared handle to a clock.
@@ -57,5 +63,9 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> u64 {
         self.now.load(Ordering::SeqCst)
+    }
+
+    fn advances_on_its_own(&self) -> bool {
+        false
     }
 }

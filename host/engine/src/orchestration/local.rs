@@ -6,7 +6,8 @@
 //! attempts and [`BUDGET`] of wall-clock time, running at most [`CONCURRENT`] calls at once; what
 //! is still waiting then (and a local call of the built-in `keel.http`) becomes an ordinary work
 //! item of the same commit. A failed attempt whose
-//! retry is due within [`IN_PLACE_RETRY_MS`] is retried in place; a later retry continues as an
+//! retry is due within [`IN_PLACE_RETRY_MS`] is retried in place (unless the clock only moves when
+//! told to, as the test kit's does); a later retry continues as an
 //! ordinary work item at the next attempt, due at the retry's time. An attempt the host could not
 //! run (`HostError`) records nothing: the call becomes an ordinary work item.
 //!
@@ -244,8 +245,13 @@ impl Driver {
                 retry_at_ms: now.saturating_add(delay),
             });
             let wait = Duration::from_millis(delay);
-            if delay > IN_PLACE_RETRY_MS || batch.elapsed() + wait >= BUDGET {
-                // The driver writes the next attempt as a work item due at the retry's time.
+            if delay > IN_PLACE_RETRY_MS
+                || batch.elapsed() + wait >= BUDGET
+                || !shared.clock.advances_on_its_own()
+            {
+                // The driver writes the next attempt as a work item due at the retry's time (under
+                // a clock that only moves when told to, such as the test kit's, every retry does:
+                // a wait in real time would not bring its time).
                 return done;
             }
             tokio::time::sleep(wait).await;
