@@ -20,7 +20,6 @@ async fn turns_within_their_cpu_budget_complete_on_a_busy_machine() {
         c.max_turns = N;
     })
     .await;
-    let worker = Running::start(&t.keel);
     // A third of the budget per turn, measured on this machine rather than assumed: a fixed count of
     // rounds is a different share of the budget on every machine and under every load.
     let spins = spins_for(&t, BUDGET / 3).await;
@@ -29,7 +28,9 @@ async fn turns_within_their_cpu_budget_complete_on_a_busy_machine() {
     for _ in 0..N {
         ids.push(t.keel.start("BusyThenCall", &input, None).await.unwrap());
     }
+    // All of them waiting before a worker takes any, so that their turns compete for the cores.
     let started = Instant::now();
+    let worker = Running::start(&t.keel);
     let mut outcomes = Vec::new();
     for id in &ids {
         outcomes.push(
@@ -59,19 +60,21 @@ async fn turns_within_their_cpu_budget_complete_on_a_busy_machine() {
 }
 
 /// How many of `BusyThenCall`'s rounds take about `share` of CPU here: one instance of a known count
-/// is timed alone from its start to its completion. Its wall time includes scheduling and waiting
+/// is timed alone, from a worker's start to the instance's completion. Its wall time includes scheduling and waiting
 /// (never less than the CPU it used), so the count errs towards less CPU, never more.
 async fn spins_for(t: &TestEngine, share: Duration) -> u64 {
     const PROBE: u64 = 150_000_000;
     let input = json!({"spins": PROBE, "activity": "Echo", "input": 1}).to_string();
-    let began = Instant::now();
     let id = t.keel.start("BusyThenCall", &input, None).await.unwrap();
+    let began = Instant::now();
+    let worker = Running::start(&t.keel);
     let probe = t
         .keel
         .wait(id.as_str(), Duration::from_secs(120))
         .await
         .unwrap();
-    assert_completed(&probe);
     let took = began.elapsed().as_secs_f64();
+    worker.stop().await;
+    assert_completed(&probe);
     (PROBE as f64 * share.as_secs_f64() / took) as u64
 }
