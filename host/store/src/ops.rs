@@ -641,8 +641,8 @@ fn commit_turn(conn: &Connection, c: &TurnCommit) -> Result<Vec<WorkItem>> {
     let mut claimed = Vec::new();
     for w in &c.work_items {
         let lease = claimed.len() < lease_count && w.due(c.now);
-        // A plain insert and the connection's last row id: cheaper than `RETURNING`, which SQLite
-        // runs as a second pass over a temporary result.
+        // A plain insert and the connection's last row id: cheaper than `RETURNING`, whose rows
+        // SQLite gathers into a result of its own.
         execute(
             conn,
             "INSERT INTO work_items (instance, execution, task_id, name, input, options, attempt,
