@@ -46,6 +46,12 @@ impl GuestLog {
         }
     }
 
+    /// The log `limits` allow a turn or an attempt (`max_log_lines` lines of `max_log_bytes`),
+    /// timed by `clock`.
+    pub fn for_limits(limits: &crate::limits::Limits, clock: SharedClock) -> Self {
+        Self::new(limits.max_log_lines, limits.max_log_bytes, clock)
+    }
+
     /// Longest line, in bytes.
     pub(crate) fn line_bytes(&self) -> usize {
         self.line_bytes

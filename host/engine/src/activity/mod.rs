@@ -150,11 +150,7 @@ impl Workers {
         let (function, _) = keel_runtime::labels::split_versioned(&item.name);
         let config = &self.shared.config;
         let limits = self.shared.registry.runtime().limits();
-        let log = Arc::new(GuestLog::new(
-            limits.max_log_lines,
-            limits.max_log_bytes,
-            self.shared.clock.clone(),
-        ));
+        let log = Arc::new(GuestLog::for_limits(limits, self.shared.clock.clone()));
         let beats = heartbeat::Beats::new(item.heartbeat.clone());
         let result = if let (Some(_), Some(lost_at)) =
             (item.options.heartbeat_timeout_ms, item.abandoned_at)

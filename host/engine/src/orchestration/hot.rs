@@ -124,11 +124,7 @@ impl HotInstance {
         let muted = Arc::new(AtomicBool::new(false));
         let seed = seed(s.instance, s.execution);
         let label: Arc<str> = Arc::from(s.instance);
-        let logs = Arc::new(GuestLog::new(
-            limits.max_log_lines,
-            limits.max_log_bytes,
-            s.clock.clone(),
-        ));
+        let logs = Arc::new(GuestLog::for_limits(&limits, s.clock.clone()));
         let wasi = WasiCtxBuilder::new()
             .wall_clock(TurnWallClock(time_ms.clone()))
             .monotonic_clock(TurnMonotonicClock(time_ms.clone()))

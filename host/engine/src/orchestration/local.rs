@@ -5,11 +5,11 @@
 //! A batch goes on while the guest's last run called local activities, up to [`MAX_ATTEMPTS`]
 //! attempts and [`BUDGET`] of wall-clock time, running at most [`CONCURRENT`] calls at once; what
 //! is still waiting then (and a local call of the built-in `keel.http`) becomes an ordinary work
-//! item of the same commit. A failed attempt whose
-//! retry is due within [`IN_PLACE_RETRY_MS`] is retried in place (unless the clock only moves when
-//! told to, as the test kit's does); a later retry continues as an
-//! ordinary work item at the next attempt, due at the retry's time. An attempt the host could not
-//! run (`HostError`) records nothing: the call becomes an ordinary work item.
+//! item of the same commit. A failed attempt whose retry is due within [`IN_PLACE_RETRY_MS`] is
+//! retried in place (unless the clock only moves when told to, as the test kit's does); a later
+//! retry continues as an ordinary work item at the next attempt, due at the retry's time. An
+//! attempt the host could not run (`HostError`) records nothing: the call becomes an ordinary work
+//! item.
 //!
 //! The trade, as in Temporal: nothing of a batch is durable before its commit, so a crash (or a
 //! lost commit) runs the batch's local activities again when the replayed guest calls them anew.
@@ -118,10 +118,10 @@ impl Driver {
             attempts += calls.len();
             // In the order called, at most `CONCURRENT` at once: a fan-out of local calls never has
             // more instances alive than that.
-            let mut runs = Vec::with_capacity(calls.len());
-            for call in calls {
-                runs.push(self.local_call(row, call, started, turn_ms));
-            }
+            let runs: Vec<_> = calls
+                .into_iter()
+                .map(|call| self.local_call(row, call, started, turn_ms))
+                .collect();
             let done: Vec<Done> = futures::stream::iter(runs)
                 .buffered(CONCURRENT)
                 .collect()
@@ -189,11 +189,7 @@ impl Driver {
             logs: Vec::new(),
         };
         loop {
-            let log = Arc::new(GuestLog::new(
-                limits.max_log_lines,
-                limits.max_log_bytes,
-                shared.clock.clone(),
-            ));
+            let log = Arc::new(GuestLog::for_limits(limits, shared.clock.clone()));
             let beats = heartbeat::Beats::new(None);
             let result = self.workers.run(&attempt, function, &log, &beats).await;
             done.logs.extend(
