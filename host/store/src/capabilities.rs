@@ -113,21 +113,48 @@ impl Sqlite {
         self.held(function, true).await
     }
 
+    /// What `function` holds (and its active module if `active`): kept from an earlier read while
+    /// `holdings_version` has not moved (see [`crate::setup_cache`]), read again otherwise.
     async fn held(&self, function: &str, active: bool) -> Result<(Option<String>, Holdings)> {
-        let rows: Vec<HoldingRow> = self.read_here(|c| {
-            Ok(c.prepare_cached(
-                "SELECT 'g', pattern, NULL, NULL, NULL FROM grants WHERE function = ?1
+        let setups = self.setups();
+        let (version, rows) = self.read_here(|c| {
+            let version: i64 = c
+                .prepare_cached("SELECT version FROM holdings_version")?
+                .query_row([], |r| r.get(0))?;
+            if let Some(kept) = setups.get(function, active, version) {
+                return Ok((version, Err(kept)));
+            }
+            // The version again, in the same statement as the rows: what is kept is what was
+            // read at the version it is kept under.
+            let mut version = version;
+            let mut rows: Vec<HoldingRow> = Vec::new();
+            let mut stmt = c.prepare_cached(
+                "SELECT 'v', version, NULL, NULL, NULL FROM holdings_version
+                 UNION ALL SELECT 'g', pattern, NULL, NULL, NULL FROM grants WHERE function = ?1
                  UNION ALL SELECT 'c', key, value, NULL, NULL FROM function_config WHERE function = ?1
                  UNION ALL SELECT 's', name, key_id, nonce, ciphertext FROM secrets WHERE function = ?1
                  UNION ALL SELECT 'a', digest, NULL, NULL, NULL FROM functions
                      WHERE ?2 AND name = ?1 AND kind = 'activity' AND active = 1",
-            )?
-            .query_map(params![function, active], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?)
+            )?;
+            let mut read = stmt.query(params![function, active])?;
+            while let Some(r) = read.next()? {
+                let kind: String = r.get(0)?;
+                if kind == "v" {
+                    version = r.get(1)?;
+                } else {
+                    rows.push((kind, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?));
+                }
+            }
+            Ok((version, Ok(rows)))
         })?;
-        holdings_from_rows(rows)
+        match rows {
+            Err(kept) => Ok(kept),
+            Ok(rows) => {
+                let setup = holdings_from_rows(rows)?;
+                setups.put(function, active, version, &setup);
+                Ok(setup)
+            }
+        }
     }
 
     /// Every grant, as `(function, pattern)`, ordered.

@@ -22,6 +22,7 @@ mod postgres;
 mod read;
 mod rows;
 mod schedules;
+mod setup_cache;
 mod sqlite;
 mod stats;
 mod updates;

@@ -10,6 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::Notify;
 
+use crate::setup_cache::SetupCache;
 use crate::writer::Writer;
 use crate::{BUSY_TIMEOUT, Error, Result, local_read, ops};
 
@@ -19,6 +20,7 @@ pub(crate) struct Sqlite {
     pool: SqlitePool,
     local: Arc<local_read::LocalReads>,
     writer: Writer<ops::Op>,
+    setups: Arc<SetupCache>,
 }
 
 impl Sqlite {
@@ -46,6 +48,7 @@ impl Sqlite {
             pool,
             local: Arc::new(local_read::LocalReads::new(path)),
             writer,
+            setups: Arc::default(),
         })
     }
 
@@ -56,6 +59,11 @@ impl Sqlite {
 
     pub(crate) fn writer(&self) -> &Writer<ops::Op> {
         &self.writer
+    }
+
+    /// What activity attempts read before they run, kept between attempts.
+    pub(crate) fn setups(&self) -> &SetupCache {
+        &self.setups
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {

@@ -307,6 +307,108 @@ async fn activity_setup_reads_the_active_module_with_the_holdings() {
     }
 }
 
+/// An attempt's setup follows every change another process makes, at the next read: the SQLite
+/// backend keeps setups between attempts and must see when they go stale.
+#[tokio::test]
+async fn activity_setup_sees_every_change_another_process_makes() {
+    for t in stores().await {
+        let s = &t.store;
+        let b = t.backend;
+        let other = t.reopen().await;
+        let setup = || async { s.activity_setup("Fetch").await.unwrap() };
+        assert_eq!(setup().await, (None, Holdings::default()), "{b}");
+        let mut expected = Holdings::default();
+        change(&other, grant("Fetch", "https://a.example")).await;
+        expected.grants = vec!["https://a.example".to_owned()];
+        assert_eq!(setup().await, (None, expected.clone()), "{b}: a grant");
+        for value in ["v1", "v2"] {
+            change(
+                &other,
+                CapabilityChange::SetConfig {
+                    function: "Fetch".to_owned(),
+                    key: "k".to_owned(),
+                    value: value.to_owned(),
+                },
+            )
+            .await;
+            expected.config = BTreeMap::from([("k".to_owned(), value.to_owned())]);
+            assert_eq!(
+                setup().await,
+                (None, expected.clone()),
+                "{b}: config {value}"
+            );
+        }
+        for byte in [1, 2] {
+            change(
+                &other,
+                CapabilityChange::SetSecret {
+                    function: "Fetch".to_owned(),
+                    name: "s".to_owned(),
+                    sealed: sealed("k1", byte),
+                },
+            )
+            .await;
+            expected.secrets = BTreeMap::from([("s".to_owned(), sealed("k1", byte))]);
+            assert_eq!(
+                setup().await,
+                (None, expected.clone()),
+                "{b}: secret {byte}"
+            );
+        }
+        for (digest, at) in [("d1", 10), ("d2", 20)] {
+            other
+                .deploy(
+                    digest,
+                    digest.as_bytes().to_vec(),
+                    "1",
+                    vec![("Fetch".to_owned(), "activity".to_owned())],
+                    true,
+                    at,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                setup().await,
+                (Some(digest.to_owned()), expected.clone()),
+                "{b}: deployed {digest}"
+            );
+        }
+        other.activate("Fetch", "activity", "d1").await.unwrap();
+        assert_eq!(
+            setup().await,
+            (Some("d1".to_owned()), expected.clone()),
+            "{b}: back to d1"
+        );
+        change(&other, revoke("Fetch", "https://a.example")).await;
+        change(
+            &other,
+            CapabilityChange::UnsetConfig {
+                function: "Fetch".to_owned(),
+                key: "k".to_owned(),
+            },
+        )
+        .await;
+        change(
+            &other,
+            CapabilityChange::UnsetSecret {
+                function: "Fetch".to_owned(),
+                name: "s".to_owned(),
+            },
+        )
+        .await;
+        assert_eq!(
+            setup().await,
+            (Some("d1".to_owned()), Holdings::default()),
+            "{b}: all withdrawn"
+        );
+        assert_eq!(
+            s.holdings("Fetch").await.unwrap(),
+            Holdings::default(),
+            "{b}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn all_grants_are_ordered_by_function_then_pattern() {
     for t in stores().await {
