@@ -11,6 +11,7 @@ use sqlx::Row;
 
 use super::writer::execute;
 use super::{Error, Result, to_i64};
+use crate::setup_cache::Setup;
 use crate::sqlite::Sqlite;
 
 /// What a function holds, as stored (secrets still sealed).
@@ -116,18 +117,25 @@ impl Sqlite {
     /// What `function` holds (and its active module if `active`): kept from an earlier read while
     /// `holdings_version` has not moved (see [`crate::setup_cache`]), read again otherwise.
     async fn held(&self, function: &str, active: bool) -> Result<(Option<String>, Holdings)> {
+        /// What the read on the calling thread found.
+        enum Found {
+            /// The setup kept at the current version.
+            Kept(Setup),
+            /// The rows, read at this version.
+            Rows(i64, Vec<HoldingRow>),
+        }
         let setups = self.setups();
-        let (version, rows) = self.read_here(|c| {
-            let version: i64 = c
+        let found = self.read_here(|c| {
+            let now: i64 = c
                 .prepare_cached("SELECT version FROM holdings_version")?
                 .query_row([], |r| r.get(0))?;
-            if let Some(kept) = setups.get(function, active, version) {
-                return Ok((version, Err(kept)));
+            if let Some(kept) = setups.get(function, active, now) {
+                return Ok(Found::Kept(kept));
             }
             // The version again, in the same statement as the rows: what is kept is what was
             // read at the version it is kept under.
-            let mut version = version;
-            let mut rows: Vec<HoldingRow> = Vec::new();
+            let mut version = now;
+            let mut rows = Vec::new();
             let mut stmt = c.prepare_cached(
                 "SELECT 'v', version, NULL, NULL, NULL FROM holdings_version
                  UNION ALL SELECT 'g', pattern, NULL, NULL, NULL FROM grants WHERE function = ?1
@@ -145,11 +153,11 @@ impl Sqlite {
                     rows.push((kind, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?));
                 }
             }
-            Ok((version, Ok(rows)))
+            Ok(Found::Rows(version, rows))
         })?;
-        match rows {
-            Err(kept) => Ok(kept),
-            Ok(rows) => {
+        match found {
+            Found::Kept(setup) => Ok(setup),
+            Found::Rows(version, rows) => {
                 let setup = holdings_from_rows(rows)?;
                 setups.put(function, active, version, &setup);
                 Ok(setup)
